@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Map definitions. Every map is pinned by name under the sensor's pin
+ * directory, so a restarted sensor, the CLI and bpftool all see the same
+ * objects. Sizes here are defaults; the loader resizes them from its
+ * configuration before creating them. */
+#ifndef XDPSENSOR_MAPS_H
+#define XDPSENSOR_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "xdpsensor.h"
+
+/* Flow table: canonical 5-tuple + VLAN -> per-direction counters; LRU so a
+ * flood of new flows evicts the idlest instead of failing inserts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_key);
+	__type(value, struct flow_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flows SEC(".maps");
+
+/* Scratch space for building a new flow entry (too big for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct flow_value);
+} flow_scratch SEC(".maps");
+
+/* Event ring: alert and flow-closed events for the daemon. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} events SEC(".maps");
+
+/* Per-CPU counters; lost_events beside the ring counts failed reserves. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sensor_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} stats SEC(".maps");
+
+/* Blocklist generation, live slot and per-slot sizes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sensor_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} config SEC(".maps");
+
+/* Rule table: rule id -> gid/sid/rev/msg/classtype and match constraints. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct rule);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} rules SEC(".maps");
+
+/* The blocklist proper lives in per-slot inner maps: userspace fills the
+ * idle slot and flips sensor_config.generation, so a packet sees either
+ * the old list or the new one, never half of one. */
+
+/* Slot -> exact IPv4 addresses (network order) -> rules. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, BLOCKLIST_SLOTS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_HASH);
+		__uint(max_entries, 1024);
+		__type(key, __u32);
+		__type(value, struct blocklist_entry);
+	});
+} blocklist_v4_slots SEC(".maps");
+
+/* Slot -> exact IPv6 addresses -> rules. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, BLOCKLIST_SLOTS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_HASH);
+		__uint(max_entries, 1024);
+		__type(key, struct in6_addr);
+		__type(value, struct blocklist_entry);
+	});
+} blocklist_v6_slots SEC(".maps");
+
+/* Slot -> IPv4 CIDR prefixes -> rules. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, BLOCKLIST_SLOTS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+		__uint(map_flags, BPF_F_NO_PREALLOC);
+		__uint(max_entries, 1024);
+		__type(key, struct lpm_v4_key);
+		__type(value, struct blocklist_entry);
+	});
+} blocklist_prefix_v4_slots SEC(".maps");
+
+/* Slot -> IPv6 CIDR prefixes -> rules. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, BLOCKLIST_SLOTS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+		__uint(map_flags, BPF_F_NO_PREALLOC);
+		__uint(max_entries, 1024);
+		__type(key, struct lpm_v6_key);
+		__type(value, struct blocklist_entry);
+	});
+} blocklist_prefix_v6_slots SEC(".maps");
+
+/* Slot -> bloom filter of the exact IPv4 addresses: a miss skips the hash. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, BLOCKLIST_SLOTS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_BLOOM_FILTER);
+		__uint(max_entries, 1024);
+		__uint(map_extra, 3);
+		__type(value, __u32);
+	});
+} bloom_v4_slots SEC(".maps");
+
+/* Slot -> bloom filter of the exact IPv6 addresses. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, BLOCKLIST_SLOTS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_BLOOM_FILTER);
+		__uint(max_entries, 1024);
+		__uint(map_extra, 3);
+		__type(value, struct in6_addr);
+	});
+} bloom_v6_slots SEC(".maps");
+
+/* Pre-filter for the IPv4 prefix tries: one bit per /16 that some prefix
+ * covers, 2048 words per slot; a clear bit skips the LPM lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BLOCKLIST_SLOTS * 2048);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} prefix_v4_filter SEC(".maps");
+
+/* $HOME_NET / $EXTERNAL_NET membership of IPv4 prefixes (NETVAR_* bits). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct lpm_v4_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} netvars_v4 SEC(".maps");
+
+/* $HOME_NET / $EXTERNAL_NET membership of IPv6 prefixes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct lpm_v6_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} netvars_v6 SEC(".maps");
+
+#endif

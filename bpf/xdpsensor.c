@@ -1,0 +1,556 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* xdpsensor datapath: parse, match against the blocklist once per flow,
+ * count per-flow and per-flag, and hand alerts and closed flows to the
+ * daemon through a ring buffer. A passive sensor: XDP_PASS unless loaded
+ * for a dedicated monitor port. */
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "xdpsensor.h"
+#include "maps.h"
+#include "parsing.h"
+
+#define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the loader before load; the verifier prunes the unused paths. */
+volatile const __u32 cfg_verdict = XDP_PASS;   /* XDP_DROP on a monitor port */
+volatile const __u8 cfg_replay_clock = 0;      /* 1: packet time comes from 8 bytes of XDP metadata */
+
+/* Make clang emit complete BTF for types that only userspace or inner-map
+ * definitions name; const keeps them in .rodata instead of a .bss map. */
+const struct alert_event *const btf_alert_event __attribute__((unused)) = 0;
+const struct flow_event *const btf_flow_event __attribute__((unused)) = 0;
+const struct blocklist_entry *const btf_blocklist_entry __attribute__((unused)) = 0;
+const struct in6_addr *const btf_in6_addr __attribute__((unused)) = 0;
+const enum event_type *const btf_event_type __attribute__((unused)) = 0;
+const enum flow_end_reason *const btf_flow_end_reason __attribute__((unused)) = 0;
+const enum flow_side *const btf_flow_side __attribute__((unused)) = 0;
+const enum addr_family *const btf_addr_family __attribute__((unused)) = 0;
+const enum listed_bits *const btf_listed_bits __attribute__((unused)) = 0;
+const enum rule_direction *const btf_rule_direction __attribute__((unused)) = 0;
+const enum rule_other_net *const btf_rule_other_net __attribute__((unused)) = 0;
+const enum netvar_bits *const btf_netvar_bits __attribute__((unused)) = 0;
+const enum external_mode *const btf_external_mode __attribute__((unused)) = 0;
+const enum tcp_flag_bits *const btf_tcp_flag_bits __attribute__((unused)) = 0;
+const enum close_bits *const btf_close_bits __attribute__((unused)) = 0;
+
+static __always_inline __u64 packet_time(struct xdp_md *ctx)
+{
+	if (cfg_replay_clock) {
+		void *meta = (void *)(long)ctx->data_meta;
+		void *data = (void *)(long)ctx->data;
+		if (meta + sizeof(__u64) <= data)
+			return *(__u64 *)meta;
+	}
+	return bpf_ktime_get_ns();
+}
+
+static __always_inline void count_malformed(struct sensor_stats *st, int rc)
+{
+	switch (rc) {
+	case PARSE_BAD_L2: st->malformed_l2++; break;
+	case PARSE_BAD_VLAN: st->malformed_vlan++; break;
+	case PARSE_BAD_L3: st->malformed_l3++; break;
+	case PARSE_BAD_IHL: st->malformed_ihl++; break;
+	case PARSE_BAD_IP_LEN: st->malformed_ip_len++; break;
+	case PARSE_BAD_IPV6_EXT: st->malformed_ipv6_ext++; break;
+	case PARSE_BAD_L4: st->malformed_l4++; break;
+	case PARSE_BAD_TCP_DOFF: st->malformed_tcp_doff++; break;
+	}
+}
+
+static __always_inline void count_protocol(struct sensor_stats *st, struct packet *pkt)
+{
+	__u64 len = pkt->l3_len;
+	if (pkt->family == FAMILY_IPV4)
+		st->ipv4_packets++;
+	else
+		st->ipv6_packets++;
+	if (pkt->vlan_count)
+		st->vlan_packets++;
+	switch (pkt->proto) {
+	case IPPROTO_TCP: st->tcp_packets++; st->tcp_bytes += len; break;
+	case IPPROTO_UDP: st->udp_packets++; st->udp_bytes += len; break;
+	case IPPROTO_ICMP: st->icmp_packets++; st->icmp_bytes += len; break;
+	case IPPROTO_ICMPV6: st->icmpv6_packets++; st->icmpv6_bytes += len; break;
+	default: st->other_ip_packets++; st->other_ip_bytes += len; break;
+	}
+}
+
+/* memcmp order of two 16-byte addresses: <0, 0, >0. */
+static __always_inline int addr_cmp(const __u8 *a, const __u8 *b, __u8 family)
+{
+	__u32 n = family == FAMILY_IPV4 ? 1 : 4;
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		if (i >= n)
+			break;
+		__u32 x = bpf_ntohl(((const __u32 *)a)[i]);
+		__u32 y = bpf_ntohl(((const __u32 *)b)[i]);
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	return 0;
+}
+
+/* Canonical key: the (address, port) that sorts lower goes first. Returns
+ * the sender's side. */
+static __always_inline __u8 make_flow_key(struct flow_key *key, struct packet *pkt)
+{
+	int c = addr_cmp(pkt->src, pkt->dst, pkt->family);
+	__u8 side = c > 0 || (c == 0 && pkt->sport > pkt->dport) ? SIDE_HI : SIDE_LO;
+
+	if (side == SIDE_LO) {
+		__builtin_memcpy(key->addr_lo, pkt->src, 16);
+		__builtin_memcpy(key->addr_hi, pkt->dst, 16);
+		key->port_lo = pkt->sport;
+		key->port_hi = pkt->dport;
+	} else {
+		__builtin_memcpy(key->addr_lo, pkt->dst, 16);
+		__builtin_memcpy(key->addr_hi, pkt->src, 16);
+		key->port_lo = pkt->dport;
+		key->port_hi = pkt->sport;
+	}
+	key->vlan[0] = pkt->vlan[0];
+	key->vlan[1] = pkt->vlan[1];
+	key->vlan[2] = pkt->vlan[2];
+	key->proto = pkt->proto;
+	key->family = pkt->family;
+	return side;
+}
+
+/* ---- Blocklist ---------------------------------------------------------- */
+
+struct match {
+	__u32 as_src; /* rule listing this address as a packet source */
+	__u32 as_dst; /* ... as a packet destination */
+};
+
+static __always_inline void merge_entry(struct match *m, struct blocklist_entry *e)
+{
+	if (!e)
+		return;
+	if (!m->as_src)
+		m->as_src = e->rule_as_src;
+	if (!m->as_dst)
+		m->as_dst = e->rule_as_dst;
+}
+
+/* Exact entries win over prefixes; a bloom miss or an empty map skips the
+ * lookup altogether. */
+static __always_inline void lookup_address(struct match *m, const __u8 *addr, __u8 family,
+					   __u32 slot, struct slot_counts *counts)
+{
+	if (family == FAMILY_IPV4) {
+		__u32 a4 = *(const __u32 *)addr;
+		if (counts->exact_v4) {
+			void *bloom = bpf_map_lookup_elem(&bloom_v4_slots, &slot);
+			void *exact = bpf_map_lookup_elem(&blocklist_v4_slots, &slot);
+			if (exact && (!bloom || bpf_map_peek_elem(bloom, &a4) == 0))
+				merge_entry(m, bpf_map_lookup_elem(exact, &a4));
+		}
+		if (counts->prefix_v4) {
+			__u32 h = bpf_ntohl(a4);
+			__u32 word = slot * 2048 + (h >> 21);
+			__u32 *bits = bpf_map_lookup_elem(&prefix_v4_filter, &word);
+			if (bits && (*bits & (1u << ((h >> 16) & 31)))) {
+				void *trie = bpf_map_lookup_elem(&blocklist_prefix_v4_slots, &slot);
+				if (trie) {
+					struct lpm_v4_key k = {.prefixlen = 32};
+					__builtin_memcpy(k.addr, addr, 4);
+					merge_entry(m, bpf_map_lookup_elem(trie, &k));
+				}
+			}
+		}
+		return;
+	}
+	if (counts->exact_v6) {
+		struct in6_addr a6;
+		__builtin_memcpy(&a6, addr, 16);
+		void *bloom = bpf_map_lookup_elem(&bloom_v6_slots, &slot);
+		void *exact = bpf_map_lookup_elem(&blocklist_v6_slots, &slot);
+		if (exact && (!bloom || bpf_map_peek_elem(bloom, &a6) == 0))
+			merge_entry(m, bpf_map_lookup_elem(exact, &a6));
+	}
+	if (counts->prefix_v6) {
+		void *trie = bpf_map_lookup_elem(&blocklist_prefix_v6_slots, &slot);
+		if (trie) {
+			struct lpm_v6_key k = {.prefixlen = 128};
+			__builtin_memcpy(k.addr, addr, 16);
+			merge_entry(m, bpf_map_lookup_elem(trie, &k));
+		}
+	}
+}
+
+static __always_inline __u32 netvar_bits(const __u8 *addr, __u8 family)
+{
+	__u32 *bits;
+	if (family == FAMILY_IPV4) {
+		struct lpm_v4_key k = {.prefixlen = 32};
+		__builtin_memcpy(k.addr, addr, 4);
+		bits = bpf_map_lookup_elem(&netvars_v4, &k);
+	} else {
+		struct lpm_v6_key k = {.prefixlen = 128};
+		__builtin_memcpy(k.addr, addr, 16);
+		bits = bpf_map_lookup_elem(&netvars_v6, &k);
+	}
+	return bits ? *bits : 0;
+}
+
+/* Does the rule accept `other` as the packet's non-listed address? */
+static __always_inline int other_net_ok(__u32 rule_id, const __u8 *other, __u8 family,
+					struct sensor_config *cfg)
+{
+	struct rule *r = bpf_map_lookup_elem(&rules, &rule_id);
+	if (!r)
+		return 0; /* a rule id without its rule is a half-written list */
+	switch (r->other_net) {
+	case NET_HOME:
+		return !cfg->home_net_set || (netvar_bits(other, family) & NETVAR_HOME);
+	case NET_EXTERNAL:
+		if (cfg->external_mode == EXTERNAL_ANY)
+			return 1;
+		if (cfg->external_mode == EXTERNAL_NOT_HOME)
+			return cfg->home_net_set && !(netvar_bits(other, family) & NETVAR_HOME);
+		return netvar_bits(other, family) & NETVAR_EXTERNAL;
+	}
+	return 1;
+}
+
+static __always_inline void filter_match(struct match *m, const __u8 *other, __u8 family,
+					 struct sensor_config *cfg)
+{
+	if (m->as_src && !other_net_ok(m->as_src, other, family, cfg))
+		m->as_src = 0;
+	if (m->as_dst && !other_net_ok(m->as_dst, other, family, cfg))
+		m->as_dst = 0;
+}
+
+/* Decide, for the current generation, which rules list the flow's ends. */
+static __always_inline void decide_match(struct flow_match *fm, struct flow_key *key,
+					 struct sensor_config *cfg, __u32 gen,
+					 struct sensor_stats *st)
+{
+	__u32 slot = gen & 1;
+	struct slot_counts *counts = slot ? &cfg->slots[1] : &cfg->slots[0];
+	struct match lo = {}, hi = {};
+
+	st->blocklist_lookups++;
+	lookup_address(&lo, key->addr_lo, key->family, slot, counts);
+	lookup_address(&hi, key->addr_hi, key->family, slot, counts);
+	if (lo.as_src || lo.as_dst)
+		filter_match(&lo, key->addr_hi, key->family, cfg);
+	if (hi.as_src || hi.as_dst)
+		filter_match(&hi, key->addr_lo, key->family, cfg);
+	fm->lo_as_src = lo.as_src;
+	fm->lo_as_dst = lo.as_dst;
+	fm->hi_as_src = hi.as_src;
+	fm->hi_as_dst = hi.as_dst;
+	fm->listed = ((lo.as_src | lo.as_dst) ? LISTED_LO : 0) | ((hi.as_src | hi.as_dst) ? LISTED_HI : 0);
+	fm->generation = gen;
+}
+
+/* The rule this packet raises, if any: its destination first (traffic to a
+ * listed host), then its source. */
+static __always_inline __u32 packet_rule(struct flow_match *fm, __u8 side, __u8 *listed)
+{
+	__u32 dst_rule = side == SIDE_LO ? fm->hi_as_dst : fm->lo_as_dst;
+	__u32 src_rule = side == SIDE_LO ? fm->lo_as_src : fm->hi_as_src;
+	if (dst_rule) {
+		*listed = RULE_LISTED_DST;
+		return dst_rule;
+	}
+	*listed = RULE_LISTED_SRC;
+	return src_rule;
+}
+
+/* ---- Events ------------------------------------------------------------- */
+
+static __always_inline void fill_packet_fields(struct xdp_md *ctx, struct packet_fields *pf,
+					       struct packet *pkt)
+{
+	__builtin_memcpy(pf->src, pkt->src, 16);
+	__builtin_memcpy(pf->dst, pkt->dst, 16);
+	pf->sport = pkt->sport;
+	pf->dport = pkt->dport;
+	pf->vlan[0] = pkt->vlan[0];
+	pf->vlan[1] = pkt->vlan[1];
+	pf->vlan[2] = pkt->vlan[2];
+	pf->family = pkt->family;
+	pf->proto = pkt->proto;
+	pf->fragment = pkt->fragment;
+	pf->tcp_flags = pkt->tcp_flags;
+	pf->icmp_type = pkt->icmp_type;
+	pf->icmp_code = pkt->icmp_code;
+	pf->l3_offset = pkt->l3_offset;
+	pf->l4_offset = pkt->l4_offset;
+
+	if (pkt->family == FAMILY_IPV4) {
+		struct iphdr ip;
+		if (bpf_xdp_load_bytes(ctx, pkt->l3_offset, &ip, sizeof(ip)) == 0) {
+			pf->ttl = ip.ttl;
+			pf->tos = ip.tos;
+			pf->ip_hdr_len = ip.ihl * 4;
+			pf->ip_id = bpf_ntohs(ip.id);
+			pf->ip_len = bpf_ntohs(ip.tot_len);
+			__u16 frag = bpf_ntohs(ip.frag_off);
+			pf->ip_flags = frag >> 13;
+			pf->frag_offset = frag & 0x1fff;
+		}
+	} else {
+		struct ipv6hdr ip6;
+		if (bpf_xdp_load_bytes(ctx, pkt->l3_offset, &ip6, sizeof(ip6)) == 0) {
+			pf->ttl = ip6.hop_limit;
+			pf->tos = (ip6.priority << 4) | (ip6.flow_lbl[0] >> 4);
+			pf->ip_hdr_len = sizeof(ip6);
+			pf->ip_len = sizeof(ip6) + bpf_ntohs(ip6.payload_len);
+		}
+	}
+	if (!pkt->has_l4)
+		return;
+	if (pkt->proto == IPPROTO_TCP) {
+		struct tcphdr th;
+		if (bpf_xdp_load_bytes(ctx, pkt->l4_offset, &th, sizeof(th)) == 0) {
+			pf->seq = bpf_ntohl(th.seq);
+			pf->ack = bpf_ntohl(th.ack_seq);
+			pf->window = bpf_ntohs(th.window);
+			pf->urg_ptr = bpf_ntohs(th.urg_ptr);
+			pf->tcp_hdr_len = th.doff * 4;
+		}
+	}
+}
+
+static __always_inline void emit_alert(struct xdp_md *ctx, struct sensor_stats *st,
+				       struct packet *pkt, struct flow_key *key, __u8 side,
+				       __u32 rule_id, __u8 listed, __u64 now, __u64 flow_start)
+{
+	struct alert_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		st->lost_events++;
+		return;
+	}
+	ev->type = EVENT_ALERT;
+	ev->listed = listed;
+	ev->direction = side;
+	ev->has_flow = flow_start != 0;
+	ev->rule_id = rule_id;
+	ev->ts_ns = now;
+	ev->flow_start_ns = flow_start;
+	__builtin_memcpy(&ev->key, key, sizeof(*key));
+	__builtin_memset(&ev->pkt, 0, sizeof(ev->pkt));
+	fill_packet_fields(ctx, &ev->pkt, pkt);
+	ev->ifindex = ctx->ingress_ifindex;
+
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 frame_len = data_end - data;
+	ev->frame_len = frame_len;
+	ev->cap_len = 0;
+	/* A constant size for full snapshots; shorter frames pass a masked
+	 * length the verifier can bound (the mask changes nothing below 256). */
+	if (frame_len >= ALERT_SNAP_LEN) {
+		if (bpf_xdp_load_bytes(ctx, 0, ev->data, ALERT_SNAP_LEN) == 0)
+			ev->cap_len = ALERT_SNAP_LEN;
+	} else {
+		__u32 cap = frame_len & (ALERT_SNAP_LEN - 1);
+		if (cap > 0 && bpf_xdp_load_bytes(ctx, 0, ev->data, cap) == 0)
+			ev->cap_len = cap;
+	}
+	bpf_ringbuf_submit(ev, 0);
+	st->alerts++;
+}
+
+static __always_inline void emit_flow_closed(struct sensor_stats *st, struct flow_key *key,
+					     struct flow_value *f, __u8 reason)
+{
+	struct flow_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		st->lost_events++;
+		return;
+	}
+	ev->type = EVENT_FLOW_CLOSED;
+	ev->reason = reason;
+	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
+	__builtin_memcpy(&ev->key, key, sizeof(*key));
+	__builtin_memcpy(&ev->value, f, sizeof(*f));
+	bpf_ringbuf_submit(ev, 0);
+	st->flows_closed++;
+}
+
+/* ---- Flow accounting ---------------------------------------------------- */
+
+static __always_inline void count_direction(struct flow_direction *d, struct packet *pkt)
+{
+	d->packets++;
+	d->bytes += pkt->l3_len;
+	d->payload_bytes += pkt->payload_len;
+	if (pkt->proto != IPPROTO_TCP || !pkt->has_l4)
+		return;
+	__u8 fl = pkt->tcp_flags;
+	d->tcp_flags |= fl;
+	if (fl & TCP_SYN) {
+		if (fl & TCP_ACK)
+			d->flag_counts.synack++;
+		else
+			d->flag_counts.syn++;
+	} else if ((fl & (TCP_ACK | TCP_FIN | TCP_RST | TCP_PSH | TCP_URG)) == TCP_ACK &&
+		   pkt->payload_len == 0) {
+		d->flag_counts.ack++;
+	}
+	if (fl & TCP_FIN)
+		d->flag_counts.fin++;
+	if (fl & TCP_RST)
+		d->flag_counts.rst++;
+	if (fl & TCP_PSH)
+		d->flag_counts.psh++;
+	if (fl & TCP_URG)
+		d->flag_counts.urg++;
+	if (fl & TCP_ECE)
+		d->flag_counts.ece++;
+	if (fl & TCP_CWR)
+		d->flag_counts.cwr++;
+}
+
+/* Returns the FLOW_END_* reason when this packet closes the flow. */
+static __always_inline __u8 track_close(struct flow_value *f, struct packet *pkt, __u8 side)
+{
+	if (pkt->proto != IPPROTO_TCP || !pkt->has_l4 || f->closed)
+		return 0;
+	__u8 fl = pkt->tcp_flags;
+	if (fl & TCP_RST) {
+		f->close_flags |= CLOSE_RST;
+		f->closed = 1;
+		return FLOW_END_RST;
+	}
+	if (fl & TCP_FIN) {
+		f->close_flags |= side == SIDE_LO ? CLOSE_FIN_LO : CLOSE_FIN_HI;
+		if ((f->close_flags & (CLOSE_FIN_LO | CLOSE_FIN_HI)) == (CLOSE_FIN_LO | CLOSE_FIN_HI)) {
+			f->closed = 1;
+			return FLOW_END_FIN;
+		}
+	}
+	return 0;
+}
+
+/* Fragments after the first carry no ports and join no flow: they are
+ * matched on addresses alone, every time. */
+static __always_inline void handle_fragment(struct xdp_md *ctx, struct sensor_stats *st,
+					    struct packet *pkt, struct sensor_config *cfg, __u32 gen,
+					    __u64 now)
+{
+	struct flow_key key = {};
+	struct flow_match fm = {};
+	__u8 side = make_flow_key(&key, pkt);
+	__u8 listed;
+
+	st->fragments++;
+	decide_match(&fm, &key, cfg, gen, st);
+	__u32 rule = packet_rule(&fm, side, &listed);
+	if (rule) {
+		st->matches++;
+		emit_alert(ctx, st, pkt, &key, side, rule, listed, now, 0);
+	}
+}
+
+SEC("xdp")
+int xdpsensor(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 zero = 0;
+
+	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	if (!st)
+		return cfg_verdict;
+	st->packets++;
+	st->bytes += data_end - data;
+
+	struct packet pkt = {};
+	int rc = parse_packet(data, data_end, &pkt);
+	if (rc == PARSE_NON_IP) {
+		st->non_ip_packets++;
+		st->non_ip_bytes += data_end - data;
+		return cfg_verdict;
+	}
+	if (rc != PARSE_IP) {
+		count_malformed(st, rc);
+		return cfg_verdict;
+	}
+	count_protocol(st, &pkt);
+
+	struct sensor_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg)
+		return cfg_verdict;
+	__u32 gen = READ_ONCE(cfg->generation);
+	__u64 now = packet_time(ctx);
+
+	if (pkt.fragment) {
+		handle_fragment(ctx, st, &pkt, cfg, gen, now);
+		return cfg_verdict;
+	}
+
+	struct flow_key key = {};
+	__u8 side = make_flow_key(&key, &pkt);
+	__u8 listed;
+	__u32 rule;
+
+	struct flow_value *f = bpf_map_lookup_elem(&flows, &key);
+	if (!f) {
+		struct flow_value *nf = bpf_map_lookup_elem(&flow_scratch, &zero);
+		if (!nf)
+			return cfg_verdict;
+		__builtin_memset(nf, 0, sizeof(*nf));
+		nf->first_seen_ns = now;
+		nf->last_seen_ns = now;
+		nf->initiator = side;
+		nf->first_tcp_flags = pkt.tcp_flags;
+		nf->icmp_type = pkt.icmp_type;
+		nf->icmp_code = pkt.icmp_code;
+		count_direction(&nf->dir[side & 1], &pkt);
+		decide_match(&nf->match, &key, cfg, gen, st);
+		rule = packet_rule(&nf->match, side, &listed);
+		if (rule)
+			nf->alerts = 1;
+		__u8 reason = track_close(nf, &pkt, side);
+		if (bpf_map_update_elem(&flows, &key, nf, BPF_NOEXIST) == 0) {
+			st->flows_new++;
+			if (rule) {
+				st->matches++;
+				emit_alert(ctx, st, &pkt, &key, side, rule, listed, now, now);
+			}
+			if (reason)
+				emit_flow_closed(st, &key, nf, reason);
+			return cfg_verdict;
+		}
+		/* Another CPU created it first: account on its entry. */
+		f = bpf_map_lookup_elem(&flows, &key);
+		if (!f) {
+			st->flow_insert_failed++;
+			return cfg_verdict;
+		}
+	}
+
+	if (f->match.generation != gen)
+		decide_match(&f->match, &key, cfg, gen, st);
+	f->last_seen_ns = now;
+	count_direction(&f->dir[side & 1], &pkt);
+	if (f->match.listed) {
+		rule = packet_rule(&f->match, side, &listed);
+		if (rule) {
+			f->alerts++;
+			st->matches++;
+			emit_alert(ctx, st, &pkt, &key, side, rule, listed, now, f->first_seen_ns);
+		}
+	}
+	__u8 reason = track_close(f, &pkt, side);
+	if (reason)
+		emit_flow_closed(st, &key, f, reason);
+	return cfg_verdict;
+}

@@ -1,0 +1,228 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultPinDir is where a running sensor pins its maps.
+const DefaultPinDir = "/sys/fs/bpf/xdpsensor"
+
+// Config sizes and shapes one loaded instance of the kernel program.
+type Config struct {
+	// PinDir is the bpffs directory for the maps; empty loads a private,
+	// unpinned instance (replay, tests).
+	PinDir string
+	// FlowTableSize is the number of flows the LRU table holds.
+	FlowTableSize uint32
+	// RingSize is the event ring in bytes (a power of two, at least a page).
+	RingSize uint32
+	// MonitorPort makes the program drop frames after recording them: on a
+	// dedicated SPAN/tap port the mirrored copies have no place in the stack.
+	MonitorPort bool
+	// ReplayClock takes each packet's time from 8 bytes of XDP metadata
+	// (the capture timestamp) instead of the kernel clock.
+	ReplayClock bool
+}
+
+// Defaults for a live sensor; replay and tests pass smaller sizes.
+const (
+	DefaultFlowTableSize = 65536
+	DefaultRingSize      = 16 << 20
+)
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	if out.FlowTableSize == 0 {
+		out.FlowTableSize = DefaultFlowTableSize
+	}
+	if out.RingSize == 0 {
+		out.RingSize = DefaultRingSize
+	}
+	return out
+}
+
+// Sensor is one loaded instance of the program and its maps.
+type Sensor struct {
+	Objects BpfObjects
+	Config  Config
+}
+
+// Maps returns the sensor's maps.
+func (s *Sensor) Maps() *BpfMaps { return &s.Objects.BpfMaps }
+
+// Load checks the kernel, loads the program and creates (or, when pinned
+// copies exist, reuses) its maps.
+func Load(cfg Config) (*Sensor, error) {
+	cfg = cfg.withDefaults()
+	if err := CheckPrivileges(); err != nil {
+		return nil, err
+	}
+	if err := checkKernel(); err != nil {
+		return nil, err
+	}
+	spec, err := LoadBpf()
+	if err != nil {
+		return nil, fmt.Errorf("reading embedded BPF object: %w", err)
+	}
+	if err := configureSpec(spec, cfg); err != nil {
+		return nil, err
+	}
+
+	opts := &ebpf.CollectionOptions{}
+	if cfg.PinDir != "" {
+		if err := ensurePinDir(cfg.PinDir); err != nil {
+			return nil, err
+		}
+		opts.Maps.PinPath = cfg.PinDir
+	} else {
+		for _, m := range spec.Maps {
+			m.Pinning = ebpf.PinNone
+		}
+	}
+
+	s := &Sensor{Config: cfg}
+	if err := spec.LoadAndAssign(&s.Objects, opts); err != nil {
+		return nil, explainLoadError(err, cfg)
+	}
+	if err := initConfig(s.Maps()); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func configureSpec(spec *ebpf.CollectionSpec, cfg Config) error {
+	spec.Maps["flows"].MaxEntries = cfg.FlowTableSize
+	if cfg.RingSize&(cfg.RingSize-1) != 0 || cfg.RingSize < uint32(os.Getpagesize()) {
+		return fmt.Errorf("ring size %d: must be a power of two and at least %d bytes", cfg.RingSize, os.Getpagesize())
+	}
+	spec.Maps["events"].MaxEntries = cfg.RingSize
+
+	verdict := uint32(2) // XDP_PASS
+	if cfg.MonitorPort {
+		verdict = 1 // XDP_DROP
+	}
+	if err := spec.Variables["cfg_verdict"].Set(verdict); err != nil {
+		return fmt.Errorf("setting cfg_verdict: %w", err)
+	}
+	var replay uint8
+	if cfg.ReplayClock {
+		replay = 1
+	}
+	if err := spec.Variables["cfg_replay_clock"].Set(replay); err != nil {
+		return fmt.Errorf("setting cfg_replay_clock: %w", err)
+	}
+	return nil
+}
+
+// initConfig creates the config entry on first load; a reused pinned map
+// keeps its generation and blocklist.
+func initConfig(m *BpfMaps) error {
+	var cfg BpfSensorConfig
+	if err := m.Config.Lookup(uint32(0), &cfg); err != nil {
+		return fmt.Errorf("reading config map: %w", err)
+	}
+	return nil
+}
+
+// Close releases the program and map handles. Pinned maps stay pinned.
+func (s *Sensor) Close() error {
+	return s.Objects.Close()
+}
+
+// CheckPrivileges fails with a clear message when the process cannot use BPF.
+func CheckPrivileges() error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	caps, err := effectiveCaps()
+	if err == nil && caps&(1<<unix.CAP_BPF) != 0 && caps&(1<<unix.CAP_NET_ADMIN) != 0 {
+		return nil
+	}
+	return errors.New("xdpsensor needs root (or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON): run it with sudo")
+}
+
+func effectiveCaps() (uint64, error) {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return 0, err
+	}
+	return uint64(data[0].Effective) | uint64(data[1].Effective)<<32, nil
+}
+
+// checkKernel names the first missing kernel feature the program needs.
+func checkKernel() error {
+	checks := []struct {
+		what string
+		err  error
+	}{
+		{"BPF ring buffer maps (Linux 5.8)", features.HaveMapType(ebpf.RingBuf)},
+		{"LPM trie maps (Linux 4.11)", features.HaveMapType(ebpf.LPMTrie)},
+		{"bloom filter maps (Linux 5.16)", features.HaveMapType(ebpf.BloomFilter)},
+		{"array-of-maps (Linux 4.12)", features.HaveMapType(ebpf.ArrayOfMaps)},
+		{"the bpf_xdp_load_bytes helper (Linux 5.18)", features.HaveProgramHelper(ebpf.XDP, asm.FnXdpLoadBytes)},
+	}
+	for _, c := range checks {
+		if c.err == nil {
+			continue
+		}
+		var uname unix.Utsname
+		_ = unix.Uname(&uname)
+		release := unix.ByteSliceToString(uname.Release[:])
+		if errors.Is(c.err, ebpf.ErrNotSupported) {
+			return fmt.Errorf("kernel %s is too old: xdpsensor needs %s", release, c.what)
+		}
+		return fmt.Errorf("probing kernel %s for %s: %w", release, c.what, c.err)
+	}
+	return nil
+}
+
+// ensurePinDir makes sure bpffs is mounted under the pin directory (mounting
+// it at /sys/fs/bpf when nothing is) and creates the directory root-only.
+func ensurePinDir(dir string) error {
+	parent := filepath.Dir(dir)
+	if !isBPFFS(parent) {
+		if parent != "/sys/fs/bpf" {
+			return fmt.Errorf("%s is not on a bpffs mount: mount one with `mount -t bpf bpf %s`", parent, parent)
+		}
+		if err := unix.Mount("bpf", parent, "bpf", 0, "mode=0700"); err != nil {
+			return fmt.Errorf("bpffs is not mounted at %s and mounting it failed (%w): run `mount -t bpf bpf %s`", parent, err, parent)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating pin directory: %w", err)
+	}
+	return nil
+}
+
+func isBPFFS(path string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return false
+	}
+	return uint32(st.Type) == unix.BPF_FS_MAGIC
+}
+
+func explainLoadError(err error, cfg Config) error {
+	var verr *ebpf.VerifierError
+	if errors.As(err, &verr) {
+		return fmt.Errorf("loading objects: the kernel verifier rejected the program:\n%+v", verr)
+	}
+	if errors.Is(err, ebpf.ErrMapIncompatible) {
+		return fmt.Errorf("loading objects: a map pinned under %s does not fit this build or configuration (%w); "+
+			"run `xdpsensor detach --pin-dir %s` to remove the old maps, or start with the same sizes", cfg.PinDir, err, cfg.PinDir)
+	}
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("loading objects: %w (raise RLIMIT_MEMLOCK or run as root)", err)
+	}
+	return fmt.Errorf("loading objects: %w", err)
+}
