@@ -40,6 +40,8 @@ const enum netvar_bits *const btf_netvar_bits __attribute__((unused)) = 0;
 const enum external_mode *const btf_external_mode __attribute__((unused)) = 0;
 const enum tcp_flag_bits *const btf_tcp_flag_bits __attribute__((unused)) = 0;
 const enum close_bits *const btf_close_bits __attribute__((unused)) = 0;
+const enum threshold_type *const btf_threshold_type __attribute__((unused)) = 0;
+const enum threshold_track *const btf_threshold_track __attribute__((unused)) = 0;
 
 static __always_inline __u64 packet_time(struct xdp_md *ctx)
 {
@@ -233,11 +235,18 @@ static __always_inline void filter_match(struct match *m, const __u8 *other, __u
 		m->as_dst = 0;
 }
 
-/* Decide, for the current generation, which rules list the flow's ends. */
-static __always_inline void decide_match(struct flow_match *fm, struct flow_key *key,
-					 struct sensor_config *cfg, __u32 gen,
-					 struct sensor_stats *st)
+/* Decide, for the current generation, which rules list the flow's ends.
+ * A global function: the verifier checks it once, not once per caller
+ * path, which keeps the main program far from the complexity limit. */
+__noinline int decide_match(struct flow_match *fm, struct flow_key *key, __u32 gen)
 {
+	__u32 zero = 0;
+	if (!fm || !key)
+		return 0;
+	struct sensor_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	if (!cfg || !st)
+		return 0;
 	__u32 slot = gen & 1;
 	struct slot_counts *counts = slot ? &cfg->slots[1] : &cfg->slots[0];
 	struct match lo = {}, hi = {};
@@ -255,6 +264,7 @@ static __always_inline void decide_match(struct flow_match *fm, struct flow_key 
 	fm->hi_as_dst = hi.as_dst;
 	fm->listed = ((lo.as_src | lo.as_dst) ? LISTED_LO : 0) | ((hi.as_src | hi.as_dst) ? LISTED_HI : 0);
 	fm->generation = gen;
+	return fm->listed;
 }
 
 /* The rule this packet raises, if any: its destination first (traffic to a
@@ -327,22 +337,37 @@ static __always_inline void fill_packet_fields(struct xdp_md *ctx, struct packet
 	}
 }
 
-static __always_inline void emit_alert(struct xdp_md *ctx, struct sensor_stats *st,
-				       struct packet *pkt, struct flow_key *key, __u8 side,
-				       __u32 rule_id, __u8 listed, __u64 now, __u64 flow_start)
+/* What an alert needs besides the packet. */
+struct alert_info {
+	__u64 now;
+	__u64 flow_start; /* 0: no flow (a later fragment) */
+	__u32 rule_id;
+	__u8 side;
+	__u8 listed;
+	__u8 pad[2];
+};
+
+__noinline int emit_alert(struct xdp_md *ctx, struct packet *pkt, struct flow_key *key,
+			  struct alert_info *ai)
 {
+	__u32 zero = 0;
+	if (!ctx || !pkt || !key || !ai)
+		return 0;
+	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	if (!st)
+		return 0;
 	struct alert_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
 		st->lost_events++;
-		return;
+		return 0;
 	}
 	ev->type = EVENT_ALERT;
-	ev->listed = listed;
-	ev->direction = side;
-	ev->has_flow = flow_start != 0;
-	ev->rule_id = rule_id;
-	ev->ts_ns = now;
-	ev->flow_start_ns = flow_start;
+	ev->listed = ai->listed;
+	ev->direction = ai->side;
+	ev->has_flow = ai->flow_start != 0;
+	ev->rule_id = ai->rule_id;
+	ev->ts_ns = ai->now;
+	ev->flow_start_ns = ai->flow_start;
 	__builtin_memcpy(&ev->key, key, sizeof(*key));
 	__builtin_memset(&ev->pkt, 0, sizeof(ev->pkt));
 	fill_packet_fields(ctx, &ev->pkt, pkt);
@@ -365,15 +390,21 @@ static __always_inline void emit_alert(struct xdp_md *ctx, struct sensor_stats *
 	}
 	bpf_ringbuf_submit(ev, 0);
 	st->alerts++;
+	return 1;
 }
 
-static __always_inline void emit_flow_closed(struct sensor_stats *st, struct flow_key *key,
-					     struct flow_value *f, __u8 reason)
+__noinline int emit_flow_closed(struct flow_key *key, struct flow_value *f, __u32 reason)
 {
+	__u32 zero = 0;
+	if (!key || !f)
+		return 0;
+	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	if (!st)
+		return 0;
 	struct flow_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
 		st->lost_events++;
-		return;
+		return 0;
 	}
 	ev->type = EVENT_FLOW_CLOSED;
 	ev->reason = reason;
@@ -382,6 +413,7 @@ static __always_inline void emit_flow_closed(struct sensor_stats *st, struct flo
 	__builtin_memcpy(&ev->value, f, sizeof(*f));
 	bpf_ringbuf_submit(ev, 0);
 	st->flows_closed++;
+	return 1;
 }
 
 /* ---- Flow accounting ---------------------------------------------------- */
@@ -442,21 +474,31 @@ static __always_inline __u8 track_close(struct flow_value *f, struct packet *pkt
 /* Fragments after the first carry no ports and join no flow: they are
  * matched on addresses alone, every time. */
 static __always_inline void handle_fragment(struct xdp_md *ctx, struct sensor_stats *st,
-					    struct packet *pkt, struct sensor_config *cfg, __u32 gen,
-					    __u64 now)
+					    struct packet *pkt, __u32 gen, __u64 now)
 {
 	struct flow_key key = {};
 	struct flow_match fm = {};
+	struct alert_info ai = {.now = now};
 	__u8 side = make_flow_key(&key, pkt);
-	__u8 listed;
 
 	st->fragments++;
-	decide_match(&fm, &key, cfg, gen, st);
-	__u32 rule = packet_rule(&fm, side, &listed);
-	if (rule) {
+	decide_match(&fm, &key, gen);
+	ai.side = side;
+	ai.rule_id = packet_rule(&fm, side, &ai.listed);
+	if (ai.rule_id) {
 		st->matches++;
-		emit_alert(ctx, st, pkt, &key, side, rule, listed, now, 0);
+		emit_alert(ctx, pkt, &key, &ai);
 	}
+}
+
+/* Parse the frame into pkt; a global function, verified once. */
+__noinline int parse_frame(struct xdp_md *ctx, struct packet *pkt)
+{
+	if (!ctx || !pkt)
+		return PARSE_BAD_L2;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	return parse_packet(data, data_end, pkt);
 }
 
 SEC("xdp")
@@ -473,7 +515,7 @@ int xdpsensor(struct xdp_md *ctx)
 	st->bytes += data_end - data;
 
 	struct packet pkt = {};
-	int rc = parse_packet(data, data_end, &pkt);
+	int rc = parse_frame(ctx, &pkt);
 	if (rc == PARSE_NON_IP) {
 		st->non_ip_packets++;
 		st->non_ip_bytes += data_end - data;
@@ -492,14 +534,13 @@ int xdpsensor(struct xdp_md *ctx)
 	__u64 now = packet_time(ctx);
 
 	if (pkt.fragment) {
-		handle_fragment(ctx, st, &pkt, cfg, gen, now);
+		handle_fragment(ctx, st, &pkt, gen, now);
 		return cfg_verdict;
 	}
 
 	struct flow_key key = {};
 	__u8 side = make_flow_key(&key, &pkt);
-	__u8 listed;
-	__u32 rule;
+	struct alert_info ai = {.now = now, .side = side};
 
 	struct flow_value *f = bpf_map_lookup_elem(&flows, &key);
 	if (!f) {
@@ -514,19 +555,20 @@ int xdpsensor(struct xdp_md *ctx)
 		nf->icmp_type = pkt.icmp_type;
 		nf->icmp_code = pkt.icmp_code;
 		count_direction(&nf->dir[side & 1], &pkt);
-		decide_match(&nf->match, &key, cfg, gen, st);
-		rule = packet_rule(&nf->match, side, &listed);
-		if (rule)
+		decide_match(&nf->match, &key, gen);
+		ai.rule_id = packet_rule(&nf->match, side, &ai.listed);
+		if (ai.rule_id)
 			nf->alerts = 1;
 		__u8 reason = track_close(nf, &pkt, side);
 		if (bpf_map_update_elem(&flows, &key, nf, BPF_NOEXIST) == 0) {
 			st->flows_new++;
-			if (rule) {
+			if (ai.rule_id) {
 				st->matches++;
-				emit_alert(ctx, st, &pkt, &key, side, rule, listed, now, now);
+				ai.flow_start = now;
+				emit_alert(ctx, &pkt, &key, &ai);
 			}
 			if (reason)
-				emit_flow_closed(st, &key, nf, reason);
+				emit_flow_closed(&key, nf, reason);
 			return cfg_verdict;
 		}
 		/* Another CPU created it first: account on its entry. */
@@ -538,19 +580,20 @@ int xdpsensor(struct xdp_md *ctx)
 	}
 
 	if (f->match.generation != gen)
-		decide_match(&f->match, &key, cfg, gen, st);
+		decide_match(&f->match, &key, gen);
 	f->last_seen_ns = now;
 	count_direction(&f->dir[side & 1], &pkt);
 	if (f->match.listed) {
-		rule = packet_rule(&f->match, side, &listed);
-		if (rule) {
+		ai.rule_id = packet_rule(&f->match, side, &ai.listed);
+		if (ai.rule_id) {
 			f->alerts++;
 			st->matches++;
-			emit_alert(ctx, st, &pkt, &key, side, rule, listed, now, f->first_seen_ns);
+			ai.flow_start = f->first_seen_ns;
+			emit_alert(ctx, &pkt, &key, &ai);
 		}
 	}
 	__u8 reason = track_close(f, &pkt, side);
 	if (reason)
-		emit_flow_closed(st, &key, f, reason);
+		emit_flow_closed(&key, f, reason);
 	return cfg_verdict;
 }

@@ -11,6 +11,9 @@
 #define ALERT_SNAP_LEN 256    /* packet bytes copied into an alert event */
 #define RULE_MSG_LEN 160
 #define RULE_CLASSTYPE_LEN 48
+#define RULE_REFS_LEN 192
+#define RULE_SOURCE_LEN 128
+#define RULE_SLOT_SHIFT 24    /* rule id = slot << RULE_SLOT_SHIFT | index */
 #define BLOCKLIST_SLOTS 2     /* live blocklist + the one being loaded */
 
 /* Canonical sides of a flow key: the endpoint whose (address, port) sorts
@@ -222,19 +225,40 @@ struct lpm_v6_key {
 	__u8 addr[16];
 };
 
-/* Rule metadata: what an alert says, and the constraints the kernel checks. */
+/* Threshold types and tracking, as in Snort's threshold option. */
+enum threshold_type {
+	THRESHOLD_NONE = 0,
+	THRESHOLD_LIMIT = 1,
+	THRESHOLD_THRESHOLD = 2,
+	THRESHOLD_BOTH = 3,
+};
+
+enum threshold_track {
+	TRACK_BY_SRC = 1,
+	TRACK_BY_DST = 2,
+};
+
+/* Rule metadata: what an alert says, and the constraints the kernel checks.
+ * It lives in the kernel so that every process (daemon, CLI, bpftool)
+ * reads one truth. Rule ids carry their blocklist slot in bits 24+. */
 struct rule {
 	__u32 gid;
 	__u32 sid;
 	__u32 rev;
-	__u32 priority;
+	__u32 priority;     /* 0: from the classtype */
 	__u32 generation;   /* blocklist generation that loaded it */
 	__u8 direction;     /* RULE_LISTED_SRC | RULE_LISTED_DST */
 	__u8 other_net;     /* enum rule_other_net for the other address */
-	__u8 pad[2];
-	__u64 expires_unix; /* seconds since the epoch, 0 = never */
+	__u8 threshold_type;  /* enum threshold_type */
+	__u8 threshold_track; /* enum threshold_track */
+	__u32 threshold_count;
+	__u32 threshold_seconds;
+	__u64 block_seconds;  /* fwsam duration, 0 = none */
+	__u64 expires_unix;   /* seconds since the epoch, 0 = never */
 	char msg[RULE_MSG_LEN];
 	char classtype[RULE_CLASSTYPE_LEN];
+	char references[RULE_REFS_LEN]; /* "type,value" items joined by '|' */
+	char source[RULE_SOURCE_LEN];   /* file:line it came from */
 };
 
 /* Blocklist sizes of one slot, so empty maps are never looked up. */

@@ -197,18 +197,24 @@ type BpfPacketFields struct {
 }
 
 type BpfRule struct {
-	_           structs.HostLayout
-	Gid         uint32
-	Sid         uint32
-	Rev         uint32
-	Priority    uint32
-	Generation  uint32
-	Direction   uint8
-	OtherNet    uint8
-	Pad         [2]uint8
-	ExpiresUnix uint64
-	Msg         [160]int8
-	Classtype   [48]int8
+	_                structs.HostLayout
+	Gid              uint32
+	Sid              uint32
+	Rev              uint32
+	Priority         uint32
+	Generation       uint32
+	Direction        uint8
+	OtherNet         uint8
+	ThresholdType    uint8
+	ThresholdTrack   uint8
+	ThresholdCount   uint32
+	ThresholdSeconds uint32
+	BlockSeconds     uint64
+	ExpiresUnix      uint64
+	Msg              [160]int8
+	Classtype        [48]int8
+	References       [192]int8
+	Source           [128]int8
 }
 
 type BpfRuleDirection uint32
@@ -306,6 +312,22 @@ type BpfTcpFlagCounts struct {
 	Cwr    uint32
 }
 
+type BpfThresholdTrack uint32
+
+const (
+	BpfThresholdTrackTRACK_BY_SRC BpfThresholdTrack = 1
+	BpfThresholdTrackTRACK_BY_DST BpfThresholdTrack = 2
+)
+
+type BpfThresholdType uint32
+
+const (
+	BpfThresholdTypeTHRESHOLD_NONE      BpfThresholdType = 0
+	BpfThresholdTypeTHRESHOLD_LIMIT     BpfThresholdType = 1
+	BpfThresholdTypeTHRESHOLD_THRESHOLD BpfThresholdType = 2
+	BpfThresholdTypeTHRESHOLD_BOTH      BpfThresholdType = 3
+)
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -341,6 +363,8 @@ const (
 	BpfVarBtfRuleDirection       = "btf_rule_direction"
 	BpfVarBtfRuleOtherNet        = "btf_rule_other_net"
 	BpfVarBtfTcpFlagBits         = "btf_tcp_flag_bits"
+	BpfVarBtfThresholdTrack      = "btf_threshold_track"
+	BpfVarBtfThresholdType       = "btf_threshold_type"
 	BpfVarCfgReplayClock         = "cfg_replay_clock"
 	BpfVarCfgVerdict             = "cfg_verdict"
 )
@@ -430,6 +454,8 @@ type BpfVariableSpecs struct {
 	BtfRuleDirection  *ebpf.VariableSpec `ebpf:"btf_rule_direction"`
 	BtfRuleOtherNet   *ebpf.VariableSpec `ebpf:"btf_rule_other_net"`
 	BtfTcpFlagBits    *ebpf.VariableSpec `ebpf:"btf_tcp_flag_bits"`
+	BtfThresholdTrack *ebpf.VariableSpec `ebpf:"btf_threshold_track"`
+	BtfThresholdType  *ebpf.VariableSpec `ebpf:"btf_threshold_type"`
 	CfgReplayClock    *ebpf.VariableSpec `ebpf:"cfg_replay_clock"`
 	CfgVerdict        *ebpf.VariableSpec `ebpf:"cfg_verdict"`
 }
@@ -510,6 +536,8 @@ type BpfVariables struct {
 	BtfRuleDirection  *ebpf.Variable `ebpf:"btf_rule_direction"`
 	BtfRuleOtherNet   *ebpf.Variable `ebpf:"btf_rule_other_net"`
 	BtfTcpFlagBits    *ebpf.Variable `ebpf:"btf_tcp_flag_bits"`
+	BtfThresholdTrack *ebpf.Variable `ebpf:"btf_threshold_track"`
+	BtfThresholdType  *ebpf.Variable `ebpf:"btf_threshold_type"`
 	CfgReplayClock    *ebpf.Variable `ebpf:"cfg_replay_clock"`
 	CfgVerdict        *ebpf.Variable `ebpf:"cfg_verdict"`
 }

@@ -1,0 +1,499 @@
+package loader
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
+)
+
+// Capacity bounds what a blocklist may hold; the kernel maps of each load
+// are sized to the list itself (plus room for live additions), never more.
+type Capacity struct {
+	ExactV4, ExactV6, PrefixV4, PrefixV6, Rules int
+}
+
+// DefaultCapacity is what the sensor accepts unless configured otherwise.
+var DefaultCapacity = Capacity{
+	ExactV4:  1 << 20,
+	ExactV6:  1 << 20,
+	PrefixV4: 256 << 10,
+	PrefixV6: 256 << 10,
+	Rules:    1 << 16,
+}
+
+const (
+	ruleSlotShift   = 24
+	prefixFilterLen = 2048 // 32-bit words per slot: one bit per IPv4 /16
+)
+
+// Blocklist installs lists into a sensor's maps, live or pinned.
+type Blocklist struct {
+	Maps     *BpfMaps
+	PinDir   string // where the live inner maps are pinned for bpftool; "" for none
+	Capacity Capacity
+	spec     *ebpf.CollectionSpec
+}
+
+// NewBlocklist returns an installer for the sensor's maps.
+func (s *Sensor) Blocklist() (*Blocklist, error) {
+	return newBlocklist(s.Maps(), s.Config.PinDir)
+}
+
+func newBlocklist(m *BpfMaps, pinDir string) (*Blocklist, error) {
+	spec, err := LoadBpf()
+	if err != nil {
+		return nil, fmt.Errorf("reading embedded BPF object: %w", err)
+	}
+	return &Blocklist{Maps: m, PinDir: pinDir, Capacity: DefaultCapacity, spec: spec}, nil
+}
+
+// InstallStats describes what a Replace put in the kernel.
+type InstallStats struct {
+	Generation                           uint32
+	Rules                                int
+	ExactV4, ExactV6, PrefixV4, PrefixV6 int
+	Took                                 time.Duration
+}
+
+// slotImage is one slot's worth of kernel entries, built before any map is
+// touched so that a bad list changes nothing.
+type slotImage struct {
+	rules    map[uint32]BpfRule
+	exactV4  map[uint32]BpfBlocklistEntry
+	exactV6  map[[16]byte]BpfBlocklistEntry
+	prefixV4 map[BpfLpmV4Key]BpfBlocklistEntry
+	prefixV6 map[BpfLpmV6Key]BpfBlocklistEntry
+	filter   [prefixFilterLen]uint32
+}
+
+// Replace installs list into the idle slot and then flips the live
+// generation to it in one write: packets see the old list or the new one,
+// never a mix, and addresses on both lists never stop matching.
+func (b *Blocklist) Replace(list *blocklist.List) (InstallStats, error) {
+	start := time.Now()
+	var cfg BpfSensorConfig
+	if err := b.Maps.Config.Lookup(uint32(0), &cfg); err != nil {
+		return InstallStats{}, fmt.Errorf("reading sensor config: %w", err)
+	}
+	slot := (cfg.Generation + 1) & 1
+	gen := cfg.Generation + 1
+
+	img, err := b.build(list, slot, gen)
+	if err != nil {
+		return InstallStats{}, err
+	}
+
+	if err := b.deleteSlotRules(slot); err != nil {
+		return InstallStats{}, err
+	}
+	if err := b.writeRules(img.rules); err != nil {
+		return InstallStats{}, err
+	}
+	var inner [4]*ebpf.Map
+	defer func() {
+		for _, m := range inner {
+			if m != nil {
+				m.Close()
+			}
+		}
+	}()
+	if inner[0], err = b.fillExactV4(slot, img.exactV4); err != nil {
+		return InstallStats{}, err
+	}
+	if inner[1], err = b.fillExactV6(slot, img.exactV6); err != nil {
+		return InstallStats{}, err
+	}
+	if inner[2], err = b.fillPrefix(slot, "blocklist_prefix_v4_slots", b.Maps.BlocklistPrefixV4Slots, img.prefixV4Len(), func(m *ebpf.Map) error {
+		return batchPut(m, img.prefixV4)
+	}); err != nil {
+		return InstallStats{}, err
+	}
+	if inner[3], err = b.fillPrefix(slot, "blocklist_prefix_v6_slots", b.Maps.BlocklistPrefixV6Slots, len(img.prefixV6), func(m *ebpf.Map) error {
+		return batchPut(m, img.prefixV6)
+	}); err != nil {
+		return InstallStats{}, err
+	}
+	if err := b.writeFilter(slot, &img.filter); err != nil {
+		return InstallStats{}, err
+	}
+
+	cfg.Slots[slot] = BpfSlotCounts{
+		ExactV4:  uint32(len(img.exactV4)),
+		ExactV6:  uint32(len(img.exactV6)),
+		PrefixV4: uint32(len(img.prefixV4)),
+		PrefixV6: uint32(len(img.prefixV6)),
+	}
+	// Counts first, generation last: the flip is the single word packets
+	// read to pick a slot.
+	staged := cfg
+	staged.Generation = cfg.Generation
+	if err := b.Maps.Config.Put(uint32(0), &staged); err != nil {
+		return InstallStats{}, fmt.Errorf("writing sensor config: %w", err)
+	}
+	cfg.Generation = gen
+	if err := b.Maps.Config.Put(uint32(0), &cfg); err != nil {
+		return InstallStats{}, fmt.Errorf("switching to generation %d: %w", gen, err)
+	}
+	if err := b.pinLive(inner); err != nil {
+		return InstallStats{}, err
+	}
+	return InstallStats{
+		Generation: gen,
+		Rules:      len(img.rules),
+		ExactV4:    len(img.exactV4),
+		ExactV6:    len(img.exactV6),
+		PrefixV4:   len(img.prefixV4),
+		PrefixV6:   len(img.prefixV6),
+		Took:       time.Since(start),
+	}, nil
+}
+
+func (img *slotImage) prefixV4Len() int { return len(img.prefixV4) }
+
+func (b *Blocklist) build(list *blocklist.List, slot, gen uint32) (*slotImage, error) {
+	img := &slotImage{
+		rules:    make(map[uint32]BpfRule, len(list.Rules)),
+		exactV4:  make(map[uint32]BpfBlocklistEntry),
+		exactV6:  make(map[[16]byte]BpfBlocklistEntry),
+		prefixV4: make(map[BpfLpmV4Key]BpfBlocklistEntry),
+		prefixV6: make(map[BpfLpmV6Key]BpfBlocklistEntry),
+	}
+	if len(list.Rules) > b.Capacity.Rules {
+		return nil, fmt.Errorf("blocklist has %d rules, more than the capacity of %d", len(list.Rules), b.Capacity.Rules)
+	}
+	ids := make([]uint32, len(list.Rules))
+	for i, r := range list.Rules {
+		id := slot<<ruleSlotShift | uint32(i+1)
+		ids[i] = id
+		img.rules[id] = kernelRule(r, gen)
+	}
+	for _, e := range list.Entries {
+		if e.Rule < 0 || e.Rule >= len(list.Rules) {
+			return nil, fmt.Errorf("%s: entry %s names rule %d of %d", e.Source, e.Prefix, e.Rule, len(list.Rules))
+		}
+		dir := list.Rules[e.Rule].Direction
+		id := ids[e.Rule]
+		p := e.Prefix.Masked()
+		a := p.Addr()
+		switch {
+		case a.Is4() && e.Exact():
+			k := binary.NativeEndian.Uint32(a.AsSlice())
+			img.exactV4[k] = mergeEntry(img.exactV4[k], dir, id)
+		case a.Is4():
+			k := BpfLpmV4Key{Prefixlen: uint32(p.Bits()), Addr: a.As4()}
+			img.prefixV4[k] = mergeEntry(img.prefixV4[k], dir, id)
+			img.markPrefixV4(p)
+		case e.Exact():
+			k := a.As16()
+			img.exactV6[k] = mergeEntry(img.exactV6[k], dir, id)
+		default:
+			k := BpfLpmV6Key{Prefixlen: uint32(p.Bits()), Addr: a.As16()}
+			img.prefixV6[k] = mergeEntry(img.prefixV6[k], dir, id)
+		}
+	}
+	c := b.Capacity
+	for _, chk := range []struct {
+		what      string
+		have, max int
+	}{
+		{"exact IPv4 addresses", len(img.exactV4), c.ExactV4},
+		{"exact IPv6 addresses", len(img.exactV6), c.ExactV6},
+		{"IPv4 prefixes", len(img.prefixV4), c.PrefixV4},
+		{"IPv6 prefixes", len(img.prefixV6), c.PrefixV6},
+	} {
+		if chk.have > chk.max {
+			return nil, fmt.Errorf("blocklist has %d %s, more than the capacity of %d", chk.have, chk.what, chk.max)
+		}
+	}
+	return img, nil
+}
+
+// mergeEntry keeps the first rule that lists an address for each end.
+func mergeEntry(e BpfBlocklistEntry, dir blocklist.Direction, id uint32) BpfBlocklistEntry {
+	if dir&blocklist.ListedAsSrc != 0 && e.RuleAsSrc == 0 {
+		e.RuleAsSrc = id
+	}
+	if dir&blocklist.ListedAsDst != 0 && e.RuleAsDst == 0 {
+		e.RuleAsDst = id
+	}
+	return e
+}
+
+// markPrefixV4 sets the pre-filter bit of every /16 the prefix touches.
+func (img *slotImage) markPrefixV4(p netip.Prefix) {
+	a4 := p.Addr().As4()
+	first := uint32(a4[0])<<8 | uint32(a4[1])
+	n := uint32(1)
+	if p.Bits() < 16 {
+		n = 1 << (16 - p.Bits())
+	}
+	for i := first; i < first+n; i++ {
+		img.filter[i>>5] |= 1 << (i & 31)
+	}
+}
+
+func kernelRule(r blocklist.Rule, gen uint32) BpfRule {
+	kr := BpfRule{
+		Gid:        r.GID,
+		Sid:        r.SID,
+		Rev:        r.Rev,
+		Priority:   r.Priority,
+		Generation: gen,
+		Direction:  uint8(r.Direction),
+		OtherNet:   uint8(r.OtherNet),
+	}
+	if r.Threshold != nil {
+		switch r.Threshold.Type {
+		case "limit":
+			kr.ThresholdType = uint8(BpfThresholdTypeTHRESHOLD_LIMIT)
+		case "threshold":
+			kr.ThresholdType = uint8(BpfThresholdTypeTHRESHOLD_THRESHOLD)
+		case "both":
+			kr.ThresholdType = uint8(BpfThresholdTypeTHRESHOLD_BOTH)
+		}
+		switch r.Threshold.Track {
+		case "by_src":
+			kr.ThresholdTrack = uint8(BpfThresholdTrackTRACK_BY_SRC)
+		case "by_dst":
+			kr.ThresholdTrack = uint8(BpfThresholdTrackTRACK_BY_DST)
+		}
+		kr.ThresholdCount = r.Threshold.Count
+		kr.ThresholdSeconds = r.Threshold.Seconds
+	}
+	kr.BlockSeconds = uint64(r.Block / time.Second)
+	putCString(kr.Msg[:], r.Msg)
+	putCString(kr.Classtype[:], r.Classtype)
+	putCString(kr.References[:], strings.Join(r.References, "|"))
+	putCString(kr.Source[:], r.Source)
+	return kr
+}
+
+// putCString copies s into a NUL-terminated C char array, cutting it to fit.
+func putCString(dst []int8, s string) {
+	n := min(len(s), len(dst)-1)
+	for i := 0; i < n; i++ {
+		dst[i] = int8(s[i])
+	}
+	dst[n] = 0
+}
+
+// CString reads a NUL-terminated C char array.
+func CString(src []int8) string {
+	b := make([]byte, 0, len(src))
+	for _, c := range src {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	return string(b)
+}
+
+// deleteSlotRules drops the rules of the generation that used this slot
+// before: two loads ago, long drained from the ring.
+func (b *Blocklist) deleteSlotRules(slot uint32) error {
+	var stale []uint32
+	var id uint32
+	var r BpfRule
+	it := b.Maps.Rules.Iterate()
+	for it.Next(&id, &r) {
+		if id>>ruleSlotShift == slot {
+			stale = append(stale, id)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("listing rules: %w", err)
+	}
+	for _, id := range stale {
+		if err := b.Maps.Rules.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("deleting rule %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func (b *Blocklist) writeRules(rules map[uint32]BpfRule) error {
+	if err := batchPut(b.Maps.Rules, rules); err != nil {
+		return fmt.Errorf("writing rules: %w", err)
+	}
+	return nil
+}
+
+// batchPut writes a whole map in batches (one syscall per 64k entries),
+// falling back to single updates on kernels without batch support.
+func batchPut[K comparable, V any](m *ebpf.Map, entries map[K]V) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	keys := make([]K, 0, len(entries))
+	vals := make([]V, 0, len(entries))
+	for k, v := range entries {
+		keys = append(keys, k)
+		vals = append(vals, v)
+	}
+	return batchPutSlices(m, keys, vals)
+}
+
+func batchPutSlices[K, V any](m *ebpf.Map, keys []K, vals []V) error {
+	const chunk = 1 << 16
+	for i := 0; i < len(keys); i += chunk {
+		j := min(i+chunk, len(keys))
+		if _, err := m.BatchUpdate(keys[i:j], vals[i:j], nil); err != nil {
+			if !errors.Is(err, ebpf.ErrNotSupported) {
+				return err
+			}
+			for n := i; n < j; n++ {
+				if err := m.Put(keys[n], vals[n]); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// innerSpec returns the template of an outer map's inner maps, sized.
+func (b *Blocklist) innerSpec(outer string, entries int) *ebpf.MapSpec {
+	spec := b.spec.Maps[outer].InnerMap.Copy()
+	spec.Name = strings.TrimSuffix(outer, "_slots")
+	// Room for live additions without a rebuild.
+	spec.MaxEntries = uint32(max(entries+entries/8, 64))
+	return spec
+}
+
+// setSlot puts inner into outer[slot], or empties the slot when inner is nil.
+func setSlot(outer *ebpf.Map, slot uint32, inner *ebpf.Map) error {
+	if inner == nil {
+		if err := outer.Delete(slot); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return err
+		}
+		return nil
+	}
+	return outer.Put(slot, inner)
+}
+
+func (b *Blocklist) fillExactV4(slot uint32, entries map[uint32]BpfBlocklistEntry) (*ebpf.Map, error) {
+	if err := b.fillBloom(slot, "bloom_v4_slots", b.Maps.BloomV4Slots, len(entries), func(bloom *ebpf.Map) error {
+		for k := range entries {
+			if err := bloom.Update(nil, k, ebpf.UpdateAny); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return b.fillPrefix(slot, "blocklist_v4_slots", b.Maps.BlocklistV4Slots, len(entries), func(m *ebpf.Map) error {
+		return batchPut(m, entries)
+	})
+}
+
+func (b *Blocklist) fillExactV6(slot uint32, entries map[[16]byte]BpfBlocklistEntry) (*ebpf.Map, error) {
+	if err := b.fillBloom(slot, "bloom_v6_slots", b.Maps.BloomV6Slots, len(entries), func(bloom *ebpf.Map) error {
+		for k := range entries {
+			if err := bloom.Update(nil, k, ebpf.UpdateAny); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return b.fillPrefix(slot, "blocklist_v6_slots", b.Maps.BlocklistV6Slots, len(entries), func(m *ebpf.Map) error {
+		return batchPut(m, entries)
+	})
+}
+
+// fillPrefix creates a sized inner map, fills it and puts it in the slot;
+// an empty list leaves the slot empty. The caller owns the returned map.
+func (b *Blocklist) fillPrefix(slot uint32, outerName string, outer *ebpf.Map, n int, fill func(*ebpf.Map) error) (*ebpf.Map, error) {
+	if n == 0 {
+		if err := setSlot(outer, slot, nil); err != nil {
+			return nil, fmt.Errorf("emptying %s[%d]: %w", outerName, slot, err)
+		}
+		return nil, nil
+	}
+	m, err := ebpf.NewMap(b.innerSpec(outerName, n))
+	if err != nil {
+		return nil, fmt.Errorf("creating map for %s: %w", outerName, err)
+	}
+	if err := fill(m); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("filling %s: %w", outerName, err)
+	}
+	if err := setSlot(outer, slot, m); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("installing %s[%d]: %w", outerName, slot, err)
+	}
+	return m, nil
+}
+
+func (b *Blocklist) fillBloom(slot uint32, outerName string, outer *ebpf.Map, n int, fill func(*ebpf.Map) error) error {
+	if n == 0 {
+		return setSlot(outer, slot, nil)
+	}
+	spec := b.spec.Maps[outerName].InnerMap.Copy()
+	spec.Name = strings.TrimSuffix(outerName, "_slots")
+	spec.MaxEntries = uint32(n)
+	m, err := ebpf.NewMap(spec)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", spec.Name, err)
+	}
+	defer m.Close()
+	if err := fill(m); err != nil {
+		return fmt.Errorf("filling %s: %w", spec.Name, err)
+	}
+	if err := setSlot(outer, slot, m); err != nil {
+		return fmt.Errorf("installing %s[%d]: %w", outerName, slot, err)
+	}
+	return nil
+}
+
+func (b *Blocklist) writeFilter(slot uint32, words *[prefixFilterLen]uint32) error {
+	keys := make([]uint32, prefixFilterLen)
+	for i := range keys {
+		keys[i] = slot*prefixFilterLen + uint32(i)
+	}
+	if err := batchPutSlices(b.Maps.PrefixV4Filter, keys, words[:]); err != nil {
+		return fmt.Errorf("writing prefix filter: %w", err)
+	}
+	return nil
+}
+
+// livePinNames are where the live slot's inner maps appear for bpftool.
+var livePinNames = [4]string{"blocklist_v4", "blocklist_v6", "blocklist_prefix_v4", "blocklist_prefix_v6"}
+
+// pinLive pins the now-live inner maps under stable names, replacing the
+// previous ones atomically with rename(2); empty ones are unpinned.
+func (b *Blocklist) pinLive(inner [4]*ebpf.Map) error {
+	if b.PinDir == "" {
+		return nil
+	}
+	for i, m := range inner {
+		path := filepath.Join(b.PinDir, livePinNames[i])
+		if m == nil {
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("unpinning %s: %w", path, err)
+			}
+			continue
+		}
+		tmp := path + ".new"
+		_ = os.Remove(tmp)
+		if err := m.Pin(tmp); err != nil {
+			return fmt.Errorf("pinning %s: %w", tmp, err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("pinning %s: %w", path, err)
+		}
+	}
+	return nil
+}

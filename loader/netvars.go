@@ -1,0 +1,97 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+)
+
+// NetVars are the rule variables $HOME_NET and $EXTERNAL_NET.
+type NetVars struct {
+	HomeAny bool           // $HOME_NET is any
+	Home    []netip.Prefix // otherwise these prefixes
+	// External: any (default), !$HOME_NET, or these prefixes.
+	ExternalAny     bool
+	ExternalNotHome bool
+	External        []netip.Prefix
+}
+
+// SetNetVars replaces the $HOME_NET/$EXTERNAL_NET maps and config bits.
+func (m *BpfMaps) SetNetVars(nv NetVars) error {
+	v4 := map[BpfLpmV4Key]uint32{}
+	v6 := map[BpfLpmV6Key]uint32{}
+	add := func(ps []netip.Prefix, bit uint32) {
+		for _, p := range ps {
+			p = p.Masked()
+			if p.Addr().Is4() {
+				k := BpfLpmV4Key{Prefixlen: uint32(p.Bits()), Addr: p.Addr().As4()}
+				v4[k] |= bit
+			} else {
+				k := BpfLpmV6Key{Prefixlen: uint32(p.Bits()), Addr: p.Addr().As16()}
+				v6[k] |= bit
+			}
+		}
+	}
+	if !nv.HomeAny {
+		add(nv.Home, uint32(BpfNetvarBitsNETVAR_HOME))
+	}
+	mode := BpfExternalModeEXTERNAL_ANY
+	switch {
+	case nv.ExternalNotHome:
+		mode = BpfExternalModeEXTERNAL_NOT_HOME
+	case !nv.ExternalAny:
+		mode = BpfExternalModeEXTERNAL_LIST
+		add(nv.External, uint32(BpfNetvarBitsNETVAR_EXTERNAL))
+	}
+	if err := replaceAll(m.NetvarsV4, v4); err != nil {
+		return fmt.Errorf("writing netvars_v4: %w", err)
+	}
+	if err := replaceAll(m.NetvarsV6, v6); err != nil {
+		return fmt.Errorf("writing netvars_v6: %w", err)
+	}
+	var cfg BpfSensorConfig
+	if err := m.Config.Lookup(uint32(0), &cfg); err != nil {
+		return fmt.Errorf("reading sensor config: %w", err)
+	}
+	cfg.HomeNetSet = 0
+	if !nv.HomeAny {
+		cfg.HomeNetSet = 1
+	}
+	cfg.ExternalMode = uint8(mode)
+	// A changed variable changes which flows match: move the generation on
+	// by two (same slot) so every flow decides again.
+	cfg.Generation += 2
+	if err := m.Config.Put(uint32(0), &cfg); err != nil {
+		return fmt.Errorf("writing sensor config: %w", err)
+	}
+	return nil
+}
+
+// replaceAll makes m hold exactly entries.
+func replaceAll[K comparable, V any](m *ebpf.Map, entries map[K]V) error {
+	var k K
+	var v V
+	var stale []K
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		if _, keep := entries[k]; !keep {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	for _, k := range stale {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return err
+		}
+	}
+	for k, v := range entries {
+		if err := m.Put(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,113 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+)
+
+// OpenPinned opens the maps a running sensor pinned under dir, for the CLI.
+func OpenPinned(dir string) (*BpfMaps, error) {
+	if err := CheckPrivileges(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config")); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no sensor maps are pinned under %s: start one with `xdpsensor run` (or pass --pin-dir)", dir)
+		}
+		return nil, fmt.Errorf("reading %s: %w", dir, err)
+	}
+	spec, err := LoadBpf()
+	if err != nil {
+		return nil, fmt.Errorf("reading embedded BPF object: %w", err)
+	}
+	var maps BpfMaps
+	opened := map[string]*ebpf.Map{}
+	for name := range spec.Maps {
+		if spec.Maps[name].Pinning != ebpf.PinByName {
+			continue
+		}
+		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, name), nil)
+		if err != nil {
+			for _, o := range opened {
+				o.Close()
+			}
+			return nil, fmt.Errorf("opening pinned map %s: %w", name, err)
+		}
+		opened[name] = m
+	}
+	if err := assignMaps(&maps, opened); err != nil {
+		for _, o := range opened {
+			o.Close()
+		}
+		return nil, err
+	}
+	return &maps, nil
+}
+
+// assignMaps fills BpfMaps through its `ebpf:"name"` struct tags, as
+// LoadAndAssign does, so a new map needs no change here.
+func assignMaps(maps *BpfMaps, opened map[string]*ebpf.Map) error {
+	v := reflect.ValueOf(maps).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		name := v.Type().Field(i).Tag.Get("ebpf")
+		if name == "" || v.Field(i).Type() != reflect.TypeOf((*ebpf.Map)(nil)) {
+			continue
+		}
+		m, ok := opened[name]
+		if !ok {
+			continue // not pinned: internal scratch maps
+		}
+		v.Field(i).Set(reflect.ValueOf(m))
+	}
+	return nil
+}
+
+// ReadStats sums the per-CPU counters.
+func (m *BpfMaps) ReadStats() (BpfSensorStats, error) {
+	var per []BpfSensorStats
+	if err := m.Stats.Lookup(uint32(0), &per); err != nil {
+		return BpfSensorStats{}, fmt.Errorf("reading stats: %w", err)
+	}
+	var sum BpfSensorStats
+	n := int(unsafe.Sizeof(sum)) / 8
+	dst := unsafe.Slice((*uint64)(unsafe.Pointer(&sum)), n)
+	for i := range per {
+		src := unsafe.Slice((*uint64)(unsafe.Pointer(&per[i])), n)
+		for j := range dst {
+			dst[j] += src[j]
+		}
+	}
+	return sum, nil
+}
+
+// ReadConfig returns the sensor config entry.
+func (m *BpfMaps) ReadConfig() (BpfSensorConfig, error) {
+	var cfg BpfSensorConfig
+	if err := m.Config.Lookup(uint32(0), &cfg); err != nil {
+		return cfg, fmt.Errorf("reading config: %w", err)
+	}
+	return cfg, nil
+}
+
+// Unpin removes every object the sensor pinned under dir.
+func Unpin(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return os.Remove(dir)
+}

@@ -1,0 +1,60 @@
+package ringbuf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf"
+	ciliumringbuf "github.com/cilium/ebpf/ringbuf"
+)
+
+// ErrFlushed ends a read after Flush once every record before it was handed over.
+var ErrFlushed = ciliumringbuf.ErrFlushed
+
+// Reader reads raw records from the event ring, reusing one buffer.
+type Reader struct {
+	rd  *ciliumringbuf.Reader
+	rec ciliumringbuf.Record
+}
+
+// NewReader opens the ring.
+func NewReader(events *ebpf.Map) (*Reader, error) {
+	rd, err := ciliumringbuf.NewReader(events)
+	if err != nil {
+		return nil, fmt.Errorf("opening event ring: %w", err)
+	}
+	return &Reader{rd: rd}, nil
+}
+
+// ReadUntil hands every record to fn until deadline passes with the ring
+// empty (it returns nil) or a Flush was consumed (it returns ErrFlushed).
+// The slice passed to fn is only valid during the call.
+func (r *Reader) ReadUntil(deadline time.Time, fn func(raw []byte) error) error {
+	r.rd.SetDeadline(deadline)
+	for {
+		err := r.rd.ReadInto(&r.rec)
+		switch {
+		case err == nil:
+			if err := fn(r.rec.RawSample); err != nil {
+				return err
+			}
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil
+		case errors.Is(err, ciliumringbuf.ErrFlushed):
+			return ErrFlushed
+		default:
+			return fmt.Errorf("reading event ring: %w", err)
+		}
+	}
+}
+
+// Flush makes a blocked or later ReadUntil return what the ring holds, then ErrFlushed.
+func (r *Reader) Flush() error { return r.rd.Flush() }
+
+// Pending is the number of unread bytes in the ring.
+func (r *Reader) Pending() int { return r.rd.AvailableBytes() }
+
+// Close releases the ring.
+func (r *Reader) Close() error { return r.rd.Close() }

@@ -1,0 +1,67 @@
+// Package blocklist reads C&C address lists (plain lists and Snort/ET rule
+// files) into one model of rules and address entries.
+package blocklist
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Direction says on which end of a packet a rule wants its listed address.
+type Direction uint8
+
+const (
+	ListedAsSrc Direction = 1 // [list] any -> any any
+	ListedAsDst Direction = 2 // any any -> [list] any
+	ListedAsAny           = ListedAsSrc | ListedAsDst
+)
+
+// NetVar constrains the packet's other (non-listed) address.
+type NetVar uint8
+
+const (
+	NetAny      NetVar = 0
+	NetHome     NetVar = 1 // $HOME_NET
+	NetExternal NetVar = 2 // $EXTERNAL_NET
+)
+
+// Threshold is a Snort threshold option, kept for the kernel's rate limit.
+type Threshold struct {
+	Type    string // limit, threshold or both
+	Track   string // by_src or by_dst
+	Count   uint32
+	Seconds uint32
+}
+
+// Rule is the metadata alerts carry and the constraints the kernel checks.
+type Rule struct {
+	GID        uint32
+	SID        uint32
+	Rev        uint32
+	Msg        string
+	Classtype  string
+	Priority   uint32 // 0: take it from the classtype
+	References []string
+	Direction  Direction
+	OtherNet   NetVar
+	Threshold  *Threshold
+	Block      time.Duration // fwsam duration, 0 when absent
+	Source     string        // "file:line" of the rule
+}
+
+// Entry is one listed address or prefix. Single addresses are /32 or /128.
+type Entry struct {
+	Prefix netip.Prefix // masked
+	Rule   int          // index into List.Rules
+	Source string       // "file:line"
+}
+
+// Exact reports whether the entry is a single address.
+func (e Entry) Exact() bool { return e.Prefix.Bits() == e.Prefix.Addr().BitLen() }
+
+// List is a parsed blocklist, ready to install.
+type List struct {
+	Rules    []Rule
+	Entries  []Entry
+	Warnings []string // duplicates and overlaps, "file:line: ..."
+}

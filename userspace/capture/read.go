@@ -1,0 +1,157 @@
+// Package capture reads and writes packet captures (pcap and pcapng)
+// through gopacket's pcapgo.
+package capture
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// Packet is one captured frame, presented as Ethernet.
+type Packet struct {
+	Data    []byte // valid until the next call to Next
+	Time    time.Time
+	OrigLen int // length on the wire
+	Index   int // 1-based position in the file
+	// Synthetic is set when Data got an Ethernet header the capture did not
+	// have (raw IP, Linux cooked and loopback captures).
+	Synthetic bool
+}
+
+// Reader reads pcap or pcapng files of any link type the sensor can parse.
+type Reader struct {
+	path  string
+	f     *os.File
+	next  func() ([]byte, gopacket.CaptureInfo, error)
+	link  func(ci gopacket.CaptureInfo) layers.LinkType
+	buf   []byte
+	index int
+}
+
+// Open opens a capture, telling pcap from pcapng by its magic number.
+func Open(path string) (*Reader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(f, 1<<20)
+	magic, err := br.Peek(4)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a capture file (too short)", path)
+	}
+	r := &Reader{path: path, f: f}
+	if binary.LittleEndian.Uint32(magic) == 0x0a0d0d0a {
+		ng, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: reading pcapng: %w", path, err)
+		}
+		r.next = ng.ReadPacketData
+		r.link = func(ci gopacket.CaptureInfo) layers.LinkType {
+			if iface, err := ng.Interface(ci.InterfaceIndex); err == nil {
+				return iface.LinkType
+			}
+			return ng.LinkType()
+		}
+	} else {
+		pr, err := pcapgo.NewReader(br)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: not a pcap or pcapng file: %w", path, err)
+		}
+		r.next = pr.ReadPacketData
+		lt := pr.LinkType()
+		r.link = func(gopacket.CaptureInfo) layers.LinkType { return lt }
+	}
+	return r, nil
+}
+
+// Next returns the next packet, io.EOF at the end. Packets of link types
+// without Ethernet get a synthetic Ethernet header.
+func (r *Reader) Next() (Packet, error) {
+	for {
+		data, ci, err := r.next()
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) && len(data) == 0 {
+			return Packet{}, io.EOF
+		}
+		r.index++
+		if err != nil {
+			return Packet{}, fmt.Errorf("%s: packet %d: %w", r.path, r.index, err)
+		}
+		p := Packet{Time: ci.Timestamp, OrigLen: ci.Length, Index: r.index}
+		lt := r.link(ci)
+		p.Data, p.Synthetic, err = r.toEthernet(lt, data)
+		if err != nil {
+			return Packet{}, fmt.Errorf("%s: packet %d: %w", r.path, r.index, err)
+		}
+		if p.Synthetic {
+			p.OrigLen += len(p.Data) - len(data)
+		}
+		return p, nil
+	}
+}
+
+var ethHeader = [12]byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1}
+
+// toEthernet rewrites a frame of another link type as Ethernet.
+func (r *Reader) toEthernet(lt layers.LinkType, data []byte) ([]byte, bool, error) {
+	var ethertype uint16
+	var l3 []byte
+	switch lt {
+	case layers.LinkTypeEthernet:
+		return data, false, nil
+	case layers.LinkTypeRaw, layers.LinkType(12), layers.LinkTypeIPv4, layers.LinkTypeIPv6:
+		if len(data) == 0 {
+			return data, false, nil
+		}
+		l3 = data
+		ethertype = 0x0800
+		if data[0]>>4 == 6 {
+			ethertype = 0x86dd
+		}
+	case layers.LinkTypeLinuxSLL:
+		if len(data) < 16 {
+			return nil, false, errors.New("truncated Linux cooked header")
+		}
+		ethertype = binary.BigEndian.Uint16(data[14:16])
+		l3 = data[16:]
+	case layers.LinkType(276): // LINUX_SLL2
+		if len(data) < 20 {
+			return nil, false, errors.New("truncated Linux cooked v2 header")
+		}
+		ethertype = binary.BigEndian.Uint16(data[0:2])
+		l3 = data[20:]
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		if len(data) < 4 {
+			return nil, false, errors.New("truncated loopback header")
+		}
+		fam := binary.NativeEndian.Uint32(data[:4])
+		if lt == layers.LinkTypeLoop {
+			fam = binary.BigEndian.Uint32(data[:4])
+		}
+		ethertype = 0x0800
+		if fam == 10 || fam == 24 || fam == 28 || fam == 30 {
+			ethertype = 0x86dd
+		}
+		l3 = data[4:]
+	default:
+		return nil, false, fmt.Errorf("link type %s (%d) is not supported: xdpsensor reads Ethernet, raw IP, Linux cooked and loopback captures", lt, int(lt))
+	}
+	r.buf = append(r.buf[:0], ethHeader[:]...)
+	r.buf = binary.BigEndian.AppendUint16(r.buf, ethertype)
+	r.buf = append(r.buf, l3...)
+	return r.buf, true, nil
+}
+
+// Close closes the file.
+func (r *Reader) Close() error { return r.f.Close() }

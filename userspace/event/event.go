@@ -1,0 +1,148 @@
+// Package event is the one model every output encodes: alerts and flow
+// records decoded from the kernel, whatever the packet source.
+package event
+
+import (
+	"net/netip"
+	"time"
+)
+
+// IP protocol numbers the encoders name.
+const (
+	ProtoICMP   = 1
+	ProtoTCP    = 6
+	ProtoUDP    = 17
+	ProtoICMPv6 = 58
+)
+
+// TCP flag bits as on the wire.
+const (
+	TCPFin = 0x01
+	TCPSyn = 0x02
+	TCPRst = 0x04
+	TCPPsh = 0x08
+	TCPAck = 0x10
+	TCPUrg = 0x20
+	TCPEce = 0x40
+	TCPCwr = 0x80
+)
+
+// IPv4 flag bits in Packet.IPFlags.
+const (
+	IPFlagMF = 0x1
+	IPFlagDF = 0x2
+)
+
+// Endpoint is one end of a conversation. Port is 0 for protocols without ports.
+type Endpoint struct {
+	IP   netip.Addr
+	Port uint16
+}
+
+// TCPFlagCounts counts the packets of one direction carrying each flag.
+// SYN counts SYN without ACK, SYNACK SYN with ACK, ACK pure ACKs (no
+// SYN/FIN/RST/PSH/URG and no payload).
+type TCPFlagCounts struct {
+	SYN, SYNACK, ACK, FIN, RST, PSH, URG, ECE, CWR uint32
+}
+
+// DirectionStats are the counters of one direction of a flow.
+type DirectionStats struct {
+	Packets      uint64
+	Bytes        uint64 // L3 bytes, IP headers included
+	PayloadBytes uint64 // L4 payload
+	TCPFlags     uint8  // OR of every flag seen
+	FlagCounts   TCPFlagCounts
+}
+
+// Rule is the blocklist rule an alert or flow matched.
+type Rule struct {
+	ID         uint32 // kernel rule id
+	GID        uint32
+	SID        uint32
+	Rev        uint32
+	Msg        string
+	Classtype  string // short name, e.g. trojan-activity
+	Category   string // classification long name, e.g. "A Network Trojan was detected"
+	Priority   uint32 // 1 is the most severe
+	References []string
+}
+
+// Packet holds the header fields of the packet that raised an alert.
+type Packet struct {
+	Time         time.Time
+	Src, Dst     Endpoint
+	Proto        uint8
+	VLAN         []uint16 // outermost first
+	TTL          uint8    // hop limit for IPv6
+	TOS          uint8    // traffic class for IPv6
+	IPHeaderLen  uint8
+	IPLen        uint16 // IPv4 total length; IPv6 payload length + 40
+	IPID         uint16
+	IPFlags      uint8  // IPFlagDF | IPFlagMF
+	FragOffset   uint16 // in 8-byte units
+	Fragment     bool   // a later fragment: no L4 header, no ports
+	TCPFlags     uint8
+	Seq, Ack     uint32
+	Window       uint16
+	UrgPtr       uint16
+	TCPHeaderLen uint8
+	ICMPType     uint8
+	ICMPCode     uint8
+	FrameLen     uint32 // length on the wire
+	Data         []byte // the first bytes of the frame, from Ethernet on
+	Interface    string // receiving interface, when known
+}
+
+// Listed says which address of a packet is on the blocklist.
+type Listed string
+
+const (
+	ListedSrc Listed = "src"
+	ListedDst Listed = "dst"
+)
+
+// Alert is one packet that matched the blocklist.
+type Alert struct {
+	FlowID      uint64 // shared with the flow record; 0 for fragments outside any flow
+	Rule        Rule
+	Listed      Listed
+	Packet      Packet
+	CaptureFile string // pcap file holding the packet, when captured
+}
+
+// EndReason says why a flow record was written.
+type EndReason string
+
+const (
+	EndFIN      EndReason = "fin"      // both sides sent FIN
+	EndRST      EndReason = "rst"      // a side sent RST
+	EndTimeout  EndReason = "timeout"  // idle past the flow timeout
+	EndShutdown EndReason = "shutdown" // still open when the sensor stopped
+)
+
+// Flow is a session record. Client is the side that sent the first packet.
+type Flow struct {
+	FlowID         uint64
+	Proto          uint8
+	Client, Server Endpoint
+	VLAN           []uint16
+	Start, End     time.Time
+	ToServer       DirectionStats
+	ToClient       DirectionStats
+	FirstTCPFlags  uint8 // flags of the first packet: SYN, or SYN-ACK for backscatter
+	ICMPType       uint8 // of the first ICMP packet
+	ICMPCode       uint8
+	Reason         EndReason
+	Alerts         uint32 // alert events raised by the flow's packets
+	ClientListed   bool   // the client address is on the blocklist
+	ServerListed   bool
+	Rules          []Rule // rules that list either end
+}
+
+// Sink receives decoded events; every output format implements it.
+type Sink interface {
+	WriteAlert(*Alert) error
+	WriteFlow(*Flow) error
+	Close() error
+}

@@ -1,0 +1,201 @@
+// Package pipeline wires a packet source (a live interface, or a capture
+// fed through BPF_PROG_TEST_RUN) to the ring drain, the flow tracker and
+// the outputs. `run` and `replay` differ only in their Source.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/ringbuf"
+	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/flowtable"
+)
+
+// Source delivers packets to the sensor's kernel program.
+type Source interface {
+	// Feed hands the program some packets (a live interface needs nothing)
+	// and returns the packet clock's current time in ns, and done once
+	// there is nothing more to feed.
+	Feed(ctx context.Context) (now uint64, done bool, err error)
+	// Wait is how long to block on the ring after a Feed.
+	Wait() time.Duration
+	// Clock converts packet-clock ns to wall time.
+	Clock(ns uint64) time.Time
+	// Stop ends packet delivery (detaches a live interface).
+	Stop() error
+}
+
+// Options configure a pipeline.
+type Options struct {
+	FlowTimeout time.Duration
+	FlowLinger  time.Duration
+	// Classify resolves a classtype to its long name and priority.
+	Classify func(classtype string) (category string, priority uint32, ok bool)
+	Logger   *slog.Logger
+}
+
+// Counts are what a pipeline wrote.
+type Counts struct {
+	Alerts, Flows uint64
+}
+
+// Pipeline drains one sensor into its sinks.
+type Pipeline struct {
+	sensor  *loader.Sensor
+	sinks   []event.Sink
+	opts    Options
+	reader  *ringbuf.Reader
+	rules   *ringbuf.KernelRules
+	decoder *ringbuf.Decoder
+	tracker *flowtable.Tracker
+	now     uint64
+	counts  Counts
+	log     *slog.Logger
+}
+
+// New prepares a pipeline over a loaded sensor.
+func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, error) {
+	rd, err := ringbuf.NewReader(sensor.Objects.Events)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{sensor: sensor, sinks: sinks, opts: opts, reader: rd, log: opts.Logger}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	p.rules = &ringbuf.KernelRules{Map: sensor.Objects.Rules, Classify: opts.Classify}
+	p.decoder = &ringbuf.Decoder{Rules: p.rules, Interface: interfaceNames()}
+	p.tracker = &flowtable.Tracker{
+		Flows:   sensor.Objects.Flows,
+		Decoder: p.decoder,
+		Write:   p.writeFlow,
+		Timeout: opts.FlowTimeout,
+		Linger:  opts.FlowLinger,
+	}
+	return p, nil
+}
+
+// Run feeds and drains until the source is done or ctx is cancelled, then
+// stops the source, drains what is left, writes every remaining flow and
+// closes the sinks.
+func (p *Pipeline) Run(ctx context.Context, src Source) (Counts, error) {
+	p.decoder.Clock = src.Clock
+	err := p.loop(ctx, src)
+	if stopErr := src.Stop(); stopErr != nil && err == nil {
+		err = fmt.Errorf("stopping source: %w", stopErr)
+	}
+	if finErr := p.finish(); finErr != nil && err == nil {
+		err = finErr
+	}
+	for _, s := range p.sinks {
+		if cerr := s.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("closing output: %w", cerr)
+		}
+	}
+	p.reader.Close()
+	return p.counts, err
+}
+
+func (p *Pipeline) loop(ctx context.Context, src Source) error {
+	for {
+		now, done, err := src.Feed(ctx)
+		if err != nil {
+			return err
+		}
+		p.now = now
+		p.refreshRules()
+		deadline := time.Now().Add(src.Wait())
+		if err := p.reader.ReadUntil(deadline, p.handle); err != nil {
+			return err
+		}
+		if err := p.tracker.Tick(p.now); err != nil {
+			return err
+		}
+		if done || ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// finish drains the ring to the end and writes the remaining flows.
+func (p *Pipeline) finish() error {
+	if err := p.reader.Flush(); err != nil {
+		return fmt.Errorf("flushing event ring: %w", err)
+	}
+	err := p.reader.ReadUntil(time.Now().Add(5*time.Second), p.handle)
+	if err != nil && !errors.Is(err, ringbuf.ErrFlushed) {
+		return err
+	}
+	return p.tracker.Flush()
+}
+
+func (p *Pipeline) refreshRules() {
+	var cfg loader.BpfSensorConfig
+	if err := p.sensor.Objects.Config.Lookup(uint32(0), &cfg); err == nil {
+		p.rules.Refresh(cfg.Generation)
+	}
+}
+
+func (p *Pipeline) handle(raw []byte) error {
+	switch ringbuf.RecordKind(raw) {
+	case ringbuf.KindAlert:
+		a, err := p.decoder.Alert(raw)
+		if err != nil {
+			return err
+		}
+		p.counts.Alerts++
+		for _, s := range p.sinks {
+			if err := s.WriteAlert(a); err != nil {
+				return fmt.Errorf("writing alert: %w", err)
+			}
+		}
+	case ringbuf.KindFlowClosed:
+		ev, err := ringbuf.FlowEvent(raw)
+		if err != nil {
+			return err
+		}
+		p.tracker.Closed(ev, p.now)
+	default:
+		p.log.Warn("unknown ring record", "type", raw[0], "bytes", len(raw))
+	}
+	return nil
+}
+
+func (p *Pipeline) writeFlow(f *event.Flow) error {
+	p.counts.Flows++
+	for _, s := range p.sinks {
+		if err := s.WriteFlow(f); err != nil {
+			return fmt.Errorf("writing flow: %w", err)
+		}
+	}
+	return nil
+}
+
+// interfaceNames caches ifindex -> name lookups.
+func interfaceNames() func(uint32) string {
+	var mu sync.Mutex
+	names := map[uint32]string{}
+	return func(ifindex uint32) string {
+		if ifindex == 0 {
+			return ""
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if n, ok := names[ifindex]; ok {
+			return n
+		}
+		n := ""
+		if iface, err := net.InterfaceByIndex(int(ifindex)); err == nil {
+			n = iface.Name
+		}
+		names[ifindex] = n
+		return n
+	}
+}

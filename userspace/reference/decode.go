@@ -1,0 +1,272 @@
+// Package reference is an independent userspace model of the kernel
+// datapath's parsing and matching, built on gopacket. Differential tests
+// run every frame through both and require the same answer.
+package reference
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// Verdict is what the datapath makes of a frame.
+type Verdict int
+
+const (
+	IP Verdict = iota // an IP packet: a flow, or a later fragment
+	NonIP
+	BadL2
+	BadVLAN
+	BadL3
+	BadIHL
+	BadIPLen
+	BadIPv6Ext
+	BadL4
+	BadTCPDoff
+)
+
+var verdictNames = [...]string{"ip", "non-ip", "malformed_l2", "malformed_vlan", "malformed_l3",
+	"malformed_ihl", "malformed_ip_len", "malformed_ipv6_ext", "malformed_l4", "malformed_tcp_doff"}
+
+func (v Verdict) String() string { return verdictNames[v] }
+
+// Key is a canonical flow key, laid out as the kernel's.
+type Key struct {
+	AddrLo, AddrHi [16]byte
+	PortLo, PortHi uint16
+	VLAN           [3]uint16
+	Proto          uint8
+	Family         uint8 // 4 or 6
+}
+
+// Result is the reference decode of one frame.
+type Result struct {
+	Verdict    Verdict
+	Key        Key
+	Side       uint8 // sender: 0 = lo, 1 = hi
+	Src, Dst   netip.Addr
+	Proto      uint8
+	Fragment   bool // a fragment after the first
+	L3Len      uint64
+	Payload    uint64
+	TCPFlags   uint8
+	HasL4      bool
+	ICMPType   uint8
+	ICMPCode   uint8
+}
+
+const maxExtHeaders = 8
+
+// Decode parses an Ethernet frame as the kernel program does.
+func Decode(frame []byte) Result {
+	var r Result
+	var eth layers.Ethernet
+	if len(frame) < 14 || eth.DecodeFromBytes(frame, gopacket.NilDecodeFeedback) != nil {
+		r.Verdict = BadL2
+		return r
+	}
+	et := eth.EthernetType
+	rest := eth.Payload
+	for i := 0; i < 3 && isVLAN(et); i++ {
+		var tag layers.Dot1Q
+		if len(rest) < 4 || tag.DecodeFromBytes(rest, gopacket.NilDecodeFeedback) != nil {
+			r.Verdict = BadVLAN
+			return r
+		}
+		r.Key.VLAN[i] = tag.VLANIdentifier
+		et = tag.Type
+		rest = tag.Payload
+	}
+	if isVLAN(et) {
+		r.Verdict = BadVLAN
+		return r
+	}
+	switch et {
+	case layers.EthernetTypeIPv4:
+		return decode4(rest, r)
+	case layers.EthernetTypeIPv6:
+		return decode6(rest, r)
+	}
+	r.Verdict = NonIP
+	return r
+}
+
+func isVLAN(et layers.EthernetType) bool {
+	return et == layers.EthernetTypeDot1Q || et == layers.EthernetTypeQinQ || et == 0x9100
+}
+
+func decode4(b []byte, r Result) Result {
+	if len(b) < 20 || b[0]>>4 != 4 {
+		r.Verdict = BadL3
+		return r
+	}
+	ihl := int(b[0]&0xf) * 4
+	if ihl < 20 {
+		r.Verdict = BadIHL
+		return r
+	}
+	if ihl > len(b) {
+		r.Verdict = BadL3
+		return r
+	}
+	tot := int(binary.BigEndian.Uint16(b[2:4]))
+	if tot < ihl || tot > len(b) {
+		r.Verdict = BadIPLen
+		return r
+	}
+	r.Key.Family = 4
+	r.Src = netip.AddrFrom4([4]byte(b[12:16]))
+	r.Dst = netip.AddrFrom4([4]byte(b[16:20]))
+	r.Proto = b[9]
+	r.L3Len = uint64(tot)
+	r.Fragment = binary.BigEndian.Uint16(b[6:8])&0x1fff != 0
+	return l4(b[ihl:tot], r)
+}
+
+func decode6(b []byte, r Result) Result {
+	var ip layers.IPv6
+	if len(b) < 40 || b[0]>>4 != 6 {
+		r.Verdict = BadL3
+		return r
+	}
+	plen := int(binary.BigEndian.Uint16(b[4:6]))
+	if 40+plen > len(b) {
+		r.Verdict = BadIPLen
+		return r
+	}
+	// gopacket reads the fixed header; the extension chain is walked with
+	// gopacket's extension layers below, under the kernel's limits.
+	if err := ip.DecodeFromBytes(b[:40+plen], gopacket.NilDecodeFeedback); err != nil && plen != 0 {
+		r.Verdict = BadL3
+		return r
+	}
+	r.Key.Family = 6
+	r.Src, _ = netip.AddrFromSlice(ip.SrcIP.To16())
+	r.Dst, _ = netip.AddrFromSlice(ip.DstIP.To16())
+	r.L3Len = uint64(40 + plen)
+	rest := b[40 : 40+plen]
+	next := ip.NextHeader
+	for i := 0; i < maxExtHeaders; i++ {
+		switch next {
+		case layers.IPProtocolIPv6HopByHop, layers.IPProtocolIPv6Routing, layers.IPProtocolIPv6Destination:
+			if len(rest) < 4 {
+				r.Verdict = BadIPv6Ext
+				return r
+			}
+			var ext layers.IPv6ExtensionSkipper
+			n := (int(rest[1]) + 1) * 8
+			if n > len(rest) || ext.DecodeFromBytes(rest, gopacket.NilDecodeFeedback) != nil {
+				r.Verdict = BadIPv6Ext
+				return r
+			}
+			next, rest = ext.NextHeader, rest[n:]
+		case layers.IPProtocolAH:
+			if len(rest) < 4 {
+				r.Verdict = BadIPv6Ext
+				return r
+			}
+			n := (int(rest[1]) + 2) * 4
+			if n > len(rest) {
+				r.Verdict = BadIPv6Ext
+				return r
+			}
+			next, rest = layers.IPProtocol(rest[0]), rest[n:]
+		case layers.IPProtocolIPv6Fragment:
+			var frag layers.IPv6Fragment
+			if len(rest) < 8 || frag.DecodeFromBytes(rest, gopacket.NilDecodeFeedback) != nil {
+				r.Verdict = BadIPv6Ext
+				return r
+			}
+			next, rest = frag.NextHeader, rest[8:]
+			if frag.FragmentOffset != 0 {
+				r.Fragment = true
+				r.Proto = uint8(next)
+				return l4(rest, r)
+			}
+		default:
+			r.Proto = uint8(next)
+			return l4(rest, r)
+		}
+	}
+	switch next {
+	case layers.IPProtocolIPv6HopByHop, layers.IPProtocolIPv6Routing, layers.IPProtocolIPv6Destination,
+		layers.IPProtocolAH, layers.IPProtocolIPv6Fragment:
+		r.Verdict = BadIPv6Ext
+		return r
+	}
+	r.Proto = uint8(next)
+	return l4(rest, r)
+}
+
+// l4 reads the transport header from the IP payload (padding excluded).
+func l4(b []byte, r Result) Result {
+	if r.Fragment {
+		r.Payload = uint64(len(b))
+		return finish(r)
+	}
+	var hdr int
+	switch r.Proto {
+	case uint8(layers.IPProtocolTCP):
+		if len(b) < 20 {
+			r.Verdict = BadL4
+			return r
+		}
+		doff := int(b[12]>>4) * 4
+		if doff < 20 {
+			r.Verdict = BadTCPDoff
+			return r
+		}
+		var tcp layers.TCP
+		if doff > len(b) || tcp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
+			r.Verdict = BadL4
+			return r
+		}
+		r.Key.PortLo, r.Key.PortHi = uint16(tcp.SrcPort), uint16(tcp.DstPort)
+		r.TCPFlags = b[13]
+		hdr = doff
+	case uint8(layers.IPProtocolUDP):
+		var udp layers.UDP
+		if len(b) < 8 || udp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
+			r.Verdict = BadL4
+			return r
+		}
+		r.Key.PortLo, r.Key.PortHi = uint16(udp.SrcPort), uint16(udp.DstPort)
+		hdr = 8
+	case uint8(layers.IPProtocolICMPv4), uint8(layers.IPProtocolICMPv6):
+		if len(b) < 8 {
+			r.Verdict = BadL4
+			return r
+		}
+		r.ICMPType, r.ICMPCode = b[0], b[1]
+		hdr = 8
+	default:
+		r.Payload = uint64(len(b))
+		return finish(r)
+	}
+	r.HasL4 = true
+	r.Payload = uint64(len(b) - hdr)
+	return finish(r)
+}
+
+// finish orders the key canonically: the (address, port) that sorts lower first.
+func finish(r Result) Result {
+	r.Verdict = IP
+	sport, dport := r.Key.PortLo, r.Key.PortHi
+	var src, dst [16]byte
+	copy(src[:], r.Src.AsSlice())
+	copy(dst[:], r.Dst.AsSlice())
+	r.Key.Proto = r.Proto
+	c := bytes.Compare(src[:], dst[:])
+	if c > 0 || c == 0 && sport > dport {
+		r.Side = 1
+		r.Key.AddrLo, r.Key.AddrHi = dst, src
+		r.Key.PortLo, r.Key.PortHi = dport, sport
+	} else {
+		r.Key.AddrLo, r.Key.AddrHi = src, dst
+		r.Key.PortLo, r.Key.PortHi = sport, dport
+	}
+	return r
+}
