@@ -119,6 +119,7 @@ const (
 	EndRST      EndReason = "rst"      // a side sent RST
 	EndTimeout  EndReason = "timeout"  // idle past the flow timeout
 	EndShutdown EndReason = "shutdown" // still open when the sensor stopped
+	EndActive   EndReason = "active"   // not ended: a snapshot of a live flow
 )
 
 // Flow is a session record. Client is the side that sent the first packet.

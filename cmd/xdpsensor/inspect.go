@@ -1,0 +1,166 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/ringbuf"
+	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/eve"
+	"github.com/xdpsensor/xdpsensor/userspace/pipeline"
+)
+
+func newStatsCommand(g *globalFlags) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "stats [--json]",
+		Short: "Print the running sensor's kernel counters (summed over CPUs)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			maps, err := loader.OpenPinned(g.pinDir)
+			if err != nil {
+				return err
+			}
+			defer maps.Close()
+			st, err := maps.ReadStats()
+			if err != nil {
+				return err
+			}
+			counters, err := loader.Counters(&st)
+			if err != nil {
+				return err
+			}
+			cfg, err := maps.ReadConfig()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				m := map[string]uint64{"blocklist_generation": uint64(cfg.Generation)}
+				for _, c := range counters {
+					m[c.Name] = c.Value
+				}
+				enc := json.NewEncoder(out)
+				return enc.Encode(m)
+			}
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+			for _, c := range counters {
+				fmt.Fprintf(tw, "%s\t%d\t\n", c.Name, c.Value)
+			}
+			fmt.Fprintf(tw, "blocklist_generation\t%d\t\n", cfg.Generation)
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object")
+	return cmd
+}
+
+func newFlowsCommand(g *globalFlags) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "flows [--json]",
+		Short: "List the flows the running sensor's kernel table holds now",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			maps, err := loader.OpenPinned(g.pinDir)
+			if err != nil {
+				return err
+			}
+			defer maps.Close()
+			live := &pipeline.LiveSource{}
+			dec := &ringbuf.Decoder{Clock: live.Clock, Rules: &ringbuf.KernelRules{Map: maps.Rules}}
+			var flows []*event.Flow
+			var k loader.BpfFlowKey
+			var v loader.BpfFlowValue
+			it := maps.Flows.Iterate()
+			for it.Next(&k, &v) {
+				flows = append(flows, dec.Flow(&k, &v, event.EndActive))
+			}
+			if err := it.Err(); err != nil {
+				return fmt.Errorf("reading flow table: %w", err)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				w := eve.NewWriter(out, eve.Options{})
+				for _, f := range flows {
+					if err := w.WriteFlow(f); err != nil {
+						return err
+					}
+				}
+				return w.Flush()
+			}
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "START\tPROTO\tCLIENT\tSERVER\tPKTS>\tBYTES>\tPKTS<\tBYTES<\tFLAGS>\tFLAGS<\tLISTED")
+			for _, f := range flows {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n",
+					f.Start.Local().Format(time.DateTime), eve.ProtoName(f.Proto), endpoint(f.Client), endpoint(f.Server),
+					f.ToServer.Packets, f.ToServer.Bytes, f.ToClient.Packets, f.ToClient.Bytes,
+					flagString(f.ToServer.TCPFlags), flagString(f.ToClient.TCPFlags), listed(f))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "EVE flow records, one per line")
+	return cmd
+}
+
+func newDetachCommand(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "detach",
+		Short: "Remove the sensor's pinned maps (the blocklist and any flows left in the kernel)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := loader.CheckPrivileges(); err != nil {
+				return err
+			}
+			if _, err := os.Stat(g.pinDir); err != nil {
+				return fmt.Errorf("nothing pinned at %s", g.pinDir)
+			}
+			if err := loader.Unpin(g.pinDir); err != nil {
+				return fmt.Errorf("removing %s: %w", g.pinDir, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", g.pinDir)
+			return nil
+		},
+	}
+}
+
+func endpoint(e event.Endpoint) string {
+	if e.Port == 0 {
+		return e.IP.String()
+	}
+	if e.IP.Is6() {
+		return fmt.Sprintf("[%s]:%d", e.IP, e.Port)
+	}
+	return fmt.Sprintf("%s:%d", e.IP, e.Port)
+}
+
+// flagString prints TCP flags as SANCP and tcpdump readers expect: CEUAPRSF.
+func flagString(f uint8) string {
+	const letters = "FSRPAUEC"
+	b := []byte("--------")
+	for i := 0; i < 8; i++ {
+		if f&(1<<i) != 0 {
+			b[7-i] = letters[i]
+		}
+	}
+	return string(b)
+}
+
+func listed(f *event.Flow) string {
+	switch {
+	case f.ClientListed && f.ServerListed:
+		return "both"
+	case f.ClientListed:
+		return "client"
+	case f.ServerListed:
+		return "server"
+	}
+	return "-"
+}

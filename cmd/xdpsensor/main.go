@@ -1,0 +1,28 @@
+// Command xdpsensor is a network security monitoring sensor: an XDP
+// program matches traffic against C&C blocklists and keeps per-flow TCP
+// flag counts in the kernel; this daemon writes alerts and session records.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	// Background jobs start with SIGINT ignored, so SIGTERM stops us too.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "xdpsensor: %+v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	root := newRootCommand()
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}

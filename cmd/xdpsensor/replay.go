@@ -1,0 +1,39 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xdpsensor/xdpsensor/userspace/pipeline"
+)
+
+func newReplayCommand(g *globalFlags) *cobra.Command {
+	var sf sensorFlags
+	cmd := &cobra.Command{
+		Use:   "replay --blocklist FILE... --out DIR CAPTURE.pcap|pcapng...",
+		Short: "Run captures through the same kernel program (BPF_PROG_TEST_RUN) on their own clock; same outputs as run",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, files []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			cfg := sf.config(log)
+			if sf.flowTableSize == 0 {
+				cfg.FlowTableSize = 65536
+			}
+			sum, err := pipeline.Replay(cmd.Context(), cfg, files)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "replayed %d packets: %d alerts, %d flow records written to %s\n",
+				sum.Packets, sum.Alerts, sum.Flows, sum.OutDir)
+			return nil
+		},
+	}
+	sf.register(cmd, "xdpsensor-out")
+	cmd.Flags().Lookup("ring-size").DefValue = "4194304"
+	_ = cmd.Flags().Set("ring-size", "4194304")
+	return cmd
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/userspace/flowtable"
+	"github.com/xdpsensor/xdpsensor/userspace/pipeline"
+)
+
+type globalFlags struct {
+	pinDir   string
+	logLevel string
+}
+
+func newRootCommand() *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:           "xdpsensor",
+		Short:         "XDP network security monitoring sensor: C&C blocklist alerts, session records with TCP flag counts",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.pinDir, "pin-dir", loader.DefaultPinDir, "bpffs directory of the sensor's pinned maps")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.AddCommand(newRunCommand(g), newReplayCommand(g), newStatsCommand(g), newFlowsCommand(g), newDetachCommand(g))
+	return root
+}
+
+func (g *globalFlags) logger() (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", g.logLevel)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+// sensorFlags are shared by run and replay.
+type sensorFlags struct {
+	blocklists      []string
+	blocklistFormat string
+	homeNet         string
+	externalNet     string
+	classification  string
+	out             string
+	sensorName      string
+	flowTimeout     time.Duration
+	flowTableSize   uint32
+	ringSize        uint32
+}
+
+func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&f.blocklists, "blocklist", "b", nil, "blocklist file: plain addresses/CIDRs or Snort/ET rules (repeatable)")
+	fl.StringVar(&f.blocklistFormat, "format", "auto", "blocklist format: auto, plain or snort")
+	fl.StringVar(&f.homeNet, "home-net", "any", "$HOME_NET: any, or CIDRs like [192.0.2.0/24,2001:db8::/32]")
+	fl.StringVar(&f.externalNet, "external-net", "any", "$EXTERNAL_NET: any, !$HOME_NET, or CIDRs")
+	fl.StringVar(&f.classification, "classification", "", "Snort classification.config (default: the standard table)")
+	fl.StringVarP(&f.out, "out", "o", defaultOut, "output directory (eve.json)")
+	fl.StringVar(&f.sensorName, "sensor-name", "", "sensor name for the EVE host field")
+	fl.DurationVar(&f.flowTimeout, "flow-timeout", flowtable.DefaultTimeout, "write a flow's record after this long idle")
+	fl.Uint32Var(&f.flowTableSize, "flow-table-size", loader.DefaultFlowTableSize, "flows the kernel table holds (LRU)")
+	fl.Uint32Var(&f.ringSize, "ring-size", loader.DefaultRingSize, "event ring buffer size in bytes (a power of two)")
+}
+
+func (f *sensorFlags) config(log *slog.Logger) pipeline.Config {
+	return pipeline.Config{
+		Blocklists:      f.blocklists,
+		BlocklistFormat: f.blocklistFormat,
+		HomeNet:         f.homeNet,
+		ExternalNet:     f.externalNet,
+		Classification:  f.classification,
+		OutDir:          f.out,
+		SensorName:      f.sensorName,
+		FlowTimeout:     f.flowTimeout,
+		FlowTableSize:   f.flowTableSize,
+		RingSize:        f.ringSize,
+		Logger:          log,
+	}
+}

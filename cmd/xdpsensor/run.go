@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/userspace/pipeline"
+)
+
+func newRunCommand(g *globalFlags) *cobra.Command {
+	var sf sensorFlags
+	var ifaces []string
+	var mode string
+	var monitor bool
+	cmd := &cobra.Command{
+		Use:   "run --iface IF [--iface IF2] --blocklist FILE... --out DIR",
+		Short: "Watch interfaces live: alerts and flow records to DIR/eve.json until SIGINT/SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			xm, err := loader.ParseXDPMode(mode)
+			if err != nil {
+				return err
+			}
+			sum, err := pipeline.Live(cmd.Context(), pipeline.LiveConfig{
+				Config:      sf.config(log),
+				Interfaces:  ifaces,
+				XDPMode:     xm,
+				MonitorPort: monitor,
+				PinDir:      g.pinDir,
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "stopped: %d alerts, %d flow records written to %s\n",
+				sum.Alerts, sum.Flows, sum.OutDir)
+			return nil
+		},
+	}
+	sf.register(cmd, "/var/log/xdpsensor")
+	cmd.Flags().StringArrayVarP(&ifaces, "iface", "i", nil, "interface to watch (repeatable: tap pairs feed one flow table)")
+	cmd.Flags().StringVar(&mode, "xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native or generic")
+	cmd.Flags().BoolVar(&monitor, "monitor-port", false, "the interface is a dedicated SPAN/tap port: drop frames after recording them")
+	return cmd
+}

@@ -1,0 +1,253 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
+	"github.com/xdpsensor/xdpsensor/userspace/classification"
+	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/eve"
+)
+
+// Config is what `run` and `replay` share.
+type Config struct {
+	Blocklists      []string // files; empty keeps a pinned sensor's current list
+	BlocklistFormat string   // auto, plain, snort
+	HomeNet         string   // $HOME_NET: "any" or CIDRs
+	ExternalNet     string   // $EXTERNAL_NET: "any", "!$HOME_NET" or CIDRs
+	Classification  string   // classification.config file; empty: Snort's standard table
+	OutDir          string
+	SensorName      string
+	FlowTimeout     time.Duration
+	FlowTableSize   uint32
+	RingSize        uint32
+	Logger          *slog.Logger
+}
+
+// LiveConfig adds what a live sensor needs.
+type LiveConfig struct {
+	Config
+	Interfaces  []string
+	XDPMode     loader.XDPMode
+	MonitorPort bool
+	PinDir      string
+}
+
+// Summary is what a run produced.
+type Summary struct {
+	Counts
+	Packets   uint64 // replay: packets fed
+	Blocklist loader.InstallStats
+	OutDir    string
+}
+
+type prepared struct {
+	classes *classification.Table
+	list    *blocklist.List
+	netvars loader.NetVars
+	log     *slog.Logger
+}
+
+// prepare reads every input before anything touches the kernel, so bad
+// input fails fast and changes nothing.
+func prepare(cfg *Config) (*prepared, error) {
+	p := &prepared{log: cfg.Logger}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	p.classes = classification.Standard()
+	if cfg.Classification != "" {
+		f, err := os.Open(cfg.Classification)
+		if err != nil {
+			return nil, fmt.Errorf("classification table: %w", err)
+		}
+		defer f.Close()
+		if p.classes, err = classification.Parse(cfg.Classification, f); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.Blocklists) > 0 {
+		list, err := blocklist.Load(cfg.Blocklists, blocklist.Options{Format: cfg.BlocklistFormat, Classes: p.classes})
+		if err != nil {
+			return nil, fmt.Errorf("blocklist rejected, nothing loaded:\n%w", err)
+		}
+		for _, w := range list.Warnings {
+			p.log.Warn("blocklist", "warning", w)
+		}
+		p.list = list
+	}
+	home, err := blocklist.ParseNetVar("home-net", orAny(cfg.HomeNet))
+	if err != nil {
+		return nil, err
+	}
+	ext, err := blocklist.ParseNetVar("external-net", orAny(cfg.ExternalNet))
+	if err != nil {
+		return nil, err
+	}
+	p.netvars = loader.NetVars{HomeAny: home.Any, Home: home.Prefixes,
+		ExternalAny: ext.Any, ExternalNotHome: ext.NotHome, External: ext.Prefixes}
+	return p, nil
+}
+
+func orAny(s string) string {
+	if s == "" {
+		return "any"
+	}
+	return s
+}
+
+// classify resolves classtypes for decoded rules.
+func (p *prepared) classify(classtype string) (string, uint32, bool) {
+	c, ok := p.classes.Lookup(classtype)
+	return c.Description, c.Priority, ok
+}
+
+// install puts the blocklist and network variables into the sensor.
+func (p *prepared) install(s *loader.Sensor) (loader.InstallStats, error) {
+	if err := s.Maps().SetNetVars(p.netvars); err != nil {
+		return loader.InstallStats{}, err
+	}
+	if p.list == nil {
+		return loader.InstallStats{}, nil
+	}
+	bl, err := s.Blocklist()
+	if err != nil {
+		return loader.InstallStats{}, err
+	}
+	st, err := bl.Replace(p.list)
+	if err != nil {
+		return st, fmt.Errorf("installing blocklist: %w", err)
+	}
+	return st, nil
+}
+
+// openOutputs creates the output directory and the encoders.
+func openOutputs(cfg *Config) ([]event.Sink, error) {
+	if cfg.OutDir == "" {
+		return nil, errors.New("no output directory (--out)")
+	}
+	if err := os.MkdirAll(cfg.OutDir, 0o750); err != nil {
+		return nil, fmt.Errorf("creating output directory: %w", err)
+	}
+	w, err := eve.Open(filepath.Join(cfg.OutDir, "eve.json"), eve.Options{SensorName: cfg.SensorName})
+	if err != nil {
+		return nil, fmt.Errorf("opening eve.json: %w", err)
+	}
+	return []event.Sink{w}, nil
+}
+
+// Replay runs capture files through a private instance of the kernel
+// program and writes the same outputs as a live sensor.
+func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
+	if len(files) == 0 {
+		return Summary{}, errors.New("no capture files to replay")
+	}
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			return Summary{}, fmt.Errorf("capture %w", err)
+		}
+	}
+	prep, err := prepare(&cfg)
+	if err != nil {
+		return Summary{}, err
+	}
+	s, err := loader.Load(loader.Config{
+		FlowTableSize: cfg.FlowTableSize,
+		RingSize:      cfg.RingSize,
+		ReplayClock:   true,
+	})
+	if err != nil {
+		return Summary{}, err
+	}
+	defer s.Close()
+	sum := Summary{OutDir: cfg.OutDir}
+	if sum.Blocklist, err = prep.install(s); err != nil {
+		return sum, err
+	}
+	sinks, err := openOutputs(&cfg)
+	if err != nil {
+		return sum, err
+	}
+	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, Classify: prep.classify, Logger: prep.log})
+	if err != nil {
+		return sum, err
+	}
+	src := &ReplaySource{Program: s.Objects.Xdpsensor, Files: files}
+	sum.Counts, err = p.Run(ctx, src)
+	sum.Packets = src.Packets
+	return sum, err
+}
+
+// Live attaches to interfaces and runs until ctx is cancelled.
+func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
+	if len(cfg.Interfaces) == 0 {
+		return Summary{}, errors.New("no interface to watch (--iface)")
+	}
+	prep, err := prepare(&cfg.Config)
+	if err != nil {
+		return Summary{}, err
+	}
+	pinDir := cfg.PinDir
+	if pinDir == "" {
+		pinDir = loader.DefaultPinDir
+	}
+	s, err := loader.Load(loader.Config{
+		PinDir:        pinDir,
+		FlowTableSize: cfg.FlowTableSize,
+		RingSize:      cfg.RingSize,
+		MonitorPort:   cfg.MonitorPort,
+	})
+	if err != nil {
+		return Summary{}, err
+	}
+	defer s.Close()
+	sum := Summary{OutDir: cfg.OutDir}
+	if sum.Blocklist, err = prep.install(s); err != nil {
+		return sum, err
+	}
+	if prep.list != nil {
+		prep.log.Info("blocklist installed", "generation", sum.Blocklist.Generation, "rules", sum.Blocklist.Rules,
+			"exact_v4", sum.Blocklist.ExactV4, "exact_v6", sum.Blocklist.ExactV6,
+			"prefix_v4", sum.Blocklist.PrefixV4, "prefix_v6", sum.Blocklist.PrefixV6, "took", sum.Blocklist.Took)
+	}
+	sinks, err := openOutputs(&cfg.Config)
+	if err != nil {
+		return sum, err
+	}
+	mode := cfg.XDPMode
+	if mode == "" {
+		mode = loader.XDPAuto
+	}
+	src := &LiveSource{}
+	for _, ifname := range cfg.Interfaces {
+		a, err := s.Attach(ifname, mode)
+		if err != nil {
+			src.Stop()
+			closeSinks(sinks)
+			return sum, err
+		}
+		src.Attachments = append(src.Attachments, a)
+		prep.log.Info("attached", "interface", ifname, "mode", a.Mode, "monitor_port", cfg.MonitorPort)
+	}
+	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, Classify: prep.classify, Logger: prep.log})
+	if err != nil {
+		src.Stop()
+		closeSinks(sinks)
+		return sum, err
+	}
+	sum.Counts, err = p.Run(ctx, src)
+	return sum, err
+}
+
+func closeSinks(sinks []event.Sink) {
+	for _, s := range sinks {
+		s.Close()
+	}
+}
