@@ -32,7 +32,7 @@ type Tracker struct {
 	Timeout time.Duration
 	Linger  time.Duration
 
-	closing map[loader.BpfFlowKey]closingFlow
+	closing  map[loader.BpfFlowKey]closingFlow
 	lastScan uint64
 	// Counters for stats.
 	Written, Expired, Finished uint64

@@ -12,8 +12,8 @@ import (
 	"github.com/xdpsensor/xdpsensor/loader"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 	"github.com/xdpsensor/xdpsensor/userspace/classification"
-	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/eve"
+	"github.com/xdpsensor/xdpsensor/userspace/event"
 )
 
 // Config is what `run` and `replay` share.

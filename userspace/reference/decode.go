@@ -44,18 +44,18 @@ type Key struct {
 
 // Result is the reference decode of one frame.
 type Result struct {
-	Verdict    Verdict
-	Key        Key
-	Side       uint8 // sender: 0 = lo, 1 = hi
-	Src, Dst   netip.Addr
-	Proto      uint8
-	Fragment   bool // a fragment after the first
-	L3Len      uint64
-	Payload    uint64
-	TCPFlags   uint8
-	HasL4      bool
-	ICMPType   uint8
-	ICMPCode   uint8
+	Verdict  Verdict
+	Key      Key
+	Side     uint8 // sender: 0 = lo, 1 = hi
+	Src, Dst netip.Addr
+	Proto    uint8
+	Fragment bool // a fragment after the first
+	L3Len    uint64
+	Payload  uint64
+	TCPFlags uint8
+	HasL4    bool
+	ICMPType uint8
+	ICMPCode uint8
 }
 
 const maxExtHeaders = 8
