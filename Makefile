@@ -1,10 +1,44 @@
-# xdpsensor build, test and lab targets. Run `make help` for the list.
+# xdpsensor: `make demo` runs the sensor on the built-in lab, `make test`
+# runs every test. Both install what they need and re-run as root.
 SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
 MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo $$(uname -m)-linux-gnu)
 export BPF2GO_CC := clang-19
 export BPF2GO_STRIP := llvm-strip-19
 export BPF2GO_CFLAGS := -O2 -g -Wall -Werror -I/usr/include/$(MULTIARCH)
+GO_TEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: generate
-generate: ## rebuild the BPF object and its Go bindings (needs clang-19, libbpf-dev)
+.PHONY: help deps build demo test test-as-root check generate check-generate bench
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
+
+deps: ## install Debian packages and Go (as root; only what is missing)
+	@scripts/bootstrap.sh
+
+build: ## build bin/xdpsensor (no clang needed: the BPF object is committed)
+	go build -o bin/xdpsensor ./cmd/xdpsensor
+
+demo: deps build ## the sensor on the netns lab: C&C attempt and backscatter, live
+	@scripts/as-root.sh scripts/demo.sh
+
+test: deps ## every test: vet, gofmt, generated code, kernel and lab tests
+	@scripts/as-root.sh $(MAKE) --no-print-directory test-as-root
+
+test-as-root: check
+	go test $(GO_TEST_FLAGS) ./...
+	scripts/lab_test.sh
+
+check: check-generate ## static checks: gofmt, go vet, generated code up to date
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '_bpfel.go$$')); \
+		if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	go vet ./...
+
+generate: ## rebuild the BPF object and its Go bindings (clang-19, libbpf-dev)
 	cd loader && go generate ./...
+
+check-generate: generate ## fail when the committed BPF object is stale
+	@git diff --exit-code --stat -- loader/xdpsensor_bpfel.go loader/xdpsensor_bpfel.o || { echo "loader/: make generate changed the committed files; commit them"; exit 1; }
+
+bench: deps ## benchmarks (root)
+	@scripts/as-root.sh go test -run '^$$' -bench . -benchmem ./...

@@ -486,7 +486,7 @@ func (b *Blocklist) pinLive(inner [4]*ebpf.Map) error {
 			}
 			continue
 		}
-		tmp := path + ".new"
+		tmp := path + "_new" // bpffs refuses dots in names
 		_ = os.Remove(tmp)
 		if err := m.Pin(tmp); err != nil {
 			return fmt.Errorf("pinning %s: %w", tmp, err)

@@ -57,6 +57,7 @@ type Pipeline struct {
 	tracker *flowtable.Tracker
 	now     uint64
 	counts  Counts
+	flushed Counts
 	log     *slog.Logger
 }
 
@@ -118,6 +119,9 @@ func (p *Pipeline) loop(ctx context.Context, src Source) error {
 		if err := p.tracker.Tick(p.now); err != nil {
 			return err
 		}
+		if err := p.flush(); err != nil {
+			return err
+		}
 		if done || ctx.Err() != nil {
 			return nil
 		}
@@ -134,6 +138,23 @@ func (p *Pipeline) finish() error {
 		return err
 	}
 	return p.tracker.Flush()
+}
+
+// flush pushes buffered output to disk once per drain round, so an analyst
+// tailing eve.json sees an alert within one poll interval.
+func (p *Pipeline) flush() error {
+	if p.counts == p.flushed {
+		return nil
+	}
+	p.flushed = p.counts
+	for _, s := range p.sinks {
+		if f, ok := s.(interface{ Flush() error }); ok {
+			if err := f.Flush(); err != nil {
+				return fmt.Errorf("flushing output: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 func (p *Pipeline) refreshRules() {

@@ -1,0 +1,351 @@
+package eve
+
+import (
+	"encoding/base64"
+	"strconv"
+	"time"
+
+	"github.com/xdpsensor/xdpsensor/userspace/communityid"
+	"github.com/xdpsensor/xdpsensor/userspace/event"
+)
+
+// protoSCTP is the one protocol with ports the event package does not name.
+const protoSCTP = 132
+
+// The link type of Packet.Data, which starts at the Ethernet header.
+const (
+	linktypeEthernet     = 1
+	linktypeEthernetName = "EN10MB"
+)
+
+// AppendAlert appends the EVE `alert` record of a to b, without a
+// trailing newline.
+func AppendAlert(b []byte, a *event.Alert, opts Options) []byte {
+	return appendAlert(b, a, &opts)
+}
+
+// AppendFlow appends the EVE `flow` record of f to b, without a trailing
+// newline.
+func AppendFlow(b []byte, f *event.Flow, opts Options) []byte {
+	return appendFlow(b, f, &opts)
+}
+
+// hasPorts reports whether Suricata logs ports for protocol p.
+func hasPorts(p uint8) bool {
+	return p == event.ProtoTCP || p == event.ProtoUDP || p == protoSCTP
+}
+
+func isICMP(p uint8) bool {
+	return p == event.ProtoICMP || p == event.ProtoICMPv6
+}
+
+// header is what the fields common to every event type say.
+type header struct {
+	time         time.Time
+	flowID       uint64 // 0: not in a flow, no flow_id
+	iface        string
+	eventType    string
+	vlan         []uint16
+	src, dst     event.Endpoint
+	proto        uint8
+	l4           bool // the L4 header was seen: ports or ICMP type/code are known
+	icmpType     uint8
+	icmpCode     uint8
+	compressIPv6 bool
+}
+
+// header writes the fields Suricata's CreateEveHeader writes, in
+// its order, up to but not including community_id: timestamp, flow_id,
+// in_iface, event_type, vlan, src_ip, src_port, dest_ip, dest_port,
+// proto, icmp_type, icmp_code.
+func (o *object) header(h *header) {
+	o.time("timestamp", h.time)
+	if h.flowID != 0 {
+		o.uint("flow_id", h.flowID)
+	}
+	if h.iface != "" {
+		o.str("in_iface", h.iface)
+	}
+	o.str("event_type", h.eventType)
+	if len(h.vlan) > 0 {
+		o.openArray("vlan")
+		for _, id := range h.vlan {
+			o.elem()
+			o.b = strconv.AppendUint(o.b, uint64(id), 10)
+		}
+		o.closeArray()
+	}
+	ports := h.l4 && hasPorts(h.proto)
+	if h.src.IP.IsValid() {
+		o.ip("src_ip", h.src.IP, h.compressIPv6)
+	}
+	if ports {
+		o.uint("src_port", uint64(h.src.Port))
+	}
+	if h.dst.IP.IsValid() {
+		o.ip("dest_ip", h.dst.IP, h.compressIPv6)
+	}
+	if ports {
+		o.uint("dest_port", uint64(h.dst.Port))
+	}
+	o.key("proto")
+	o.b = append(o.b, '"')
+	o.b = appendProto(o.b, h.proto)
+	o.b = append(o.b, '"')
+	if h.l4 && isICMP(h.proto) {
+		o.uint("icmp_type", uint64(h.icmpType))
+		o.uint("icmp_code", uint64(h.icmpCode))
+	}
+}
+
+// communityID writes community_id (seed 0) when it can be computed: both
+// addresses known and of one family, and the ports or ICMP type/code
+// known for the protocols whose ID includes them.
+func (o *object) communityID(h *header) {
+	if !h.l4 && (hasPorts(h.proto) || isICMP(h.proto)) {
+		return
+	}
+	var buf [communityid.Len]byte
+	var id []byte
+	if isICMP(h.proto) {
+		id = communityid.Append(buf[:0], 0, h.src.IP, h.dst.IP, uint16(h.icmpType), uint16(h.icmpCode), h.proto)
+	} else {
+		id = communityid.Append(buf[:0], 0, h.src.IP, h.dst.IP, h.src.Port, h.dst.Port, h.proto)
+	}
+	if len(id) == 0 {
+		return
+	}
+	o.key("community_id")
+	o.b = append(o.b, '"')
+	o.b = append(o.b, id...)
+	o.b = append(o.b, '"')
+}
+
+func appendAlert(b []byte, a *event.Alert, opts *Options) []byte {
+	p := &a.Packet
+	h := header{
+		time:         p.Time,
+		flowID:       a.FlowID,
+		iface:        p.Interface,
+		eventType:    "alert",
+		vlan:         p.VLAN,
+		src:          p.Src,
+		dst:          p.Dst,
+		proto:        p.Proto,
+		l4:           !p.Fragment,
+		icmpType:     p.ICMPType,
+		icmpCode:     p.ICMPCode,
+		compressIPv6: opts.CompressIPv6,
+	}
+	o := object{b: append(b, '{')}
+	o.header(&h)
+	o.communityID(&h)
+
+	r := &a.Rule
+	o.open("alert")
+	o.str("action", "allowed")
+	o.uint("gid", uint64(r.GID))
+	o.uint("signature_id", uint64(r.SID))
+	o.uint("rev", uint64(r.Rev))
+	o.str("signature", r.Msg)
+	o.str("category", r.Category)
+	o.uint("severity", uint64(r.Priority))
+	if len(r.References) > 0 {
+		systems := opts.ReferenceSystems
+		if systems == nil {
+			systems = DefaultReferenceSystems
+		}
+		o.openArray("references")
+		for _, ref := range r.References {
+			o.elem()
+			prefix, val := referenceParts(ref, systems)
+			o.b = append(o.b, '"')
+			o.b = appendEscaped(o.b, prefix)
+			o.b = appendEscaped(o.b, val)
+			o.b = append(o.b, '"')
+		}
+		o.closeArray()
+	}
+	o.close()
+
+	if len(p.Data) > 0 {
+		o.key("packet")
+		o.b = append(o.b, '"')
+		o.b = base64.StdEncoding.AppendEncode(o.b, p.Data)
+		o.b = append(o.b, '"')
+		o.open("packet_info")
+		o.uint("linktype", linktypeEthernet)
+		o.str("linktype_name", linktypeEthernetName)
+		o.close()
+	}
+	if a.CaptureFile != "" {
+		o.str("capture_file", a.CaptureFile)
+	}
+	if a.Listed != "" {
+		o.str("xdpsensor_listed", string(a.Listed))
+	}
+	return o.end(opts)
+}
+
+// end writes the fields Suricata writes last and closes the record.
+func (o *object) end(opts *Options) []byte {
+	if opts.SensorName != "" {
+		o.str("host", opts.SensorName)
+	}
+	return append(o.b, '}')
+}
+
+// flowState is Suricata's flow.state: "new" until the server answered,
+// then "established"; "closed" once TCP ended with FIN or RST.
+func flowState(f *event.Flow) string {
+	switch {
+	case f.Reason == event.EndFIN || f.Reason == event.EndRST:
+		return "closed"
+	case f.ToClient.Packets > 0:
+		return "established"
+	default:
+		return "new"
+	}
+}
+
+// flowReason is Suricata's flow.reason. Suricata ends TCP sessions by
+// timeout too (after the closed state's shorter timeout), so FIN and RST
+// map to "timeout"; our precise reason goes to flow.xdpsensor_end.
+func flowReason(r event.EndReason) string {
+	switch r {
+	case event.EndFIN, event.EndRST, event.EndTimeout:
+		return "timeout"
+	case event.EndShutdown:
+		return "shutdown"
+	case event.EndActive:
+		return "forced" // Suricata's word for a flow logged while alive
+	default:
+		return "unknown"
+	}
+}
+
+func appendFlow(b []byte, f *event.Flow, opts *Options) []byte {
+	// Suricata timestamps a flow record when it writes it; the flow's
+	// last packet is our nearest equivalent.
+	h := header{
+		time:         f.End,
+		flowID:       f.FlowID,
+		eventType:    "flow",
+		vlan:         f.VLAN,
+		src:          f.Client,
+		dst:          f.Server,
+		proto:        f.Proto,
+		l4:           true,
+		icmpType:     f.ICMPType,
+		icmpCode:     f.ICMPCode,
+		compressIPv6: opts.CompressIPv6,
+	}
+	o := object{b: append(b, '{')}
+	o.header(&h)
+
+	o.open("flow")
+	o.uint("pkts_toserver", f.ToServer.Packets)
+	o.uint("pkts_toclient", f.ToClient.Packets)
+	o.uint("bytes_toserver", f.ToServer.Bytes)
+	o.uint("bytes_toclient", f.ToClient.Bytes)
+	o.time("start", f.Start)
+	o.time("end", f.End)
+	// Like Suricata: the difference of the whole seconds of end and start.
+	age := f.End.Unix() - f.Start.Unix()
+	if age < 0 {
+		age = 0
+	}
+	o.uint("age", uint64(age))
+	o.str("state", flowState(f))
+	o.str("reason", flowReason(f.Reason))
+	o.bool("alerted", f.Alerts > 0)
+	if f.Reason != "" {
+		o.str("xdpsensor_end", string(f.Reason))
+	}
+	o.uint("xdpsensor_payload_toserver", f.ToServer.PayloadBytes)
+	o.uint("xdpsensor_payload_toclient", f.ToClient.PayloadBytes)
+	if f.ClientListed || f.ServerListed {
+		o.openArray("xdpsensor_listed")
+		if f.ClientListed {
+			o.elem()
+			o.b = appendString(o.b, "client")
+		}
+		if f.ServerListed {
+			o.elem()
+			o.b = appendString(o.b, "server")
+		}
+		o.closeArray()
+	}
+	o.close()
+
+	// Suricata writes community_id after the flow object in flow records.
+	o.communityID(&h)
+
+	if f.Proto == event.ProtoTCP {
+		o.tcp(f)
+	}
+	if len(f.Rules) > 0 {
+		o.openArray("xdpsensor_rules")
+		for i := range f.Rules {
+			r := &f.Rules[i]
+			o.elem()
+			o.b = append(o.b, '{')
+			o.comma = false
+			o.uint("gid", uint64(r.GID))
+			o.uint("signature_id", uint64(r.SID))
+			o.uint("rev", uint64(r.Rev))
+			o.str("signature", r.Msg)
+			o.close()
+		}
+		o.closeArray()
+	}
+	return o.end(opts)
+}
+
+// tcp writes the tcp object of a flow record as Suricata's EveFlowLogJSON
+// and EveTcpFlags do — hex flag summaries, then only the flags seen, as
+// true — and our per-flag packet counts.
+func (o *object) tcp(f *event.Flow) {
+	ts, tc := f.ToServer.TCPFlags, f.ToClient.TCPFlags
+	all := ts | tc
+	o.open("tcp")
+	o.hex2("tcp_flags", all)
+	o.hex2("tcp_flags_ts", ts)
+	o.hex2("tcp_flags_tc", tc)
+	for _, fl := range [...]struct {
+		bit  uint8
+		name string
+	}{
+		{event.TCPSyn, "syn"},
+		{event.TCPFin, "fin"},
+		{event.TCPRst, "rst"},
+		{event.TCPPsh, "psh"},
+		{event.TCPAck, "ack"},
+		{event.TCPUrg, "urg"},
+		{event.TCPEce, "ecn"},
+		{event.TCPCwr, "cwr"},
+	} {
+		if all&fl.bit != 0 {
+			o.bool(fl.name, true)
+		}
+	}
+	o.open("flag_counts")
+	o.flagCounts("toserver", &f.ToServer.FlagCounts)
+	o.flagCounts("toclient", &f.ToClient.FlagCounts)
+	o.close()
+	o.close()
+}
+
+func (o *object) flagCounts(k string, c *event.TCPFlagCounts) {
+	o.open(k)
+	o.uint("syn", uint64(c.SYN))
+	o.uint("synack", uint64(c.SYNACK))
+	o.uint("ack", uint64(c.ACK))
+	o.uint("fin", uint64(c.FIN))
+	o.uint("rst", uint64(c.RST))
+	o.uint("psh", uint64(c.PSH))
+	o.uint("urg", uint64(c.URG))
+	o.uint("ece", uint64(c.ECE))
+	o.uint("cwr", uint64(c.CWR))
+	o.close()
+}

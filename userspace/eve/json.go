@@ -1,0 +1,214 @@
+package eve
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// object appends the members of JSON objects to a byte slice, keeping
+// track of where a comma is due. Keys are constants of this package and
+// are written unescaped; values go through the typed methods.
+type object struct {
+	b     []byte
+	comma bool // a member precedes: the next one needs a comma
+}
+
+func (o *object) key(k string) {
+	if o.comma {
+		o.b = append(o.b, ',')
+	}
+	o.b = append(o.b, '"')
+	o.b = append(o.b, k...)
+	o.b = append(o.b, '"', ':')
+	o.comma = true
+}
+
+// open starts the nested object k; close ends it.
+func (o *object) open(k string) {
+	o.key(k)
+	o.b = append(o.b, '{')
+	o.comma = false
+}
+
+func (o *object) close() {
+	o.b = append(o.b, '}')
+	o.comma = true
+}
+
+// openArray starts the array k; elements are added with elem, the array
+// ended with closeArray.
+func (o *object) openArray(k string) {
+	o.key(k)
+	o.b = append(o.b, '[')
+	o.comma = false
+}
+
+func (o *object) elem() {
+	if o.comma {
+		o.b = append(o.b, ',')
+	}
+	o.comma = true
+}
+
+func (o *object) closeArray() {
+	o.b = append(o.b, ']')
+	o.comma = true
+}
+
+func (o *object) str(k, v string) {
+	o.key(k)
+	o.b = appendString(o.b, v)
+}
+
+func (o *object) uint(k string, v uint64) {
+	o.key(k)
+	o.b = strconv.AppendUint(o.b, v, 10)
+}
+
+func (o *object) bool(k string, v bool) {
+	o.key(k)
+	o.b = strconv.AppendBool(o.b, v)
+}
+
+func (o *object) time(k string, t time.Time) {
+	o.key(k)
+	o.b = append(o.b, '"')
+	o.b = appendTime(o.b, t)
+	o.b = append(o.b, '"')
+}
+
+// hex2 writes v as a two-digit lower-case hex string, as Suricata writes
+// TCP flags ("%02x").
+func (o *object) hex2(k string, v uint8) {
+	const digits = "0123456789abcdef"
+	o.key(k)
+	o.b = append(o.b, '"', digits[v>>4], digits[v&0xf], '"')
+}
+
+func (o *object) ip(k string, a netip.Addr, compress bool) {
+	o.key(k)
+	o.b = append(o.b, '"')
+	o.b = appendAddr(o.b, a, compress)
+	o.b = append(o.b, '"')
+}
+
+// appendTime writes t in UTC as Suricata's EVE timestamps are written
+// ("%Y-%m-%dT%H:%M:%S.%06u%z"): 2007-02-21T10:17:54.366236+0000. It is
+// time.Time.AppendFormat with the layout "2006-01-02T15:04:05.000000-0700",
+// unrolled: flow records carry three timestamps.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	hour, min, sec := t.Clock()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, "2006-01-02T15:04:05.000000-0700")
+	}
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, min, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1000, 6)
+	return append(b, "+0000"...)
+}
+
+// appendDigits writes v >= 0 in decimal, zero-padded to width digits.
+func appendDigits(b []byte, v, width int) []byte {
+	var buf [8]byte
+	i := len(buf)
+	for ; width > 0 || v > 0; width-- {
+		i--
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, buf[i:]...)
+}
+
+// appendAddr writes IPv4 addresses dotted and IPv6 addresses either as
+// Suricata does by default (eight four-digit groups, nothing compressed:
+// 2001:0db8:0000:…) or, with compress, in RFC 5952 form as Suricata's
+// ipv6-compress option does.
+func appendAddr(b []byte, a netip.Addr, compress bool) []byte {
+	if a.Is4() || compress {
+		return a.WithZone("").AppendTo(b)
+	}
+	const digits = "0123456789abcdef"
+	s := a.As16()
+	for i := 0; i < 16; i += 2 {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = append(b, digits[s[i]>>4], digits[s[i]&0xf], digits[s[i+1]>>4], digits[s[i+1]&0xf])
+	}
+	return b
+}
+
+// appendString appends s as a JSON string. Like encoding/json it escapes
+// control characters (\b, \f, \n, \r, \t by name), replaces invalid UTF-8 with U+FFFD and escapes
+// U+2028/U+2029; unlike it, it leaves <, > and & alone (Suricata does too).
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = appendEscaped(b, s)
+	return append(b, '"')
+}
+
+// appendEscaped is appendString without the quotes.
+func appendEscaped(b []byte, s string) []byte {
+	const digits = "0123456789abcdef"
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', digits[c>>4], digits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', digits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(b, s[start:]...)
+}

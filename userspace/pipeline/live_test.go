@@ -1,0 +1,223 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/vishvananda/netlink"
+
+	"github.com/xdpsensor/xdpsensor/loader"
+)
+
+const labScript = "../../scripts/lab.sh"
+
+// lab runs a lab.sh command and returns its key=value output.
+func lab(t *testing.T, args ...string) map[string]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, labScript, args...).Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("lab.sh %s: %v\n%s", strings.Join(args, " "), err, stderr)
+	}
+	kv := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			kv[k] = v
+		}
+	}
+	return kv
+}
+
+type liveAlert struct {
+	eveLine
+	Packet string `json:"packet"`
+}
+
+// TestLiveLab runs the sensor on the lab's SPAN port and replays both seed
+// stories with real kernels: a C&C connection attempt that is never
+// answered, and an unsolicited SYN-ACK answered by RST.
+func TestLiveLab(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the live lab needs root (make test does)")
+	}
+	name := fmt.Sprintf("t%d", os.Getpid()%10000)
+	t.Cleanup(func() { exec.Command(labScript, "down", name).Run() })
+	env := lab(t, "up", name)
+	span := env["span_iface"]
+
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "lab.rules")
+	out, err := exec.Command(labScript, "blocklist", name).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(rules, out, 0o644)
+	pinDir := "/sys/fs/bpf/xdpsensor-test-" + name
+	t.Cleanup(func() { loader.Unpin(pinDir) })
+	outDir := filepath.Join(dir, "out")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Live(ctx, LiveConfig{
+			Config: Config{
+				Blocklists: []string{rules}, OutDir: outDir, FlowTableSize: 4096, RingSize: 1 << 20,
+				HomeNet: "[192.0.2.0/24,2001:db8:1::/64]",
+			},
+			Interfaces: []string{span}, MonitorPort: true, PinDir: pinDir,
+		})
+		done <- err
+	}()
+	waitAttached(t, span, done)
+
+	// Story 1: the inside host's kernel retransmits SYNs to a silent C&C.
+	start := time.Now()
+	attempt := exec.Command(labScript, "cc-attempt", name, "v4")
+	if err := attempt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a := waitAlert(t, filepath.Join(outDir, "eve.json"), env["cc_v4"], start.Add(2*time.Second))
+	t.Logf("first alert %v after the connect()", time.Since(start).Round(time.Millisecond))
+	if a.SrcIP != env["inside_v4"] || a.DestIP != env["cc_v4"] || a.DestPort != 6667 || a.Proto != "TCP" ||
+		a.Alert.SignatureID != 9000001 || a.Listed != "dst" {
+		t.Errorf("alert %+v", a.eveLine)
+	}
+	if flags := tcpFlags(t, a.Packet); flags != "S" {
+		t.Errorf("alerting packet flags %q, want a bare SYN", flags)
+	}
+	if err := attempt.Wait(); err != nil {
+		t.Fatalf("cc-attempt: %v", err)
+	}
+
+	// Story 2: backscatter from the listed IRC server.
+	bs := lab(t, "backscatter", name, "v4", "1024")
+	if bs["rst_seen"] != "1" {
+		t.Fatalf("the inside host sent no RST: %v", bs)
+	}
+	waitAlert(t, filepath.Join(outDir, "eve.json"), env["irc_v4"], time.Now().Add(2*time.Second))
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("sensor: %+v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("sensor did not stop within 10 s of cancel")
+	}
+
+	alerts, flows := split(readEVE(t, filepath.Join(outDir, "eve.json")))
+	var cc, back *eveLine
+	for i := range flows {
+		f := &flows[i]
+		switch {
+		case f.DestIP == env["cc_v4"]:
+			cc = f
+		case f.SrcIP == env["irc_v4"]:
+			back = f
+		}
+	}
+	if cc == nil || back == nil {
+		t.Fatalf("flow records missing (cc %v, backscatter %v) among %d flows", cc != nil, back != nil, len(flows))
+	}
+	syns := cc.TCP.FlagCounts["toserver"]["syn"]
+	if cc.SrcIP != env["inside_v4"] || cc.DestPort != 6667 || syns < 3 || cc.Flow.PktsToServer != syns ||
+		cc.Flow.PktsToClient != 0 || cc.Flow.State != "new" {
+		t.Errorf("C&C attempt flow: %+v flags %v", *cc.Flow, cc.TCP.FlagCounts)
+	}
+	ccAlerts := 0
+	for _, a := range alerts {
+		if a.FlowID == cc.FlowID {
+			ccAlerts++
+		}
+	}
+	if ccAlerts != syns {
+		t.Errorf("%d alerts for %d SYNs", ccAlerts, syns)
+	}
+	ts, tc := back.TCP.FlagCounts["toserver"], back.TCP.FlagCounts["toclient"]
+	if back.SrcPort != 6667 || back.DestIP != env["inside_v4"] || back.DestPort != 1024 ||
+		ts["synack"] != 1 || tc["rst"] != 1 || back.Flow.PktsToServer != 1 || back.Flow.PktsToClient != 1 ||
+		back.Flow.End2 != "rst" {
+		t.Errorf("backscatter flow: %+v toserver %v toclient %v", *back.Flow, ts, tc)
+	}
+}
+
+func waitAttached(t *testing.T, ifname string, done chan error) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("sensor stopped while starting: %+v", err)
+		default:
+		}
+		if l, err := netlink.LinkByName(ifname); err == nil && l.Attrs().Xdp != nil && l.Attrs().Xdp.Attached {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no XDP program on %s after 15 s", ifname)
+}
+
+// waitAlert polls eve.json for an alert naming addr until deadline.
+func waitAlert(t *testing.T, path, addr string, deadline time.Time) liveAlert {
+	t.Helper()
+	for {
+		if f, err := os.Open(path); err == nil {
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				var a liveAlert
+				if json.Unmarshal(sc.Bytes(), &a) == nil && a.EventType == "alert" && (a.DestIP == addr || a.SrcIP == addr) {
+					f.Close()
+					return a
+				}
+			}
+			f.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no alert for %s in %s by the deadline", addr, path)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// tcpFlags decodes the alert's packet and names its TCP flags.
+func tcpFlags(t *testing.T, b64 string) string {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		t.Fatalf("alert packet: %v", err)
+	}
+	p := gopacket.NewPacket(raw, layers.LayerTypeEthernet, gopacket.Default)
+	tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
+	if !ok {
+		t.Fatalf("alert packet has no TCP layer")
+	}
+	var s string
+	for _, f := range []struct {
+		on bool
+		c  string
+	}{{tcp.SYN, "S"}, {tcp.ACK, "A"}, {tcp.RST, "R"}, {tcp.FIN, "F"}, {tcp.PSH, "P"}} {
+		if f.on {
+			s += f.c
+		}
+	}
+	return s
+}
