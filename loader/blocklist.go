@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -68,7 +67,7 @@ type InstallStats struct {
 // touched so that a bad list changes nothing.
 type slotImage struct {
 	rules    map[uint32]BpfRule
-	exactV4  map[uint32]BpfBlocklistEntry
+	exactV4  map[BpfIpv4Addr]BpfBlocklistEntry
 	exactV6  map[[16]byte]BpfBlocklistEntry
 	prefixV4 map[BpfLpmV4Key]BpfBlocklistEntry
 	prefixV6 map[BpfLpmV6Key]BpfBlocklistEntry
@@ -162,7 +161,7 @@ func (img *slotImage) prefixV4Len() int { return len(img.prefixV4) }
 func (b *Blocklist) build(list *blocklist.List, slot, gen uint32) (*slotImage, error) {
 	img := &slotImage{
 		rules:    make(map[uint32]BpfRule, len(list.Rules)),
-		exactV4:  make(map[uint32]BpfBlocklistEntry),
+		exactV4:  make(map[BpfIpv4Addr]BpfBlocklistEntry),
 		exactV6:  make(map[[16]byte]BpfBlocklistEntry),
 		prefixV4: make(map[BpfLpmV4Key]BpfBlocklistEntry),
 		prefixV6: make(map[BpfLpmV6Key]BpfBlocklistEntry),
@@ -186,7 +185,7 @@ func (b *Blocklist) build(list *blocklist.List, slot, gen uint32) (*slotImage, e
 		a := p.Addr()
 		switch {
 		case a.Is4() && e.Exact():
-			k := binary.NativeEndian.Uint32(a.AsSlice())
+			k := BpfIpv4Addr{Octets: a.As4()}
 			img.exactV4[k] = mergeEntry(img.exactV4[k], dir, id)
 		case a.Is4():
 			k := BpfLpmV4Key{Prefixlen: uint32(p.Bits()), Addr: a.As4()}
@@ -381,7 +380,7 @@ func setSlot(outer *ebpf.Map, slot uint32, inner *ebpf.Map) error {
 	return outer.Put(slot, inner)
 }
 
-func (b *Blocklist) fillExactV4(slot uint32, entries map[uint32]BpfBlocklistEntry) (*ebpf.Map, error) {
+func (b *Blocklist) fillExactV4(slot uint32, entries map[BpfIpv4Addr]BpfBlocklistEntry) (*ebpf.Map, error) {
 	if err := b.fillBloom(slot, "bloom_v4_slots", b.Maps.BloomV4Slots, len(entries), func(bloom *ebpf.Map) error {
 		for k := range entries {
 			if err := bloom.Update(nil, k, ebpf.UpdateAny); err != nil {

@@ -35,6 +35,15 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
+	h := openHarness(t, cfg)
+	t.Cleanup(h.close)
+	return h
+}
+
+// openHarness loads without tying the instance's life to t: the fuzz
+// target shares one instance across inputs, each its own t.
+func openHarness(t *testing.T, cfg Config) *harness {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("datapath tests load BPF programs: run them as root (make test does)")
 	}
@@ -54,11 +63,12 @@ func newHarness(t *testing.T, cfg Config) *harness {
 		s.Close()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		rd.Close()
-		s.Close()
-	})
 	return &harness{t: t, s: s, rd: rd, ts: uint64(time.Date(2007, 2, 21, 10, 17, 54, 0, time.UTC).UnixNano())}
+}
+
+func (h *harness) close() {
+	h.rd.Close()
+	h.s.Close()
 }
 
 // run feeds one frame with the harness clock as XDP metadata.

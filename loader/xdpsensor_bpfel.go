@@ -140,6 +140,11 @@ type BpfFlowValue struct {
 	_             [4]byte
 }
 
+type BpfIpv4Addr struct {
+	_      structs.HostLayout
+	Octets [4]uint8
+}
+
 type BpfListedBits uint32
 
 const (
@@ -358,6 +363,7 @@ const (
 	BpfVarBtfFlowEvent           = "btf_flow_event"
 	BpfVarBtfFlowSide            = "btf_flow_side"
 	BpfVarBtfIn6Addr             = "btf_in6_addr"
+	BpfVarBtfIpv4Addr            = "btf_ipv4_addr"
 	BpfVarBtfListedBits          = "btf_listed_bits"
 	BpfVarBtfNetvarBits          = "btf_netvar_bits"
 	BpfVarBtfRuleDirection       = "btf_rule_direction"
@@ -449,6 +455,7 @@ type BpfVariableSpecs struct {
 	BtfFlowEvent      *ebpf.VariableSpec `ebpf:"btf_flow_event"`
 	BtfFlowSide       *ebpf.VariableSpec `ebpf:"btf_flow_side"`
 	BtfIn6Addr        *ebpf.VariableSpec `ebpf:"btf_in6_addr"`
+	BtfIpv4Addr       *ebpf.VariableSpec `ebpf:"btf_ipv4_addr"`
 	BtfListedBits     *ebpf.VariableSpec `ebpf:"btf_listed_bits"`
 	BtfNetvarBits     *ebpf.VariableSpec `ebpf:"btf_netvar_bits"`
 	BtfRuleDirection  *ebpf.VariableSpec `ebpf:"btf_rule_direction"`
@@ -531,6 +538,7 @@ type BpfVariables struct {
 	BtfFlowEvent      *ebpf.Variable `ebpf:"btf_flow_event"`
 	BtfFlowSide       *ebpf.Variable `ebpf:"btf_flow_side"`
 	BtfIn6Addr        *ebpf.Variable `ebpf:"btf_in6_addr"`
+	BtfIpv4Addr       *ebpf.Variable `ebpf:"btf_ipv4_addr"`
 	BtfListedBits     *ebpf.Variable `ebpf:"btf_listed_bits"`
 	BtfNetvarBits     *ebpf.Variable `ebpf:"btf_netvar_bits"`
 	BtfRuleDirection  *ebpf.Variable `ebpf:"btf_rule_direction"`

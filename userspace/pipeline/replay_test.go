@@ -12,15 +12,15 @@ import (
 const testdata = "../../testdata"
 
 type eveLine struct {
-	Timestamp string  `json:"timestamp"`
-	FlowID    uint64  `json:"flow_id"`
-	EventType string  `json:"event_type"`
-	SrcIP     string  `json:"src_ip"`
-	SrcPort   int     `json:"src_port"`
-	DestIP    string  `json:"dest_ip"`
-	DestPort  int     `json:"dest_port"`
-	Proto     string  `json:"proto"`
-	Listed    string  `json:"xdpsensor_listed"`
+	Timestamp string `json:"timestamp"`
+	FlowID    uint64 `json:"flow_id"`
+	EventType string `json:"event_type"`
+	SrcIP     string `json:"src_ip"`
+	SrcPort   int    `json:"src_port"`
+	DestIP    string `json:"dest_ip"`
+	DestPort  int    `json:"dest_port"`
+	Proto     string `json:"proto"`
+	Listed    string `json:"xdpsensor_listed"`
 	Alert     *struct {
 		GID         int    `json:"gid"`
 		SignatureID int    `json:"signature_id"`
@@ -226,7 +226,9 @@ func TestReplayRejectsBadBlocklistAndChangesNothing(t *testing.T) {
 	}
 }
 
-func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || len(sub) == 0 || indexOf(s, sub) >= 0) }
+func contains(s, sub string) bool {
+	return len(s) >= len(sub) && (s == sub || len(sub) == 0 || indexOf(s, sub) >= 0)
+}
 
 func indexOf(s, sub string) int {
 	for i := 0; i+len(sub) <= len(s); i++ {

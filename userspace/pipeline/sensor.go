@@ -136,7 +136,7 @@ func openOutputs(cfg *Config) ([]event.Sink, error) {
 	if err := os.MkdirAll(cfg.OutDir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating output directory: %w", err)
 	}
-	w, err := eve.Open(filepath.Join(cfg.OutDir, "eve.json"), eve.Options{SensorName: cfg.SensorName})
+	w, err := eve.Open(filepath.Join(cfg.OutDir, "eve.json"), eve.Options{SensorName: cfg.SensorName, CompressIPv6: true})
 	if err != nil {
 		return nil, fmt.Errorf("opening eve.json: %w", err)
 	}

@@ -127,7 +127,6 @@ func decode4(b []byte, r Result) Result {
 }
 
 func decode6(b []byte, r Result) Result {
-	var ip layers.IPv6
 	if len(b) < 40 || b[0]>>4 != 6 {
 		r.Verdict = BadL3
 		return r
@@ -137,18 +136,16 @@ func decode6(b []byte, r Result) Result {
 		r.Verdict = BadIPLen
 		return r
 	}
-	// gopacket reads the fixed header; the extension chain is walked with
-	// gopacket's extension layers below, under the kernel's limits.
-	if err := ip.DecodeFromBytes(b[:40+plen], gopacket.NilDecodeFeedback); err != nil && plen != 0 {
-		r.Verdict = BadL3
-		return r
-	}
+	// The fixed header is read directly: gopacket's IPv6 decoder also
+	// validates hop-by-hop options (for jumbograms), which the sensor does
+	// not. The extension chain is walked with gopacket's extension layers
+	// below, under the kernel's limits.
 	r.Key.Family = 6
-	r.Src, _ = netip.AddrFromSlice(ip.SrcIP.To16())
-	r.Dst, _ = netip.AddrFromSlice(ip.DstIP.To16())
+	r.Src = netip.AddrFrom16([16]byte(b[8:24]))
+	r.Dst = netip.AddrFrom16([16]byte(b[24:40]))
 	r.L3Len = uint64(40 + plen)
 	rest := b[40 : 40+plen]
-	next := ip.NextHeader
+	next := layers.IPProtocol(b[6])
 	for i := 0; i < maxExtHeaders; i++ {
 		switch next {
 		case layers.IPProtocolIPv6HopByHop, layers.IPProtocolIPv6Routing, layers.IPProtocolIPv6Destination:
