@@ -68,8 +68,8 @@ jq -r 'select(.event_type=="alert") |
 
 step "Flow records ($OUT/eve.json): who started it, packets each way, TCP flag counts"
 jq -r 'select(.event_type=="flow") |
-  "\(.src_ip):\(.src_port // "") -> \(.dest_ip):\(.dest_port // "")  \(.proto)  pkts \(.flow.pkts_toserver)/\(.flow.pkts_toclient)  bytes \(.flow.bytes_toserver)/\(.flow.bytes_toclient)  end=\(.flow.xdpsensor_end)  alerted=\(.flow.alerted)" +
-  (if .tcp then "\n      toserver \(.tcp.flag_counts.toserver | to_entries | map(select(.value>0) | "\(.key)=\(.value)") | join(" "))   toclient \(.tcp.flag_counts.toclient | to_entries | map(select(.value>0) | "\(.key)=\(.value)") | join(" "))" else "" end)' "$OUT/eve.json"
+  "\(.src_ip)\(if .src_port then ":\(.src_port)" else "" end) -> \(.dest_ip)\(if .dest_port then ":\(.dest_port)" else "" end)  \(.proto)  pkts \(.flow.pkts_toserver)/\(.flow.pkts_toclient)  bytes \(.flow.bytes_toserver)/\(.flow.bytes_toclient)  end=\(.flow.xdpsensor_end)  alerted=\(.flow.alerted)" +
+  (if .tcp then "\n      toserver \(.tcp.flag_counts.toserver | to_entries | map(select(.value>0) | "\(.key)=\(.value)") | join(" "))   toclient \(.tcp.flag_counts.toclient | to_entries | map(select(.value>0) | "\(.key)=\(.value)") | join(" ") | if . == "" then "(nothing)" else . end)" else "" end)' "$OUT/eve.json"
 
 cat <<MSG
 
