@@ -57,7 +57,10 @@ func replayFiles(t *testing.T, blocklists []string, captures ...string) []eveLin
 	out := t.TempDir()
 	var files []string
 	for _, c := range captures {
-		files = append(files, filepath.Join(testdata, c))
+		if !filepath.IsAbs(c) {
+			c = filepath.Join(testdata, c)
+		}
+		files = append(files, c)
 	}
 	sum, err := Replay(context.Background(), Config{
 		Blocklists:    blocklists,

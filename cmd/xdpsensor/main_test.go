@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/xdpsensor/xdpsensor/loader"
+)
+
+const testdata = "../../testdata"
+
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, &out, &errOut)
+	return out.String(), err
+}
+
+func TestReplayCommand(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runCLI(t, "replay", "-b", filepath.Join(testdata, "bleeding-botcc-group1.rules"), "-o", dir,
+		"--flow-table-size", "1024", filepath.Join(testdata, "bot-cc-syn.pcap"), filepath.Join(testdata, "backscatter.pcap"))
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	want := "replayed 7 packets: 5 alerts, 3 flow records written to " + dir + "\n"
+	if out != want {
+		t.Fatalf("stdout %q, want %q", out, want)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "eve.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(data, []byte("\n")); n != 8 {
+		t.Fatalf("eve.json has %d lines, want 8", n)
+	}
+}
+
+func TestReplayErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.rules")
+	os.WriteFile(bad, []byte("alert ip $HOME_NET any -> [192.0.2.1,192.0.2.999] any (msg:\"x\"; sid:1;)\n"), 0o644)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"replay", "-o", dir}, "requires at least 1 arg"},
+		{[]string{"replay", "-o", dir, filepath.Join(dir, "missing.pcap")}, "missing.pcap: no such file"},
+		{[]string{"replay", "-o", dir, "-b", bad, filepath.Join(testdata, "bot-cc-syn.pcap")}, bad + ":1:"},
+		{[]string{"replay", "-o", dir, "--home-net", "10.0.0.0/33", filepath.Join(testdata, "bot-cc-syn.pcap")}, "--home-net"},
+		{[]string{"replay", "-o", dir, filepath.Join(testdata, "bot-cc.txt")}, "not a pcap or pcapng file"},
+		{[]string{"run", "-o", dir, "-i", "xsnosuchif0"}, `interface "xsnosuchif0": no such interface`},
+		{[]string{"run", "-o", dir, "-i", "lo", "--xdp-mode", "turbo"}, "--xdp-mode"},
+		{[]string{"stats", "--pin-dir", filepath.Join(dir, "nothing")}, "no sensor maps are pinned under"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args[:1], " ")+" "+c.want, func(t *testing.T) {
+			_, err := runCLI(t, c.args...)
+			if err == nil || !strings.Contains(fmt.Sprintf("%+v", err), c.want) {
+				t.Fatalf("error %v, want it to mention %q", err, c.want)
+			}
+		})
+	}
+}
+
+// stats, flows and detach read the maps a sensor pinned.
+func TestInspectPinnedSensor(t *testing.T) {
+	pin := fmt.Sprintf("/sys/fs/bpf/xdpsensor-clitest-%d", os.Getpid())
+	t.Cleanup(func() { loader.Unpin(pin) })
+	s, err := loader.Load(loader.Config{PinDir: pin, FlowTableSize: 1024, RingSize: 1 << 16, ReplayClock: true})
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	defer s.Close()
+	frame, _ := os.ReadFile(filepath.Join(testdata, "bot-cc-syn.pcap"))
+	// The first frame of the capture: pcap header 24 bytes, record header 16.
+	pkt := frame[24+16 : 24+16+62]
+	data := make([]byte, 8+len(pkt))
+	binary.NativeEndian.PutUint64(data, 1)
+	copy(data[8:], pkt)
+	if _, err := s.Objects.Xdpsensor.Run(&ebpf.RunOptions{Data: data, Context: struct{ Data, DataEnd, A, B, C, D uint32 }{8, uint32(len(data)), 0, 0, 0, 0}}); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := runCLI(t, "stats", "--json", "--pin-dir", pin)
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	var st map[string]uint64
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("stats --json: %v\n%s", err, out)
+	}
+	for k, v := range map[string]uint64{"packets": 1, "tcp_packets": 1, "ipv4_packets": 1, "flows_new": 1, "alerts": 0, "lost_events": 0} {
+		if st[k] != v {
+			t.Errorf("stats %s = %d, want %d", k, st[k], v)
+		}
+	}
+	out, err = runCLI(t, "stats", "--pin-dir", pin)
+	if err != nil || !strings.Contains(out, "tcp_packets") || !strings.Contains(out, "malformed_tcp_doff") {
+		t.Errorf("stats: %v\n%s", err, out)
+	}
+
+	out, err = runCLI(t, "flows", "--json", "--pin-dir", pin)
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	var f struct {
+		SrcIP    string `json:"src_ip"`
+		DestPort int    `json:"dest_port"`
+		Flow     struct {
+			Pkts   int    `json:"pkts_toserver"`
+			Reason string `json:"reason"`
+		} `json:"flow"`
+	}
+	if err := json.Unmarshal([]byte(out), &f); err != nil || f.SrcIP != "192.168.0.31" || f.DestPort != 6667 || f.Flow.Pkts != 1 || f.Flow.Reason != "forced" {
+		t.Errorf("flows --json: %v %+v\n%s", err, f, out)
+	}
+	out, err = runCLI(t, "flows", "--pin-dir", pin)
+	if err != nil || !strings.Contains(out, "192.168.0.31:2253") || !strings.Contains(out, "161.53.178.240:6667") {
+		t.Errorf("flows: %v\n%s", err, out)
+	}
+
+	if out, err = runCLI(t, "detach", "--pin-dir", pin); err != nil || out != "removed "+pin+"\n" {
+		t.Fatalf("detach: %v %q", err, out)
+	}
+	if _, err := os.Stat(pin); !os.IsNotExist(err) {
+		t.Fatalf("%s still exists after detach", pin)
+	}
+}
+
+// An unprivileged user gets one clear sentence, not a kernel errno.
+func TestUnprivilegedUser(t *testing.T) {
+	// t.TempDir's parent is root-only; nobody must reach the binary.
+	dir, err := os.MkdirTemp("", "xdpsensor-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "xdpsensor")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"stats"}, {"replay", "-o", dir, filepath.Join(testdata, "bot-cc-syn.pcap")}} {
+		cmd := exec.Command(bin, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "needs root (or CAP_BPF") {
+			t.Errorf("%v as nobody: %v\n%s", args, err, out)
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package pipeline
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// segment is one TCP packet of a synthetic capture.
+type segment struct {
+	at            time.Duration // after the capture's start
+	src, dst      string
+	sport, dport  uint16
+	syn, ack, fin bool
+	rst, psh      bool
+	payload       string
+}
+
+var captureStart = time.Date(2007, 2, 21, 10, 0, 0, 0, time.UTC)
+
+// writeTCPCapture writes segments as an Ethernet pcap built with gopacket.
+func writeTCPCapture(t *testing.T, path string, segs []segment) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range segs {
+		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+		ip := &layers.IPv4{Version: 4, TTL: 64, Id: uint16(i + 1), Protocol: layers.IPProtocolTCP, SrcIP: net.ParseIP(s.src), DstIP: net.ParseIP(s.dst)}
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(s.sport), DstPort: layers.TCPPort(s.dport), SYN: s.syn, ACK: s.ack, FIN: s.fin, RST: s.rst, PSH: s.psh, Window: 64240, Seq: uint32(1000 * i)}
+		tcp.SetNetworkLayerForChecksum(ip)
+		buf := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+			eth, ip, tcp, gopacket.Payload(s.payload)); err != nil {
+			t.Fatal(err)
+		}
+		data := buf.Bytes()
+		ci := gopacket.CaptureInfo{Timestamp: captureStart.Add(s.at), CaptureLength: len(data), Length: len(data)}
+		if err := w.WritePacket(ci, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+const (
+	cli = "192.0.2.10"
+	srv = "198.51.100.20"
+)
+
+// A complete session: the record is written once both FINs are seen and the
+// linger has passed, and it counts the final ACK that came after them.
+func TestFlowEndsWithFINAndCountsTheLastACK(t *testing.T) {
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "session.pcap")
+	c2s := func(at time.Duration, s segment) segment {
+		s.at, s.src, s.dst, s.sport, s.dport = at, cli, srv, 40000, 6667
+		return s
+	}
+	s2c := func(at time.Duration, s segment) segment {
+		s.at, s.src, s.dst, s.sport, s.dport = at, srv, cli, 6667, 40000
+		return s
+	}
+	ms := time.Millisecond
+	writeTCPCapture(t, pcap, []segment{
+		c2s(0, segment{syn: true}),
+		s2c(10*ms, segment{syn: true, ack: true}),
+		c2s(20*ms, segment{ack: true}),
+		c2s(30*ms, segment{ack: true, psh: true, payload: "NICK bot\r\n"}),
+		s2c(40*ms, segment{ack: true, psh: true, payload: ":irc 001 bot :Welcome\r\n"}),
+		c2s(50*ms, segment{ack: true, fin: true}),
+		s2c(60*ms, segment{ack: true, fin: true}),
+		c2s(70*ms, segment{ack: true}),
+		// A later, unrelated packet moves the capture clock past the linger.
+		{at: 10 * time.Second, src: "192.0.2.11", dst: srv, sport: 1, dport: 2, syn: true},
+	})
+	lines := replayFiles(t, nil, pcap)
+	_, flows := split(lines)
+	if len(flows) != 2 {
+		t.Fatalf("%d flows, want 2", len(flows))
+	}
+	f := flows[0] // written first: at the linger, before the shutdown flush
+	if f.SrcPort != 40000 || f.Flow.End2 != "fin" || f.Flow.State != "closed" {
+		t.Fatalf("first record: %+v %+v", f.eveLineHeader(), *f.Flow)
+	}
+	if f.Flow.PktsToServer != 5 || f.Flow.PktsToClient != 3 {
+		t.Errorf("packets %d/%d, want 5/3 (the ACK after both FINs included)", f.Flow.PktsToServer, f.Flow.PktsToClient)
+	}
+	ts, tc := f.TCP.FlagCounts["toserver"], f.TCP.FlagCounts["toclient"]
+	if ts["syn"] != 1 || ts["ack"] != 2 || ts["psh"] != 1 || ts["fin"] != 1 || tc["synack"] != 1 || tc["psh"] != 1 || tc["fin"] != 1 {
+		t.Errorf("flag counts toserver %v toclient %v", ts, tc)
+	}
+	if f.TCP.FlagsTS != "1b" || f.TCP.FlagsTC != "1b" {
+		t.Errorf("tcp flags ts %s tc %s, want 1b 1b", f.TCP.FlagsTS, f.TCP.FlagsTC)
+	}
+	if f.Flow.End != "2007-02-21T10:00:00.070000+0000" {
+		t.Errorf("end %s", f.Flow.End)
+	}
+	if flows[1].Flow.End2 != "shutdown" {
+		t.Errorf("second record ended by %q, want shutdown", flows[1].Flow.End2)
+	}
+}
+
+// Idle past --flow-timeout on the capture's own clock: "timeout".
+func TestFlowTimeoutOnCaptureClock(t *testing.T) {
+	lines := replayFiles(t, seedRule, "bot-cc-syn.pcap", "backscatter.pcap")
+	_, flows := split(lines)
+	if len(flows) != 3 {
+		t.Fatalf("%d flows, want 3", len(flows))
+	}
+	var cc *eveLine
+	for i := range flows {
+		if flows[i].DestIP == "161.53.178.240" {
+			cc = &flows[i]
+		}
+	}
+	if cc == nil || cc.Flow.End2 != "timeout" || cc.Flow.Reason != "timeout" || cc.Flow.PktsToServer != 3 {
+		t.Fatalf("C&C flow: %+v", cc)
+	}
+	// It was written when the backscatter capture's clock passed its
+	// timeout, before the backscatter flows.
+	if flows[0].DestIP != "161.53.178.240" {
+		t.Errorf("first record is %s, want the timed-out C&C flow", flows[0].DestIP)
+	}
+}
+
+func (l eveLine) eveLineHeader() string {
+	return l.SrcIP + " -> " + l.DestIP
+}
