@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
@@ -506,4 +507,61 @@ func TestLostEventsCounted(t *testing.T) {
 	want(t, "alerts delivered + lost", uint64(len(alerts))+st.LostEvents, sent)
 	want(t, "alerts counter", st.Alerts, uint64(len(alerts)))
 	want(t, "matches", st.Matches, sent)
+}
+
+func TestHomeAndExternalNet(t *testing.T) {
+	h := newHarness(t, Config{})
+	home := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8:1::/64")}
+	l := &blocklist.List{Rules: []blocklist.Rule{
+		// alert ip $HOME_NET any -> [203.0.113.66] any
+		{GID: 1, SID: 10, Direction: blocklist.ListedAsDst, OtherNet: blocklist.NetHome},
+		// alert ip [203.0.113.67] any -> $EXTERNAL_NET any
+		{GID: 1, SID: 11, Direction: blocklist.ListedAsSrc, OtherNet: blocklist.NetExternal},
+	}, Entries: []blocklist.Entry{
+		{Prefix: netip.MustParsePrefix("203.0.113.66/32"), Rule: 0},
+		{Prefix: netip.MustParsePrefix("203.0.113.67/32"), Rule: 1},
+	}}
+	h.block(l)
+	syn := func(src, dst string) []byte {
+		return frameSpec{v4: &ip4{src: src, dst: dst, proto: 6}, l4: tcpSeg{sport: 1000, dport: 6667, flags: synFlag}}.build()
+	}
+	cases := []struct {
+		name     string
+		nv       NetVars
+		src, dst string
+		sid      uint32 // 0: no alert
+	}{
+		{"home inside", NetVars{Home: home, ExternalAny: true}, "192.0.2.10", "203.0.113.66", 10},
+		{"home outside", NetVars{Home: home, ExternalAny: true}, "198.51.100.5", "203.0.113.66", 0},
+		{"home any", NetVars{HomeAny: true, ExternalAny: true}, "198.51.100.5", "203.0.113.66", 10},
+		{"external any", NetVars{Home: home, ExternalAny: true}, "203.0.113.67", "192.0.2.10", 11},
+		{"external !home, to home", NetVars{Home: home, ExternalNotHome: true}, "203.0.113.67", "192.0.2.10", 0},
+		{"external !home, to outside", NetVars{Home: home, ExternalNotHome: true}, "203.0.113.67", "198.51.100.5", 11},
+		{"external list, listed", NetVars{Home: home, External: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}, "203.0.113.67", "198.51.100.5", 11},
+		{"external list, unlisted", NetVars{Home: home, External: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}, "203.0.113.67", "192.0.2.99", 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h.t = t
+			h.clearFlows()
+			if err := h.s.Maps().SetNetVars(c.nv); err != nil {
+				t.Fatal(err)
+			}
+			h.run(syn(c.src, c.dst))
+			alerts, _ := h.events()
+			if c.sid == 0 {
+				if len(alerts) != 0 {
+					t.Fatalf("%d alerts, want none", len(alerts))
+				}
+				return
+			}
+			if len(alerts) != 1 {
+				t.Fatalf("%d alerts, want 1", len(alerts))
+			}
+			var r BpfRule
+			if err := h.s.Objects.Rules.Lookup(alerts[0].RuleId, &r); err != nil || r.Sid != c.sid {
+				t.Fatalf("alert rule %#x sid %d (%v), want sid %d", alerts[0].RuleId, r.Sid, err, c.sid)
+			}
+		})
+	}
 }
