@@ -67,7 +67,7 @@ struct {
  * idle slot and flips sensor_config.generation, so a packet sees either
  * the old list or the new one, never half of one. */
 
-/* Slot -> exact IPv4 addresses (network order) -> rules. */
+/* Slot -> exact IPv4 addresses -> rules. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, BLOCKLIST_SLOTS);
@@ -76,7 +76,7 @@ struct {
 	__array(values, struct {
 		__uint(type, BPF_MAP_TYPE_HASH);
 		__uint(max_entries, 1024);
-		__type(key, __u32);
+		__type(key, struct ipv4_addr);
 		__type(value, struct blocklist_entry);
 	});
 } blocklist_v4_slots SEC(".maps");
@@ -135,7 +135,7 @@ struct {
 		__uint(type, BPF_MAP_TYPE_BLOOM_FILTER);
 		__uint(max_entries, 1024);
 		__uint(map_extra, 3);
-		__type(value, __u32);
+		__type(value, struct ipv4_addr);
 	});
 } bloom_v4_slots SEC(".maps");
 

@@ -29,6 +29,7 @@ const struct alert_event *const btf_alert_event __attribute__((unused)) = 0;
 const struct flow_event *const btf_flow_event __attribute__((unused)) = 0;
 const struct blocklist_entry *const btf_blocklist_entry __attribute__((unused)) = 0;
 const struct in6_addr *const btf_in6_addr __attribute__((unused)) = 0;
+const struct ipv4_addr *const btf_ipv4_addr __attribute__((unused)) = 0;
 const enum event_type *const btf_event_type __attribute__((unused)) = 0;
 const enum flow_end_reason *const btf_flow_end_reason __attribute__((unused)) = 0;
 const enum flow_side *const btf_flow_side __attribute__((unused)) = 0;
@@ -155,6 +156,7 @@ static __always_inline void lookup_address(struct match *m, const __u8 *addr, __
 		if (counts->exact_v4) {
 			void *bloom = bpf_map_lookup_elem(&bloom_v4_slots, &slot);
 			void *exact = bpf_map_lookup_elem(&blocklist_v4_slots, &slot);
+			/* a4 has struct ipv4_addr's layout: the same 4 bytes. */
 			if (exact && (!bloom || bpf_map_peek_elem(bloom, &a4) == 0))
 				merge_entry(m, bpf_map_lookup_elem(exact, &a4));
 		}

@@ -208,6 +208,11 @@ struct flow_event {
 	struct flow_value value;
 };
 
+/* An IPv4 address as bytes in network order, so bpftool prints the octets. */
+struct ipv4_addr {
+	__u8 octets[4];
+};
+
 /* Value of the exact and prefix blocklist maps: the rule that lists the
  * address, per end of the packet the rule wants it on. */
 struct blocklist_entry {
