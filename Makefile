@@ -5,7 +5,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo $$(uname -m)-linux-gnu)
 export BPF2GO_CC := clang-19
 export BPF2GO_STRIP := llvm-strip-19
-export BPF2GO_CFLAGS := -O2 -g -Wall -Werror -I/usr/include/$(MULTIARCH)
+export BPF2GO_CFLAGS := -O2 -g -mcpu=v3 -Wall -Werror -I/usr/include/$(MULTIARCH)
 GO_TEST_FLAGS ?= -count=1 -timeout 15m
 
 .PHONY: help deps build demo test test-as-root check generate check-generate bench

@@ -125,33 +125,22 @@ struct {
 	});
 } blocklist_prefix_v6_slots SEC(".maps");
 
-/* Slot -> bloom filter of the exact IPv4 addresses: a miss skips the hash. */
+/* Slot -> pre-filter of the exact addresses (both families): a Bloom
+ * filter over an array of 64-bit words, two bits per address. Built in
+ * userspace and written in bulk; a clear bit skips the hash lookup. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, BLOCKLIST_SLOTS);
 	__type(key, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, struct {
-		__uint(type, BPF_MAP_TYPE_BLOOM_FILTER);
-		__uint(max_entries, 1024);
-		__uint(map_extra, 3);
-		__type(value, struct ipv4_addr);
+		__uint(type, BPF_MAP_TYPE_ARRAY);
+		__uint(map_flags, BPF_F_INNER_MAP);
+		__uint(max_entries, 64);
+		__type(key, __u32);
+		__type(value, __u64);
 	});
-} bloom_v4_slots SEC(".maps");
-
-/* Slot -> bloom filter of the exact IPv6 addresses. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, BLOCKLIST_SLOTS);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct {
-		__uint(type, BPF_MAP_TYPE_BLOOM_FILTER);
-		__uint(max_entries, 1024);
-		__uint(map_extra, 3);
-		__type(value, struct in6_addr);
-	});
-} bloom_v6_slots SEC(".maps");
+} exact_filter_slots SEC(".maps");
 
 /* Pre-filter for the IPv4 prefix tries: one bit per /16 that some prefix
  * covers, 2048 words per slot; a clear bit skips the LPM lookup. */
@@ -162,6 +151,36 @@ struct {
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } prefix_v4_filter SEC(".maps");
+
+/* Threshold windows per rule and tracked address; LRU so a storm of
+ * sources cannot fill it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct threshold_key);
+	__type(value, struct threshold_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} thresholds SEC(".maps");
+
+/* Capture ring: variable-length capture_record + frame bytes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} capture SEC(".maps");
+
+/* Scratch for assembling one capture record (too big for the stack). */
+struct capture_scratch {
+	struct capture_record hdr;
+	__u8 data[MAX_SNAPLEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct capture_scratch);
+} capture_scratch SEC(".maps");
 
 /* $HOME_NET / $EXTERNAL_NET membership of IPv4 prefixes (NETVAR_* bits). */
 struct {

@@ -68,6 +68,8 @@ struct packet {
 	__u8 icmp_code;
 	__u8 vlan_count;
 	__u8 has_l4;
+	__u16 window; /* TCP window, host order */
+	__u16 pad2[3];
 };
 
 struct vlan_tag {
@@ -235,6 +237,7 @@ static __always_inline int parse_l4(struct hdr_cursor *cur, void *data, void *da
 		pkt->sport = bpf_ntohs(th->source);
 		pkt->dport = bpf_ntohs(th->dest);
 		pkt->tcp_flags = ((__u8 *)th)[13];
+		pkt->window = bpf_ntohs(th->window);
 		break;
 	}
 	case IPPROTO_UDP: {

@@ -30,6 +30,9 @@ const struct flow_event *const btf_flow_event __attribute__((unused)) = 0;
 const struct blocklist_entry *const btf_blocklist_entry __attribute__((unused)) = 0;
 const struct in6_addr *const btf_in6_addr __attribute__((unused)) = 0;
 const struct ipv4_addr *const btf_ipv4_addr __attribute__((unused)) = 0;
+const struct capture_record *const btf_capture_record __attribute__((unused)) = 0;
+const enum capture_mode *const btf_capture_mode __attribute__((unused)) = 0;
+const enum history_letter *const btf_history_letter __attribute__((unused)) = 0;
 const enum event_type *const btf_event_type __attribute__((unused)) = 0;
 const enum flow_end_reason *const btf_flow_end_reason __attribute__((unused)) = 0;
 const enum flow_side *const btf_flow_side __attribute__((unused)) = 0;
@@ -146,22 +149,66 @@ static __always_inline void merge_entry(struct match *m, struct blocklist_entry 
 		m->as_dst = e->rule_as_dst;
 }
 
-/* Exact entries win over prefixes; a bloom miss or an empty map skips the
- * lookup altogether. */
+/* Mix an address into 64 bits (murmur3's finalizer). Userspace builds the
+ * pre-filter with the same function (loader/filter.go). */
+static __always_inline __u64 addr_hash(const __u8 *addr, __u8 family)
+{
+	__u64 x;
+	if (family == FAMILY_IPV4) {
+		__u32 a4;
+		__builtin_memcpy(&a4, addr, 4);
+		x = a4;
+	} else {
+		__u64 a, b;
+		__builtin_memcpy(&a, addr, 8);
+		__builtin_memcpy(&b, addr + 8, 8);
+		x = a ^ (b * 0x9E3779B97F4A7C15ULL);
+	}
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static __always_inline int filter_bit(void *filter, __u32 i)
+{
+	__u32 word = i >> 6;
+	__u64 *w = bpf_map_lookup_elem(filter, &word);
+	return !w || (*w & (1ULL << (i & 63)));
+}
+
+/* May the exact maps hold this address? A Bloom filter with two bits. */
+static __always_inline int exact_maybe(const __u8 *addr, __u8 family, __u32 slot,
+				       struct slot_counts *counts)
+{
+	__u32 bits = counts->filter_bits_log2;
+	if (bits < 6 || bits > 31)
+		return 1;
+	void *filter = bpf_map_lookup_elem(&exact_filter_slots, &slot);
+	if (!filter)
+		return 1;
+	__u64 h = addr_hash(addr, family);
+	__u32 mask = (1u << bits) - 1;
+	return filter_bit(filter, (__u32)h & mask) && filter_bit(filter, (__u32)(h >> 32) & mask);
+}
+
+/* Exact entries win over prefixes; a pre-filter miss or an empty map skips
+ * the lookup altogether. */
 static __always_inline void lookup_address(struct match *m, const __u8 *addr, __u8 family,
 					   __u32 slot, struct slot_counts *counts)
 {
 	if (family == FAMILY_IPV4) {
-		__u32 a4 = *(const __u32 *)addr;
-		if (counts->exact_v4) {
-			void *bloom = bpf_map_lookup_elem(&bloom_v4_slots, &slot);
+		if (counts->exact_v4 && exact_maybe(addr, family, slot, counts)) {
 			void *exact = bpf_map_lookup_elem(&blocklist_v4_slots, &slot);
-			/* a4 has struct ipv4_addr's layout: the same 4 bytes. */
-			if (exact && (!bloom || bpf_map_peek_elem(bloom, &a4) == 0))
+			struct ipv4_addr a4;
+			__builtin_memcpy(&a4, addr, 4);
+			if (exact)
 				merge_entry(m, bpf_map_lookup_elem(exact, &a4));
 		}
 		if (counts->prefix_v4) {
-			__u32 h = bpf_ntohl(a4);
+			__u32 h = ((__u32)addr[0] << 24) | ((__u32)addr[1] << 16);
 			__u32 word = slot * 2048 + (h >> 21);
 			__u32 *bits = bpf_map_lookup_elem(&prefix_v4_filter, &word);
 			if (bits && (*bits & (1u << ((h >> 16) & 31)))) {
@@ -175,12 +222,11 @@ static __always_inline void lookup_address(struct match *m, const __u8 *addr, __
 		}
 		return;
 	}
-	if (counts->exact_v6) {
+	if (counts->exact_v6 && exact_maybe(addr, family, slot, counts)) {
 		struct in6_addr a6;
 		__builtin_memcpy(&a6, addr, 16);
-		void *bloom = bpf_map_lookup_elem(&bloom_v6_slots, &slot);
 		void *exact = bpf_map_lookup_elem(&blocklist_v6_slots, &slot);
-		if (exact && (!bloom || bpf_map_peek_elem(bloom, &a6) == 0))
+		if (exact)
 			merge_entry(m, bpf_map_lookup_elem(exact, &a6));
 	}
 	if (counts->prefix_v6) {
@@ -344,9 +390,10 @@ struct alert_info {
 	__u64 now;
 	__u64 flow_start; /* 0: no flow (a later fragment) */
 	__u32 rule_id;
+	__u32 generation;
 	__u8 side;
 	__u8 listed;
-	__u8 pad[2];
+	__u8 pad[6];
 };
 
 __noinline int emit_alert(struct xdp_md *ctx, struct packet *pkt, struct flow_key *key,
@@ -370,6 +417,8 @@ __noinline int emit_alert(struct xdp_md *ctx, struct packet *pkt, struct flow_ke
 	ev->rule_id = ai->rule_id;
 	ev->ts_ns = ai->now;
 	ev->flow_start_ns = ai->flow_start;
+	ev->generation = ai->generation;
+	ev->pad2 = 0;
 	__builtin_memcpy(&ev->key, key, sizeof(*key));
 	__builtin_memset(&ev->pkt, 0, sizeof(ev->pkt));
 	fill_packet_fields(ctx, &ev->pkt, pkt);
@@ -418,7 +467,130 @@ __noinline int emit_flow_closed(struct flow_key *key, struct flow_value *f, __u3
 	return 1;
 }
 
+/* ---- Thresholds --------------------------------------------------------- */
+
+/* Snort's threshold option, enforced here so that a suppressed alert never
+ * costs a ring slot: limit alerts on the first N events of each window,
+ * threshold on every Nth, both once per window at the Nth. */
+__noinline int threshold_allows(struct packet *pkt, __u32 rule_id, __u64 now)
+{
+	__u32 zero = 0;
+	if (!pkt)
+		return 1;
+	struct rule *r = bpf_map_lookup_elem(&rules, &rule_id);
+	if (!r || r->threshold_type == THRESHOLD_NONE || r->threshold_count == 0)
+		return 1;
+	struct threshold_key k = {.rule_id = rule_id, .family = pkt->family};
+	if (r->threshold_track == TRACK_BY_DST)
+		__builtin_memcpy(k.addr, pkt->dst, 16);
+	else
+		__builtin_memcpy(k.addr, pkt->src, 16);
+	__u64 window = (__u64)r->threshold_seconds * 1000000000ULL;
+	__u32 n = r->threshold_count;
+	__u32 count = 1;
+	struct threshold_state *ts = bpf_map_lookup_elem(&thresholds, &k);
+	if (!ts || now - ts->window_start_ns >= window || now < ts->window_start_ns) {
+		struct threshold_state fresh = {.window_start_ns = now, .count = 1};
+		bpf_map_update_elem(&thresholds, &k, &fresh, BPF_ANY);
+	} else {
+		count = __sync_add_and_fetch(&ts->count, 1);
+	}
+	int allow;
+	switch (r->threshold_type) {
+	case THRESHOLD_LIMIT:
+		allow = count <= n;
+		break;
+	case THRESHOLD_THRESHOLD:
+		allow = count % n == 0;
+		break;
+	default: /* both */
+		allow = count == n;
+		break;
+	}
+	if (!allow) {
+		struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
+		if (st)
+			st->alerts_suppressed++;
+	}
+	return allow;
+}
+
+/* ---- Capture ------------------------------------------------------------ */
+
+struct capture_args {
+	__u64 now;
+	__u64 flow_start;
+	__u32 snaplen;
+	__u8 listed;
+	__u8 side;
+	__u8 pad[2];
+};
+
+/* Hand the frame (up to snaplen bytes) to the capture ring. */
+__noinline int capture_frame(struct xdp_md *ctx, struct flow_key *key, struct capture_args *ca)
+{
+	__u32 zero = 0;
+	if (!ctx || !key || !ca)
+		return 0;
+	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	struct capture_scratch *sc = bpf_map_lookup_elem(&capture_scratch, &zero);
+	if (!st || !sc)
+		return 0;
+	__u32 frame_len = bpf_xdp_get_buff_len(ctx);
+	__u32 cap = frame_len < ca->snaplen ? frame_len : ca->snaplen;
+	cap &= 0x3fff;
+	if (cap == 0 || cap > MAX_SNAPLEN)
+		return 0;
+	if (bpf_xdp_load_bytes(ctx, 0, sc->data, cap))
+		return 0;
+	sc->hdr.ts_ns = ca->now;
+	sc->hdr.flow_start_ns = ca->flow_start;
+	__builtin_memcpy(&sc->hdr.key, key, sizeof(*key));
+	sc->hdr.frame_len = frame_len;
+	sc->hdr.cap_len = cap;
+	sc->hdr.ifindex = ctx->ingress_ifindex;
+	sc->hdr.listed = ca->listed;
+	sc->hdr.direction = ca->side;
+	sc->hdr.pad[0] = 0;
+	sc->hdr.pad[1] = 0;
+	if (bpf_ringbuf_output(&capture, sc, sizeof(sc->hdr) + cap, 0)) {
+		st->capture_lost++;
+		return 0;
+	}
+	st->capture_packets++;
+	st->capture_bytes += cap;
+	return cap;
+}
+
+/* Capture this packet of flow f if the mode and the flow's budget say so. */
+static __always_inline void maybe_capture(struct xdp_md *ctx, struct sensor_config *cfg,
+					  struct sensor_stats *st, struct flow_key *key,
+					  struct flow_value *f, __u64 now, __u8 side)
+{
+	__u8 mode = cfg->capture_mode;
+	if (mode == CAPTURE_NONE || (mode == CAPTURE_LISTED && !f->match.listed))
+		return;
+	__u64 budget = cfg->capture_flow_bytes;
+	if (budget && f->captured_bytes >= budget) {
+		st->capture_capped++;
+		return;
+	}
+	struct capture_args ca = {
+		.now = now,
+		.flow_start = f->first_seen_ns,
+		.snaplen = cfg->capture_snaplen,
+		.listed = f->match.listed,
+		.side = side,
+	};
+	f->captured_bytes += capture_frame(ctx, key, &ca);
+}
+
 /* ---- Flow accounting ---------------------------------------------------- */
+
+static __always_inline int pure_ack(struct packet *pkt)
+{
+	return (pkt->tcp_flags & (TCP_ACK | TCP_SYN | TCP_FIN | TCP_RST)) == TCP_ACK && pkt->payload_len == 0;
+}
 
 static __always_inline void count_direction(struct flow_direction *d, struct packet *pkt)
 {
@@ -434,8 +606,7 @@ static __always_inline void count_direction(struct flow_direction *d, struct pac
 			d->flag_counts.synack++;
 		else
 			d->flag_counts.syn++;
-	} else if ((fl & (TCP_ACK | TCP_FIN | TCP_RST | TCP_PSH | TCP_URG)) == TCP_ACK &&
-		   pkt->payload_len == 0) {
+	} else if (pure_ack(pkt)) {
 		d->flag_counts.ack++;
 	}
 	if (fl & TCP_FIN)
@@ -450,6 +621,59 @@ static __always_inline void count_direction(struct flow_direction *d, struct pac
 		d->flag_counts.ece++;
 	if (fl & TCP_CWR)
 		d->flag_counts.cwr++;
+	if (pkt->window == 0 && !(fl & TCP_RST))
+		d->zero_windows++;
+}
+
+static __always_inline void history_append(struct flow_value *f, __u8 side, char c)
+{
+	__u32 n = f->history_len;
+	if (n >= HISTORY_LEN)
+		return;
+	f->history[n] = side == SIDE_LO ? c : c + ('a' - 'A');
+	f->history_len = n + 1;
+}
+
+/* Record a letter the first time a side does it. */
+static __always_inline void history_once(struct flow_value *f, __u8 side, __u32 letter, char c)
+{
+	__u32 bit = 1u << (letter + (side == SIDE_LO ? 0 : 16));
+	if (f->history_seen & bit)
+		return;
+	f->history_seen |= bit;
+	history_append(f, side, c);
+}
+
+/* Zeek's history letters, recorded after count_direction. */
+static __always_inline void record_history(struct flow_value *f, struct packet *pkt, __u8 side)
+{
+	if (pkt->proto != IPPROTO_TCP || !pkt->has_l4)
+		return;
+	__u8 fl = pkt->tcp_flags;
+	if ((fl & TCP_SYN) && (fl & (TCP_FIN | TCP_RST))) {
+		history_once(f, side, HIST_MULTI, 'Q');
+	} else {
+		if (fl & TCP_SYN) {
+			if (fl & TCP_ACK)
+				history_once(f, side, HIST_SYNACK, 'H');
+			else
+				history_once(f, side, HIST_SYN, 'S');
+		}
+	}
+	if (pure_ack(pkt))
+		history_once(f, side, HIST_ACK, 'A');
+	if (pkt->payload_len)
+		history_once(f, side, HIST_DATA, 'D');
+	if ((fl & TCP_FIN) && !(fl & TCP_SYN))
+		history_once(f, side, HIST_FIN, 'F');
+	if ((fl & TCP_RST) && !(fl & TCP_SYN))
+		history_once(f, side, HIST_RST, 'R');
+	if (pkt->window == 0 && !(fl & TCP_RST)) {
+		/* Zeek repeats W at 1, 10, 100, 1000, ... zero windows. */
+		__u32 z = f->dir[side & 1].zero_windows;
+		if (z == 1 || z == 10 || z == 100 || z == 1000 || z == 10000 || z == 100000)
+			history_append(f, side, 'W');
+	}
 }
 
 /* Returns the FLOW_END_* reason when this packet closes the flow. */
@@ -476,20 +700,27 @@ static __always_inline __u8 track_close(struct flow_value *f, struct packet *pkt
 /* Fragments after the first carry no ports and join no flow: they are
  * matched on addresses alone, every time. */
 static __always_inline void handle_fragment(struct xdp_md *ctx, struct sensor_stats *st,
-					    struct packet *pkt, __u32 gen, __u64 now)
+					    struct sensor_config *cfg, struct packet *pkt, __u32 gen,
+					    __u64 now)
 {
 	struct flow_key key = {};
 	struct flow_match fm = {};
-	struct alert_info ai = {.now = now};
+	struct alert_info ai = {.now = now, .generation = gen};
 	__u8 side = make_flow_key(&key, pkt);
 
 	st->fragments++;
 	decide_match(&fm, &key, gen);
+	__u8 mode = cfg->capture_mode;
+	if (mode == CAPTURE_ALL || (mode == CAPTURE_LISTED && fm.listed)) {
+		struct capture_args ca = {.now = now, .snaplen = cfg->capture_snaplen, .listed = fm.listed, .side = side};
+		capture_frame(ctx, &key, &ca);
+	}
 	ai.side = side;
 	ai.rule_id = packet_rule(&fm, side, &ai.listed);
 	if (ai.rule_id) {
 		st->matches++;
-		emit_alert(ctx, pkt, &key, &ai);
+		if (threshold_allows(pkt, ai.rule_id, now))
+			emit_alert(ctx, pkt, &key, &ai);
 	}
 }
 
@@ -536,13 +767,13 @@ int xdpsensor(struct xdp_md *ctx)
 	__u64 now = packet_time(ctx);
 
 	if (pkt.fragment) {
-		handle_fragment(ctx, st, &pkt, gen, now);
+		handle_fragment(ctx, st, cfg, &pkt, gen, now);
 		return cfg_verdict;
 	}
 
 	struct flow_key key = {};
 	__u8 side = make_flow_key(&key, &pkt);
-	struct alert_info ai = {.now = now, .side = side};
+	struct alert_info ai = {.now = now, .side = side, .generation = gen};
 
 	struct flow_value *f = bpf_map_lookup_elem(&flows, &key);
 	if (!f) {
@@ -557,15 +788,23 @@ int xdpsensor(struct xdp_md *ctx)
 		nf->icmp_type = pkt.icmp_type;
 		nf->icmp_code = pkt.icmp_code;
 		count_direction(&nf->dir[side & 1], &pkt);
+		record_history(nf, &pkt, side);
 		decide_match(&nf->match, &key, gen);
 		ai.rule_id = packet_rule(&nf->match, side, &ai.listed);
-		if (ai.rule_id)
-			nf->alerts = 1;
+		int alert = 0;
+		if (ai.rule_id) {
+			st->matches++;
+			alert = threshold_allows(&pkt, ai.rule_id, now);
+			if (alert)
+				nf->alerts = 1;
+			else
+				nf->suppressed = 1;
+		}
+		maybe_capture(ctx, cfg, st, &key, nf, now, side);
 		__u8 reason = track_close(nf, &pkt, side);
 		if (bpf_map_update_elem(&flows, &key, nf, BPF_NOEXIST) == 0) {
 			st->flows_new++;
-			if (ai.rule_id) {
-				st->matches++;
+			if (alert) {
 				ai.flow_start = now;
 				emit_alert(ctx, &pkt, &key, &ai);
 			}
@@ -585,13 +824,19 @@ int xdpsensor(struct xdp_md *ctx)
 		decide_match(&f->match, &key, gen);
 	f->last_seen_ns = now;
 	count_direction(&f->dir[side & 1], &pkt);
+	record_history(f, &pkt, side);
+	maybe_capture(ctx, cfg, st, &key, f, now, side);
 	if (f->match.listed) {
 		ai.rule_id = packet_rule(&f->match, side, &ai.listed);
 		if (ai.rule_id) {
-			f->alerts++;
 			st->matches++;
-			ai.flow_start = f->first_seen_ns;
-			emit_alert(ctx, &pkt, &key, &ai);
+			if (threshold_allows(&pkt, ai.rule_id, now)) {
+				f->alerts++;
+				ai.flow_start = f->first_seen_ns;
+				emit_alert(ctx, &pkt, &key, &ai);
+			} else {
+				f->suppressed++;
+			}
 		}
 	}
 	__u8 reason = track_close(f, &pkt, side);

@@ -15,6 +15,8 @@
 #define RULE_SOURCE_LEN 128
 #define RULE_SLOT_SHIFT 24    /* rule id = slot << RULE_SLOT_SHIFT | index */
 #define BLOCKLIST_SLOTS 2     /* live blocklist + the one being loaded */
+#define HISTORY_LEN 28        /* Zeek history letters a flow can hold */
+#define MAX_SNAPLEN 9216      /* largest frame the capture ring carries */
 
 /* Canonical sides of a flow key: the endpoint whose (address, port) sorts
  * lower is LO. A packet's direction is the side of its sender. */
@@ -72,6 +74,19 @@ enum tcp_flag_bits {
 	TCP_CWR = 0x80,
 };
 
+/* Zeek history letters the kernel records (bit index in history_seen is
+ * the enum value, plus 16 for the HI side). */
+enum history_letter {
+	HIST_SYN = 0,     /* S: SYN without ACK */
+	HIST_SYNACK = 1,  /* H: SYN with ACK */
+	HIST_ACK = 2,     /* A: pure ACK */
+	HIST_DATA = 3,    /* D: payload */
+	HIST_FIN = 4,     /* F */
+	HIST_RST = 5,     /* R */
+	HIST_MULTI = 6,   /* Q: SYN with FIN or RST */
+	HIST_ZEROWIN = 7, /* W: zero window, repeated at 10, 100, 1000... */
+};
+
 /* flow_value.close_flags */
 enum close_bits {
 	CLOSE_FIN_LO = 1,
@@ -102,7 +117,7 @@ struct flow_key {
 };
 
 /* How many packets of one direction carried each TCP flag. syn counts SYN
- * without ACK, synack SYN with ACK, ack "pure" ACKs (no SYN/FIN/RST/PSH/URG,
+ * without ACK, synack SYN with ACK, ack "pure" ACKs (ACK without SYN/FIN/RST,
  * no payload); the others count every packet with that flag. */
 struct tcp_flag_counts {
 	__u32 syn;
@@ -122,7 +137,8 @@ struct flow_direction {
 	__u64 bytes;         /* L3 bytes: IP total length, headers included */
 	__u64 payload_bytes; /* L4 payload */
 	struct tcp_flag_counts flag_counts;
-	__u8 tcp_flags; /* OR of every flag seen */
+	__u32 zero_windows; /* TCP segments advertising a zero window (RST aside) */
+	__u8 tcp_flags;     /* OR of every flag seen */
 	__u8 pad[3];
 };
 
@@ -143,7 +159,15 @@ struct flow_value {
 	__u64 last_seen_ns;
 	struct flow_direction dir[2]; /* [SIDE_LO], [SIDE_HI] */
 	struct flow_match match;
+	__u64 captured_bytes; /* frame bytes handed to the capture ring */
 	__u32 alerts;        /* alert events emitted for this flow */
+	__u32 suppressed;    /* alerts a threshold held back */
+	/* Zeek-style history in order of first occurrence: upper case for
+	 * the LO side, lower case for HI (userspace turns it to
+	 * originator/responder). history_seen has one bit per letter and side. */
+	char history[HISTORY_LEN];
+	__u32 history_seen;
+	__u8 history_len;
 	__u8 initiator;      /* flow_side that sent the first packet */
 	__u8 close_flags;    /* CLOSE_* seen so far */
 	__u8 closed;         /* a flow-closed event was emitted */
@@ -192,6 +216,8 @@ struct alert_event {
 	__u32 rule_id;
 	__u64 ts_ns;
 	__u64 flow_start_ns; /* first_seen_ns of the flow: with the key it names the flow */
+	__u32 generation;    /* blocklist generation of rule_id (ids are reused) */
+	__u32 pad2;
 	struct flow_key key;
 	struct packet_fields pkt;
 	__u32 ifindex;
@@ -211,6 +237,26 @@ struct flow_event {
 /* An IPv4 address as bytes in network order, so bpftool prints the octets. */
 struct ipv4_addr {
 	__u8 octets[4];
+};
+
+/* capture_mode values */
+enum capture_mode {
+	CAPTURE_NONE = 0,
+	CAPTURE_LISTED = 1, /* every packet of flows touching a listed address */
+	CAPTURE_ALL = 2,    /* every packet: content-neutral full capture */
+};
+
+/* One captured frame in the capture ring: this header, then cap_len bytes. */
+struct capture_record {
+	__u64 ts_ns;
+	__u64 flow_start_ns; /* 0 when the packet joined no flow */
+	struct flow_key key;
+	__u32 frame_len;     /* on the wire */
+	__u32 cap_len;       /* bytes that follow */
+	__u32 ifindex;
+	__u8 listed;         /* the flow touches a listed address */
+	__u8 direction;      /* flow_side of the sender */
+	__u8 pad[2];
 };
 
 /* Value of the exact and prefix blocklist maps: the rule that lists the
@@ -266,12 +312,27 @@ struct rule {
 	char source[RULE_SOURCE_LEN];   /* file:line it came from */
 };
 
+/* Threshold state: one window per rule and tracked address. */
+struct threshold_key {
+	__u32 rule_id;
+	__u8 family;
+	__u8 pad[3];
+	__u8 addr[16];
+};
+
+struct threshold_state {
+	__u64 window_start_ns;
+	__u32 count;
+	__u32 pad;
+};
+
 /* Blocklist sizes of one slot, so empty maps are never looked up. */
 struct slot_counts {
 	__u32 exact_v4;
 	__u32 exact_v6;
 	__u32 prefix_v4;
 	__u32 prefix_v6;
+	__u32 filter_bits_log2; /* size of the slot's exact-address pre-filter */
 };
 
 struct sensor_config {
@@ -280,7 +341,10 @@ struct sensor_config {
 	__u32 generation;
 	__u8 home_net_set;  /* 0: $HOME_NET is any */
 	__u8 external_mode; /* enum external_mode */
-	__u8 pad[2];
+	__u8 capture_mode;  /* enum capture_mode */
+	__u8 pad;
+	__u32 capture_snaplen;    /* bytes of each frame to capture, <= MAX_SNAPLEN */
+	__u64 capture_flow_bytes; /* per-flow capture budget, 0 = unlimited */
 	struct slot_counts slots[BLOCKLIST_SLOTS];
 };
 
@@ -307,10 +371,15 @@ struct sensor_stats {
 	__u64 fragments;         /* IP fragments after the first (no ports) */
 	__u64 matches;           /* packets whose addresses matched a rule */
 	__u64 alerts;            /* alert events written to the ring */
+	__u64 alerts_suppressed; /* matches a rule's threshold held back */
 	__u64 flows_new;
 	__u64 flows_closed;      /* flow-closed events written */
 	__u64 flow_insert_failed;
-	__u64 lost_events;       /* ring reservations that failed */
+	__u64 lost_events;       /* event ring reservations that failed */
+	__u64 capture_packets;   /* frames handed to the capture ring */
+	__u64 capture_bytes;
+	__u64 capture_lost;      /* frames the capture ring had no room for */
+	__u64 capture_capped;    /* frames past their flow's capture budget */
 	__u64 blocklist_lookups; /* flows whose match was (re)decided */
 	__u64 malformed_l2;      /* frame shorter than an Ethernet header */
 	__u64 malformed_vlan;    /* truncated VLAN tag, or more tags than MAX_VLAN_DEPTH */

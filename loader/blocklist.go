@@ -1,12 +1,15 @@
 package loader
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -67,11 +70,25 @@ type InstallStats struct {
 // touched so that a bad list changes nothing.
 type slotImage struct {
 	rules    map[uint32]BpfRule
-	exactV4  map[BpfIpv4Addr]BpfBlocklistEntry
-	exactV6  map[[16]byte]BpfBlocklistEntry
-	prefixV4 map[BpfLpmV4Key]BpfBlocklistEntry
-	prefixV6 map[BpfLpmV6Key]BpfBlocklistEntry
+	exactV4  entries[BpfIpv4Addr]
+	exactV6  entries[[16]byte]
+	prefixV4 entries[BpfLpmV4Key]
+	prefixV6 entries[BpfLpmV6Key]
 	filter   [prefixFilterLen]uint32
+}
+
+// entries are one kernel map's contents as parallel slices, the shape
+// batch updates take.
+type entries[K any] struct {
+	keys []K
+	vals []BpfBlocklistEntry
+}
+
+func (e *entries[K]) len() int { return len(e.keys) }
+
+func (e *entries[K]) add(k K, v BpfBlocklistEntry) {
+	e.keys = append(e.keys, k)
+	e.vals = append(e.vals, v)
 }
 
 // Replace installs list into the idle slot and then flips the live
@@ -97,7 +114,13 @@ func (b *Blocklist) Replace(list *blocklist.List) (InstallStats, error) {
 	if err := b.writeRules(img.rules); err != nil {
 		return InstallStats{}, err
 	}
-	var inner [4]*ebpf.Map
+	// The maps of the idle slot are independent: fill them side by side.
+	var (
+		inner      [4]*ebpf.Map
+		filterLog2 uint32
+		errs       [6]error
+		wg         sync.WaitGroup
+	)
 	defer func() {
 		for _, m := range inner {
 			if m != nil {
@@ -105,31 +128,45 @@ func (b *Blocklist) Replace(list *blocklist.List) (InstallStats, error) {
 			}
 		}
 	}()
-	if inner[0], err = b.fillExactV4(slot, img.exactV4); err != nil {
-		return InstallStats{}, err
+	run := func(i int, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f()
+		}()
 	}
-	if inner[1], err = b.fillExactV6(slot, img.exactV6); err != nil {
-		return InstallStats{}, err
-	}
-	if inner[2], err = b.fillPrefix(slot, "blocklist_prefix_v4_slots", b.Maps.BlocklistPrefixV4Slots, img.prefixV4Len(), func(m *ebpf.Map) error {
-		return batchPut(m, img.prefixV4)
-	}); err != nil {
-		return InstallStats{}, err
-	}
-	if inner[3], err = b.fillPrefix(slot, "blocklist_prefix_v6_slots", b.Maps.BlocklistPrefixV6Slots, len(img.prefixV6), func(m *ebpf.Map) error {
-		return batchPut(m, img.prefixV6)
-	}); err != nil {
-		return InstallStats{}, err
-	}
-	if err := b.writeFilter(slot, &img.filter); err != nil {
+	run(0, func() (err error) {
+		inner[0], err = fillSlot(b, slot, "blocklist_v4_slots", b.Maps.BlocklistV4Slots, &img.exactV4, 2)
+		return err
+	})
+	run(1, func() (err error) {
+		inner[1], err = fillSlot(b, slot, "blocklist_v6_slots", b.Maps.BlocklistV6Slots, &img.exactV6, 1)
+		return err
+	})
+	run(2, func() (err error) {
+		inner[2], err = fillSlot(b, slot, "blocklist_prefix_v4_slots", b.Maps.BlocklistPrefixV4Slots, &img.prefixV4, 1)
+		return err
+	})
+	run(3, func() (err error) {
+		inner[3], err = fillSlot(b, slot, "blocklist_prefix_v6_slots", b.Maps.BlocklistPrefixV6Slots, &img.prefixV6, 1)
+		return err
+	})
+	run(4, func() error { return b.writeFilter(slot, &img.filter) })
+	run(5, func() (err error) {
+		filterLog2, err = b.fillFilter(slot, img)
+		return err
+	})
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
 		return InstallStats{}, err
 	}
 
 	cfg.Slots[slot] = BpfSlotCounts{
-		ExactV4:  uint32(len(img.exactV4)),
-		ExactV6:  uint32(len(img.exactV6)),
-		PrefixV4: uint32(len(img.prefixV4)),
-		PrefixV6: uint32(len(img.prefixV6)),
+		ExactV4:        uint32(img.exactV4.len()),
+		ExactV6:        uint32(img.exactV6.len()),
+		PrefixV4:       uint32(img.prefixV4.len()),
+		PrefixV6:       uint32(img.prefixV6.len()),
+		FilterBitsLog2: filterLog2,
 	}
 	// Counts first, generation last: the flip is the single word packets
 	// read to pick a slot.
@@ -148,24 +185,16 @@ func (b *Blocklist) Replace(list *blocklist.List) (InstallStats, error) {
 	return InstallStats{
 		Generation: gen,
 		Rules:      len(img.rules),
-		ExactV4:    len(img.exactV4),
-		ExactV6:    len(img.exactV6),
-		PrefixV4:   len(img.prefixV4),
-		PrefixV6:   len(img.prefixV6),
+		ExactV4:    img.exactV4.len(),
+		ExactV6:    img.exactV6.len(),
+		PrefixV4:   img.prefixV4.len(),
+		PrefixV6:   img.prefixV6.len(),
 		Took:       time.Since(start),
 	}, nil
 }
 
-func (img *slotImage) prefixV4Len() int { return len(img.prefixV4) }
-
 func (b *Blocklist) build(list *blocklist.List, slot, gen uint32) (*slotImage, error) {
-	img := &slotImage{
-		rules:    make(map[uint32]BpfRule, len(list.Rules)),
-		exactV4:  make(map[BpfIpv4Addr]BpfBlocklistEntry),
-		exactV6:  make(map[[16]byte]BpfBlocklistEntry),
-		prefixV4: make(map[BpfLpmV4Key]BpfBlocklistEntry),
-		prefixV6: make(map[BpfLpmV6Key]BpfBlocklistEntry),
-	}
+	img := &slotImage{rules: make(map[uint32]BpfRule, len(list.Rules))}
 	if len(list.Rules) > b.Capacity.Rules {
 		return nil, fmt.Errorf("blocklist has %d rules, more than the capacity of %d", len(list.Rules), b.Capacity.Rules)
 	}
@@ -175,39 +204,81 @@ func (b *Blocklist) build(list *blocklist.List, slot, gen uint32) (*slotImage, e
 		ids[i] = id
 		img.rules[id] = kernelRule(r, gen)
 	}
-	for _, e := range list.Entries {
+	// IPv4 keys are packed into integers and sorted (a million entries sort
+	// in tens of milliseconds, where a Go map costs hundreds); duplicates,
+	// which the parser keeps only when they add a direction, merge.
+	var v4, p4 []uint64
+	v6 := map[[16]byte]BpfBlocklistEntry{}
+	p6 := map[BpfLpmV6Key]BpfBlocklistEntry{}
+	for i, e := range list.Entries {
 		if e.Rule < 0 || e.Rule >= len(list.Rules) {
 			return nil, fmt.Errorf("%s: entry %s names rule %d of %d", e.Source, e.Prefix, e.Rule, len(list.Rules))
 		}
-		dir := list.Rules[e.Rule].Direction
-		id := ids[e.Rule]
 		p := e.Prefix.Masked()
 		a := p.Addr()
 		switch {
-		case a.Is4() && e.Exact():
-			k := BpfIpv4Addr{Octets: a.As4()}
-			img.exactV4[k] = mergeEntry(img.exactV4[k], dir, id)
 		case a.Is4():
-			k := BpfLpmV4Key{Prefixlen: uint32(p.Bits()), Addr: a.As4()}
-			img.prefixV4[k] = mergeEntry(img.prefixV4[k], dir, id)
-			img.markPrefixV4(p)
+			a4 := a.As4()
+			u := uint64(a4[0])<<24 | uint64(a4[1])<<16 | uint64(a4[2])<<8 | uint64(a4[3])
+			if e.Exact() {
+				v4 = append(v4, u<<32|uint64(i))
+			} else {
+				// address, prefix length, entry index: 32+6+26 bits.
+				p4 = append(p4, u<<32|uint64(p.Bits())<<26|uint64(i))
+				img.markPrefixV4(p)
+			}
 		case e.Exact():
 			k := a.As16()
-			img.exactV6[k] = mergeEntry(img.exactV6[k], dir, id)
+			v6[k] = mergeEntry(v6[k], list.Rules[e.Rule].Direction, ids[e.Rule])
 		default:
 			k := BpfLpmV6Key{Prefixlen: uint32(p.Bits()), Addr: a.As16()}
-			img.prefixV6[k] = mergeEntry(img.prefixV6[k], dir, id)
+			p6[k] = mergeEntry(p6[k], list.Rules[e.Rule].Direction, ids[e.Rule])
 		}
+	}
+	if len(list.Entries) >= 1<<26 {
+		return nil, fmt.Errorf("blocklist has %d entries, more than xdpsensor can index", len(list.Entries))
+	}
+	merge := func(val BpfBlocklistEntry, packed uint64, mask uint64) BpfBlocklistEntry {
+		e := list.Entries[packed&mask]
+		return mergeEntry(val, list.Rules[e.Rule].Direction, ids[e.Rule])
+	}
+	slices.Sort(v4)
+	for i := 0; i < len(v4); {
+		addr := v4[i] >> 32
+		var val BpfBlocklistEntry
+		for ; i < len(v4) && v4[i]>>32 == addr; i++ {
+			val = merge(val, v4[i], 1<<32-1)
+		}
+		var k BpfIpv4Addr
+		binary.BigEndian.PutUint32(k.Octets[:], uint32(addr))
+		img.exactV4.add(k, val)
+	}
+	slices.Sort(p4)
+	for i := 0; i < len(p4); {
+		head := p4[i] >> 26
+		var val BpfBlocklistEntry
+		for ; i < len(p4) && p4[i]>>26 == head; i++ {
+			val = merge(val, p4[i], 1<<26-1)
+		}
+		k := BpfLpmV4Key{Prefixlen: uint32(head & 63)}
+		binary.BigEndian.PutUint32(k.Addr[:], uint32(head>>6))
+		img.prefixV4.add(k, val)
+	}
+	for k, v := range v6 {
+		img.exactV6.add(k, v)
+	}
+	for k, v := range p6 {
+		img.prefixV6.add(k, v)
 	}
 	c := b.Capacity
 	for _, chk := range []struct {
 		what      string
 		have, max int
 	}{
-		{"exact IPv4 addresses", len(img.exactV4), c.ExactV4},
-		{"exact IPv6 addresses", len(img.exactV6), c.ExactV6},
-		{"IPv4 prefixes", len(img.prefixV4), c.PrefixV4},
-		{"IPv6 prefixes", len(img.prefixV6), c.PrefixV6},
+		{"exact IPv4 addresses", img.exactV4.len(), c.ExactV4},
+		{"exact IPv6 addresses", img.exactV6.len(), c.ExactV6},
+		{"IPv4 prefixes", img.prefixV4.len(), c.PrefixV4},
+		{"IPv6 prefixes", img.prefixV6.len(), c.PrefixV6},
 	} {
 		if chk.have > chk.max {
 			return nil, fmt.Errorf("blocklist has %d %s, more than the capacity of %d", chk.have, chk.what, chk.max)
@@ -380,52 +451,69 @@ func setSlot(outer *ebpf.Map, slot uint32, inner *ebpf.Map) error {
 	return outer.Put(slot, inner)
 }
 
-func (b *Blocklist) fillExactV4(slot uint32, entries map[BpfIpv4Addr]BpfBlocklistEntry) (*ebpf.Map, error) {
-	if err := b.fillBloom(slot, "bloom_v4_slots", b.Maps.BloomV4Slots, len(entries), func(bloom *ebpf.Map) error {
-		for k := range entries {
-			if err := bloom.Update(nil, k, ebpf.UpdateAny); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	return b.fillPrefix(slot, "blocklist_v4_slots", b.Maps.BlocklistV4Slots, len(entries), func(m *ebpf.Map) error {
-		return batchPut(m, entries)
-	})
-}
-
-func (b *Blocklist) fillExactV6(slot uint32, entries map[[16]byte]BpfBlocklistEntry) (*ebpf.Map, error) {
-	if err := b.fillBloom(slot, "bloom_v6_slots", b.Maps.BloomV6Slots, len(entries), func(bloom *ebpf.Map) error {
-		for k := range entries {
-			if err := bloom.Update(nil, k, ebpf.UpdateAny); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	return b.fillPrefix(slot, "blocklist_v6_slots", b.Maps.BlocklistV6Slots, len(entries), func(m *ebpf.Map) error {
-		return batchPut(m, entries)
-	})
-}
-
-// fillPrefix creates a sized inner map, fills it and puts it in the slot;
-// an empty list leaves the slot empty. The caller owns the returned map.
-func (b *Blocklist) fillPrefix(slot uint32, outerName string, outer *ebpf.Map, n int, fill func(*ebpf.Map) error) (*ebpf.Map, error) {
+// fillFilter builds the slot's exact-address pre-filter and returns its
+// size for the slot counts (0: no filter, every lookup goes to the maps).
+func (b *Blocklist) fillFilter(slot uint32, img *slotImage) (uint32, error) {
+	n := img.exactV4.len() + img.exactV6.len()
 	if n == 0 {
+		return 0, setSlot(b.Maps.ExactFilterSlots, slot, nil)
+	}
+	f := newExactFilter(n)
+	for _, k := range img.exactV4.keys {
+		f.add(k.Octets[:])
+	}
+	for _, k := range img.exactV6.keys {
+		f.add(k[:])
+	}
+	spec := b.spec.Maps["exact_filter_slots"].InnerMap.Copy()
+	spec.Name = "exact_filter"
+	spec.MaxEntries = uint32(len(f.words))
+	m, err := ebpf.NewMap(spec)
+	if err != nil {
+		return 0, fmt.Errorf("creating exact_filter: %w", err)
+	}
+	defer m.Close()
+	keys := make([]uint32, len(f.words))
+	for i := range keys {
+		keys[i] = uint32(i)
+	}
+	if err := batchPutSlices(m, keys, f.words); err != nil {
+		return 0, fmt.Errorf("filling exact_filter: %w", err)
+	}
+	if err := setSlot(b.Maps.ExactFilterSlots, slot, m); err != nil {
+		return 0, fmt.Errorf("installing exact_filter[%d]: %w", slot, err)
+	}
+	return f.log2, nil
+}
+
+// fillSlot creates an inner map sized for e, fills it (with parallel
+// batches: hash maps lock per bucket, so two writers nearly halve the time)
+// and puts it in the slot; nothing to fill empties the slot. The caller
+// owns the returned map.
+func fillSlot[K any](b *Blocklist, slot uint32, outerName string, outer *ebpf.Map, e *entries[K], writers int) (*ebpf.Map, error) {
+	if e.len() == 0 {
 		if err := setSlot(outer, slot, nil); err != nil {
 			return nil, fmt.Errorf("emptying %s[%d]: %w", outerName, slot, err)
 		}
 		return nil, nil
 	}
-	m, err := ebpf.NewMap(b.innerSpec(outerName, n))
+	m, err := ebpf.NewMap(b.innerSpec(outerName, e.len()))
 	if err != nil {
 		return nil, fmt.Errorf("creating map for %s: %w", outerName, err)
 	}
-	if err := fill(m); err != nil {
+	part := (e.len() + writers - 1) / writers
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		lo, hi := min(w*part, e.len()), min((w+1)*part, e.len())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = batchPutSlices(m, e.keys[lo:hi], e.vals[lo:hi])
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("filling %s: %w", outerName, err)
 	}
@@ -434,27 +522,6 @@ func (b *Blocklist) fillPrefix(slot uint32, outerName string, outer *ebpf.Map, n
 		return nil, fmt.Errorf("installing %s[%d]: %w", outerName, slot, err)
 	}
 	return m, nil
-}
-
-func (b *Blocklist) fillBloom(slot uint32, outerName string, outer *ebpf.Map, n int, fill func(*ebpf.Map) error) error {
-	if n == 0 {
-		return setSlot(outer, slot, nil)
-	}
-	spec := b.spec.Maps[outerName].InnerMap.Copy()
-	spec.Name = strings.TrimSuffix(outerName, "_slots")
-	spec.MaxEntries = uint32(n)
-	m, err := ebpf.NewMap(spec)
-	if err != nil {
-		return fmt.Errorf("creating %s: %w", spec.Name, err)
-	}
-	defer m.Close()
-	if err := fill(m); err != nil {
-		return fmt.Errorf("filling %s: %w", spec.Name, err)
-	}
-	if err := setSlot(outer, slot, m); err != nil {
-		return fmt.Errorf("installing %s[%d]: %w", outerName, slot, err)
-	}
-	return nil
 }
 
 func (b *Blocklist) writeFilter(slot uint32, words *[prefixFilterLen]uint32) error {

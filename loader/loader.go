@@ -167,9 +167,9 @@ func checkKernel() error {
 	}{
 		{"BPF ring buffer maps (Linux 5.8)", features.HaveMapType(ebpf.RingBuf)},
 		{"LPM trie maps (Linux 4.11)", features.HaveMapType(ebpf.LPMTrie)},
-		{"bloom filter maps (Linux 5.16)", features.HaveMapType(ebpf.BloomFilter)},
 		{"array-of-maps (Linux 4.12)", features.HaveMapType(ebpf.ArrayOfMaps)},
 		{"the bpf_xdp_load_bytes helper (Linux 5.18)", features.HaveProgramHelper(ebpf.XDP, asm.FnXdpLoadBytes)},
+		{"the bpf_xdp_get_buff_len helper (Linux 5.18)", features.HaveProgramHelper(ebpf.XDP, asm.FnXdpGetBuffLen)},
 	}
 	for _, c := range checks {
 		if c.err == nil {

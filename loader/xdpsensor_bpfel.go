@@ -29,6 +29,8 @@ type BpfAlertEvent struct {
 	RuleId      uint32
 	TsNs        uint64
 	FlowStartNs uint64
+	Generation  uint32
+	Pad2        uint32
 	Key         BpfFlowKey
 	Pkt         BpfPacketFields
 	Ifindex     uint32
@@ -42,6 +44,34 @@ type BpfBlocklistEntry struct {
 	_         structs.HostLayout
 	RuleAsSrc uint32
 	RuleAsDst uint32
+}
+
+type BpfCaptureMode uint32
+
+const (
+	BpfCaptureModeCAPTURE_NONE   BpfCaptureMode = 0
+	BpfCaptureModeCAPTURE_LISTED BpfCaptureMode = 1
+	BpfCaptureModeCAPTURE_ALL    BpfCaptureMode = 2
+)
+
+type BpfCaptureRecord struct {
+	_           structs.HostLayout
+	TsNs        uint64
+	FlowStartNs uint64
+	Key         BpfFlowKey
+	FrameLen    uint32
+	CapLen      uint32
+	Ifindex     uint32
+	Listed      uint8
+	Direction   uint8
+	Pad         [2]uint8
+	_           [4]byte
+}
+
+type BpfCaptureScratch struct {
+	_    structs.HostLayout
+	Hdr  BpfCaptureRecord
+	Data [9216]uint8
 }
 
 type BpfCloseBits uint32
@@ -73,8 +103,10 @@ type BpfFlowDirection struct {
 	Bytes        uint64
 	PayloadBytes uint64
 	FlagCounts   BpfTcpFlagCounts
+	ZeroWindows  uint32
 	TcpFlags     uint8
 	Pad          [3]uint8
+	_            [4]byte
 }
 
 type BpfFlowEndReason uint32
@@ -129,7 +161,12 @@ type BpfFlowValue struct {
 	LastSeenNs    uint64
 	Dir           [2]BpfFlowDirection
 	Match         BpfFlowMatch
+	CapturedBytes uint64
 	Alerts        uint32
+	Suppressed    uint32
+	History       [28]int8
+	HistorySeen   uint32
+	HistoryLen    uint8
 	Initiator     uint8
 	CloseFlags    uint8
 	Closed        uint8
@@ -137,8 +174,21 @@ type BpfFlowValue struct {
 	IcmpType      uint8
 	IcmpCode      uint8
 	Pad           [2]uint8
-	_             [4]byte
+	_             [7]byte
 }
+
+type BpfHistoryLetter uint32
+
+const (
+	BpfHistoryLetterHIST_SYN     BpfHistoryLetter = 0
+	BpfHistoryLetterHIST_SYNACK  BpfHistoryLetter = 1
+	BpfHistoryLetterHIST_ACK     BpfHistoryLetter = 2
+	BpfHistoryLetterHIST_DATA    BpfHistoryLetter = 3
+	BpfHistoryLetterHIST_FIN     BpfHistoryLetter = 4
+	BpfHistoryLetterHIST_RST     BpfHistoryLetter = 5
+	BpfHistoryLetterHIST_MULTI   BpfHistoryLetter = 6
+	BpfHistoryLetterHIST_ZEROWIN BpfHistoryLetter = 7
+)
 
 type BpfIpv4Addr struct {
 	_      structs.HostLayout
@@ -238,12 +288,16 @@ const (
 )
 
 type BpfSensorConfig struct {
-	_            structs.HostLayout
-	Generation   uint32
-	HomeNetSet   uint8
-	ExternalMode uint8
-	Pad          [2]uint8
-	Slots        [2]BpfSlotCounts
+	_                structs.HostLayout
+	Generation       uint32
+	HomeNetSet       uint8
+	ExternalMode     uint8
+	CaptureMode      uint8
+	Pad              uint8
+	CaptureSnaplen   uint32
+	_                [4]byte
+	CaptureFlowBytes uint64
+	Slots            [2]BpfSlotCounts
 }
 
 type BpfSensorStats struct {
@@ -268,10 +322,15 @@ type BpfSensorStats struct {
 	Fragments        uint64
 	Matches          uint64
 	Alerts           uint64
+	AlertsSuppressed uint64
 	FlowsNew         uint64
 	FlowsClosed      uint64
 	FlowInsertFailed uint64
 	LostEvents       uint64
+	CapturePackets   uint64
+	CaptureBytes     uint64
+	CaptureLost      uint64
+	CaptureCapped    uint64
 	BlocklistLookups uint64
 	MalformedL2      uint64
 	MalformedVlan    uint64
@@ -284,11 +343,12 @@ type BpfSensorStats struct {
 }
 
 type BpfSlotCounts struct {
-	_        structs.HostLayout
-	ExactV4  uint32
-	ExactV6  uint32
-	PrefixV4 uint32
-	PrefixV6 uint32
+	_              structs.HostLayout
+	ExactV4        uint32
+	ExactV6        uint32
+	PrefixV4       uint32
+	PrefixV6       uint32
+	FilterBitsLog2 uint32
 }
 
 type BpfTcpFlagBits uint32
@@ -317,6 +377,21 @@ type BpfTcpFlagCounts struct {
 	Cwr    uint32
 }
 
+type BpfThresholdKey struct {
+	_      structs.HostLayout
+	RuleId uint32
+	Family uint8
+	Pad    [3]uint8
+	Addr   [16]uint8
+}
+
+type BpfThresholdState struct {
+	_             structs.HostLayout
+	WindowStartNs uint64
+	Count         uint32
+	Pad           uint32
+}
+
 type BpfThresholdTrack uint32
 
 const (
@@ -341,10 +416,11 @@ const (
 	BpfMapBlocklistPrefixV6Slots = "blocklist_prefix_v6_slots"
 	BpfMapBlocklistV4Slots       = "blocklist_v4_slots"
 	BpfMapBlocklistV6Slots       = "blocklist_v6_slots"
-	BpfMapBloomV4Slots           = "bloom_v4_slots"
-	BpfMapBloomV6Slots           = "bloom_v6_slots"
+	BpfMapCapture                = "capture"
+	BpfMapCaptureScratch         = "capture_scratch"
 	BpfMapConfig                 = "config"
 	BpfMapEvents                 = "events"
+	BpfMapExactFilterSlots       = "exact_filter_slots"
 	BpfMapFlowScratch            = "flow_scratch"
 	BpfMapFlows                  = "flows"
 	BpfMapNetvarsV4              = "netvars_v4"
@@ -352,16 +428,20 @@ const (
 	BpfMapPrefixV4Filter         = "prefix_v4_filter"
 	BpfMapRules                  = "rules"
 	BpfMapStats                  = "stats"
+	BpfMapThresholds             = "thresholds"
 	BpfProgXdpsensor             = "xdpsensor"
 	BpfVarBtfAddrFamily          = "btf_addr_family"
 	BpfVarBtfAlertEvent          = "btf_alert_event"
 	BpfVarBtfBlocklistEntry      = "btf_blocklist_entry"
+	BpfVarBtfCaptureMode         = "btf_capture_mode"
+	BpfVarBtfCaptureRecord       = "btf_capture_record"
 	BpfVarBtfCloseBits           = "btf_close_bits"
 	BpfVarBtfEventType           = "btf_event_type"
 	BpfVarBtfExternalMode        = "btf_external_mode"
 	BpfVarBtfFlowEndReason       = "btf_flow_end_reason"
 	BpfVarBtfFlowEvent           = "btf_flow_event"
 	BpfVarBtfFlowSide            = "btf_flow_side"
+	BpfVarBtfHistoryLetter       = "btf_history_letter"
 	BpfVarBtfIn6Addr             = "btf_in6_addr"
 	BpfVarBtfIpv4Addr            = "btf_ipv4_addr"
 	BpfVarBtfListedBits          = "btf_listed_bits"
@@ -428,10 +508,11 @@ type BpfMapSpecs struct {
 	BlocklistPrefixV6Slots *ebpf.MapSpec `ebpf:"blocklist_prefix_v6_slots"`
 	BlocklistV4Slots       *ebpf.MapSpec `ebpf:"blocklist_v4_slots"`
 	BlocklistV6Slots       *ebpf.MapSpec `ebpf:"blocklist_v6_slots"`
-	BloomV4Slots           *ebpf.MapSpec `ebpf:"bloom_v4_slots"`
-	BloomV6Slots           *ebpf.MapSpec `ebpf:"bloom_v6_slots"`
+	Capture                *ebpf.MapSpec `ebpf:"capture"`
+	CaptureScratch         *ebpf.MapSpec `ebpf:"capture_scratch"`
 	Config                 *ebpf.MapSpec `ebpf:"config"`
 	Events                 *ebpf.MapSpec `ebpf:"events"`
+	ExactFilterSlots       *ebpf.MapSpec `ebpf:"exact_filter_slots"`
 	FlowScratch            *ebpf.MapSpec `ebpf:"flow_scratch"`
 	Flows                  *ebpf.MapSpec `ebpf:"flows"`
 	NetvarsV4              *ebpf.MapSpec `ebpf:"netvars_v4"`
@@ -439,6 +520,7 @@ type BpfMapSpecs struct {
 	PrefixV4Filter         *ebpf.MapSpec `ebpf:"prefix_v4_filter"`
 	Rules                  *ebpf.MapSpec `ebpf:"rules"`
 	Stats                  *ebpf.MapSpec `ebpf:"stats"`
+	Thresholds             *ebpf.MapSpec `ebpf:"thresholds"`
 }
 
 // BpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -448,12 +530,15 @@ type BpfVariableSpecs struct {
 	BtfAddrFamily     *ebpf.VariableSpec `ebpf:"btf_addr_family"`
 	BtfAlertEvent     *ebpf.VariableSpec `ebpf:"btf_alert_event"`
 	BtfBlocklistEntry *ebpf.VariableSpec `ebpf:"btf_blocklist_entry"`
+	BtfCaptureMode    *ebpf.VariableSpec `ebpf:"btf_capture_mode"`
+	BtfCaptureRecord  *ebpf.VariableSpec `ebpf:"btf_capture_record"`
 	BtfCloseBits      *ebpf.VariableSpec `ebpf:"btf_close_bits"`
 	BtfEventType      *ebpf.VariableSpec `ebpf:"btf_event_type"`
 	BtfExternalMode   *ebpf.VariableSpec `ebpf:"btf_external_mode"`
 	BtfFlowEndReason  *ebpf.VariableSpec `ebpf:"btf_flow_end_reason"`
 	BtfFlowEvent      *ebpf.VariableSpec `ebpf:"btf_flow_event"`
 	BtfFlowSide       *ebpf.VariableSpec `ebpf:"btf_flow_side"`
+	BtfHistoryLetter  *ebpf.VariableSpec `ebpf:"btf_history_letter"`
 	BtfIn6Addr        *ebpf.VariableSpec `ebpf:"btf_in6_addr"`
 	BtfIpv4Addr       *ebpf.VariableSpec `ebpf:"btf_ipv4_addr"`
 	BtfListedBits     *ebpf.VariableSpec `ebpf:"btf_listed_bits"`
@@ -491,10 +576,11 @@ type BpfMaps struct {
 	BlocklistPrefixV6Slots *ebpf.Map `ebpf:"blocklist_prefix_v6_slots"`
 	BlocklistV4Slots       *ebpf.Map `ebpf:"blocklist_v4_slots"`
 	BlocklistV6Slots       *ebpf.Map `ebpf:"blocklist_v6_slots"`
-	BloomV4Slots           *ebpf.Map `ebpf:"bloom_v4_slots"`
-	BloomV6Slots           *ebpf.Map `ebpf:"bloom_v6_slots"`
+	Capture                *ebpf.Map `ebpf:"capture"`
+	CaptureScratch         *ebpf.Map `ebpf:"capture_scratch"`
 	Config                 *ebpf.Map `ebpf:"config"`
 	Events                 *ebpf.Map `ebpf:"events"`
+	ExactFilterSlots       *ebpf.Map `ebpf:"exact_filter_slots"`
 	FlowScratch            *ebpf.Map `ebpf:"flow_scratch"`
 	Flows                  *ebpf.Map `ebpf:"flows"`
 	NetvarsV4              *ebpf.Map `ebpf:"netvars_v4"`
@@ -502,6 +588,7 @@ type BpfMaps struct {
 	PrefixV4Filter         *ebpf.Map `ebpf:"prefix_v4_filter"`
 	Rules                  *ebpf.Map `ebpf:"rules"`
 	Stats                  *ebpf.Map `ebpf:"stats"`
+	Thresholds             *ebpf.Map `ebpf:"thresholds"`
 }
 
 func (m *BpfMaps) Close() error {
@@ -510,10 +597,11 @@ func (m *BpfMaps) Close() error {
 		m.BlocklistPrefixV6Slots,
 		m.BlocklistV4Slots,
 		m.BlocklistV6Slots,
-		m.BloomV4Slots,
-		m.BloomV6Slots,
+		m.Capture,
+		m.CaptureScratch,
 		m.Config,
 		m.Events,
+		m.ExactFilterSlots,
 		m.FlowScratch,
 		m.Flows,
 		m.NetvarsV4,
@@ -521,6 +609,7 @@ func (m *BpfMaps) Close() error {
 		m.PrefixV4Filter,
 		m.Rules,
 		m.Stats,
+		m.Thresholds,
 	)
 }
 
@@ -531,12 +620,15 @@ type BpfVariables struct {
 	BtfAddrFamily     *ebpf.Variable `ebpf:"btf_addr_family"`
 	BtfAlertEvent     *ebpf.Variable `ebpf:"btf_alert_event"`
 	BtfBlocklistEntry *ebpf.Variable `ebpf:"btf_blocklist_entry"`
+	BtfCaptureMode    *ebpf.Variable `ebpf:"btf_capture_mode"`
+	BtfCaptureRecord  *ebpf.Variable `ebpf:"btf_capture_record"`
 	BtfCloseBits      *ebpf.Variable `ebpf:"btf_close_bits"`
 	BtfEventType      *ebpf.Variable `ebpf:"btf_event_type"`
 	BtfExternalMode   *ebpf.Variable `ebpf:"btf_external_mode"`
 	BtfFlowEndReason  *ebpf.Variable `ebpf:"btf_flow_end_reason"`
 	BtfFlowEvent      *ebpf.Variable `ebpf:"btf_flow_event"`
 	BtfFlowSide       *ebpf.Variable `ebpf:"btf_flow_side"`
+	BtfHistoryLetter  *ebpf.Variable `ebpf:"btf_history_letter"`
 	BtfIn6Addr        *ebpf.Variable `ebpf:"btf_in6_addr"`
 	BtfIpv4Addr       *ebpf.Variable `ebpf:"btf_ipv4_addr"`
 	BtfListedBits     *ebpf.Variable `ebpf:"btf_listed_bits"`

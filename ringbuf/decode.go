@@ -25,9 +25,9 @@ type Decoder struct {
 	Interface func(ifindex uint32) string
 }
 
-// RuleResolver resolves kernel rule ids.
+// RuleResolver resolves kernel rule ids of a blocklist generation.
 type RuleResolver interface {
-	Rule(id uint32) (event.Rule, bool)
+	Rule(id, generation uint32) (event.Rule, bool)
 }
 
 // Kind is the type of a ring record.
@@ -73,9 +73,10 @@ func (d *Decoder) Alert(raw []byte) (*event.Alert, error) {
 	if err != nil {
 		return nil, err
 	}
-	rule, ok := d.Rules.Rule(ev.RuleId)
+	rule, ok := d.Rules.Rule(ev.RuleId, ev.Generation)
 	if !ok {
-		rule = event.Rule{ID: ev.RuleId, GID: 1, Msg: fmt.Sprintf("unknown rule %#x (blocklist reloaded since)", ev.RuleId)}
+		rule = event.Rule{ID: ev.RuleId, GID: 1, Priority: 3,
+			Msg: fmt.Sprintf("rule %#x of blocklist generation %d (replaced before it was read)", ev.RuleId, ev.Generation)}
 	}
 	p := &ev.Pkt
 	fam := p.Family
@@ -142,6 +143,8 @@ func (d *Decoder) Flow(key *loader.BpfFlowKey, v *loader.BpfFlowValue, reason ev
 		ICMPCode:      v.IcmpCode,
 		Reason:        reason,
 		Alerts:        v.Alerts,
+		Suppressed:    v.Suppressed,
+		History:       history(v, client),
 	}
 	listed := [2]bool{v.Match.Listed&uint8(loader.BpfListedBitsLISTED_LO) != 0, v.Match.Listed&uint8(loader.BpfListedBitsLISTED_HI) != 0}
 	f.ClientListed, f.ServerListed = listed[client], listed[server]
@@ -151,11 +154,30 @@ func (d *Decoder) Flow(key *loader.BpfFlowKey, v *loader.BpfFlowValue, reason ev
 			continue
 		}
 		seen[id] = true
-		if r, ok := d.Rules.Rule(id); ok {
+		if r, ok := d.Rules.Rule(id, v.Match.Generation); ok {
 			f.Rules = append(f.Rules, r)
 		}
 	}
 	return f
+}
+
+// history turns the kernel's LO-upper/HI-lower letters into client-upper.
+func history(v *loader.BpfFlowValue, client uint8) string {
+	n := min(int(v.HistoryLen), len(v.History))
+	b := make([]byte, n)
+	for i := 0; i < n; i++ {
+		c := byte(v.History[i])
+		if client == uint8(loader.BpfFlowSideSIDE_HI) {
+			switch {
+			case c >= 'A' && c <= 'Z':
+				c += 'a' - 'A'
+			case c >= 'a' && c <= 'z':
+				c -= 'a' - 'A'
+			}
+		}
+		b[i] = c
+	}
+	return string(b)
 }
 
 // EndReason maps the kernel's close reason.

@@ -10,39 +10,52 @@ import (
 )
 
 // KernelRules resolves rule ids from the pinned rules map, caching them.
-// Rule ids are reused two blocklist loads later, so the cache is dropped
-// whenever the generation moves (Refresh).
+// A rule id names a rule only within its blocklist generation (ids are
+// reused two loads later), so the cache is keyed by both; when the
+// generation moves, Refresh reads every rule of the new one at once, so
+// that a quick second reload cannot delete rules before we saw them.
 type KernelRules struct {
 	Map *ebpf.Map
 	// Classify gives the classification long name and priority of a
 	// classtype; nil leaves Category empty and Priority as the rule says.
 	Classify func(classtype string) (category string, priority uint32, ok bool)
-	cache    map[uint32]event.Rule
+	cache    map[ruleKey]event.Rule
 	gen      uint32
 }
 
-// Refresh drops the cache when the blocklist generation changed.
+type ruleKey struct{ id, gen uint32 }
+
+// Refresh caches the rules of a new generation.
 func (k *KernelRules) Refresh(generation uint32) {
-	if generation != k.gen {
-		k.cache = nil
-		k.gen = generation
+	if generation == k.gen && k.cache != nil {
+		return
+	}
+	k.gen = generation
+	if k.cache == nil || len(k.cache) > 1<<17 {
+		k.cache = map[ruleKey]event.Rule{}
+	}
+	var id uint32
+	var kr loader.BpfRule
+	it := k.Map.Iterate()
+	for it.Next(&id, &kr) {
+		k.cache[ruleKey{id, kr.Generation}] = RuleFromKernel(id, &kr, k.Classify)
 	}
 }
 
 // Rule implements RuleResolver.
-func (k *KernelRules) Rule(id uint32) (event.Rule, bool) {
-	if r, ok := k.cache[id]; ok {
+func (k *KernelRules) Rule(id, gen uint32) (event.Rule, bool) {
+	if r, ok := k.cache[ruleKey{id, gen}]; ok {
 		return r, true
 	}
 	var kr loader.BpfRule
-	if err := k.Map.Lookup(id, &kr); err != nil {
+	if err := k.Map.Lookup(id, &kr); err != nil || kr.Generation != gen {
 		return event.Rule{}, false
 	}
 	r := RuleFromKernel(id, &kr, k.Classify)
 	if k.cache == nil {
-		k.cache = map[uint32]event.Rule{}
+		k.cache = map[ruleKey]event.Rule{}
 	}
-	k.cache[id] = r
+	k.cache[ruleKey{id, gen}] = r
 	return r, true
 }
 

@@ -136,6 +136,13 @@ type Flow struct {
 	ICMPCode       uint8
 	Reason         EndReason
 	Alerts         uint32 // alert events raised by the flow's packets
+	Suppressed     uint32 // matching packets a rule's threshold kept from alerting
+	// History is Zeek's connection history as the kernel saw it, in order
+	// of first occurrence: upper case for the client, lower case for the
+	// server (S SYN, H SYN-ACK, A pure ACK, D data, F FIN, R RST, Q SYN
+	// with FIN/RST, W zero window, repeated at 10, 100, ...). No '^' flip:
+	// encoders that follow Zeek's orientation apply it.
+	History string
 	ClientListed   bool   // the client address is on the blocklist
 	ServerListed   bool
 	Rules          []Rule // rules that list either end

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -193,6 +194,12 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	prep, err := prepare(&cfg.Config)
 	if err != nil {
 		return Summary{}, err
+	}
+	// Check the interfaces before anything is loaded or pinned.
+	for _, ifname := range cfg.Interfaces {
+		if _, err := net.InterfaceByName(ifname); err != nil {
+			return Summary{}, fmt.Errorf("interface %q: no such interface (see `ip link`)", ifname)
+		}
 	}
 	pinDir := cfg.PinDir
 	if pinDir == "" {
