@@ -24,6 +24,9 @@ type Config struct {
 	FlowTableSize uint32
 	// RingSize is the event ring in bytes (a power of two, at least a page).
 	RingSize uint32
+	// CaptureRingSize is the capture ring in bytes; 0 leaves one page,
+	// enough for a sensor that captures nothing.
+	CaptureRingSize uint32
 	// MonitorPort makes the program drop frames after recording them: on a
 	// dedicated SPAN/tap port the mirrored copies have no place in the stack.
 	MonitorPort bool
@@ -105,6 +108,14 @@ func configureSpec(spec *ebpf.CollectionSpec, cfg Config) error {
 		return fmt.Errorf("ring size %d: must be a power of two and at least %d bytes", cfg.RingSize, os.Getpagesize())
 	}
 	spec.Maps["events"].MaxEntries = cfg.RingSize
+	capRing := cfg.CaptureRingSize
+	if capRing == 0 {
+		capRing = uint32(os.Getpagesize())
+	}
+	if capRing&(capRing-1) != 0 || capRing < uint32(os.Getpagesize()) {
+		return fmt.Errorf("capture ring size %d: must be a power of two and at least %d bytes", capRing, os.Getpagesize())
+	}
+	spec.Maps["capture"].MaxEntries = capRing
 
 	verdict := uint32(2) // XDP_PASS
 	if cfg.MonitorPort {

@@ -1,0 +1,256 @@
+package loader
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	ciliumringbuf "github.com/cilium/ebpf/ringbuf"
+
+	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
+)
+
+func thresholdList(typ, track string, count, seconds uint32) *blocklist.List {
+	l := simpleList(blocklist.ListedAsAny, blocklist.NetAny, "203.0.113.66")
+	l.Rules[0].Threshold = &blocklist.Threshold{Type: typ, Track: track, Count: count, Seconds: seconds}
+	return l
+}
+
+func TestThresholds(t *testing.T) {
+	h := newHarness(t, Config{})
+	syn := func(src string, sport uint16) []byte {
+		return frameSpec{v4: &ip4{src: src, dst: "203.0.113.66", proto: 6}, l4: tcpSeg{sport: sport, dport: 6667, flags: synFlag}}.build()
+	}
+	synack := func(dst string, dport uint16) []byte {
+		return frameSpec{v4: &ip4{src: "203.0.113.66", dst: dst, proto: 6}, l4: tcpSeg{sport: 6667, dport: dport, flags: synFlag | ackFlag}}.build()
+	}
+	type step struct {
+		frame []byte
+		after time.Duration // packet time after the first
+	}
+	cases := []struct {
+		name       string
+		list       *blocklist.List
+		steps      []step
+		wantAlerts int
+	}{
+		{"limit 2 by_src", thresholdList("limit", "by_src", 2, 60), []step{
+			{syn("192.0.2.1", 1), 0}, {syn("192.0.2.1", 2), time.Second}, {syn("192.0.2.1", 3), 2 * time.Second},
+			{syn("192.0.2.1", 4), 3 * time.Second}, {syn("192.0.2.2", 1), 4 * time.Second}, // another source: its own window
+			{syn("192.0.2.1", 5), 61 * time.Second}, // next window
+		}, 4},
+		{"threshold every 3rd", thresholdList("threshold", "by_src", 3, 60), []step{
+			{syn("192.0.2.1", 1), 0}, {syn("192.0.2.1", 2), 1}, {syn("192.0.2.1", 3), 2}, {syn("192.0.2.1", 4), 3},
+			{syn("192.0.2.1", 5), 4}, {syn("192.0.2.1", 6), 5}, {syn("192.0.2.1", 7), 6},
+		}, 2},
+		{"both: once at the 3rd", thresholdList("both", "by_src", 3, 60), []step{
+			{syn("192.0.2.1", 1), 0}, {syn("192.0.2.1", 2), 1}, {syn("192.0.2.1", 3), 2}, {syn("192.0.2.1", 4), 3},
+			{syn("192.0.2.1", 5), 4}, {syn("192.0.2.1", 6), 5},
+		}, 1},
+		{"limit 1 by_dst across sources", thresholdList("limit", "by_dst", 1, 60), []step{
+			{syn("192.0.2.1", 1), 0}, {syn("192.0.2.2", 1), 1}, {syn("192.0.2.3", 1), 2},
+		}, 1},
+		{"limit 1 by_src: backscatter storm from one listed source", thresholdList("limit", "by_src", 1, 3600), []step{
+			{synack("192.0.2.1", 1024), 0}, {synack("192.0.2.1", 1025), 1}, {synack("192.0.2.2", 3072), 2},
+		}, 1},
+	}
+	base := uint64(time.Date(2007, 3, 20, 18, 0, 0, 0, time.UTC).UnixNano())
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h.t = t
+			h.clearFlows()
+			h.block(c.list)
+			before := h.stats()
+			start := base + uint64(i)*uint64(24*time.Hour)
+			for _, s := range c.steps {
+				h.runAt(s.frame, start+uint64(s.after))
+			}
+			alerts, _ := h.events()
+			st := h.stats()
+			if len(alerts) != c.wantAlerts {
+				t.Fatalf("%d alerts, want %d", len(alerts), c.wantAlerts)
+			}
+			want(t, "matches", st.Matches-before.Matches, uint64(len(c.steps)))
+			want(t, "suppressed", st.AlertsSuppressed-before.AlertsSuppressed, uint64(len(c.steps)-c.wantAlerts))
+			want(t, "flows", st.FlowsNew-before.FlowsNew, uint64(len(c.steps)))
+			var suppressed uint32
+			for _, v := range h.flows() {
+				suppressed += v.Suppressed
+			}
+			want(t, "flow suppressed counters", uint64(suppressed), uint64(len(c.steps)-c.wantAlerts))
+		})
+	}
+}
+
+func TestHistoryLetters(t *testing.T) {
+	h := newHarness(t, Config{})
+	c, s := "192.0.2.10", "198.51.100.20" // c sorts lower: LO
+	seg := func(src, dst string, sp, dp uint16, flags uint8, payload int, win uint16) []byte {
+		return frameSpec{v4: &ip4{src: src, dst: dst, proto: 6}, l4: tcpSeg{sport: sp, dport: dp, flags: flags, win: win, payload: make([]byte, payload)}}.build()
+	}
+	cases := []struct {
+		name    string
+		packets [][]byte
+		want    string
+	}{
+		{"full session", [][]byte{
+			seg(c, s, 1000, 80, synFlag, 0, 100), seg(s, c, 80, 1000, synFlag|ackFlag, 0, 100),
+			seg(c, s, 1000, 80, ackFlag, 0, 100), seg(c, s, 1000, 80, ackFlag|pshFlag, 10, 100),
+			seg(s, c, 80, 1000, ackFlag, 0, 100), seg(s, c, 80, 1000, ackFlag|pshFlag, 10, 100),
+			seg(c, s, 1000, 80, ackFlag|finFlag, 0, 100), seg(s, c, 80, 1000, ackFlag|finFlag, 0, 100),
+			seg(c, s, 1000, 80, ackFlag, 0, 100),
+		}, "ShADadFf"},
+		{"backscatter: SYN-ACK answered by RST", [][]byte{
+			seg(s, c, 6667, 1024, synFlag|ackFlag, 0, 2048), seg(c, s, 1024, 6667, rstFlag, 0, 0),
+		}, "hR"},
+		{"unanswered SYNs", [][]byte{
+			seg(c, s, 2253, 6667, synFlag, 0, 100), seg(c, s, 2253, 6667, synFlag, 0, 100), seg(c, s, 2253, 6667, synFlag, 0, 100),
+		}, "S"},
+		{"SYN+FIN is Q", [][]byte{seg(c, s, 1, 2, synFlag|finFlag, 0, 100)}, "Q"},
+		{"zero windows repeat at 1 and 10", func() [][]byte {
+			p := [][]byte{seg(c, s, 5, 6, synFlag, 0, 100), seg(s, c, 6, 5, synFlag|ackFlag, 0, 100)}
+			for i := 0; i < 12; i++ {
+				p = append(p, seg(s, c, 6, 5, ackFlag, 0, 0))
+			}
+			return p
+		}(), "Shaww"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h.t = t
+			h.clearFlows()
+			for _, p := range tc.packets {
+				h.run(p)
+			}
+			_, v := h.onlyFlow()
+			got := string(int8sToBytes(v.History[:v.HistoryLen]))
+			if got != tc.want {
+				t.Fatalf("history %q (LO upper, HI lower), want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func int8sToBytes(in []int8) []byte {
+	out := make([]byte, len(in))
+	for i, c := range in {
+		out[i] = byte(c)
+	}
+	return out
+}
+
+func readCapture(t *testing.T, rd *ciliumringbuf.Reader) (hdrs []BpfCaptureRecord, frames [][]byte) {
+	t.Helper()
+	rd.SetDeadline(time.Now().Add(10 * time.Millisecond))
+	for {
+		rec, err := rd.Read()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr, frame, err := ParseCaptureRecord(rec.RawSample)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdrs = append(hdrs, *hdr)
+		frames = append(frames, append([]byte(nil), frame...))
+	}
+}
+
+func TestCapture(t *testing.T) {
+	h := newHarness(t, Config{CaptureRingSize: 1 << 20})
+	rd, err := ciliumringbuf.NewReader(h.s.Objects.Capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	h.block(simpleList(blocklist.ListedAsDst, blocklist.NetAny, "193.109.122.67"))
+	listedSynack := frameSpec{v4: &ip4{src: "193.109.122.67", dst: "69.143.202.28", proto: 6}, l4: tcpSeg{sport: 6667, dport: 1024, flags: synFlag | ackFlag, win: 2048}}.build()
+	listedRst := frameSpec{v4: &ip4{src: "69.143.202.28", dst: "193.109.122.67", proto: 6}, l4: tcpSeg{sport: 1024, dport: 6667, flags: rstFlag}}.build()
+	benign := frameSpec{v4: &ip4{src: "192.0.2.1", dst: "198.51.100.1", proto: 17}, l4: udpDgram{sport: 5, dport: 53, payload: make([]byte, 400)}}.build()
+
+	t.Run("listed: the flow from its first packet, nothing else", func(t *testing.T) {
+		h.t = t
+		h.clearFlows()
+		if err := h.s.Maps().SetCapture(CaptureSettings{Mode: CaptureListed}); err != nil {
+			t.Fatal(err)
+		}
+		h.run(listedSynack) // no alert (the rule wants the listed address as destination), still captured
+		h.run(benign)
+		h.run(listedRst)
+		hdrs, frames := readCapture(t, rd)
+		if len(frames) != 2 || string(frames[0]) != string(listedSynack) || string(frames[1]) != string(listedRst) {
+			t.Fatalf("captured %d frames, want the SYN-ACK and the RST byte for byte", len(frames))
+		}
+		if hdrs[0].FlowStartNs == 0 || hdrs[0].FlowStartNs != hdrs[1].FlowStartNs || hdrs[0].Listed == 0 || hdrs[0].FrameLen != uint32(len(listedSynack)) {
+			t.Fatalf("headers %+v", hdrs)
+		}
+		if hdrs[0].TsNs >= hdrs[1].TsNs {
+			t.Fatalf("timestamps %d, %d", hdrs[0].TsNs, hdrs[1].TsNs)
+		}
+	})
+	t.Run("all with snaplen", func(t *testing.T) {
+		h.t = t
+		h.clearFlows()
+		if err := h.s.Maps().SetCapture(CaptureSettings{Mode: CaptureAll, Snaplen: 64}); err != nil {
+			t.Fatal(err)
+		}
+		before := h.stats()
+		h.run(benign)
+		hdrs, frames := readCapture(t, rd)
+		if len(frames) != 1 || len(frames[0]) != 64 || hdrs[0].FrameLen != uint32(len(benign)) || string(frames[0]) != string(benign[:64]) {
+			t.Fatalf("captured %d frames (first %d bytes)", len(frames), len(frames[0]))
+		}
+		st := h.stats()
+		want(t, "capture_packets", st.CapturePackets-before.CapturePackets, 1)
+		want(t, "capture_bytes", st.CaptureBytes-before.CaptureBytes, 64)
+	})
+	t.Run("per-flow budget", func(t *testing.T) {
+		h.t = t
+		h.clearFlows()
+		if err := h.s.Maps().SetCapture(CaptureSettings{Mode: CaptureAll, FlowBytes: uint64(2 * len(benign))}); err != nil {
+			t.Fatal(err)
+		}
+		before := h.stats()
+		for i := 0; i < 5; i++ {
+			h.run(benign)
+		}
+		_, frames := readCapture(t, rd)
+		st := h.stats()
+		if len(frames) != 2 {
+			t.Fatalf("captured %d frames of the flow, want 2 within its budget", len(frames))
+		}
+		want(t, "capture_capped", st.CaptureCapped-before.CaptureCapped, 3)
+		_, v := h.onlyFlow()
+		want(t, "flow captured_bytes", v.CapturedBytes, uint64(2*len(benign)))
+		want(t, "flow packets still counted", v.Dir[0].Packets, 5)
+	})
+	t.Run("full ring: lost counted", func(t *testing.T) {
+		h.t = t
+		h.clearFlows()
+		h.s.Maps().SetCapture(CaptureSettings{Mode: CaptureAll})
+		before := h.stats()
+		const n = 3000 // ~1.4 MB into a 1 MB ring
+		for i := 0; i < n; i++ {
+			h.run(benign)
+		}
+		_, frames := readCapture(t, rd)
+		st := h.stats()
+		lost := st.CaptureLost - before.CaptureLost
+		if lost == 0 || uint64(len(frames))+lost != n {
+			t.Fatalf("%d frames read + %d lost, want %d", len(frames), lost, n)
+		}
+		want(t, "capture_packets", st.CapturePackets-before.CapturePackets, uint64(len(frames)))
+	})
+	t.Run("none", func(t *testing.T) {
+		h.t = t
+		h.s.Maps().SetCapture(CaptureSettings{Mode: CaptureNone})
+		h.run(listedSynack)
+		if _, frames := readCapture(t, rd); len(frames) != 0 {
+			t.Fatalf("captured %d frames with capture off", len(frames))
+		}
+	})
+}
