@@ -39,7 +39,9 @@ const (
 
 // Blocklist installs lists into a sensor's maps, live or pinned.
 type Blocklist struct {
-	Maps     *BpfMaps
+	Maps *BpfMaps
+	// Now is the clock for expiries (time.Now when nil).
+	Now      func() time.Time
 	PinDir   string // where the live inner maps are pinned for bpftool; "" for none
 	Capacity Capacity
 	spec     *ebpf.CollectionSpec
@@ -56,6 +58,13 @@ func newBlocklist(m *BpfMaps, pinDir string) (*Blocklist, error) {
 		return nil, fmt.Errorf("reading embedded BPF object: %w", err)
 	}
 	return &Blocklist{Maps: m, PinDir: pinDir, Capacity: DefaultCapacity, spec: spec}, nil
+}
+
+func (b *Blocklist) now() time.Time {
+	if b.Now != nil {
+		return b.Now()
+	}
+	return time.Now()
 }
 
 // InstallStats describes what a Replace put in the kernel.
@@ -202,7 +211,7 @@ func (b *Blocklist) build(list *blocklist.List, slot, gen uint32) (*slotImage, e
 	for i, r := range list.Rules {
 		id := slot<<ruleSlotShift | uint32(i+1)
 		ids[i] = id
-		img.rules[id] = kernelRule(r, gen)
+		img.rules[id] = kernelRule(r, gen, b.now())
 	}
 	// IPv4 keys are packed into integers and sorted (a million entries sort
 	// in tens of milliseconds, where a Go map costs hundreds); duplicates,
@@ -311,7 +320,9 @@ func (img *slotImage) markPrefixV4(p netip.Prefix) {
 	}
 }
 
-func kernelRule(r blocklist.Rule, gen uint32) BpfRule {
+// kernelRule converts a rule; an fwsam block time becomes an expiry
+// counted from now (an indefinite block never expires).
+func kernelRule(r blocklist.Rule, gen uint32, now time.Time) BpfRule {
 	kr := BpfRule{
 		Gid:        r.GID,
 		Sid:        r.SID,
@@ -340,6 +351,9 @@ func kernelRule(r blocklist.Rule, gen uint32) BpfRule {
 		kr.ThresholdSeconds = r.Threshold.Seconds
 	}
 	kr.BlockSeconds = uint64(r.Block / time.Second)
+	if r.Block > 0 && r.Block != blocklist.BlockIndefinite {
+		kr.ExpiresUnix = uint64(now.Add(r.Block).Unix())
+	}
 	putCString(kr.Msg[:], r.Msg)
 	putCString(kr.Classtype[:], r.Classtype)
 	putCString(kr.References[:], strings.Join(r.References, "|"))

@@ -1,0 +1,618 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
+)
+
+// Operations on the live blocklist of a running (pinned) sensor: a single
+// address or prefix added or removed in place, expiry, and a snapshot for
+// list/check/diff. In-place edits move the generation by two (the live
+// slot stays), so that every flow decides again on its next packet.
+
+// OpenBlocklist opens the blocklist of the sensor pinned under dir.
+func OpenBlocklist(dir string) (*Blocklist, error) {
+	maps, err := OpenPinned(dir)
+	if err != nil {
+		return nil, err
+	}
+	return newBlocklist(maps, dir)
+}
+
+// Lock serializes writers (the daemon and CLI commands) of one pinned
+// sensor with flock(2) on its pin directory. Unpinned instances need none.
+func (b *Blocklist) Lock() (unlock func(), err error) {
+	if b.PinDir == "" {
+		return func() {}, nil
+	}
+	fd, err := unix.Open(b.PinDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("locking %s: %w", b.PinDir, err)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("locking %s: %w", b.PinDir, err)
+	}
+	return func() { unix.Flock(fd, unix.LOCK_UN); unix.Close(fd) }, nil
+}
+
+// LiveEntry is one address or prefix of the live blocklist.
+type LiveEntry struct {
+	Prefix    netip.Prefix
+	RuleAsSrc uint32 // rule ids, 0 for none
+	RuleAsDst uint32
+}
+
+// Snapshot is the live blocklist as the kernel holds it.
+type Snapshot struct {
+	Generation uint32
+	Rules      map[uint32]BpfRule // the live slot's rules
+	Entries    []LiveEntry        // sorted by prefix
+}
+
+func liveSlot(gen uint32) uint32 { return gen & 1 }
+
+// Snapshot reads the live slot.
+func (b *Blocklist) Snapshot() (*Snapshot, error) {
+	cfg, err := b.Maps.ReadConfig()
+	if err != nil {
+		return nil, err
+	}
+	slot := liveSlot(cfg.Generation)
+	snap := &Snapshot{Generation: cfg.Generation, Rules: map[uint32]BpfRule{}}
+	var id uint32
+	var r BpfRule
+	it := b.Maps.Rules.Iterate()
+	for it.Next(&id, &r) {
+		if id>>ruleSlotShift == slot {
+			snap.Rules[id] = r
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("reading rules: %w", err)
+	}
+	add := func(p netip.Prefix, e BpfBlocklistEntry) {
+		snap.Entries = append(snap.Entries, LiveEntry{Prefix: p, RuleAsSrc: e.RuleAsSrc, RuleAsDst: e.RuleAsDst})
+	}
+	if err := walkInner(b.Maps.BlocklistV4Slots, slot, func(k BpfIpv4Addr, e BpfBlocklistEntry) {
+		add(netip.PrefixFrom(netip.AddrFrom4(k.Octets), 32), e)
+	}); err != nil {
+		return nil, err
+	}
+	if err := walkInner(b.Maps.BlocklistV6Slots, slot, func(k [16]byte, e BpfBlocklistEntry) {
+		add(netip.PrefixFrom(netip.AddrFrom16(k), 128), e)
+	}); err != nil {
+		return nil, err
+	}
+	if err := walkInner(b.Maps.BlocklistPrefixV4Slots, slot, func(k BpfLpmV4Key, e BpfBlocklistEntry) {
+		add(netip.PrefixFrom(netip.AddrFrom4(k.Addr), int(k.Prefixlen)), e)
+	}); err != nil {
+		return nil, err
+	}
+	if err := walkInner(b.Maps.BlocklistPrefixV6Slots, slot, func(k BpfLpmV6Key, e BpfBlocklistEntry) {
+		add(netip.PrefixFrom(netip.AddrFrom16(k.Addr), int(k.Prefixlen)), e)
+	}); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(snap.Entries, func(a, b LiveEntry) int { return comparePrefix(a.Prefix, b.Prefix) })
+	return snap, nil
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
+// innerMap opens outer[slot], nil when the slot is empty.
+func innerMap(outer *ebpf.Map, slot uint32) (*ebpf.Map, error) {
+	var id uint32
+	if err := outer.Lookup(slot, &id); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading %s[%d]: %w", outer, slot, err)
+	}
+	m, err := ebpf.NewMapFromID(ebpf.MapID(id))
+	if err != nil {
+		return nil, fmt.Errorf("opening inner map %d: %w", id, err)
+	}
+	return m, nil
+}
+
+func walkInner[K any](outer *ebpf.Map, slot uint32, fn func(K, BpfBlocklistEntry)) error {
+	m, err := innerMap(outer, slot)
+	if err != nil || m == nil {
+		return err
+	}
+	defer m.Close()
+	var k K
+	var e BpfBlocklistEntry
+	it := m.Iterate()
+	for it.Next(&k, &e) {
+		fn(k, e)
+	}
+	return it.Err()
+}
+
+// Matches lists every entry containing addr (exact and prefixes), most
+// specific first.
+func (s *Snapshot) Matches(addr netip.Addr) []LiveEntry {
+	var out []LiveEntry
+	for _, e := range s.Entries {
+		if e.Prefix.Contains(addr) {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b LiveEntry) int { return b.Prefix.Bits() - a.Prefix.Bits() })
+	return out
+}
+
+// Effective is what the kernel decides for addr: exact entry first, then
+// the longest prefix, per end of the packet.
+func (s *Snapshot) Effective(addr netip.Addr) BpfBlocklistEntry {
+	var exact, longest *LiveEntry
+	for i, e := range s.Entries {
+		if !e.Prefix.Contains(addr) {
+			continue
+		}
+		if e.Prefix.Bits() == addr.BitLen() {
+			exact = &s.Entries[i]
+		} else if longest == nil || e.Prefix.Bits() > longest.Prefix.Bits() {
+			longest = &s.Entries[i]
+		}
+	}
+	var out BpfBlocklistEntry
+	for _, e := range []*LiveEntry{exact, longest} {
+		if e == nil {
+			continue
+		}
+		if out.RuleAsSrc == 0 {
+			out.RuleAsSrc = e.RuleAsSrc
+		}
+		if out.RuleAsDst == 0 {
+			out.RuleAsDst = e.RuleAsDst
+		}
+	}
+	return out
+}
+
+// RuleFromKernel converts a kernel rule back to the blocklist model.
+func RuleFromKernel(kr *BpfRule) blocklist.Rule {
+	r := blocklist.Rule{
+		GID: kr.Gid, SID: kr.Sid, Rev: kr.Rev, Priority: kr.Priority,
+		Msg: CString(kr.Msg[:]), Classtype: CString(kr.Classtype[:]),
+		Direction: blocklist.Direction(kr.Direction), OtherNet: blocklist.NetVar(kr.OtherNet),
+		Block: time.Duration(kr.BlockSeconds) * time.Second, Source: CString(kr.Source[:]),
+	}
+	if refs := CString(kr.References[:]); refs != "" {
+		r.References = strings.Split(refs, "|")
+	}
+	if kr.ThresholdType != 0 {
+		types := map[uint8]string{1: "limit", 2: "threshold", 3: "both"}
+		tracks := map[uint8]string{1: "by_src", 2: "by_dst"}
+		r.Threshold = &blocklist.Threshold{Type: types[kr.ThresholdType], Track: tracks[kr.ThresholdTrack],
+			Count: kr.ThresholdCount, Seconds: kr.ThresholdSeconds}
+	}
+	return r
+}
+
+// AddOptions describe a manually listed address.
+type AddOptions struct {
+	Rule    blocklist.Rule // msg, sid, direction...
+	Expires time.Time      // zero: never
+}
+
+// Add lists one address or prefix in the live slot, in place. A slot
+// without room is rebuilt through Replace (still atomic).
+func (b *Blocklist) Add(p netip.Prefix, opts AddOptions) error {
+	p = p.Masked()
+	cfg, err := b.Maps.ReadConfig()
+	if err != nil {
+		return err
+	}
+	slot := liveSlot(cfg.Generation)
+	id, err := b.newRuleID(slot)
+	if err != nil {
+		return err
+	}
+	kr := kernelRule(opts.Rule, cfg.Generation+2, b.now())
+	if !opts.Expires.IsZero() {
+		kr.ExpiresUnix = uint64(opts.Expires.Unix())
+	}
+	if err := b.Maps.Rules.Put(id, &kr); err != nil {
+		return fmt.Errorf("writing rule: %w", err)
+	}
+	dir := opts.Rule.Direction
+	if dir == 0 {
+		dir = blocklist.ListedAsAny
+	}
+	fits, added, err := b.putEntry(slot, p, func(e BpfBlocklistEntry) BpfBlocklistEntry {
+		// A manual entry overrides what the list said for its directions.
+		if dir&blocklist.ListedAsSrc != 0 {
+			e.RuleAsSrc = id
+		}
+		if dir&blocklist.ListedAsDst != 0 {
+			e.RuleAsDst = id
+		}
+		return e
+	})
+	if err != nil {
+		b.Maps.Rules.Delete(id)
+		return err
+	}
+	if !fits {
+		b.Maps.Rules.Delete(id)
+		return b.rebuildWith(p, opts)
+	}
+	delta := 0
+	if added {
+		delta = 1
+	}
+	return b.bumpGeneration(slot, p, delta)
+}
+
+// Del removes one address or prefix from the live slot.
+func (b *Blocklist) Del(p netip.Prefix) error {
+	p = p.Masked()
+	cfg, err := b.Maps.ReadConfig()
+	if err != nil {
+		return err
+	}
+	slot := liveSlot(cfg.Generation)
+	outer, key := b.entryMap(p)
+	m, err := innerMap(outer, slot)
+	if err != nil {
+		return err
+	}
+	if m == nil {
+		return fmt.Errorf("%s is not on the blocklist", p)
+	}
+	defer m.Close()
+	if err := m.Delete(key); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("%s is not on the blocklist", p)
+		}
+		return fmt.Errorf("deleting %s: %w", p, err)
+	}
+	// The pre-filter keeps its bits: a stale bit only costs a lookup.
+	return b.bumpGeneration(slot, p, -1)
+}
+
+// Expire removes entries whose rules expired at now, and reports how many.
+func (b *Blocklist) Expire(now time.Time) (int, error) {
+	snap, err := b.Snapshot()
+	if err != nil {
+		return 0, err
+	}
+	expired := map[uint32]bool{}
+	for id, r := range snap.Rules {
+		if r.ExpiresUnix != 0 && int64(r.ExpiresUnix) <= now.Unix() {
+			expired[id] = true
+		}
+	}
+	if len(expired) == 0 {
+		return 0, nil
+	}
+	slot := liveSlot(snap.Generation)
+	removed := 0
+	for _, e := range snap.Entries {
+		if !expired[e.RuleAsSrc] && !expired[e.RuleAsDst] {
+			continue
+		}
+		next := BpfBlocklistEntry{RuleAsSrc: e.RuleAsSrc, RuleAsDst: e.RuleAsDst}
+		if expired[next.RuleAsSrc] {
+			next.RuleAsSrc = 0
+		}
+		if expired[next.RuleAsDst] {
+			next.RuleAsDst = 0
+		}
+		outer, key := b.entryMap(e.Prefix)
+		m, err := innerMap(outer, slot)
+		if err != nil || m == nil {
+			return removed, err
+		}
+		if next.RuleAsSrc == 0 && next.RuleAsDst == 0 {
+			err = m.Delete(key)
+			if err == nil {
+				removed++
+				err = b.adjustCount(slot, e.Prefix, -1)
+			}
+		} else {
+			err = m.Put(key, &next)
+		}
+		m.Close()
+		if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return removed, fmt.Errorf("expiring %s: %w", e.Prefix, err)
+		}
+	}
+	return removed, b.bumpGeneration(slot, netip.Prefix{}, 0)
+}
+
+// entryMap picks the outer map and key type for a prefix.
+func (b *Blocklist) entryMap(p netip.Prefix) (*ebpf.Map, any) {
+	a := p.Addr()
+	switch {
+	case a.Is4() && p.Bits() == 32:
+		return b.Maps.BlocklistV4Slots, BpfIpv4Addr{Octets: a.As4()}
+	case a.Is4():
+		return b.Maps.BlocklistPrefixV4Slots, BpfLpmV4Key{Prefixlen: uint32(p.Bits()), Addr: a.As4()}
+	case p.Bits() == 128:
+		return b.Maps.BlocklistV6Slots, a.As16()
+	default:
+		return b.Maps.BlocklistPrefixV6Slots, BpfLpmV6Key{Prefixlen: uint32(p.Bits()), Addr: a.As16()}
+	}
+}
+
+// putEntry updates (or inserts) an entry in the live slot's inner map;
+// fits is false when the map is absent or full, added when the entry is new.
+func (b *Blocklist) putEntry(slot uint32, p netip.Prefix, update func(BpfBlocklistEntry) BpfBlocklistEntry) (fits, added bool, err error) {
+	outer, key := b.entryMap(p)
+	m, err := innerMap(outer, slot)
+	if err != nil || m == nil {
+		return false, false, err
+	}
+	defer m.Close()
+	var cur BpfBlocklistEntry
+	err = m.Lookup(key, &cur)
+	switch {
+	case errors.Is(err, ebpf.ErrKeyNotExist):
+		added = true
+	case err != nil:
+		return false, false, err
+	}
+	next := update(cur)
+	if err := m.Put(key, &next); err != nil {
+		if errors.Is(err, unix.E2BIG) || errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.ENOSPC) {
+			return false, false, nil
+		}
+		return false, false, fmt.Errorf("writing %s: %w", p, err)
+	}
+	if err := b.markAdded(slot, p); err != nil {
+		return false, false, err
+	}
+	return true, added, nil
+}
+
+// markAdded sets the pre-filter bits a new entry needs.
+func (b *Blocklist) markAdded(slot uint32, p netip.Prefix) error {
+	a := p.Addr()
+	if p.Bits() == a.BitLen() {
+		cfg, err := b.Maps.ReadConfig()
+		if err != nil {
+			return err
+		}
+		log2 := cfg.Slots[slot].FilterBitsLog2
+		if log2 == 0 {
+			return nil // no filter: every address goes to the map
+		}
+		m, err := innerMap(b.Maps.ExactFilterSlots, slot)
+		if err != nil || m == nil {
+			return err
+		}
+		defer m.Close()
+		h := addrHash(a.AsSlice())
+		mask := uint32(1)<<log2 - 1
+		for _, i := range [2]uint32{uint32(h) & mask, uint32(h>>32) & mask} {
+			var w uint64
+			if err := m.Lookup(i>>6, &w); err != nil {
+				return err
+			}
+			w |= 1 << (i & 63)
+			if err := m.Put(i>>6, w); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if !a.Is4() {
+		return nil
+	}
+	var img slotImage
+	img.markPrefixV4(p)
+	for i, w := range img.filter {
+		if w == 0 {
+			continue
+		}
+		key := slot*prefixFilterLen + uint32(i)
+		var cur uint32
+		if err := b.Maps.PrefixV4Filter.Lookup(key, &cur); err != nil {
+			return err
+		}
+		if err := b.Maps.PrefixV4Filter.Put(key, cur|w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// adjustCount changes the live slot's entry count for p's kind.
+func (b *Blocklist) adjustCount(slot uint32, p netip.Prefix, delta int) error {
+	cfg, err := b.Maps.ReadConfig()
+	if err != nil {
+		return err
+	}
+	c := &cfg.Slots[slot]
+	a := p.Addr()
+	var n *uint32
+	switch {
+	case a.Is4() && p.Bits() == 32:
+		n = &c.ExactV4
+	case a.Is4():
+		n = &c.PrefixV4
+	case p.Bits() == 128:
+		n = &c.ExactV6
+	default:
+		n = &c.PrefixV6
+	}
+	*n = uint32(max(int(*n)+delta, 0))
+	return b.Maps.Config.Put(uint32(0), &cfg)
+}
+
+// bumpGeneration records a count change (when p is valid) and moves the
+// generation on by two: same slot, every flow decides again.
+func (b *Blocklist) bumpGeneration(slot uint32, p netip.Prefix, delta int) error {
+	if p.IsValid() && delta != 0 {
+		if err := b.adjustCount(slot, p, delta); err != nil {
+			return err
+		}
+	}
+	cfg, err := b.Maps.ReadConfig()
+	if err != nil {
+		return err
+	}
+	cfg.Generation += 2
+	if err := b.Maps.Config.Put(uint32(0), &cfg); err != nil {
+		return fmt.Errorf("moving the blocklist generation: %w", err)
+	}
+	return b.retagRules(slot, cfg.Generation)
+}
+
+// retagRules marks the live slot's rules with the new generation, so that
+// alerts (which carry it) still find their rule.
+func (b *Blocklist) retagRules(slot, gen uint32) error {
+	var id uint32
+	var r BpfRule
+	var ids []uint32
+	var rules []BpfRule
+	it := b.Maps.Rules.Iterate()
+	for it.Next(&id, &r) {
+		if id>>ruleSlotShift == slot && r.Generation != gen {
+			r.Generation = gen
+			ids = append(ids, id)
+			rules = append(rules, r)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	for i := range ids {
+		if err := b.Maps.Rules.Put(ids[i], &rules[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newRuleID finds a free rule id in the slot.
+func (b *Blocklist) newRuleID(slot uint32) (uint32, error) {
+	var id, maxIdx uint32
+	var r BpfRule
+	it := b.Maps.Rules.Iterate()
+	for it.Next(&id, &r) {
+		if id>>ruleSlotShift == slot {
+			maxIdx = max(maxIdx, id&(1<<ruleSlotShift-1))
+		}
+	}
+	if err := it.Err(); err != nil {
+		return 0, err
+	}
+	if maxIdx+1 >= 1<<ruleSlotShift {
+		return 0, errors.New("no free rule id: reload the blocklist")
+	}
+	return slot<<ruleSlotShift | (maxIdx + 1), nil
+}
+
+// rebuildWith reinstalls the live list plus p through Replace, for when
+// the live maps have no room.
+func (b *Blocklist) rebuildWith(p netip.Prefix, opts AddOptions) error {
+	snap, err := b.Snapshot()
+	if err != nil {
+		return err
+	}
+	list := snap.List()
+	rule := opts.Rule
+	if rule.Direction == 0 {
+		rule.Direction = blocklist.ListedAsAny
+	}
+	list.Rules = append(list.Rules, rule)
+	list.Entries = append(list.Entries, blocklist.Entry{Prefix: p, Rule: len(list.Rules) - 1, Source: "xdpsensor blocklist add"})
+	if _, err := b.Replace(list); err != nil {
+		return err
+	}
+	if opts.Expires.IsZero() {
+		return nil
+	}
+	// Replace computed expiries from fwsam; a manual expiry is set on the rule.
+	cfg, err := b.Maps.ReadConfig()
+	if err != nil {
+		return err
+	}
+	id := liveSlot(cfg.Generation)<<ruleSlotShift | uint32(len(list.Rules))
+	var kr BpfRule
+	if err := b.Maps.Rules.Lookup(id, &kr); err != nil {
+		return err
+	}
+	kr.ExpiresUnix = uint64(opts.Expires.Unix())
+	return b.Maps.Rules.Put(id, &kr)
+}
+
+// List turns a snapshot back into a blocklist model (for rebuilds).
+func (s *Snapshot) List() *blocklist.List {
+	l := &blocklist.List{}
+	index := map[uint32]int{}
+	ids := make([]uint32, 0, len(s.Rules))
+	for id := range s.Rules {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		r := s.Rules[id]
+		index[id] = len(l.Rules)
+		l.Rules = append(l.Rules, RuleFromKernel(&r))
+	}
+	for _, e := range s.Entries {
+		for _, id := range []uint32{e.RuleAsSrc, e.RuleAsDst} {
+			if i, ok := index[id]; ok && id != 0 {
+				l.Entries = append(l.Entries, blocklist.Entry{Prefix: e.Prefix, Rule: i, Source: l.Rules[i].Source})
+				if e.RuleAsSrc == e.RuleAsDst {
+					break
+				}
+			}
+		}
+	}
+	return l
+}
+
+// MemoryUse reports the kernel memory (the maps' own memlock accounting)
+// of the live slot's maps, by name.
+func (b *Blocklist) MemoryUse() (map[string]uint64, error) {
+	cfg, err := b.Maps.ReadConfig()
+	if err != nil {
+		return nil, err
+	}
+	slot := liveSlot(cfg.Generation)
+	out := map[string]uint64{}
+	for name, outer := range map[string]*ebpf.Map{
+		"blocklist_v4": b.Maps.BlocklistV4Slots, "blocklist_v6": b.Maps.BlocklistV6Slots,
+		"blocklist_prefix_v4": b.Maps.BlocklistPrefixV4Slots, "blocklist_prefix_v6": b.Maps.BlocklistPrefixV6Slots,
+		"exact_filter": b.Maps.ExactFilterSlots,
+	} {
+		m, err := innerMap(outer, slot)
+		if err != nil {
+			return nil, err
+		}
+		if m == nil {
+			continue
+		}
+		info, err := m.Info()
+		m.Close()
+		if err != nil {
+			return nil, err
+		}
+		if ml, ok := info.Memlock(); ok {
+			out[name] = ml
+		}
+	}
+	return out, nil
+}
