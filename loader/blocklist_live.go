@@ -616,3 +616,71 @@ func (b *Blocklist) MemoryUse() (map[string]uint64, error) {
 	}
 	return out, nil
 }
+
+// Change is one line of a blocklist diff.
+type Change struct {
+	Op     byte // '+', '-' or '~'
+	Prefix netip.Prefix
+	What   string
+}
+
+// Diff compares the live list with a parsed one, entry by entry: what a
+// Replace would add, remove or re-attribute (same prefix, other rule).
+func Diff(snap *Snapshot, list *blocklist.List) []Change {
+	type ruleRef struct{ src, dst string }
+	describe := func(gid, sid, rev uint32, msg string) string {
+		return fmt.Sprintf("[%d:%d:%d] %s", gid, sid, rev, msg)
+	}
+	live := map[netip.Prefix]ruleRef{}
+	for _, e := range snap.Entries {
+		var r ruleRef
+		if kr, ok := snap.Rules[e.RuleAsSrc]; ok && e.RuleAsSrc != 0 {
+			r.src = describe(kr.Gid, kr.Sid, kr.Rev, CString(kr.Msg[:]))
+		}
+		if kr, ok := snap.Rules[e.RuleAsDst]; ok && e.RuleAsDst != 0 {
+			r.dst = describe(kr.Gid, kr.Sid, kr.Rev, CString(kr.Msg[:]))
+		}
+		live[e.Prefix] = r
+	}
+	next := map[netip.Prefix]ruleRef{}
+	for _, e := range list.Entries {
+		r := list.Rules[e.Rule]
+		ref := next[e.Prefix.Masked()]
+		d := describe(r.GID, r.SID, r.Rev, r.Msg)
+		if r.Direction&blocklist.ListedAsSrc != 0 && ref.src == "" {
+			ref.src = d
+		}
+		if r.Direction&blocklist.ListedAsDst != 0 && ref.dst == "" {
+			ref.dst = d
+		}
+		next[e.Prefix.Masked()] = ref
+	}
+	show := func(r ruleRef) string {
+		switch {
+		case r.src == r.dst:
+			return r.src + " (either end)"
+		case r.src == "":
+			return r.dst + " (as destination)"
+		case r.dst == "":
+			return r.src + " (as source)"
+		}
+		return r.dst + " (as destination); " + r.src + " (as source)"
+	}
+	var out []Change
+	for p, r := range next {
+		old, ok := live[p]
+		switch {
+		case !ok:
+			out = append(out, Change{'+', p, show(r)})
+		case old != r:
+			out = append(out, Change{'~', p, show(old) + " -> " + show(r)})
+		}
+	}
+	for p, r := range live {
+		if _, ok := next[p]; !ok {
+			out = append(out, Change{'-', p, show(r)})
+		}
+	}
+	slices.SortFunc(out, func(a, b Change) int { return comparePrefix(a.Prefix, b.Prefix) })
+	return out
+}

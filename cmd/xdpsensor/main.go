@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +18,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "xdpsensor: %+v\n", err)
+		if !errors.Is(err, errNotListed) { // check already said so
+			fmt.Fprintf(os.Stderr, "xdpsensor: %+v\n", err)
+		}
 		os.Exit(1)
 	}
 }

@@ -1,0 +1,407 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
+	"github.com/xdpsensor/xdpsensor/userspace/classification"
+)
+
+func newBlocklistCommand(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "blocklist",
+		Short: "Change or inspect the running sensor's blocklist (acts on the pinned maps)",
+	}
+	cmd.AddCommand(newBlocklistLoad(g), newBlocklistAdd(g), newBlocklistDel(g), newBlocklistList(g),
+		newBlocklistCheck(g), newBlocklistDiff(g), newBlocklistExpire(g))
+	return cmd
+}
+
+// parseLists reads blocklist files all-or-nothing, printing warnings.
+func parseLists(cmd *cobra.Command, files []string, format string) (*blocklist.List, error) {
+	list, err := blocklist.Load(files, blocklist.Options{Format: format, Classes: classification.Standard()})
+	if err != nil {
+		return nil, fmt.Errorf("blocklist rejected, nothing changed:\n%w", err)
+	}
+	warnings(cmd.ErrOrStderr(), list.Warnings)
+	return list, nil
+}
+
+// warnings prints the first few warnings and how many more there were.
+func warnings(w io.Writer, ws []string) {
+	const show = 20
+	for i, s := range ws {
+		if i == show {
+			fmt.Fprintf(w, "warning: ... and %d more\n", len(ws)-show)
+			break
+		}
+		fmt.Fprintf(w, "warning: %s\n", s)
+	}
+}
+
+func withBlocklist(g *globalFlags, write bool, fn func(*loader.Blocklist) error) error {
+	bl, err := loader.OpenBlocklist(g.pinDir)
+	if err != nil {
+		return err
+	}
+	defer bl.Maps.Close()
+	if write {
+		unlock, err := bl.Lock()
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	return fn(bl)
+}
+
+func newBlocklistLoad(g *globalFlags) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "load FILE...",
+		Short: "Replace the whole blocklist atomically (all files or nothing)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, files []string) error {
+			start := time.Now()
+			list, err := parseLists(cmd, files, format)
+			if err != nil {
+				return err
+			}
+			return withBlocklist(g, true, func(bl *loader.Blocklist) error {
+				st, err := bl.Replace(list)
+				if err != nil {
+					return fmt.Errorf("installing blocklist (the running list is unchanged): %w", err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "loaded generation %d: %d rules, %d IPv4 and %d IPv6 addresses, %d IPv4 and %d IPv6 prefixes in %v\n",
+					st.Generation, st.Rules, st.ExactV4, st.ExactV6, st.PrefixV4, st.PrefixV6, time.Since(start).Round(time.Millisecond))
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "auto", "file format (auto detects per file)")
+	return cmd
+}
+
+// parsePrefix takes an address or a CIDR.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		if p != p.Masked() {
+			return netip.Prefix{}, fmt.Errorf("%s has host bits set: did you mean %s?", s, p.Masked())
+		}
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// parseDays reads durations with day and week units: 30d, 2w, 12h, 90m.
+func parseDays(s string) (time.Duration, error) {
+	for unit, d := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
+		if n, ok := strings.CutSuffix(s, unit); ok {
+			v, err := strconv.ParseFloat(n, 64)
+			if err != nil || v <= 0 {
+				return 0, fmt.Errorf("bad duration %q", s)
+			}
+			return time.Duration(v * float64(d)), nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("bad duration %q (e.g. 30d, 2w, 12h)", s)
+	}
+	return d, nil
+}
+
+func parseDirection(s string) (blocklist.Direction, error) {
+	switch s {
+	case "src":
+		return blocklist.ListedAsSrc, nil
+	case "dst":
+		return blocklist.ListedAsDst, nil
+	case "any", "":
+		return blocklist.ListedAsAny, nil
+	}
+	return 0, fmt.Errorf("--direction %q: want src, dst or any", s)
+}
+
+func newBlocklistAdd(g *globalFlags) *cobra.Command {
+	var msg, classtype, direction, expires string
+	var gid, sid, rev uint32
+	cmd := &cobra.Command{
+		Use:   "add ADDR|CIDR [--msg MSG --sid N --expires 30d]",
+		Short: "List one address or prefix now, in place",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := parsePrefix(args[0])
+			if err != nil {
+				return err
+			}
+			dir, err := parseDirection(direction)
+			if err != nil {
+				return err
+			}
+			if _, ok := classification.Standard().Lookup(classtype); !ok {
+				return fmt.Errorf("--classtype %q is not in the classification table", classtype)
+			}
+			opts := loader.AddOptions{Rule: blocklist.Rule{GID: gid, SID: sid, Rev: rev, Msg: msg, Classtype: classtype,
+				Direction: dir, Source: "xdpsensor blocklist add"}}
+			if expires != "" {
+				d, err := parseDays(expires)
+				if err != nil {
+					return fmt.Errorf("--expires: %w", err)
+				}
+				opts.Expires = time.Now().Add(d)
+			}
+			return withBlocklist(g, true, func(bl *loader.Blocklist) error {
+				if err := bl.Add(p, opts); err != nil {
+					return fmt.Errorf("adding %s: %w", p, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "added %s [%d:%d:%d] %s\n", p, gid, sid, rev, msg)
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&msg, "msg", "XDPSENSOR manually listed address", "alert message")
+	f.Uint32Var(&gid, "gid", 1, "generator id")
+	f.Uint32Var(&sid, "sid", 3999999, "signature id")
+	f.Uint32Var(&rev, "rev", 1, "revision")
+	f.StringVar(&classtype, "classtype", "trojan-activity", "classification")
+	f.StringVar(&direction, "direction", "any", "which end of a packet must be the address: src, dst or any")
+	f.StringVar(&expires, "expires", "", "remove it after this long (30d, 2w, 12h)")
+	return cmd
+}
+
+func newBlocklistDel(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "del ADDR|CIDR",
+		Short: "Remove one address or prefix now, in place",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := parsePrefix(args[0])
+			if err != nil {
+				return err
+			}
+			return withBlocklist(g, true, func(bl *loader.Blocklist) error {
+				if err := bl.Del(p); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", p)
+				return nil
+			})
+		},
+	}
+}
+
+func newBlocklistExpire(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "expire",
+		Short: "Remove entries whose expiry has passed (the running sensor does this every minute)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withBlocklist(g, true, func(bl *loader.Blocklist) error {
+				n, err := bl.Expire(time.Now())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "expired %d entries\n", n)
+				return nil
+			})
+		},
+	}
+}
+
+// entryView is one entry with its rule, for list/check output.
+type entryView struct {
+	Prefix    string `json:"prefix"`
+	Direction string `json:"direction"` // src, dst or any: which end of a packet the rule wants it on
+	GID       uint32 `json:"gid"`
+	SID       uint32 `json:"signature_id"`
+	Rev       uint32 `json:"rev"`
+	Msg       string `json:"signature"`
+	Classtype string `json:"classtype,omitempty"`
+	Source    string `json:"source,omitempty"`
+	Expires   string `json:"expires,omitempty"`
+	RuleID    uint32 `json:"rule_id"`
+}
+
+func views(snap *loader.Snapshot, e loader.LiveEntry) []entryView {
+	var out []entryView
+	add := func(id uint32, dir string) {
+		r := snap.Rules[id]
+		v := entryView{Prefix: e.Prefix.String(), Direction: dir, GID: r.Gid, SID: r.Sid, Rev: r.Rev,
+			Msg: loader.CString(r.Msg[:]), Classtype: loader.CString(r.Classtype[:]), Source: loader.CString(r.Source[:]), RuleID: id}
+		if r.ExpiresUnix != 0 {
+			v.Expires = time.Unix(int64(r.ExpiresUnix), 0).UTC().Format(time.RFC3339)
+		}
+		out = append(out, v)
+	}
+	switch {
+	case e.RuleAsSrc != 0 && e.RuleAsSrc == e.RuleAsDst:
+		add(e.RuleAsSrc, "any")
+	default:
+		if e.RuleAsSrc != 0 {
+			add(e.RuleAsSrc, "src")
+		}
+		if e.RuleAsDst != 0 {
+			add(e.RuleAsDst, "dst")
+		}
+	}
+	return out
+}
+
+func printViews(w io.Writer, vs []entryView, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		for _, v := range vs {
+			if err := enc.Encode(v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PREFIX\tAS\tRULE\tMESSAGE\tSOURCE\tEXPIRES")
+	for _, v := range vs {
+		exp := v.Expires
+		if exp == "" {
+			exp = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d:%d:%d\t%s\t%s\t%s\n", v.Prefix, v.Direction, v.GID, v.SID, v.Rev, v.Msg, v.Source, exp)
+	}
+	return tw.Flush()
+}
+
+func newBlocklistList(g *globalFlags) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [--json]",
+		Short: "Every live entry with its rule and source file",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withBlocklist(g, false, func(bl *loader.Blocklist) error {
+				snap, err := bl.Snapshot()
+				if err != nil {
+					return err
+				}
+				var vs []entryView
+				for _, e := range snap.Entries {
+					vs = append(vs, views(snap, e)...)
+				}
+				return printViews(cmd.OutOrStdout(), vs, asJSON)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per entry")
+	return cmd
+}
+
+func newBlocklistCheck(g *globalFlags) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "check ADDR",
+		Short: "Every exact and CIDR entry matching ADDR, and what the kernel decides",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := netip.ParseAddr(args[0])
+			if err != nil {
+				return fmt.Errorf("%q is not an IP address", args[0])
+			}
+			a = a.Unmap()
+			return withBlocklist(g, false, func(bl *loader.Blocklist) error {
+				snap, err := bl.Snapshot()
+				if err != nil {
+					return err
+				}
+				var vs []entryView
+				for _, e := range snap.Matches(a) {
+					vs = append(vs, views(snap, e)...)
+				}
+				out := cmd.OutOrStdout()
+				if len(vs) == 0 {
+					if asJSON {
+						return nil
+					}
+					fmt.Fprintf(out, "%s is not listed\n", a)
+					return errNotListed
+				}
+				if err := printViews(out, vs, asJSON); err != nil {
+					return err
+				}
+				if !asJSON {
+					eff := snap.Effective(a)
+					describe := func(id uint32) string {
+						if id == 0 {
+							return "no alert"
+						}
+						r := snap.Rules[id]
+						return fmt.Sprintf("[%d:%d:%d] %s", r.Gid, r.Sid, r.Rev, loader.CString(r.Msg[:]))
+					}
+					fmt.Fprintf(out, "kernel decision: %s as destination -> %s; as source -> %s\n", a, describe(eff.RuleAsDst), describe(eff.RuleAsSrc))
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per matching entry")
+	return cmd
+}
+
+// errNotListed makes `check` exit non-zero for scripts, without a message.
+var errNotListed = errors.New("not listed")
+
+func newBlocklistDiff(g *globalFlags) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "diff FILE...",
+		Short: "What `blocklist load FILE...` would add and remove, changing nothing",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, files []string) error {
+			list, err := parseLists(cmd, files, format)
+			if err != nil {
+				return err
+			}
+			return withBlocklist(g, false, func(bl *loader.Blocklist) error {
+				snap, err := bl.Snapshot()
+				if err != nil {
+					return err
+				}
+				d := loader.Diff(snap, list)
+				out := cmd.OutOrStdout()
+				for _, c := range d {
+					fmt.Fprintf(out, "%c %s %s\n", c.Op, c.Prefix, c.What)
+				}
+				var add, del, chg int
+				for _, c := range d {
+					switch c.Op {
+					case '+':
+						add++
+					case '-':
+						del++
+					default:
+						chg++
+					}
+				}
+				fmt.Fprintf(out, "%d to add, %d to remove, %d to change\n", add, del, chg)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "auto", "file format")
+	return cmd
+}

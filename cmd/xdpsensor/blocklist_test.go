@@ -1,0 +1,119 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/xdpsensor/xdpsensor/loader"
+)
+
+// pinnedSensor loads a sensor pinned under a unique directory, as `run`
+// would leave it, for the commands that act on pinned maps.
+func pinnedSensor(t *testing.T) string {
+	t.Helper()
+	pin := fmt.Sprintf("/sys/fs/bpf/xdpsensor-cli-%s-%d", strings.ToLower(t.Name()), os.Getpid())
+	t.Cleanup(func() { loader.Unpin(pin) })
+	s, err := loader.Load(loader.Config{PinDir: pin, FlowTableSize: 1024, RingSize: 1 << 16})
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return pin
+}
+
+func TestBlocklistCommands(t *testing.T) {
+	pin := pinnedSensor(t)
+	rules := filepath.Join(testdata, "bleeding-botcc-group1.rules")
+	out, err := runCLI(t, "blocklist", "load", "--pin-dir", pin, rules)
+	if err != nil || !strings.HasPrefix(out, "loaded generation 1: 1 rules, 60 IPv4 and 0 IPv6 addresses, 0 IPv4 and 0 IPv6 prefixes in ") {
+		t.Fatalf("load: %v %q", err, out)
+	}
+
+	out, err = runCLI(t, "blocklist", "list", "--json", "--pin-dir", pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 60 {
+		t.Fatalf("list --json: %d entries", len(lines))
+	}
+	var v entryView
+	json.Unmarshal([]byte(lines[0]), &v)
+	if v.Prefix != "121.6.201.216/32" || v.Direction != "dst" || v.SID != 2405000 || v.Source != rules+":2" || v.Expires == "" {
+		t.Fatalf("first entry %+v", v)
+	}
+
+	out, err = runCLI(t, "blocklist", "check", "--pin-dir", pin, "193.109.122.67")
+	if err != nil || !strings.Contains(out, "193.109.122.67/32  dst") ||
+		!strings.Contains(out, "kernel decision: 193.109.122.67 as destination -> [1:2405000:602] BLEEDING-EDGE DROP Known Bot C&C Traffic (group 1) - BLOCKING SOURCE; as source -> no alert") {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	if out, err = runCLI(t, "blocklist", "check", "--pin-dir", pin, "192.0.2.1"); err != errNotListed || out != "192.0.2.1 is not listed\n" {
+		t.Fatalf("check unlisted: %v %q", err, out)
+	}
+
+	if out, err = runCLI(t, "blocklist", "add", "--pin-dir", pin, "198.51.100.0/24", "--msg", "lab C2 range", "--sid", "9000002", "--expires", "30d"); err != nil || out != "added 198.51.100.0/24 [1:9000002:1] lab C2 range\n" {
+		t.Fatalf("add: %v %q", err, out)
+	}
+	out, _ = runCLI(t, "blocklist", "check", "--pin-dir", pin, "198.51.100.7")
+	if !strings.Contains(out, "198.51.100.0/24  any  1:9000002:1  lab C2 range") {
+		t.Fatalf("check after add:\n%s", out)
+	}
+	if out, err = runCLI(t, "blocklist", "del", "--pin-dir", pin, "198.51.100.0/24"); err != nil || out != "removed 198.51.100.0/24\n" {
+		t.Fatalf("del: %v %q", err, out)
+	}
+
+	plain := filepath.Join(t.TempDir(), "drop.txt")
+	os.WriteFile(plain, []byte("# two of the botcc addresses and a new one\n161.53.178.240\n193.109.122.67\n203.0.113.5\n"), 0o644)
+	out, err = runCLI(t, "blocklist", "diff", "--pin-dir", pin, plain)
+	if err != nil || !strings.HasSuffix(out, "1 to add, 58 to remove, 2 to change\n") || !strings.Contains(out, "+ 203.0.113.5/32 [1:3000000:1] XDPSENSOR listed address (drop.txt) (either end)") {
+		t.Fatalf("diff: %v\n%s", err, out)
+	}
+	// diff changed nothing.
+	out, _ = runCLI(t, "blocklist", "list", "--pin-dir", pin)
+	if n := strings.Count(out, "\n"); n != 61 {
+		t.Fatalf("list after diff: %d lines", n)
+	}
+}
+
+func TestBlocklistCommandErrors(t *testing.T) {
+	pin := pinnedSensor(t)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.txt")
+	os.WriteFile(bad, []byte("192.0.2.1\nnot-an-address\n10.0.0.1/8\n"), 0o644)
+	good := filepath.Join(testdata, "bleeding-botcc-group1.rules")
+	if _, err := runCLI(t, "blocklist", "load", "--pin-dir", pin, good); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"blocklist", "load", good, bad}, []string{"nothing changed", bad + ":2:", bad + ":3:"}},
+		{[]string{"blocklist", "add", "10.1.2.3/8"}, []string{"host bits set: did you mean 10.0.0.0/8?"}},
+		{[]string{"blocklist", "add", "192.0.2.1", "--expires", "soon"}, []string{"--expires"}},
+		{[]string{"blocklist", "add", "192.0.2.1", "--direction", "up"}, []string{"--direction"}},
+		{[]string{"blocklist", "del", "192.0.2.1"}, []string{"192.0.2.1/32 is not on the blocklist"}},
+		{[]string{"blocklist", "check", "nonsense"}, []string{`"nonsense" is not an IP address`}},
+	}
+	for _, c := range cases {
+		_, err := runCLI(t, append(c.args, "--pin-dir", pin)...)
+		for _, w := range c.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: error %v, want %q", c.args, err, w)
+			}
+		}
+	}
+	// The failed load left the list as it was.
+	out, _ := runCLI(t, "blocklist", "list", "--pin-dir", pin)
+	if n := strings.Count(out, "\n"); n != 61 {
+		t.Fatalf("list after the rejected load: %d lines, want 61", n)
+	}
+	if _, err := runCLI(t, "blocklist", "list", "--pin-dir", filepath.Join(dir, "none")); err == nil || !strings.Contains(err.Error(), "no sensor maps are pinned under") {
+		t.Fatalf("no sensor: %v", err)
+	}
+}
