@@ -122,6 +122,11 @@ func (p *prepared) install(s *loader.Sensor) (loader.InstallStats, error) {
 	if err != nil {
 		return loader.InstallStats{}, err
 	}
+	unlock, err := bl.Lock()
+	if err != nil {
+		return loader.InstallStats{}, err
+	}
+	defer unlock()
 	st, err := bl.Replace(p.list)
 	if err != nil {
 		return st, fmt.Errorf("installing blocklist: %w", err)
@@ -249,8 +254,43 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		closeSinks(sinks)
 		return sum, err
 	}
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go expireLoop(sweepCtx, s, prep.log, time.Minute)
 	sum.Counts, err = p.Run(ctx, src)
 	return sum, err
+}
+
+// expireLoop removes expired blocklist entries (fwsam times, `blocklist
+// add --expires`) while the sensor runs.
+func expireLoop(ctx context.Context, s *loader.Sensor, log *slog.Logger, every time.Duration) {
+	bl, err := s.Blocklist()
+	if err != nil {
+		log.Error("blocklist expiry disabled", "err", err)
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			unlock, err := bl.Lock()
+			if err != nil {
+				log.Error("blocklist expiry", "err", err)
+				continue
+			}
+			n, err := bl.Expire(now)
+			unlock()
+			switch {
+			case err != nil:
+				log.Error("blocklist expiry", "err", err)
+			case n > 0:
+				log.Info("blocklist entries expired", "entries", n)
+			}
+		}
+	}
 }
 
 func closeSinks(sinks []event.Sink) {
