@@ -104,6 +104,7 @@ const (
 
 // Alert is one packet that matched the blocklist.
 type Alert struct {
+	ID          uint64 // names this alert (carve --alert-id); 53 bits
 	FlowID      uint64 // shared with the flow record; 0 for fragments outside any flow
 	Rule        Rule
 	Listed      Listed
