@@ -225,12 +225,13 @@ func l4(b []byte, r Result) Result {
 		r.TCPFlags = b[13]
 		hdr = doff
 	case uint8(layers.IPProtocolUDP):
-		var udp layers.UDP
-		if len(b) < 8 || udp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
+		// The ports only: like the kernel, the reference does not judge
+		// the UDP length field (gopacket rejects lengths below 8).
+		if len(b) < 8 {
 			r.Verdict = BadL4
 			return r
 		}
-		r.Key.PortLo, r.Key.PortHi = uint16(udp.SrcPort), uint16(udp.DstPort)
+		r.Key.PortLo, r.Key.PortHi = binary.BigEndian.Uint16(b[0:2]), binary.BigEndian.Uint16(b[2:4])
 		hdr = 8
 	case uint8(layers.IPProtocolICMPv4), uint8(layers.IPProtocolICMPv6):
 		if len(b) < 8 {
