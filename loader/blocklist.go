@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -449,9 +450,22 @@ func batchPutSlices[K, V any](m *ebpf.Map, keys []K, vals []V) error {
 func (b *Blocklist) innerSpec(outer string, entries int) *ebpf.MapSpec {
 	spec := b.spec.Maps[outer].InnerMap.Copy()
 	spec.Name = strings.TrimSuffix(outer, "_slots")
-	// Room for live additions without a rebuild.
-	spec.MaxEntries = uint32(max(entries+entries/8, 64))
+	spec.MaxEntries = uint32(innerCapacity(entries))
 	return spec
+}
+
+// innerCapacity leaves room for live additions (`blocklist add`) without
+// a rebuild: an eighth more, but not past the next power of two when that
+// still leaves 2% — a hash map's bucket array is sized to the power of two
+// above max_entries, 16 bytes a bucket, so crossing one costs 16 bytes for
+// every entry.
+func innerCapacity(n int) int {
+	want := max(n+n/8, 64)
+	next := 1 << bits.Len(uint(n))
+	if want > next && next-n >= n/50 {
+		return next
+	}
+	return want
 }
 
 // setSlot puts inner into outer[slot], or empties the slot when inner is nil.
