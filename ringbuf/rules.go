@@ -81,8 +81,7 @@ func RuleFromKernel(id uint32, kr *loader.BpfRule, classify func(string) (string
 			}
 		}
 	}
-	if r.Priority == 0 {
-		r.Priority = 3 // Snort's default for unclassified rules
-	}
+	// An unclassified rule keeps priority 0, as Snort prints it; EVE
+	// writes Suricata's default severity 3 for it.
 	return r
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/classification"
 	"github.com/xdpsensor/xdpsensor/userspace/eve"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/snortalert"
 )
 
 // Config is what `run` and `replay` share.
@@ -142,11 +143,33 @@ func openOutputs(cfg *Config) ([]event.Sink, error) {
 	if err := os.MkdirAll(cfg.OutDir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating output directory: %w", err)
 	}
-	w, err := eve.Open(filepath.Join(cfg.OutDir, "eve.json"), eve.Options{SensorName: cfg.SensorName, CompressIPv6: true})
-	if err != nil {
-		return nil, fmt.Errorf("opening eve.json: %w", err)
+	var sinks []event.Sink
+	open := func(name string, f func(path string) (event.Sink, error)) error {
+		s, err := f(filepath.Join(cfg.OutDir, name))
+		if err != nil {
+			closeSinks(sinks)
+			return fmt.Errorf("opening %s: %w", name, err)
+		}
+		sinks = append(sinks, s)
+		return nil
 	}
-	return []event.Sink{w}, nil
+	if err := open("eve.json", func(p string) (event.Sink, error) {
+		return eve.Open(p, eve.Options{SensorName: cfg.SensorName, CompressIPv6: true})
+	}); err != nil {
+		return nil, err
+	}
+	// Snort 2's two alert files, for the tools and eyes that read them.
+	for _, f := range []struct {
+		name   string
+		format snortalert.Format
+	}{{"alert.fast", snortalert.Fast}, {"alert.full", snortalert.Full}} {
+		if err := open(f.name, func(p string) (event.Sink, error) {
+			return snortalert.Open(p, f.format, snortalert.Options{})
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return sinks, nil
 }
 
 // Replay runs capture files through a private instance of the kernel
