@@ -143,10 +143,16 @@ type Flow struct {
 	// server (S SYN, H SYN-ACK, A pure ACK, D data, F FIN, R RST, Q SYN
 	// with FIN/RST, W zero window, repeated at 10, 100, ...). No '^' flip:
 	// encoders that follow Zeek's orientation apply it.
-	History string
-	ClientListed   bool   // the client address is on the blocklist
-	ServerListed   bool
-	Rules          []Rule // rules that list either end
+	History      string
+	ClientListed bool // the client address is on the blocklist
+	ServerListed bool
+	Rules        []Rule // rules that list either end
+	// Label is the analyst's reading of a flow that touches a listed
+	// address (backscatter, cc-unanswered, cc-rejected, cc-established,
+	// listed-inbound; see userspace/label), empty for other flows.
+	Label string
+	// LabelNote qualifies the label, e.g. "no-data-out" or "3 SYNs".
+	LabelNote string
 }
 
 // Sink receives decoded events; every output format implements it.
