@@ -69,7 +69,8 @@ struct packet {
 	__u8 vlan_count;
 	__u8 has_l4;
 	__u16 window; /* TCP window, host order */
-	__u16 pad2[3];
+	__u16 segs;   /* segments this packet stands for (a GSO skb on egress), >= 1 */
+	__u16 pad2[2];
 };
 
 struct vlan_tag {
@@ -117,7 +118,7 @@ static __always_inline int parse_ethernet(struct hdr_cursor *cur, void *data_end
 }
 
 static __always_inline int parse_ipv4(struct hdr_cursor *cur, void *data, void *data_end,
-				      struct packet *pkt)
+				      __u32 frame_len, struct packet *pkt)
 {
 	struct iphdr *ip = cur->pos;
 	if ((void *)(ip + 1) > data_end)
@@ -130,7 +131,9 @@ static __always_inline int parse_ipv4(struct hdr_cursor *cur, void *data, void *
 	if (cur->pos + hdr_len > data_end)
 		return PARSE_BAD_L3;
 	__u32 tot_len = bpf_ntohs(ip->tot_len);
-	__u32 avail = data_end - cur->pos;
+	/* Lengths are judged against the whole frame, which can reach past
+	 * the linear data a program can read (multi-buffer XDP, GSO skbs). */
+	__u32 avail = frame_len > pkt->l3_offset ? frame_len - pkt->l3_offset : 0;
 	if (tot_len < hdr_len || tot_len > avail)
 		return PARSE_BAD_IP_LEN;
 
@@ -147,7 +150,7 @@ static __always_inline int parse_ipv4(struct hdr_cursor *cur, void *data, void *
 }
 
 static __always_inline int parse_ipv6(struct hdr_cursor *cur, void *data, void *data_end,
-				      struct packet *pkt)
+				      __u32 frame_len, struct packet *pkt)
 {
 	struct ipv6hdr *ip6 = cur->pos;
 	if ((void *)(ip6 + 1) > data_end)
@@ -155,7 +158,7 @@ static __always_inline int parse_ipv6(struct hdr_cursor *cur, void *data, void *
 	if (ip6->version != 6)
 		return PARSE_BAD_L3;
 	__u32 tot_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
-	__u32 avail = data_end - cur->pos;
+	__u32 avail = frame_len > pkt->l3_offset ? frame_len - pkt->l3_offset : 0;
 	if (tot_len > avail)
 		return PARSE_BAD_IP_LEN;
 
@@ -270,7 +273,8 @@ static __always_inline int parse_l4(struct hdr_cursor *cur, void *data, void *da
 	return PARSE_IP;
 }
 
-static __always_inline int parse_packet(void *data, void *data_end, struct packet *pkt)
+static __always_inline int parse_packet(void *data, void *data_end, __u32 frame_len,
+					struct packet *pkt)
 {
 	struct hdr_cursor cur = {.pos = data};
 	int h_proto = parse_ethernet(&cur, data_end, pkt);
@@ -281,9 +285,9 @@ static __always_inline int parse_packet(void *data, void *data_end, struct packe
 	void *l3 = cur.pos;
 	int rc;
 	if (h_proto == bpf_htons(ETH_P_IP))
-		rc = parse_ipv4(&cur, data, data_end, pkt);
+		rc = parse_ipv4(&cur, data, data_end, frame_len, pkt);
 	else if (h_proto == bpf_htons(ETH_P_IPV6))
-		rc = parse_ipv6(&cur, data, data_end, pkt);
+		rc = parse_ipv6(&cur, data, data_end, frame_len, pkt);
 	else
 		return PARSE_NON_IP;
 	if (rc != PARSE_IP)

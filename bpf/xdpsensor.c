@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* xdpsensor datapath: parse, match against the blocklist once per flow,
- * count per-flow and per-flag, and hand alerts and closed flows to the
- * daemon through a ring buffer. A passive sensor: XDP_PASS unless loaded
- * for a dedicated monitor port. */
+ * count per-flow and per-flag, and hand alerts, closed flows and captured
+ * frames to the daemon through ring buffers. A passive sensor: XDP_PASS
+ * unless loaded for a dedicated monitor port. The same datapath runs on
+ * TC egress in host mode (bpf/datapath.h), sharing every map. */
 #include <linux/bpf.h>
 #include <linux/in.h>
 #include <linux/in6.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -46,17 +48,6 @@ const enum tcp_flag_bits *const btf_tcp_flag_bits __attribute__((unused)) = 0;
 const enum close_bits *const btf_close_bits __attribute__((unused)) = 0;
 const enum threshold_type *const btf_threshold_type __attribute__((unused)) = 0;
 const enum threshold_track *const btf_threshold_track __attribute__((unused)) = 0;
-
-static __always_inline __u64 packet_time(struct xdp_md *ctx)
-{
-	if (cfg_replay_clock) {
-		void *meta = (void *)(long)ctx->data_meta;
-		void *data = (void *)(long)ctx->data;
-		if (meta + sizeof(__u64) <= data)
-			return *(__u64 *)meta;
-	}
-	return bpf_ktime_get_ns();
-}
 
 static __always_inline void count_malformed(struct sensor_stats *st, int rc)
 {
@@ -331,60 +322,6 @@ static __always_inline __u32 packet_rule(struct flow_match *fm, __u8 side, __u8 
 
 /* ---- Events ------------------------------------------------------------- */
 
-static __always_inline void fill_packet_fields(struct xdp_md *ctx, struct packet_fields *pf,
-					       struct packet *pkt)
-{
-	__builtin_memcpy(pf->src, pkt->src, 16);
-	__builtin_memcpy(pf->dst, pkt->dst, 16);
-	pf->sport = pkt->sport;
-	pf->dport = pkt->dport;
-	pf->vlan[0] = pkt->vlan[0];
-	pf->vlan[1] = pkt->vlan[1];
-	pf->vlan[2] = pkt->vlan[2];
-	pf->family = pkt->family;
-	pf->proto = pkt->proto;
-	pf->fragment = pkt->fragment;
-	pf->tcp_flags = pkt->tcp_flags;
-	pf->icmp_type = pkt->icmp_type;
-	pf->icmp_code = pkt->icmp_code;
-	pf->l3_offset = pkt->l3_offset;
-	pf->l4_offset = pkt->l4_offset;
-
-	if (pkt->family == FAMILY_IPV4) {
-		struct iphdr ip;
-		if (bpf_xdp_load_bytes(ctx, pkt->l3_offset, &ip, sizeof(ip)) == 0) {
-			pf->ttl = ip.ttl;
-			pf->tos = ip.tos;
-			pf->ip_hdr_len = ip.ihl * 4;
-			pf->ip_id = bpf_ntohs(ip.id);
-			pf->ip_len = bpf_ntohs(ip.tot_len);
-			__u16 frag = bpf_ntohs(ip.frag_off);
-			pf->ip_flags = frag >> 13;
-			pf->frag_offset = frag & 0x1fff;
-		}
-	} else {
-		struct ipv6hdr ip6;
-		if (bpf_xdp_load_bytes(ctx, pkt->l3_offset, &ip6, sizeof(ip6)) == 0) {
-			pf->ttl = ip6.hop_limit;
-			pf->tos = (ip6.priority << 4) | (ip6.flow_lbl[0] >> 4);
-			pf->ip_hdr_len = sizeof(ip6);
-			pf->ip_len = sizeof(ip6) + bpf_ntohs(ip6.payload_len);
-		}
-	}
-	if (!pkt->has_l4)
-		return;
-	if (pkt->proto == IPPROTO_TCP) {
-		struct tcphdr th;
-		if (bpf_xdp_load_bytes(ctx, pkt->l4_offset, &th, sizeof(th)) == 0) {
-			pf->seq = bpf_ntohl(th.seq);
-			pf->ack = bpf_ntohl(th.ack_seq);
-			pf->window = bpf_ntohs(th.window);
-			pf->urg_ptr = bpf_ntohs(th.urg_ptr);
-			pf->tcp_hdr_len = th.doff * 4;
-		}
-	}
-}
-
 /* What an alert needs besides the packet. */
 struct alert_info {
 	__u64 now;
@@ -395,54 +332,6 @@ struct alert_info {
 	__u8 listed;
 	__u8 pad[6];
 };
-
-__noinline int emit_alert(struct xdp_md *ctx, struct packet *pkt, struct flow_key *key,
-			  struct alert_info *ai)
-{
-	__u32 zero = 0;
-	if (!ctx || !pkt || !key || !ai)
-		return 0;
-	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
-	if (!st)
-		return 0;
-	struct alert_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-	if (!ev) {
-		st->lost_events++;
-		return 0;
-	}
-	ev->type = EVENT_ALERT;
-	ev->listed = ai->listed;
-	ev->direction = ai->side;
-	ev->has_flow = ai->flow_start != 0;
-	ev->rule_id = ai->rule_id;
-	ev->ts_ns = ai->now;
-	ev->flow_start_ns = ai->flow_start;
-	ev->generation = ai->generation;
-	ev->pad2 = 0;
-	__builtin_memcpy(&ev->key, key, sizeof(*key));
-	__builtin_memset(&ev->pkt, 0, sizeof(ev->pkt));
-	fill_packet_fields(ctx, &ev->pkt, pkt);
-	ev->ifindex = ctx->ingress_ifindex;
-
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	__u32 frame_len = data_end - data;
-	ev->frame_len = frame_len;
-	ev->cap_len = 0;
-	/* A constant size for full snapshots; shorter frames pass a masked
-	 * length the verifier can bound (the mask changes nothing below 256). */
-	if (frame_len >= ALERT_SNAP_LEN) {
-		if (bpf_xdp_load_bytes(ctx, 0, ev->data, ALERT_SNAP_LEN) == 0)
-			ev->cap_len = ALERT_SNAP_LEN;
-	} else {
-		__u32 cap = frame_len & (ALERT_SNAP_LEN - 1);
-		if (cap > 0 && bpf_xdp_load_bytes(ctx, 0, ev->data, cap) == 0)
-			ev->cap_len = cap;
-	}
-	bpf_ringbuf_submit(ev, 0);
-	st->alerts++;
-	return 1;
-}
 
 __noinline int emit_flow_closed(struct flow_key *key, struct flow_value *f, __u32 reason)
 {
@@ -526,65 +415,6 @@ struct capture_args {
 	__u8 pad[2];
 };
 
-/* Hand the frame (up to snaplen bytes) to the capture ring. */
-__noinline int capture_frame(struct xdp_md *ctx, struct flow_key *key, struct capture_args *ca)
-{
-	__u32 zero = 0;
-	if (!ctx || !key || !ca)
-		return 0;
-	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
-	struct capture_scratch *sc = bpf_map_lookup_elem(&capture_scratch, &zero);
-	if (!st || !sc)
-		return 0;
-	__u32 frame_len = bpf_xdp_get_buff_len(ctx);
-	__u32 cap = frame_len < ca->snaplen ? frame_len : ca->snaplen;
-	cap &= 0x3fff;
-	if (cap == 0 || cap > MAX_SNAPLEN)
-		return 0;
-	if (bpf_xdp_load_bytes(ctx, 0, sc->data, cap))
-		return 0;
-	sc->hdr.ts_ns = ca->now;
-	sc->hdr.flow_start_ns = ca->flow_start;
-	__builtin_memcpy(&sc->hdr.key, key, sizeof(*key));
-	sc->hdr.frame_len = frame_len;
-	sc->hdr.cap_len = cap;
-	sc->hdr.ifindex = ctx->ingress_ifindex;
-	sc->hdr.listed = ca->listed;
-	sc->hdr.direction = ca->side;
-	sc->hdr.pad[0] = 0;
-	sc->hdr.pad[1] = 0;
-	if (bpf_ringbuf_output(&capture, sc, sizeof(sc->hdr) + cap, 0)) {
-		st->capture_lost++;
-		return 0;
-	}
-	st->capture_packets++;
-	st->capture_bytes += cap;
-	return cap;
-}
-
-/* Capture this packet of flow f if the mode and the flow's budget say so. */
-static __always_inline void maybe_capture(struct xdp_md *ctx, struct sensor_config *cfg,
-					  struct sensor_stats *st, struct flow_key *key,
-					  struct flow_value *f, __u64 now, __u8 side)
-{
-	__u8 mode = cfg->capture_mode;
-	if (mode == CAPTURE_NONE || (mode == CAPTURE_LISTED && !f->match.listed))
-		return;
-	__u64 budget = cfg->capture_flow_bytes;
-	if (budget && f->captured_bytes >= budget) {
-		st->capture_capped++;
-		return;
-	}
-	struct capture_args ca = {
-		.now = now,
-		.flow_start = f->first_seen_ns,
-		.snaplen = cfg->capture_snaplen,
-		.listed = f->match.listed,
-		.side = side,
-	};
-	f->captured_bytes += capture_frame(ctx, key, &ca);
-}
-
 /* ---- Flow accounting ---------------------------------------------------- */
 
 static __always_inline int pure_ack(struct packet *pkt)
@@ -594,7 +424,7 @@ static __always_inline int pure_ack(struct packet *pkt)
 
 static __always_inline void count_direction(struct flow_direction *d, struct packet *pkt)
 {
-	d->packets++;
+	d->packets += pkt->segs;
 	d->bytes += pkt->l3_len;
 	d->payload_bytes += pkt->payload_len;
 	if (pkt->proto != IPPROTO_TCP || !pkt->has_l4)
@@ -697,150 +527,76 @@ static __always_inline __u8 track_close(struct flow_value *f, struct packet *pkt
 	return 0;
 }
 
-/* Fragments after the first carry no ports and join no flow: they are
- * matched on addresses alone, every time. */
-static __always_inline void handle_fragment(struct xdp_md *ctx, struct sensor_stats *st,
-					    struct sensor_config *cfg, struct packet *pkt, __u32 gen,
-					    __u64 now)
-{
-	struct flow_key key = {};
-	struct flow_match fm = {};
-	struct alert_info ai = {.now = now, .generation = gen};
-	__u8 side = make_flow_key(&key, pkt);
+/* ---- Hooks -------------------------------------------------------------- */
 
-	st->fragments++;
-	decide_match(&fm, &key, gen);
-	__u8 mode = cfg->capture_mode;
-	if (mode == CAPTURE_ALL || (mode == CAPTURE_LISTED && fm.listed)) {
-		struct capture_args ca = {.now = now, .snaplen = cfg->capture_snaplen, .listed = fm.listed, .side = side};
-		capture_frame(ctx, &key, &ca);
+static __always_inline __u64 packet_time_xdp(struct xdp_md *ctx)
+{
+	if (cfg_replay_clock) {
+		void *meta = (void *)(long)ctx->data_meta;
+		void *data = (void *)(long)ctx->data;
+		if (meta + sizeof(__u64) <= data)
+			return *(__u64 *)meta;
 	}
-	ai.side = side;
-	ai.rule_id = packet_rule(&fm, side, &ai.listed);
-	if (ai.rule_id) {
-		st->matches++;
-		if (threshold_allows(pkt, ai.rule_id, now))
-			emit_alert(ctx, pkt, &key, &ai);
-	}
+	return bpf_ktime_get_ns();
 }
 
-/* Parse the frame into pkt; a global function, verified once. */
-__noinline int parse_frame(struct xdp_md *ctx, struct packet *pkt)
+#define DP_CTX struct xdp_md
+#define DP(name) name##_xdp
+#define DP_LOAD_BYTES bpf_xdp_load_bytes
+#define DP_LEN(ctx) bpf_xdp_get_buff_len(ctx)
+#define DP_IFINDEX(ctx) ((ctx)->ingress_ifindex)
+#define DP_PREPARE(ctx) do {} while (0)
+#define DP_AFTER_PARSE(ctx, pkt) do {} while (0)
+#define DP_VERDICT cfg_verdict
+#include "datapath.h"
+#undef DP_CTX
+#undef DP
+#undef DP_LOAD_BYTES
+#undef DP_LEN
+#undef DP_IFINDEX
+#undef DP_PREPARE
+#undef DP_AFTER_PARSE
+#undef DP_VERDICT
+
+static __always_inline __u64 packet_time_tc(struct __sk_buff *skb)
 {
-	if (!ctx || !pkt)
-		return PARSE_BAD_L2;
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	return parse_packet(data, data_end, pkt);
+	return bpf_ktime_get_ns();
 }
+
+/* An skb on egress may carry its outermost VLAN tag out of band, and a GSO
+ * skb stands for several wire packets. */
+static __always_inline void skb_after_parse(struct __sk_buff *skb, struct packet *pkt)
+{
+	if (skb->vlan_present && pkt->vlan_count < MAX_VLAN_DEPTH) {
+		pkt->vlan[2] = pkt->vlan[1];
+		pkt->vlan[1] = pkt->vlan[0];
+		pkt->vlan[0] = skb->vlan_tci & 0x0fff;
+		pkt->vlan_count++;
+	}
+	if (skb->gso_segs > 1)
+		pkt->segs = skb->gso_segs > 0xffff ? 0xffff : skb->gso_segs;
+}
+
+#define DP_CTX struct __sk_buff
+#define DP(name) name##_tc
+#define DP_LOAD_BYTES bpf_skb_load_bytes
+#define DP_LEN(ctx) ((ctx)->len)
+#define DP_IFINDEX(ctx) ((ctx)->ifindex)
+/* Headers up to 256 bytes deep must be in the linear area to be read. */
+#define DP_PREPARE(ctx) bpf_skb_pull_data(ctx, (ctx)->len < 256 ? (ctx)->len : 256)
+#define DP_AFTER_PARSE(ctx, pkt) skb_after_parse(ctx, pkt)
+#define DP_VERDICT TC_ACT_OK
+#include "datapath.h"
 
 SEC("xdp")
 int xdpsensor(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	__u32 zero = 0;
+	return process_xdp(ctx);
+}
 
-	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
-	if (!st)
-		return cfg_verdict;
-	st->packets++;
-	st->bytes += data_end - data;
-
-	struct packet pkt = {};
-	int rc = parse_frame(ctx, &pkt);
-	if (rc == PARSE_NON_IP) {
-		st->non_ip_packets++;
-		st->non_ip_bytes += data_end - data;
-		return cfg_verdict;
-	}
-	if (rc != PARSE_IP) {
-		count_malformed(st, rc);
-		return cfg_verdict;
-	}
-	count_protocol(st, &pkt);
-
-	struct sensor_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!cfg)
-		return cfg_verdict;
-	__u32 gen = READ_ONCE(cfg->generation);
-	__u64 now = packet_time(ctx);
-
-	if (pkt.fragment) {
-		handle_fragment(ctx, st, cfg, &pkt, gen, now);
-		return cfg_verdict;
-	}
-
-	struct flow_key key = {};
-	__u8 side = make_flow_key(&key, &pkt);
-	struct alert_info ai = {.now = now, .side = side, .generation = gen};
-
-	struct flow_value *f = bpf_map_lookup_elem(&flows, &key);
-	if (!f) {
-		struct flow_value *nf = bpf_map_lookup_elem(&flow_scratch, &zero);
-		if (!nf)
-			return cfg_verdict;
-		__builtin_memset(nf, 0, sizeof(*nf));
-		nf->first_seen_ns = now;
-		nf->last_seen_ns = now;
-		nf->initiator = side;
-		nf->first_tcp_flags = pkt.tcp_flags;
-		nf->icmp_type = pkt.icmp_type;
-		nf->icmp_code = pkt.icmp_code;
-		count_direction(&nf->dir[side & 1], &pkt);
-		record_history(nf, &pkt, side);
-		decide_match(&nf->match, &key, gen);
-		ai.rule_id = packet_rule(&nf->match, side, &ai.listed);
-		int alert = 0;
-		if (ai.rule_id) {
-			st->matches++;
-			alert = threshold_allows(&pkt, ai.rule_id, now);
-			if (alert)
-				nf->alerts = 1;
-			else
-				nf->suppressed = 1;
-		}
-		maybe_capture(ctx, cfg, st, &key, nf, now, side);
-		__u8 reason = track_close(nf, &pkt, side);
-		if (bpf_map_update_elem(&flows, &key, nf, BPF_NOEXIST) == 0) {
-			st->flows_new++;
-			if (alert) {
-				ai.flow_start = now;
-				emit_alert(ctx, &pkt, &key, &ai);
-			}
-			if (reason)
-				emit_flow_closed(&key, nf, reason);
-			return cfg_verdict;
-		}
-		/* Another CPU created it first: account on its entry. */
-		f = bpf_map_lookup_elem(&flows, &key);
-		if (!f) {
-			st->flow_insert_failed++;
-			return cfg_verdict;
-		}
-	}
-
-	if (f->match.generation != gen)
-		decide_match(&f->match, &key, gen);
-	f->last_seen_ns = now;
-	count_direction(&f->dir[side & 1], &pkt);
-	record_history(f, &pkt, side);
-	maybe_capture(ctx, cfg, st, &key, f, now, side);
-	if (f->match.listed) {
-		ai.rule_id = packet_rule(&f->match, side, &ai.listed);
-		if (ai.rule_id) {
-			st->matches++;
-			if (threshold_allows(&pkt, ai.rule_id, now)) {
-				f->alerts++;
-				ai.flow_start = f->first_seen_ns;
-				emit_alert(ctx, &pkt, &key, &ai);
-			} else {
-				f->suppressed++;
-			}
-		}
-	}
-	__u8 reason = track_close(f, &pkt, side);
-	if (reason)
-		emit_flow_closed(&key, f, reason);
-	return cfg_verdict;
+/* Host mode: what this host sends, counted into the same flows. */
+SEC("tc")
+int xdpsensor_egress(struct __sk_buff *skb)
+{
+	return process_tc(skb);
 }

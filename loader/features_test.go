@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	ciliumringbuf "github.com/cilium/ebpf/ringbuf"
 
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
@@ -253,4 +254,39 @@ func TestCapture(t *testing.T) {
 			t.Fatalf("captured %d frames with capture off", len(frames))
 		}
 	})
+}
+
+// Host mode: what the host sends goes through the TC program, what it
+// receives through XDP, and both land in one flow.
+func TestEgressProgramSharesTheFlowTable(t *testing.T) {
+	h := newHarness(t, Config{})
+	egress, err := h.s.LoadEgress()
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	h.block(simpleList(blocklist.ListedAsDst, blocklist.NetAny, "193.109.122.67"))
+	// The backscatter seed on a host: the SYN-ACK arrives (XDP), the RST
+	// leaves (TC egress).
+	synack := frameSpec{v4: &ip4{src: "193.109.122.67", dst: "69.143.202.28", proto: 6}, l4: tcpSeg{sport: 6667, dport: 1024, flags: synFlag | ackFlag}}.build()
+	rst := frameSpec{v4: &ip4{src: "69.143.202.28", dst: "193.109.122.67", proto: 6}, l4: tcpSeg{sport: 1024, dport: 6667, flags: rstFlag}}.build()
+	h.run(synack)
+	ret, err := egress.Run(&ebpf.RunOptions{Data: rst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ret != 0 { // TC_ACT_OK
+		t.Fatalf("egress verdict %d, want TC_ACT_OK", ret)
+	}
+	_, v := h.onlyFlow()
+	// 69.143.202.28 sorts lower: LO.
+	if v.Dir[0].FlagCounts.Rst != 1 || v.Dir[1].FlagCounts.Synack != 1 || v.Initiator != 1 {
+		t.Fatalf("flow %+v", v)
+	}
+	alerts, closed := h.events()
+	if len(alerts) != 1 || alerts[0].Pkt.TcpFlags != rstFlag {
+		t.Fatalf("alerts %+v", alerts)
+	}
+	if len(closed) != 1 {
+		t.Fatalf("%d closed events, want the RST's", len(closed))
+	}
 }

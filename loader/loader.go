@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -52,10 +53,28 @@ func (c *Config) withDefaults() Config {
 	return out
 }
 
+// Objects are what a sensor loads: every map and the XDP program. The TC
+// egress program of host mode is loaded only when asked for (LoadEgress).
+type Objects struct {
+	BpfMaps
+	Xdpsensor *ebpf.Program `ebpf:"xdpsensor"`
+}
+
+// Close releases the program and maps.
+func (o *Objects) Close() error {
+	err := o.BpfMaps.Close()
+	if o.Xdpsensor != nil {
+		err = errors.Join(err, o.Xdpsensor.Close())
+	}
+	return err
+}
+
 // Sensor is one loaded instance of the program and its maps.
 type Sensor struct {
-	Objects BpfObjects
+	Objects Objects
+	Egress  *ebpf.Program // host mode's TC program, once LoadEgress ran
 	Config  Config
+	spec    *ebpf.CollectionSpec
 }
 
 // Maps returns the sensor's maps.
@@ -91,7 +110,7 @@ func Load(cfg Config) (*Sensor, error) {
 		}
 	}
 
-	s := &Sensor{Config: cfg}
+	s := &Sensor{Config: cfg, spec: spec}
 	if err := spec.LoadAndAssign(&s.Objects, opts); err != nil {
 		return nil, explainLoadError(err, cfg)
 	}
@@ -144,9 +163,38 @@ func initConfig(m *BpfMaps) error {
 	return nil
 }
 
+// LoadEgress loads the TC egress program of host mode over the sensor's
+// own maps.
+func (s *Sensor) LoadEgress() (*ebpf.Program, error) {
+	if s.Egress != nil {
+		return s.Egress, nil
+	}
+	replace := map[string]*ebpf.Map{}
+	v := reflect.ValueOf(&s.Objects.BpfMaps).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		if name := v.Type().Field(i).Tag.Get("ebpf"); name != "" {
+			if m, ok := v.Field(i).Interface().(*ebpf.Map); ok && m != nil {
+				replace[name] = m
+			}
+		}
+	}
+	var objs struct {
+		Egress *ebpf.Program `ebpf:"xdpsensor_egress"`
+	}
+	if err := s.spec.LoadAndAssign(&objs, &ebpf.CollectionOptions{MapReplacements: replace}); err != nil {
+		return nil, explainLoadError(err, s.Config)
+	}
+	s.Egress = objs.Egress
+	return objs.Egress, nil
+}
+
 // Close releases the program and map handles. Pinned maps stay pinned.
 func (s *Sensor) Close() error {
-	return s.Objects.Close()
+	err := s.Objects.Close()
+	if s.Egress != nil {
+		err = errors.Join(err, s.Egress.Close())
+	}
+	return err
 }
 
 // CheckPrivileges fails with a clear message when the process cannot use BPF.

@@ -430,6 +430,7 @@ const (
 	BpfMapStats                  = "stats"
 	BpfMapThresholds             = "thresholds"
 	BpfProgXdpsensor             = "xdpsensor"
+	BpfProgXdpsensorEgress       = "xdpsensor_egress"
 	BpfVarBtfAddrFamily          = "btf_addr_family"
 	BpfVarBtfAlertEvent          = "btf_alert_event"
 	BpfVarBtfBlocklistEntry      = "btf_blocklist_entry"
@@ -497,7 +498,8 @@ type BpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type BpfProgramSpecs struct {
-	Xdpsensor *ebpf.ProgramSpec `ebpf:"xdpsensor"`
+	Xdpsensor       *ebpf.ProgramSpec `ebpf:"xdpsensor"`
+	XdpsensorEgress *ebpf.ProgramSpec `ebpf:"xdpsensor_egress"`
 }
 
 // BpfMapSpecs contains maps before they are loaded into the kernel.
@@ -646,12 +648,14 @@ type BpfVariables struct {
 //
 // It can be passed to LoadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type BpfPrograms struct {
-	Xdpsensor *ebpf.Program `ebpf:"xdpsensor"`
+	Xdpsensor       *ebpf.Program `ebpf:"xdpsensor"`
+	XdpsensorEgress *ebpf.Program `ebpf:"xdpsensor_egress"`
 }
 
 func (p *BpfPrograms) Close() error {
 	return _BpfClose(
 		p.Xdpsensor,
+		p.XdpsensorEgress,
 	)
 }
 
