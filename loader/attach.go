@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/safchain/ethtool"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -77,4 +79,84 @@ func (s *Sensor) Attach(ifname string, mode XDPMode) (*Attachment, error) {
 		return nil, fmt.Errorf("attaching to %s in %s mode: %w", ifname, mode, err)
 	}
 	return &Attachment{Interface: ifname, Ifindex: iface.Index, Mode: got, Link: l}, nil
+}
+
+// EgressAttachment is host mode's TC egress hook on one interface.
+type EgressAttachment struct {
+	Interface string
+	Mode      string // "tcx" or "clsact"
+	link      link.Link
+	filter    *netlink.BpfFilter
+	qdisc     *netlink.GenericQdisc // created by us, removed on Close
+}
+
+// Close detaches (and removes a clsact qdisc we created).
+func (e *EgressAttachment) Close() error {
+	if e.link != nil {
+		return e.link.Close()
+	}
+	var errs []error
+	if e.filter != nil {
+		errs = append(errs, netlink.FilterDel(e.filter))
+	}
+	if e.qdisc != nil {
+		errs = append(errs, netlink.QdiscDel(e.qdisc))
+	}
+	return errors.Join(errs...)
+}
+
+// AttachEgress hooks the egress program to an interface: a tcx link where
+// the kernel has them (6.6), a clsact qdisc filter otherwise.
+func (s *Sensor) AttachEgress(ifname string) (*EgressAttachment, error) {
+	prog, err := s.LoadEgress()
+	if err != nil {
+		return nil, err
+	}
+	nl, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("interface %q: no such interface (see `ip link`)", ifname)
+	}
+	idx := nl.Attrs().Index
+	l, err := link.AttachTCX(link.TCXOptions{Interface: idx, Program: prog, Attach: ebpf.AttachTCXEgress})
+	if err == nil {
+		return &EgressAttachment{Interface: ifname, Mode: "tcx", link: l}, nil
+	}
+	tcxErr := err
+	a := &EgressAttachment{Interface: ifname, Mode: "clsact"}
+	qdisc := &netlink.GenericQdisc{
+		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: idx, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+		QdiscType:  "clsact",
+	}
+	if err := netlink.QdiscAdd(qdisc); err == nil {
+		a.qdisc = qdisc
+	} else if !errors.Is(err, unix.EEXIST) {
+		return nil, fmt.Errorf("attaching egress to %s: tcx: %v; clsact: %w", ifname, tcxErr, err)
+	}
+	a.filter = &netlink.BpfFilter{
+		FilterAttrs:  netlink.FilterAttrs{LinkIndex: idx, Parent: netlink.HANDLE_MIN_EGRESS, Handle: 1, Protocol: unix.ETH_P_ALL, Priority: 1},
+		Fd:           prog.FD(),
+		Name:         "xdpsensor_egress",
+		DirectAction: true,
+	}
+	if err := netlink.FilterReplace(a.filter); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("attaching egress to %s: tcx: %v; clsact filter: %w", ifname, tcxErr, err)
+	}
+	return a, nil
+}
+
+// RXVLANOffload reports whether the NIC strips VLAN tags on receive
+// (ethtool's rxvlan / rx-vlan-stag-hw-parse): XDP then sees untagged
+// frames, and flows of different VLANs merge.
+func RXVLANOffload(ifname string) (bool, error) {
+	et, err := ethtool.NewEthtool()
+	if err != nil {
+		return false, err
+	}
+	defer et.Close()
+	feats, err := et.Features(ifname)
+	if err != nil {
+		return false, fmt.Errorf("reading %s's features: %w", ifname, err)
+	}
+	return feats["rx-vlan-hw-parse"] || feats["rx-vlan-stag-hw-parse"], nil
 }

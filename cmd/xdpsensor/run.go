@@ -13,7 +13,8 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 	var sf sensorFlags
 	var ifaces []string
 	var mode string
-	var monitor bool
+	var monitor, hostMode bool
+	var netnsName string
 	cmd := &cobra.Command{
 		Use:   "run --iface IF [--iface IF2] --blocklist FILE... --out DIR",
 		Short: "Watch interfaces live: alerts and flow records to DIR/eve.json until SIGINT/SIGTERM",
@@ -33,6 +34,8 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 				XDPMode:     xm,
 				MonitorPort: monitor,
 				PinDir:      g.pinDir,
+				HostMode:    hostMode,
+				Netns:       netnsName,
 			})
 			if err != nil {
 				return err
@@ -46,5 +49,7 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 	cmd.Flags().StringArrayVarP(&ifaces, "iface", "i", nil, "interface to watch (repeatable: tap pairs feed one flow table)")
 	cmd.Flags().StringVar(&mode, "xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native or generic")
 	cmd.Flags().BoolVar(&monitor, "monitor-port", false, "the interface is a dedicated SPAN/tap port: drop frames after recording them")
+	cmd.Flags().StringVar(&netnsName, "netns", "", "network namespace of the interfaces (a name under /var/run/netns, or a path)")
+	cmd.Flags().BoolVar(&hostMode, "host-mode", false, "also watch what this host sends (TC egress), for a sensor on a host's own NIC")
 	return cmd
 }

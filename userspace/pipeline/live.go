@@ -14,6 +14,7 @@ import (
 // CLOCK_MONOTONIC.
 type LiveSource struct {
 	Attachments []*loader.Attachment
+	Egress      []*loader.EgressAttachment // host mode
 	// Poll is how long a drain blocks before the flow tracker runs.
 	Poll time.Duration
 }
@@ -43,7 +44,10 @@ func (l *LiveSource) Stop() error {
 	for _, a := range l.Attachments {
 		errs = append(errs, a.Close())
 	}
-	l.Attachments = nil
+	for _, e := range l.Egress {
+		errs = append(errs, e.Close())
+	}
+	l.Attachments, l.Egress = nil, nil
 	return errors.Join(errs...)
 }
 

@@ -221,3 +221,77 @@ func tcpFlags(t *testing.T, b64 string) string {
 	}
 	return s
 }
+
+// Host mode on the inside host's own NIC (in its namespace): the SYN-ACK
+// arrives through XDP, the RST and the C&C SYNs leave through TC egress,
+// and both directions meet in one flow.
+func TestLiveHostMode(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the live lab needs root (make test does)")
+	}
+	name := fmt.Sprintf("h%d", os.Getpid()%10000)
+	t.Cleanup(func() { exec.Command(labScript, "down", name).Run() })
+	env := lab(t, "up", name)
+
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "lab.rules")
+	out, err := exec.Command(labScript, "blocklist", name).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(rules, out, 0o644)
+	pinDir := "/sys/fs/bpf/xdpsensor-test-" + name
+	t.Cleanup(func() { loader.Unpin(pinDir) })
+	outDir := filepath.Join(dir, "out")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		_, err := Live(ctx, LiveConfig{
+			Config:     Config{Blocklists: []string{rules}, OutDir: outDir, FlowTableSize: 4096, RingSize: 1 << 20},
+			Interfaces: []string{"eth0"}, Netns: env["inside_ns"], HostMode: true, PinDir: pinDir,
+			Ready: func() { close(ready) },
+		})
+		done <- err
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("sensor stopped while starting: %+v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("sensor not ready after 15 s")
+	}
+
+	bs := lab(t, "backscatter", name, "v4", "1024")
+	if bs["rst_seen"] != "1" {
+		t.Fatalf("no RST: %v", bs)
+	}
+	a := waitAlert(t, filepath.Join(outDir, "eve.json"), env["irc_v4"], time.Now().Add(2*time.Second))
+	if a.SrcIP != env["inside_v4"] || a.DestPort != 6667 || tcpFlags(t, a.Packet) != "R" {
+		t.Errorf("egress alert %+v", a.eveLine)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("sensor: %+v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("sensor did not stop")
+	}
+	_, flows := split(readEVE(t, filepath.Join(outDir, "eve.json")))
+	var back *eveLine
+	for i := range flows {
+		if flows[i].SrcIP == env["irc_v4"] {
+			back = &flows[i]
+		}
+	}
+	if back == nil {
+		t.Fatalf("no backscatter flow among %d", len(flows))
+	}
+	if back.TCP.FlagCounts["toserver"]["synack"] != 1 || back.TCP.FlagCounts["toclient"]["rst"] != 1 || back.Flow.End2 != "rst" {
+		t.Errorf("host-mode backscatter flow %+v %v", *back.Flow, back.TCP.FlagCounts)
+	}
+}

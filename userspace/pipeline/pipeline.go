@@ -39,6 +39,9 @@ type Options struct {
 	// Classify resolves a classtype to its long name and priority.
 	Classify func(classtype string) (category string, priority uint32, ok bool)
 	Logger   *slog.Logger
+	// Interfaces names the ifindexes we attached to (they may live in
+	// another network namespace); others are looked up here.
+	Interfaces map[uint32]string
 }
 
 // Counts are what a pipeline wrote.
@@ -72,7 +75,7 @@ func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, er
 		p.log = slog.Default()
 	}
 	p.rules = &ringbuf.KernelRules{Map: sensor.Objects.Rules, Classify: opts.Classify}
-	p.decoder = &ringbuf.Decoder{Rules: p.rules, Interface: interfaceNames()}
+	p.decoder = &ringbuf.Decoder{Rules: p.rules, Interface: interfaceNames(opts.Interfaces)}
 	p.tracker = &flowtable.Tracker{
 		Flows:   sensor.Objects.Flows,
 		Decoder: p.decoder,
@@ -200,9 +203,12 @@ func (p *Pipeline) writeFlow(f *event.Flow) error {
 }
 
 // interfaceNames caches ifindex -> name lookups.
-func interfaceNames() func(uint32) string {
+func interfaceNames(known map[uint32]string) func(uint32) string {
 	var mu sync.Mutex
 	names := map[uint32]string{}
+	for k, v := range known {
+		names[k] = v
+	}
 	return func(ifindex uint32) string {
 		if ifindex == 0 {
 			return ""

@@ -40,6 +40,13 @@ type LiveConfig struct {
 	XDPMode     loader.XDPMode
 	MonitorPort bool
 	PinDir      string
+	// Netns is the network namespace holding the interfaces ("" for ours).
+	Netns string
+	// Ready is called once every hook is attached (tests; sd_notify).
+	Ready func()
+	// HostMode also hooks TC egress: a host watching its own NIC sees what
+	// it sends (the backscatter seed's RST is sent, not received).
+	HostMode bool
 }
 
 // Summary is what a run produced.
@@ -224,10 +231,15 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		return Summary{}, err
 	}
 	// Check the interfaces before anything is loaded or pinned.
-	for _, ifname := range cfg.Interfaces {
-		if _, err := net.InterfaceByName(ifname); err != nil {
-			return Summary{}, fmt.Errorf("interface %q: no such interface (see `ip link`)", ifname)
+	if err := loader.InNetns(cfg.Netns, func() error {
+		for _, ifname := range cfg.Interfaces {
+			if _, err := net.InterfaceByName(ifname); err != nil {
+				return fmt.Errorf("interface %q: no such interface (see `ip link`)", ifname)
+			}
 		}
+		return nil
+	}); err != nil {
+		return Summary{}, err
 	}
 	pinDir := cfg.PinDir
 	if pinDir == "" {
@@ -261,21 +273,45 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		mode = loader.XDPAuto
 	}
 	src := &LiveSource{}
-	for _, ifname := range cfg.Interfaces {
-		a, err := s.Attach(ifname, mode)
-		if err != nil {
-			src.Stop()
-			closeSinks(sinks)
-			return sum, err
+	names := map[uint32]string{}
+	err = loader.InNetns(cfg.Netns, func() error {
+		for _, ifname := range cfg.Interfaces {
+			a, err := s.Attach(ifname, mode)
+			if err != nil {
+				return err
+			}
+			src.Attachments = append(src.Attachments, a)
+			names[uint32(a.Ifindex)] = ifname
+			prep.log.Info("attached", "interface", ifname, "mode", a.Mode, "monitor_port", cfg.MonitorPort)
+			if on, err := loader.RXVLANOffload(ifname); err == nil && on {
+				prep.log.Warn("the NIC strips VLAN tags before XDP sees them: flows of different VLANs will merge",
+					"interface", ifname, "remedy", "ethtool -K "+ifname+" rxvlan off")
+			}
+			if cfg.HostMode {
+				e, err := s.AttachEgress(ifname)
+				if err != nil {
+					return err
+				}
+				src.Egress = append(src.Egress, e)
+				prep.log.Info("attached egress", "interface", ifname, "mode", e.Mode)
+			}
 		}
-		src.Attachments = append(src.Attachments, a)
-		prep.log.Info("attached", "interface", ifname, "mode", a.Mode, "monitor_port", cfg.MonitorPort)
-	}
-	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, Classify: prep.classify, Logger: prep.log})
+		return nil
+	})
 	if err != nil {
 		src.Stop()
 		closeSinks(sinks)
 		return sum, err
+	}
+	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, Classify: prep.classify, Logger: prep.log,
+		Interfaces: names})
+	if err != nil {
+		src.Stop()
+		closeSinks(sinks)
+		return sum, err
+	}
+	if cfg.Ready != nil {
+		cfg.Ready()
 	}
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
