@@ -1,7 +1,10 @@
 // Package flowtable turns the kernel's flow table into session records:
 // closed flows after a short linger, idle flows after the flow timeout, and
-// every remaining flow at shutdown. Each flow is written exactly once,
-// because it is deleted from the kernel table when it is written.
+// every remaining flow at shutdown. Each flow is written exactly once: its
+// entry leaves the kernel table only after its record reached the output
+// (Commit, after a flush), and a restarted daemon skips flows whose record
+// the output already holds (Skip) — so a kill at any moment neither loses
+// nor repeats a record.
 package flowtable
 
 import (
@@ -32,10 +35,21 @@ type Tracker struct {
 	Timeout time.Duration
 	Linger  time.Duration
 
+	// Skip holds flow ids already written (by an earlier process): their
+	// entries are removed without a second record.
+	Skip map[uint64]bool
+
 	closing  map[loader.BpfFlowKey]closingFlow
 	lastScan uint64
+	// written flows wait here for Commit to remove them from the kernel.
+	uncommitted []committed
 	// Counters for stats.
 	Written, Expired, Finished uint64
+}
+
+type committed struct {
+	key   loader.BpfFlowKey
+	first uint64 // first_seen of the flow written: a newer flow on the key stays
 }
 
 type closingFlow struct {
@@ -90,6 +104,9 @@ func (t *Tracker) Tick(now uint64) error {
 		if _, pending := t.closing[*k]; pending {
 			return "", false
 		}
+		if t.isUncommitted(k, v) {
+			return "", false
+		}
 		if v.Closed != 0 && v.LastSeenNs+uint64(t.linger()) <= now {
 			// Its close event was lost: finish it from the table.
 			return closeReason(v), true
@@ -101,6 +118,15 @@ func (t *Tracker) Tick(now uint64) error {
 	})
 }
 
+func (t *Tracker) isUncommitted(k *loader.BpfFlowKey, v *loader.BpfFlowValue) bool {
+	for _, c := range t.uncommitted {
+		if c.key == *k && c.first == v.FirstSeenNs {
+			return true
+		}
+	}
+	return false
+}
+
 // Flush writes every flow still known: lingering ones with their close
 // reason, the rest as shutdown.
 func (t *Tracker) Flush() error {
@@ -109,7 +135,10 @@ func (t *Tracker) Flush() error {
 			return err
 		}
 	}
-	return t.scan(func(_ *loader.BpfFlowKey, v *loader.BpfFlowValue) (event.EndReason, bool) {
+	return t.scan(func(k *loader.BpfFlowKey, v *loader.BpfFlowValue) (event.EndReason, bool) {
+		if t.isUncommitted(k, v) {
+			return "", false
+		}
 		if v.Closed != 0 {
 			return closeReason(v), true
 		}
@@ -132,24 +161,43 @@ func (t *Tracker) finishClosed(k loader.BpfFlowKey, c closingFlow) error {
 	v := c.value
 	var cur loader.BpfFlowValue
 	if err := t.Flows.Lookup(&k, &cur); err == nil && cur.FirstSeenNs == c.value.FirstSeenNs {
-		if err := t.Flows.LookupAndDelete(&k, &cur); err == nil && cur.FirstSeenNs == c.value.FirstSeenNs {
-			v = cur
-		}
+		v = cur
 	}
 	t.Finished++
 	return t.write(&k, &v, c.reason)
 }
 
 func (t *Tracker) write(k *loader.BpfFlowKey, v *loader.BpfFlowValue, reason event.EndReason) error {
+	t.uncommitted = append(t.uncommitted, committed{*k, v.FirstSeenNs})
+	f := t.Decoder.Flow(k, v, reason)
+	if t.Skip[f.FlowID] {
+		return nil // an earlier process wrote it, then stopped before removing it
+	}
 	t.Written++
 	if reason == event.EndTimeout {
 		t.Expired++
 	}
-	return t.Write(t.Decoder.Flow(k, v, reason))
+	return t.Write(f)
 }
 
-// scan walks the table in batches and writes (and deletes) the flows
-// pick selects.
+// Commit removes the flows written so far from the kernel table; call it
+// once their records are flushed to the output.
+func (t *Tracker) Commit() error {
+	for _, c := range t.uncommitted {
+		var cur loader.BpfFlowValue
+		if err := t.Flows.Lookup(&c.key, &cur); err != nil || cur.FirstSeenNs != c.first {
+			continue // gone (evicted) or a newer flow on the same key
+		}
+		if err := t.Flows.Delete(&c.key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("removing a written flow: %w", err)
+		}
+	}
+	t.uncommitted = t.uncommitted[:0]
+	return nil
+}
+
+// scan walks the table in batches and writes the flows pick selects (they
+// leave the table at Commit).
 func (t *Tracker) scan(pick func(*loader.BpfFlowKey, *loader.BpfFlowValue) (event.EndReason, bool)) error {
 	type victim struct {
 		key    loader.BpfFlowKey
@@ -175,12 +223,13 @@ func (t *Tracker) scan(pick func(*loader.BpfFlowKey, *loader.BpfFlowValue) (even
 	}
 	for _, vi := range victims {
 		var v loader.BpfFlowValue
-		// Lookup-and-delete hands over the newest counters atomically.
-		if err := t.Flows.LookupAndDelete(&vi.key, &v); err != nil {
+		// Read it again: the freshest counters (idle and closed flows see
+		// no more packets; at shutdown the program is already detached).
+		if err := t.Flows.Lookup(&vi.key, &v); err != nil {
 			if errors.Is(err, ebpf.ErrKeyNotExist) {
 				continue // evicted meanwhile
 			}
-			return fmt.Errorf("removing flow: %w", err)
+			return fmt.Errorf("reading flow: %w", err)
 		}
 		if err := t.write(&vi.key, &v, vi.reason); err != nil {
 			return err

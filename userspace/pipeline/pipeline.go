@@ -39,6 +39,11 @@ type Options struct {
 	// Classify resolves a classtype to its long name and priority.
 	Classify func(classtype string) (category string, priority uint32, ok bool)
 	Logger   *slog.Logger
+	// KeepFlows leaves open flows in the kernel at the end (the program
+	// stays attached: the next run adopts them) instead of writing them.
+	KeepFlows bool
+	// SkipFlows are flow ids the output already holds (a restart).
+	SkipFlows map[uint64]bool
 	// Interfaces names the ifindexes we attached to (they may live in
 	// another network namespace); others are looked up here.
 	Interfaces map[uint32]string
@@ -82,6 +87,7 @@ func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, er
 		Write:   p.writeFlow,
 		Timeout: opts.FlowTimeout,
 		Linger:  opts.FlowLinger,
+		Skip:    opts.SkipFlows,
 	}
 	return p, nil
 }
@@ -125,6 +131,9 @@ func (p *Pipeline) loop(ctx context.Context, src Source) error {
 		if err := p.flush(); err != nil {
 			return err
 		}
+		if err := p.tracker.Commit(); err != nil {
+			return err
+		}
 		if done || ctx.Err() != nil {
 			return nil
 		}
@@ -140,7 +149,15 @@ func (p *Pipeline) finish() error {
 	if err != nil && !errors.Is(err, ringbuf.ErrFlushed) {
 		return err
 	}
-	return p.tracker.Flush()
+	if !p.opts.KeepFlows {
+		if err := p.tracker.Flush(); err != nil {
+			return err
+		}
+	}
+	if err := p.flush(); err != nil {
+		return err
+	}
+	return p.tracker.Commit()
 }
 
 // flush pushes buffered output to disk once per drain round, so an analyst
