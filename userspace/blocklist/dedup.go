@@ -53,20 +53,38 @@ const (
 )
 
 // A finding packs what the sweep found about one entry into a uint64,
-// for radix-sorting by entry: inner entry index, a duplicate bit, and the
-// other entry (the first listing of a duplicate, or the innermost CIDR
-// containing the entry).
+// for radix-sorting by entry: the entry index (inner), a duplicate bit,
+// and the other entry (the kept entry it repeats, or the innermost CIDR
+// containing it). Rare findings about repeats for another direction set
+// the details bit instead, with an index into sweeper.details.
 const (
 	findInnerShift = 33
 	findDupBit     = 1 << 32
+	findDetailsBit = 1 << 31 // entry indexes are int32: bit 31 is free
 )
 
-// dedup drops repeated prefixes (keeping the first, in entry order) and
-// returns warnings, in entry order, about them and about entries inside
-// another listed CIDR. It sorts the entries by family, address and prefix
-// length, so every enclosing CIDR comes before what it contains, and
-// sweeps them with a stack of the enclosing CIDRs (listed prefixes are
-// either nested or disjoint): O(n log n), with IPv4 radix-sorted in O(n).
+// finding is a rare finding's details.
+type finding struct {
+	kind    uint8
+	covered Direction // findOtherDir: what the entries kept before covered
+	other   int32     // the kept entry cited
+	other2  int32     // findDupTwo: the second kept entry cited
+}
+
+const (
+	findDupTwo   = iota // a repeat of other and other2, which together cover its direction (dropped)
+	findOtherDir        // a repeat of other for a direction not covered yet (kept)
+)
+
+// dedup drops repeated prefixes whose direction the entries kept for
+// the prefix already cover (kept first, in entry order), and returns
+// warnings, in entry order, about repeats and about entries inside
+// another listed CIDR. It sorts the entries by family, address and
+// prefix length, so every enclosing CIDR comes before what it contains
+// and repeats come together in entry order, and sweeps them with a stack
+// of the enclosing CIDRs (listed prefixes are either nested or
+// disjoint): O(n log n), with IPv4 radix-sorted in O(n). Directions are
+// only looked at for repeats.
 func (l *loader) dedup() []warning {
 	return l.dedupPacked(len(l.list.Entries) <= v4IdxMask)
 }
@@ -105,7 +123,8 @@ func (l *loader) dedupPacked(packV4 bool) []warning {
 	radixSort(v4)
 	slices.SortFunc(items, compareItems)
 
-	var s sweeper
+	rules := l.list.Rules
+	s := sweeper{dir: func(i int32) Direction { return rules[entries[i].Rule].Direction }}
 	for _, k := range v4 {
 		s.next(item{hi: k >> 32 << 32, bits: uint8(k >> v4IdxBits & 63), idx: int32(k & v4IdxMask)})
 	}
@@ -121,21 +140,52 @@ func (l *loader) dedupPacked(packV4 bool) []warning {
 	warnings := make([]warning, len(s.found))
 	drop := make([]bool, n)
 	for i, f := range s.found {
-		inner, other := int32(f>>findInnerShift), int32(uint32(f))
-		e, o := entries[inner], entries[other]
+		inner := int32(f >> findInnerShift)
+		var d finding
+		if f&findDetailsBit != 0 {
+			d = s.details[uint32(f)&^findDetailsBit]
+		} else {
+			d.other = int32(uint32(f))
+		}
+		e, o := entries[inner], entries[d.other]
 		// "e.Source: prefix already listed at o.Source (kept the first)"
+		// "e.Source: prefix already listed at o.Source and at o2.Source (kept those)"
+		// "e.Source: prefix also listed at o.Source for the other direction (kept both)"
 		// "e.Source: prefix is inside prefix listed at o.Source (both kept)"
 		a := &l.arena
-		start := a.reserve(len(e.Source) + len(o.Source) + 2*maxPrefixLen + 40)
+		extra := 0
+		if f&findDetailsBit != 0 && d.kind == findDupTwo {
+			extra = len(entries[d.other2].Source) + 8
+		}
+		start := a.reserve(len(e.Source) + len(o.Source) + extra + 2*maxPrefixLen + 60)
 		a.b.WriteString(e.Source)
 		a.b.WriteString(": ")
 		a.writePrefix(e.Prefix)
-		if f&findDupBit != 0 {
+		switch {
+		case f&findDupBit != 0:
 			drop[inner] = true
 			a.b.WriteString(" already listed at ")
 			a.b.WriteString(o.Source)
 			a.b.WriteString(" (kept the first)")
-		} else {
+		case f&findDetailsBit != 0 && d.kind == findDupTwo:
+			drop[inner] = true
+			a.b.WriteString(" already listed at ")
+			a.b.WriteString(o.Source)
+			a.b.WriteString(" and at ")
+			a.b.WriteString(entries[d.other2].Source)
+			a.b.WriteString(" (kept those)")
+		case f&findDetailsBit != 0:
+			a.b.WriteString(" also listed at ")
+			a.b.WriteString(o.Source)
+			switch {
+			case d.covered&s.dir(inner) == 0:
+				a.b.WriteString(" for the other direction (kept both)")
+			case d.covered == ListedAsSrc:
+				a.b.WriteString(" for the source only (kept both)")
+			default:
+				a.b.WriteString(" for the destination only (kept both)")
+			}
+		default:
 			a.b.WriteString(" is inside ")
 			a.writePrefix(o.Prefix)
 			a.b.WriteString(" listed at ")
@@ -156,12 +206,18 @@ func (l *loader) dedupPacked(packV4 bool) []warning {
 }
 
 // sweeper walks sorted items, keeping the chain of CIDRs that enclose the
-// current one.
+// current one and the entries kept for the current prefix.
 type sweeper struct {
 	found   []uint64 // findings, see findInnerShift
+	details []finding
 	stack   []item
 	first   item // first of the current run of equal prefixes
 	started bool
+	dir     func(int32) Direction // an entry's rule's direction
+
+	// Kept entries of the current run, filled at its first repeat.
+	kept    []int32
+	covered Direction
 }
 
 func (s *sweeper) reset() {
@@ -169,15 +225,22 @@ func (s *sweeper) reset() {
 	s.started = false
 }
 
+// record notes a finding with details.
+func (s *sweeper) record(inner int32, f finding) {
+	s.found = append(s.found, uint64(inner)<<findInnerShift|findDetailsBit|uint64(len(s.details)))
+	s.details = append(s.details, f)
+}
+
 func (s *sweeper) next(it item) {
 	if s.started {
 		f := s.first
 		if f.v6 == it.v6 && f.hi == it.hi && f.lo == it.lo && f.bits == it.bits {
-			s.found = append(s.found, uint64(it.idx)<<findInnerShift|findDupBit|uint64(f.idx))
+			s.repeat(it.idx)
 			return
 		}
 	}
 	s.first, s.started = it, true
+	s.kept = s.kept[:0]
 	for len(s.stack) > 0 {
 		top := s.stack[len(s.stack)-1]
 		if top.v6 == it.v6 {
@@ -197,6 +260,38 @@ func (s *sweeper) next(it item) {
 	if it.bits < maxBits {
 		s.stack = append(s.stack, it)
 	}
+}
+
+// repeat handles an entry that lists the current run's prefix again.
+func (s *sweeper) repeat(idx int32) {
+	if len(s.kept) == 0 {
+		s.kept = append(s.kept, s.first.idx)
+		s.covered = s.dir(s.first.idx)
+	}
+	d := s.dir(idx)
+	if d&^s.covered != 0 {
+		s.record(idx, finding{kind: findOtherDir, covered: s.covered, other: s.first.idx})
+		s.covered |= d
+		s.kept = append(s.kept, idx)
+		return
+	}
+	// Covered: cite the first kept entry that covers it alone, else the
+	// first for each end.
+	src, dst := int32(-1), int32(-1)
+	for _, k := range s.kept {
+		dk := s.dir(k)
+		if dk&d == d {
+			s.found = append(s.found, uint64(idx)<<findInnerShift|findDupBit|uint64(k))
+			return
+		}
+		if src < 0 && dk&ListedAsSrc != 0 {
+			src = k
+		}
+		if dst < 0 && dk&ListedAsDst != 0 {
+			dst = k
+		}
+	}
+	s.record(idx, finding{kind: findDupTwo, other: min(src, dst), other2: max(src, dst)})
 }
 
 // radixSort sorts a in place: least significant digit first, 16 bits a

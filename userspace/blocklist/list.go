@@ -47,6 +47,16 @@ type Rule struct {
 	Threshold  *Threshold
 	Block      time.Duration // fwsam duration, 0 when absent
 	Source     string        // "file:line" of the rule
+
+	// Updated is when the feed says it was last updated (Spamhaus
+	// "; Last-Modified:", FireHOL "# This File Date", Feodo Tracker
+	// "# Last updated:"), zero when it does not say. Informational.
+	Updated time.Time
+	// Expires is when the feed says its data stops being valid (Spamhaus
+	// "; Expires:"), zero when it does not say. Load does not act on it
+	// (parsing never looks at the clock); callers may warn about, or
+	// refuse, a list past its expiry.
+	Expires time.Time
 }
 
 // Entry is one listed address or prefix. Single addresses are /32 or /128.
@@ -54,6 +64,12 @@ type Entry struct {
 	Prefix netip.Prefix // masked
 	Rule   int          // index into List.Rules
 	Source string       // "file:line"
+
+	// What the feed says about this entry, informational (the kernel
+	// matches addresses only):
+	Ref   string // the feed's note: Spamhaus SBL id ("SBL256894"); Feodo Tracker C2 status ("online, last online 2024-05-01")
+	Port  uint16 // Feodo Tracker C2 port (dst_port), 0 when not given
+	Score uint8  // Suricata iprep score, 1-127, 0 when not given
 }
 
 // Exact reports whether the entry is a single address.
@@ -64,4 +80,8 @@ type List struct {
 	Rules    []Rule
 	Entries  []Entry
 	Warnings []string // duplicates and overlaps, "file:line: ..."
+
+	// Files are the inputs, in the order loaded, with the format each was
+	// read as. Load and Parse set it; a List built by hand may leave it nil.
+	Files []File
 }

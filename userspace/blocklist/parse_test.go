@@ -51,7 +51,7 @@ func TestAutoDetection(t *testing.T) {
 
 func TestUnknownFormat(t *testing.T) {
 	_, err := blocklist.Load(nil, blocklist.Options{Format: "csv"})
-	if err == nil || err.Error() != `unknown blocklist format "csv" (want auto, plain or snort)` {
+	if err == nil || err.Error() != `unknown blocklist format "csv" (want auto, plain, snort, spamhaus, firehol, feodo, feodo-csv or iprep)` {
 		t.Errorf("err = %v", err)
 	}
 	var perr *blocklist.Error
@@ -151,7 +151,7 @@ func TestNoOverlapAcrossFamilies(t *testing.T) {
 }
 
 func TestErrorType(t *testing.T) {
-	_, err := blocklist.Parse("x", strings.NewReader("bad\nworse\n"), blocklist.Options{})
+	_, err := blocklist.Parse("x", strings.NewReader("bad\nworse\n"), blocklist.Options{Format: "plain"})
 	var perr *blocklist.Error
 	if !errors.As(err, &perr) {
 		t.Fatalf("%T", err)

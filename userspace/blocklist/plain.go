@@ -17,6 +17,10 @@ import (
 // GID 1, SID PlainSIDBase+n (n: the file's position among the files
 // loaded), Rev 1, Msg "XDPSENSOR listed address (<base name>)", Classtype
 // PlainClasstype, Direction ListedAsAny, OtherNet NetAny, Source "path:1".
+//
+// The feeds that are plain lists with a header (Spamhaus DROP, FireHOL,
+// Feodo Tracker's ipblocklist.txt) use the same parser with their own
+// header reader and rule (see feeds.go).
 type plainParser struct {
 	l         *loader
 	path      string
@@ -24,19 +28,38 @@ type plainParser struct {
 	why       string     // why the file is read as plain, for hints
 	rule      int        // -1 until the first address
 	linesLeft func() int // lines after the current one
+
+	kind    string                // what the file is read as, for hints: "a plain list"
+	refs    bool                  // the text after a trailing ";" is the entry's Ref (Spamhaus)
+	header  func(n int, c string) // whole-line comments, from their "#" or ";"; nil to skip them
+	newRule func() Rule           // the file's rule, made at its first address
 }
 
 func (l *loader) newPlain(index int, path, why string, linesLeft func() int) *plainParser {
-	return &plainParser{l: l, path: path, index: index, why: why, rule: -1, linesLeft: linesLeft}
+	p := &plainParser{l: l, path: path, index: index, why: why, rule: -1, linesLeft: linesLeft, kind: "a plain list"}
+	p.newRule = func() Rule {
+		return Rule{
+			GID:       1,
+			SID:       uint32(PlainSIDBase + p.index),
+			Rev:       1,
+			Msg:       "XDPSENSOR listed address (" + filepath.Base(p.path) + ")",
+			Classtype: PlainClasstype,
+			Direction: ListedAsAny,
+			OtherNet:  NetAny,
+			Source:    p.path + ":1",
+		}
+	}
+	return p
 }
 
 func (p *plainParser) line(n int, text string) {
 	// One pass: cut at a comment, find the token, note blanks after its
 	// start (trailing ones included, so the check below confirms).
-	start, end, blank := -1, 0, false
+	start, end, blank, cut := -1, 0, false, -1
 	for i := 0; i < len(text); i++ {
 		c := text[i]
 		if c == '#' || c == ';' {
+			cut = i
 			break
 		}
 		if c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' {
@@ -51,12 +74,15 @@ func (p *plainParser) line(n int, text string) {
 		end = i + 1
 	}
 	if start < 0 {
+		if p.header != nil && cut >= 0 {
+			p.header(n, text[cut:])
+		}
 		return
 	}
 	t := text[start:end]
 	if blank && strings.ContainsAny(t, " \t\v\f\r") {
 		if looksLikeRule(t) {
-			p.l.problem(p.path, n, "this looks like a Snort rule, but the file is read as a plain list ("+p.why+")")
+			p.l.problem(p.path, n, "this looks like a Snort rule, but the file is read as "+p.kind+" ("+p.why+")")
 		} else {
 			p.l.problem(p.path, n, fmt.Sprintf("%q: expected one address or CIDR per line", t))
 		}
@@ -73,16 +99,13 @@ func (p *plainParser) line(n int, text string) {
 	if p.rule < 0 {
 		// Make room for an entry a line from here on.
 		p.l.growEntries(p.linesLeft())
-		p.rule = p.l.addRule(Rule{
-			GID:       1,
-			SID:       uint32(PlainSIDBase + p.index),
-			Rev:       1,
-			Msg:       "XDPSENSOR listed address (" + filepath.Base(p.path) + ")",
-			Classtype: PlainClasstype,
-			Direction: ListedAsAny,
-			OtherNet:  NetAny,
-			Source:    p.path + ":1",
-		}, 1)
+		p.rule = p.l.addRule(p.newRule(), 1)
+	}
+	if p.refs && cut >= 0 && text[cut] == ';' {
+		if ref := strings.TrimSpace(text[cut+1:]); ref != "" {
+			p.l.addFullEntry(Entry{Prefix: pfx, Rule: p.rule, Source: p.l.source(p.path, n), Ref: p.l.arena.clone(ref)}, n)
+			return
+		}
 	}
 	p.l.addEntry(pfx, p.rule, p.l.source(p.path, n), n)
 }
