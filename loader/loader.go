@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -34,6 +36,11 @@ type Config struct {
 	// ReplayClock takes each packet's time from 8 bytes of XDP metadata
 	// (the capture timestamp) instead of the kernel clock.
 	ReplayClock bool
+	// ReplaceIncompatible lets the daemon start over with a pinned map
+	// whose layout or size no longer fits (a new binary, other sizes): that
+	// map is created anew, and Sensor.Warnings says so. Without it, Load
+	// refuses and says how to clean up.
+	ReplaceIncompatible bool
 }
 
 // Defaults for a live sensor; replay and tests pass smaller sizes.
@@ -74,7 +81,9 @@ type Sensor struct {
 	Objects Objects
 	Egress  *ebpf.Program // host mode's TC program, once LoadEgress ran
 	Config  Config
-	spec    *ebpf.CollectionSpec
+	// Warnings are what Load had to give up on (maps created anew).
+	Warnings []string
+	spec     *ebpf.CollectionSpec
 }
 
 // Maps returns the sensor's maps.
@@ -111,7 +120,16 @@ func Load(cfg Config) (*Sensor, error) {
 	}
 
 	s := &Sensor{Config: cfg, spec: spec}
-	if err := spec.LoadAndAssign(&s.Objects, opts); err != nil {
+	err = spec.LoadAndAssign(&s.Objects, opts)
+	if errors.Is(err, ebpf.ErrMapIncompatible) && cfg.PinDir != "" && cfg.ReplaceIncompatible {
+		warnings, rerr := unpinIncompatible(spec, cfg.PinDir)
+		if rerr != nil {
+			return nil, rerr
+		}
+		s.Warnings = warnings
+		err = spec.LoadAndAssign(&s.Objects, opts)
+	}
+	if err != nil {
 		return nil, explainLoadError(err, cfg)
 	}
 	if err := initConfig(s.Maps()); err != nil {
@@ -119,6 +137,45 @@ func Load(cfg Config) (*Sensor, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// unpinIncompatible removes the pins of maps that do not fit the spec, so
+// that Load creates them anew; the old ones live on only while an old
+// program still uses them.
+func unpinIncompatible(spec *ebpf.CollectionSpec, dir string) ([]string, error) {
+	var warnings []string
+	for name, ms := range spec.Maps {
+		if ms.Pinning != ebpf.PinByName {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		m, err := ebpf.LoadPinnedMap(path, nil)
+		if err != nil {
+			continue
+		}
+		cerr := ms.Compatible(m)
+		m.Close()
+		if cerr == nil {
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("removing incompatible pinned map %s: %w", path, err)
+		}
+		lost := map[string]string{
+			"flows": "the flows it held are not written", "events": "events it held are lost",
+			"capture": "frames it held are lost", "config": "the blocklist must be loaded again",
+			"rules": "the blocklist must be loaded again",
+		}[name]
+		if strings.HasPrefix(name, "blocklist_") || strings.HasSuffix(name, "_slots") || strings.HasSuffix(name, "_filter") {
+			lost = "the blocklist must be loaded again"
+		}
+		if lost == "" {
+			lost = "its contents start empty"
+		}
+		warnings = append(warnings, fmt.Sprintf("pinned map %s no longer fits (%v): created anew; %s", name, cerr, lost))
+	}
+	sort.Strings(warnings)
+	return warnings, nil
 }
 
 func configureSpec(spec *ebpf.CollectionSpec, cfg Config) error {

@@ -13,7 +13,7 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 	var sf sensorFlags
 	var ifaces []string
 	var mode string
-	var monitor, hostMode bool
+	var monitor, hostMode, keep bool
 	var netnsName string
 	cmd := &cobra.Command{
 		Use:   "run --iface IF [--iface IF2] --blocklist FILE... --out DIR",
@@ -29,13 +29,14 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 				return err
 			}
 			sum, err := pipeline.Live(cmd.Context(), pipeline.LiveConfig{
-				Config:      sf.config(log),
-				Interfaces:  ifaces,
-				XDPMode:     xm,
-				MonitorPort: monitor,
-				PinDir:      g.pinDir,
-				HostMode:    hostMode,
-				Netns:       netnsName,
+				Config:       sf.config(log),
+				Interfaces:   ifaces,
+				XDPMode:      xm,
+				MonitorPort:  monitor,
+				PinDir:       g.pinDir,
+				HostMode:     hostMode,
+				Netns:        netnsName,
+				KeepAttached: keep,
 			})
 			if err != nil {
 				return err
@@ -49,6 +50,7 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 	cmd.Flags().StringArrayVarP(&ifaces, "iface", "i", nil, "interface to watch (repeatable: tap pairs feed one flow table)")
 	cmd.Flags().StringVar(&mode, "xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native or generic")
 	cmd.Flags().BoolVar(&monitor, "monitor-port", false, "the interface is a dedicated SPAN/tap port: drop frames after recording them")
+	cmd.Flags().BoolVar(&keep, "keep-attached", false, "leave the program attached when the daemon exits or dies; the next run adopts it and loses nothing (`xdpsensor detach` removes it)")
 	cmd.Flags().StringVar(&netnsName, "netns", "", "network namespace of the interfaces (a name under /var/run/netns, or a path)")
 	cmd.Flags().BoolVar(&hostMode, "host-mode", false, "also watch what this host sends (TC egress), for a sensor on a host's own NIC")
 	return cmd

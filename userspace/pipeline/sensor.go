@@ -1,9 +1,13 @@
 package pipeline
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -30,6 +34,7 @@ type Config struct {
 	FlowTimeout     time.Duration
 	FlowTableSize   uint32
 	RingSize        uint32
+	CaptureRingSize uint32
 	Logger          *slog.Logger
 }
 
@@ -42,6 +47,10 @@ type LiveConfig struct {
 	PinDir      string
 	// Netns is the network namespace holding the interfaces ("" for ours).
 	Netns string
+	// KeepAttached leaves the program attached (links pinned) when the
+	// daemon exits or dies: the kernel keeps counting, the next run adopts
+	// the program, its maps and its ring, and loses nothing.
+	KeepAttached bool
 	// Ready is called once every hook is attached (tests; sd_notify).
 	Ready func()
 	// HostMode also hooks TC egress: a host watching its own NIC sees what
@@ -250,11 +259,17 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		FlowTableSize: cfg.FlowTableSize,
 		RingSize:      cfg.RingSize,
 		MonitorPort:   cfg.MonitorPort,
+
+		CaptureRingSize:     cfg.CaptureRingSize,
+		ReplaceIncompatible: true,
 	})
 	if err != nil {
 		return Summary{}, err
 	}
 	defer s.Close()
+	for _, w := range s.Warnings {
+		prep.log.Warn(w)
+	}
 	sum := Summary{OutDir: cfg.OutDir}
 	if sum.Blocklist, err = prep.install(s); err != nil {
 		return sum, err
@@ -274,6 +289,7 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	}
 	src := &LiveSource{}
 	names := map[uint32]string{}
+	adopted := false
 	err = loader.InNetns(cfg.Netns, func() error {
 		for _, ifname := range cfg.Interfaces {
 			a, err := s.Attach(ifname, mode)
@@ -282,7 +298,17 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 			}
 			src.Attachments = append(src.Attachments, a)
 			names[uint32(a.Ifindex)] = ifname
-			prep.log.Info("attached", "interface", ifname, "mode", a.Mode, "monitor_port", cfg.MonitorPort)
+			if a.Adopted {
+				adopted = true
+				prep.log.Info("adopted the program an earlier run left attached (replaced atomically)", "interface", ifname, "mode", a.Mode)
+			} else {
+				prep.log.Info("attached", "interface", ifname, "mode", a.Mode, "monitor_port", cfg.MonitorPort)
+			}
+			if cfg.KeepAttached {
+				if err := a.Keep(); err != nil {
+					return err
+				}
+			}
 			if on, err := loader.RXVLANOffload(ifname); err == nil && on {
 				prep.log.Warn("the NIC strips VLAN tags before XDP sees them: flows of different VLANs will merge",
 					"interface", ifname, "remedy", "ethtool -K "+ifname+" rxvlan off")
@@ -293,7 +319,12 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 					return err
 				}
 				src.Egress = append(src.Egress, e)
-				prep.log.Info("attached egress", "interface", ifname, "mode", e.Mode)
+				prep.log.Info("attached egress", "interface", ifname, "mode", e.Mode, "adopted", e.Adopted)
+				if cfg.KeepAttached {
+					if err := e.Keep(); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		return nil
@@ -303,8 +334,16 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		closeSinks(sinks)
 		return sum, err
 	}
+	var skip map[uint64]bool
+	if adopted {
+		// An earlier run may have written some flows and died before
+		// removing them from the kernel: do not write them twice.
+		if skip, err = writtenFlowIDs(filepath.Join(cfg.OutDir, "eve.json")); err != nil {
+			prep.log.Warn("reading earlier flow records", "err", err)
+		}
+	}
 	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, Classify: prep.classify, Logger: prep.log,
-		Interfaces: names})
+		Interfaces: names, KeepFlows: cfg.KeepAttached, SkipFlows: skip})
 	if err != nil {
 		src.Stop()
 		closeSinks(sinks)
@@ -356,4 +395,39 @@ func closeSinks(sinks []event.Sink) {
 	for _, s := range sinks {
 		s.Close()
 	}
+}
+
+// writtenFlowIDs reads the flow ids of the flow records in eve.json (its
+// last 64 MiB: a restart only needs the recent ones).
+func writtenFlowIDs(path string) (map[uint64]bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	const tail = 64 << 20
+	if st, err := f.Stat(); err == nil && st.Size() > tail {
+		if _, err := f.Seek(st.Size()-tail, io.SeekStart); err != nil {
+			return nil, err
+		}
+	}
+	ids := map[uint64]bool{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if !bytes.Contains(line, []byte(`"event_type":"flow"`)) {
+			continue
+		}
+		var rec struct {
+			FlowID uint64 `json:"flow_id"`
+		}
+		if json.Unmarshal(line, &rec) == nil && rec.FlowID != 0 {
+			ids[rec.FlowID] = true
+		}
+	}
+	return ids, sc.Err()
 }
