@@ -197,3 +197,73 @@ func TestKeepAttachedSurvivesKill9(t *testing.T) {
 	}
 	t.Logf("%d flows, %d packets, written once each", len(seen), pkts)
 }
+
+// A new program replaces the attached one through its link while traffic
+// flows: no packet goes uncounted.
+func TestProgramUpgradeUnderTraffic(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root")
+	}
+	bin := buildBinary(t)
+	name := fmt.Sprintf("u%d", os.Getpid()%10000)
+	t.Cleanup(func() { exec.Command(labScript, "down", name).Run() })
+	if err := exec.Command(labScript, "up", name).Run(); err != nil {
+		t.Fatal(err)
+	}
+	span := "xs" + name + "span"
+	dir := t.TempDir()
+	pin := "/sys/fs/bpf/xdpsensor-test-" + name
+	t.Cleanup(func() { loader.Unpin(pin) })
+	outDir := filepath.Join(dir, "out")
+	common := []string{"--pin-dir", pin, "--iface", span, "--out", outDir, "--flow-table-size", "4096", "--ring-size", "1048576"}
+
+	// The first program drops on a monitor port; the second passes: two
+	// different programs, as a new binary would bring.
+	d1 := startDaemon(t, bin, append(common, "--keep-attached", "--monitor-port")...)
+	const count = 1500
+	ping := exec.Command("nsenter", "--net=/var/run/netns/xs-"+name+"-in", "ping", "-q", "-n", "-c", fmt.Sprint(count), "-i", "0.002", "198.51.100.20")
+	var pingOut bytes.Buffer
+	ping.Stdout = &pingOut
+	if err := ping.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond)
+	d1.stop(t, syscall.SIGTERM) // keeps the program attached
+	d2 := startDaemon(t, bin, common...)
+	if !strings.Contains(d2.stderr.String(), "adopted") {
+		t.Fatalf("no adoption:\n%s", d2.stderr)
+	}
+	if err := ping.Wait(); err != nil {
+		t.Fatalf("ping: %v\n%s", err, pingOut.String())
+	}
+	if !strings.Contains(pingOut.String(), fmt.Sprintf("%d packets transmitted, %d received", count, count)) {
+		t.Fatalf("ping lost packets on the wire itself: %s", pingOut.String())
+	}
+	d2.stop(t, syscall.SIGTERM)
+
+	data, _ := os.ReadFile(filepath.Join(outDir, "eve.json"))
+	var echo uint64
+	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+		var rec struct {
+			EventType string `json:"event_type"`
+			Proto     string `json:"proto"`
+			SrcIP     string `json:"src_ip"`
+			DestIP    string `json:"dest_ip"`
+			Flow      struct{ ToServer, ToClient uint64 } `json:"flow"`
+		}
+		json.Unmarshal(line, &rec)
+		if rec.EventType == "flow" && rec.Proto == "ICMP" && rec.SrcIP == "192.0.2.10" && rec.DestIP == "198.51.100.20" {
+			var f struct {
+				Flow struct {
+					ToServer uint64 `json:"pkts_toserver"`
+					ToClient uint64 `json:"pkts_toclient"`
+				} `json:"flow"`
+			}
+			json.Unmarshal(line, &f)
+			echo += f.Flow.ToServer + f.Flow.ToClient
+		}
+	}
+	if echo != 2*count {
+		t.Fatalf("echo requests and replies counted across the upgrade: %d, want %d", echo, 2*count)
+	}
+}
