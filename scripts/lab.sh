@@ -83,7 +83,8 @@ usage() {
 	cat <<EOF
 usage: $PROG COMMAND [ARGS]
 
-  up NAME                        build lab NAME (after removing any leftover of it);
+  up NAME [tap]                  build lab NAME (after removing any leftover of it);
+                                 "tap": each direction of the uplink on its own port (span_iface in, tap_b_iface out);
                                  prints key=value lines (span_iface=..., inside_ns=..., ...)
   down NAME                      remove lab NAME's namespaces, links and nft table (ok if absent)
   blocklist NAME                 print a Snort rule listing the lab's C&C and IRC addresses
@@ -122,6 +123,11 @@ set_names() {
 	NS_OUT=xs-$NAME-out
 	SPAN=xs${NAME}span # root namespace end: the sensor listens here
 	SPGW=xs${NAME}spgw # gw namespace end: tc mirred sends the copies here
+	# Tap mode (up NAME tap): a passive tap delivers each direction of the
+	# uplink on its own port. SPAN then carries only what comes in from
+	# the internet, TAPB only what goes out.
+	TAPB=xs${NAME}tapb
+	TBGW=xs${NAME}tbgw
 }
 
 ns_exists() { [[ -e /run/netns/$1 ]]; }
@@ -204,6 +210,7 @@ cmd_down() {
 	# deletes the other. Delete it explicitly (synchronously) rather than
 	# waiting for the asynchronous netns cleanup to do it.
 	ip link del "$SPAN" 2>/dev/null || true
+	ip link del "$TAPB" 2>/dev/null || true
 	# The nft table lives in xs-NAME-out and dies with it; the veths inside
 	# the namespaces die with them too.
 	for ns in "$NS_IN" "$NS_GW" "$NS_OUT"; do
@@ -218,8 +225,10 @@ cmd_down() {
 			ns_exists "$ns" && left+=" netns:$ns"
 		done
 		ip link show dev "$SPAN" >/dev/null 2>&1 && left+=" link:$SPAN"
+		ip link show dev "$TAPB" >/dev/null 2>&1 && left+=" link:$TAPB"
 		[[ -z $left ]] && return 0
 		ip link del "$SPAN" 2>/dev/null || true
+		ip link del "$TAPB" 2>/dev/null || true
 		sleep 0.05
 	done
 	log "down $NAME: still present:$left"
@@ -227,6 +236,8 @@ cmd_down() {
 }
 
 cmd_up() {
+	local mode=${1:-span}
+	[[ $mode == span || $mode == tap ]] || die "up: mode must be span or tap (got '$mode')"
 	need_cmd ip tc nft ethtool nsenter
 	cmd_down || die "could not remove the leftovers of lab '$NAME'"
 
@@ -262,6 +273,16 @@ cmd_up() {
 	ip link set dev "$SPAN" arp off multicast off
 	nsx "$NS_GW" sysctl -q -w "net.ipv6.conf.$SPGW.disable_ipv6=1" >/dev/null
 	ip -n "$NS_GW" link set dev "$SPGW" arp off multicast off
+	if [[ $mode == tap ]]; then
+		ip link add "$TAPB" address 02:00:00:00:ff:04 mtu 1500 type veth \
+			peer name "$TBGW" address 02:00:00:00:ff:03 mtu 1500 netns "$NS_GW"
+		sysctl -q -w "net.ipv6.conf.$TAPB.disable_ipv6=1" >/dev/null
+		ip link set dev "$TAPB" arp off multicast off
+		nsx "$NS_GW" sysctl -q -w "net.ipv6.conf.$TBGW.disable_ipv6=1" >/dev/null
+		ip -n "$NS_GW" link set dev "$TBGW" arp off multicast off
+		nsx "$NS_GW" ethtool -K "$TBGW" tx off tso off gso off gro off >/dev/null
+		ethtool -K "$TAPB" tx off tso off gso off gro off >/dev/null
+	fi
 
 	# Wire-sized frames with real checksums. tc mirred sends its copy with
 	# dev_queue_xmit() on xsNAMEspgw, so what decides the sensor's view is
@@ -339,13 +360,19 @@ EOF
 	# A u32 match-everything filter (mask 0) rather than matchall: some
 	# kernels (this project's VM among them) build cls_u32 but not
 	# cls_matchall. "protocol all" makes it see ARP/NDP too.
+	local egress_port=$SPGW
+	[[ $mode == tap ]] && egress_port=$TBGW
 	tc -n "$NS_GW" -batch - <<EOF
 qdisc add dev wan0 clsact
 filter add dev wan0 ingress protocol all prio 1 u32 match u32 0 0 action mirred egress mirror dev $SPGW
-filter add dev wan0 egress protocol all prio 1 u32 match u32 0 0 action mirred egress mirror dev $SPGW
+filter add dev wan0 egress protocol all prio 1 u32 match u32 0 0 action mirred egress mirror dev $egress_port
 EOF
 
 	ip link set dev "$SPAN" up
+	if [[ $mode == tap ]]; then
+		ip -n "$NS_GW" link set dev "$TBGW" up
+		ip link set dev "$TAPB" up
+	fi
 
 	UP_NAME=""
 	cat <<EOF
@@ -367,6 +394,8 @@ irc_v4=$IRC_V4
 irc_v6=$IRC_V6
 irc_port=$IRC_PORT
 EOF
+	[[ $mode == tap ]] && echo "tap_b_iface=$TAPB"
+	return 0
 }
 
 cmd_blocklist() {
@@ -609,7 +638,7 @@ main() {
 	set_names "$2"
 	shift 2
 	case $cmd in
-	up) cmd_up ;;
+	up) cmd_up "$@" ;;
 	down) cmd_down ;;
 	cc-attempt) cmd_cc_attempt "$@" ;;
 	backscatter) cmd_backscatter "$@" ;;
