@@ -249,18 +249,14 @@ func TestProgramUpgradeUnderTraffic(t *testing.T) {
 			Proto     string `json:"proto"`
 			SrcIP     string `json:"src_ip"`
 			DestIP    string `json:"dest_ip"`
-			Flow      struct{ ToServer, ToClient uint64 } `json:"flow"`
+			Flow      struct {
+				ToServer uint64 `json:"pkts_toserver"`
+				ToClient uint64 `json:"pkts_toclient"`
+			} `json:"flow"`
 		}
 		json.Unmarshal(line, &rec)
 		if rec.EventType == "flow" && rec.Proto == "ICMP" && rec.SrcIP == "192.0.2.10" && rec.DestIP == "198.51.100.20" {
-			var f struct {
-				Flow struct {
-					ToServer uint64 `json:"pkts_toserver"`
-					ToClient uint64 `json:"pkts_toclient"`
-				} `json:"flow"`
-			}
-			json.Unmarshal(line, &f)
-			echo += f.Flow.ToServer + f.Flow.ToClient
+			echo += rec.Flow.ToServer + rec.Flow.ToClient
 		}
 	}
 	if echo != 2*count {

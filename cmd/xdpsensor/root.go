@@ -29,7 +29,7 @@ func newRootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.pinDir, "pin-dir", loader.DefaultPinDir, "bpffs directory of the sensor's pinned maps")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.AddCommand(newRunCommand(g), newReplayCommand(g), newStatsCommand(g), newFlowsCommand(g), newDetachCommand(g),
-		newBlocklistCommand(g))
+		newBlocklistCommand(g), newSessionsCommand(g), newCarveCommand(g), newPcapCommand(g))
 	return root
 }
 

@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -28,7 +31,21 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// SIGHUP reopens the output files (logrotate moved them).
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			reopen := make(chan struct{}, 1)
+			go func() {
+				for range hup {
+					select {
+					case reopen <- struct{}{}:
+					default:
+					}
+				}
+			}()
 			sum, err := pipeline.Live(cmd.Context(), pipeline.LiveConfig{
+				Reopen:       reopen,
 				Config:       sf.config(log),
 				Interfaces:   ifaces,
 				XDPMode:      xm,

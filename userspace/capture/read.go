@@ -35,6 +35,8 @@ type Reader struct {
 	link  func(ci gopacket.CaptureInfo) layers.LinkType
 	buf   []byte
 	index int
+	// truncated is set when the file ended in the middle of a packet.
+	truncated bool
 }
 
 // Open opens a capture, telling pcap from pcapng by its magic number.
@@ -77,11 +79,17 @@ func Open(path string) (*Reader, error) {
 }
 
 // Next returns the next packet, io.EOF at the end. Packets of link types
-// without Ethernet get a synthetic Ethernet header.
+// without Ethernet get a synthetic Ethernet header. A file that ends in
+// the middle of a packet (one being written, or left by a crash) ends
+// cleanly after its last complete packet; Truncated then reports it.
 func (r *Reader) Next() (Packet, error) {
 	for {
 		data, ci, err := r.next()
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) && len(data) == 0 {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			r.truncated = true
+			return Packet{}, io.EOF
+		}
+		if errors.Is(err, io.EOF) {
 			return Packet{}, io.EOF
 		}
 		r.index++
@@ -152,6 +160,10 @@ func (r *Reader) toEthernet(lt layers.LinkType, data []byte) ([]byte, bool, erro
 	r.buf = append(r.buf, l3...)
 	return r.buf, true, nil
 }
+
+// Truncated reports whether Next met the end of the file in the middle of
+// a packet, after the last complete one.
+func (r *Reader) Truncated() bool { return r.truncated }
 
 // Close closes the file.
 func (r *Reader) Close() error { return r.f.Close() }

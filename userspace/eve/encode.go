@@ -276,6 +276,12 @@ func appendFlow(b []byte, f *event.Flow, opts *Options) []byte {
 		}
 		o.closeArray()
 	}
+	if f.Label != "" {
+		o.str("xdpsensor_label", f.Label)
+	}
+	if f.LabelNote != "" {
+		o.str("xdpsensor_label_note", f.LabelNote)
+	}
 	o.close()
 
 	// Suricata writes community_id after the flow object in flow records.

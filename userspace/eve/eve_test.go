@@ -424,3 +424,22 @@ func TestOpenAppends(t *testing.T) {
 		t.Errorf("mode %v, want at most 0640", perm)
 	}
 }
+
+// TestFlowLabel: flow.xdpsensor_label and _note are written when set,
+// escaped as every string, and left out when empty.
+func TestFlowLabel(t *testing.T) {
+	f := seedFlow()
+	f.LabelNote = `say "hi"`
+	got := string(AppendFlow(nil, f, Options{}))
+	if want := `"xdpsensor_listed":["server"],"xdpsensor_label":"cc-unanswered","xdpsensor_label_note":"say \"hi\""}`; !strings.Contains(got, want) {
+		t.Errorf("got %s\nwant it to contain %s", got, want)
+	}
+	f.Label, f.LabelNote = "", ""
+	if got := string(AppendFlow(nil, f, Options{})); strings.Contains(got, "xdpsensor_label") {
+		t.Errorf("empty label written: %s", got)
+	}
+	f.Label = "cc-unanswered"
+	if got := string(AppendFlow(nil, f, Options{})); !strings.Contains(got, `"xdpsensor_label":"cc-unanswered"}`) {
+		t.Errorf("label without note: %s", got)
+	}
+}

@@ -112,6 +112,8 @@ func seedFlow() *event.Flow {
 		Alerts:        1,
 		ServerListed:  true,
 		Rules:         []event.Rule{seedRule},
+		Label:         "cc-unanswered",
+		LabelNote:     "3 SYNs",
 	}
 }
 
@@ -170,6 +172,8 @@ func backscatterFlow() *event.Flow {
 		Alerts:        1,
 		ClientListed:  true,
 		Rules:         []event.Rule{group2Rule},
+		Label:         "backscatter",
+		LabelNote:     "answered by RST",
 	}
 }
 

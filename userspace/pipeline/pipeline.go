@@ -16,6 +16,7 @@ import (
 	"github.com/xdpsensor/xdpsensor/ringbuf"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/flowtable"
+	"github.com/xdpsensor/xdpsensor/userspace/label"
 )
 
 // Source delivers packets to the sensor's kernel program.
@@ -39,6 +40,8 @@ type Options struct {
 	// Classify resolves a classtype to its long name and priority.
 	Classify func(classtype string) (category string, priority uint32, ok bool)
 	Logger   *slog.Logger
+	// Reopen asks for every output file to be reopened (SIGHUP).
+	Reopen <-chan struct{}
 	// KeepFlows leaves open flows in the kernel at the end (the program
 	// stays attached: the next run adopts them) instead of writing them.
 	KeepFlows bool
@@ -134,6 +137,15 @@ func (p *Pipeline) loop(ctx context.Context, src Source) error {
 		if err := p.tracker.Commit(); err != nil {
 			return err
 		}
+		select {
+		case <-p.opts.Reopen:
+			if err := reopenOutputs(p.sinks); err != nil {
+				p.log.Error("reopening outputs", "err", err)
+			} else {
+				p.log.Info("outputs reopened")
+			}
+		default:
+		}
 		if done || ctx.Err() != nil {
 			return nil
 		}
@@ -210,6 +222,7 @@ func (p *Pipeline) handle(raw []byte) error {
 }
 
 func (p *Pipeline) writeFlow(f *event.Flow) error {
+	label.Apply(f)
 	p.counts.Flows++
 	for _, s := range p.sinks {
 		if err := s.WriteFlow(f); err != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -17,9 +18,7 @@ import (
 	"github.com/xdpsensor/xdpsensor/loader"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 	"github.com/xdpsensor/xdpsensor/userspace/classification"
-	"github.com/xdpsensor/xdpsensor/userspace/eve"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
-	"github.com/xdpsensor/xdpsensor/userspace/snortalert"
 )
 
 // Config is what `run` and `replay` share.
@@ -47,6 +46,8 @@ type LiveConfig struct {
 	PinDir      string
 	// Netns is the network namespace holding the interfaces ("" for ours).
 	Netns string
+	// Reopen asks for the output files to be reopened (SIGHUP).
+	Reopen <-chan struct{}
 	// KeepAttached leaves the program attached (links pinned) when the
 	// daemon exits or dies: the kernel keeps counting, the next run adopts
 	// the program, its maps and its ring, and loses nothing.
@@ -121,6 +122,14 @@ func orAny(s string) string {
 	return s
 }
 
+// localNets are $HOME_NET's prefixes (none when it is any).
+func (p *prepared) localNets() []netip.Prefix {
+	if p.netvars.HomeAny {
+		return nil
+	}
+	return p.netvars.Home
+}
+
 // classify resolves classtypes for decoded rules.
 func (p *prepared) classify(classtype string) (string, uint32, bool) {
 	c, ok := p.classes.Lookup(classtype)
@@ -151,43 +160,6 @@ func (p *prepared) install(s *loader.Sensor) (loader.InstallStats, error) {
 	return st, nil
 }
 
-// openOutputs creates the output directory and the encoders.
-func openOutputs(cfg *Config) ([]event.Sink, error) {
-	if cfg.OutDir == "" {
-		return nil, errors.New("no output directory (--out)")
-	}
-	if err := os.MkdirAll(cfg.OutDir, 0o750); err != nil {
-		return nil, fmt.Errorf("creating output directory: %w", err)
-	}
-	var sinks []event.Sink
-	open := func(name string, f func(path string) (event.Sink, error)) error {
-		s, err := f(filepath.Join(cfg.OutDir, name))
-		if err != nil {
-			closeSinks(sinks)
-			return fmt.Errorf("opening %s: %w", name, err)
-		}
-		sinks = append(sinks, s)
-		return nil
-	}
-	if err := open("eve.json", func(p string) (event.Sink, error) {
-		return eve.Open(p, eve.Options{SensorName: cfg.SensorName, CompressIPv6: true})
-	}); err != nil {
-		return nil, err
-	}
-	// Snort 2's two alert files, for the tools and eyes that read them.
-	for _, f := range []struct {
-		name   string
-		format snortalert.Format
-	}{{"alert.fast", snortalert.Fast}, {"alert.full", snortalert.Full}} {
-		if err := open(f.name, func(p string) (event.Sink, error) {
-			return snortalert.Open(p, f.format, snortalert.Options{})
-		}); err != nil {
-			return nil, err
-		}
-	}
-	return sinks, nil
-}
-
 // Replay runs capture files through a private instance of the kernel
 // program and writes the same outputs as a live sensor.
 func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
@@ -216,7 +188,7 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	if sum.Blocklist, err = prep.install(s); err != nil {
 		return sum, err
 	}
-	sinks, err := openOutputs(&cfg)
+	sinks, err := openOutputs(&cfg, prep.localNets())
 	if err != nil {
 		return sum, err
 	}
@@ -279,7 +251,7 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 			"exact_v4", sum.Blocklist.ExactV4, "exact_v6", sum.Blocklist.ExactV6,
 			"prefix_v4", sum.Blocklist.PrefixV4, "prefix_v6", sum.Blocklist.PrefixV6, "took", sum.Blocklist.Took)
 	}
-	sinks, err := openOutputs(&cfg.Config)
+	sinks, err := openOutputs(&cfg.Config, prep.localNets())
 	if err != nil {
 		return sum, err
 	}
@@ -343,7 +315,7 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		}
 	}
 	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, Classify: prep.classify, Logger: prep.log,
-		Interfaces: names, KeepFlows: cfg.KeepAttached, SkipFlows: skip})
+		Interfaces: names, KeepFlows: cfg.KeepAttached, SkipFlows: skip, Reopen: cfg.Reopen})
 	if err != nil {
 		src.Stop()
 		closeSinks(sinks)

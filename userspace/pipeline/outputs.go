@@ -1,0 +1,89 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/xdpsensor/xdpsensor/userspace/eve"
+	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/snortalert"
+	"github.com/xdpsensor/xdpsensor/userspace/zeek"
+)
+
+// fileSink is one output file that can be reopened (SIGHUP, after
+// logrotate moved it away).
+type fileSink struct {
+	path string
+	open func(path string) (event.Sink, error)
+	event.Sink
+}
+
+// Reopen flushes and closes the current file and opens path again.
+func (f *fileSink) Reopen() error {
+	if err := f.Sink.Close(); err != nil {
+		return fmt.Errorf("closing %s: %w", f.path, err)
+	}
+	s, err := f.open(f.path)
+	if err != nil {
+		return fmt.Errorf("reopening %s: %w", f.path, err)
+	}
+	f.Sink = s
+	return nil
+}
+
+// Flush passes a flush on to encoders that buffer.
+func (f *fileSink) Flush() error {
+	if fl, ok := f.Sink.(interface{ Flush() error }); ok {
+		return fl.Flush()
+	}
+	return nil
+}
+
+// openOutputs creates the output directory and one encoder per format, all
+// over the same events: eve.json (Suricata EVE), alert.fast and alert.full
+// (Snort 2), conn.log (Zeek). localNets are $HOME_NET, for Zeek's
+// local_orig/local_resp.
+func openOutputs(cfg *Config, localNets []netip.Prefix) ([]event.Sink, error) {
+	if cfg.OutDir == "" {
+		return nil, errors.New("no output directory (--out)")
+	}
+	if err := os.MkdirAll(cfg.OutDir, 0o750); err != nil {
+		return nil, fmt.Errorf("creating output directory: %w", err)
+	}
+	outputs := []struct {
+		name string
+		open func(path string) (event.Sink, error)
+	}{
+		{"eve.json", func(p string) (event.Sink, error) {
+			return eve.Open(p, eve.Options{SensorName: cfg.SensorName, CompressIPv6: true})
+		}},
+		{"alert.fast", func(p string) (event.Sink, error) { return snortalert.Open(p, snortalert.Fast, snortalert.Options{}) }},
+		{"alert.full", func(p string) (event.Sink, error) { return snortalert.Open(p, snortalert.Full, snortalert.Options{}) }},
+		{"conn.log", func(p string) (event.Sink, error) { return zeek.Open(p, zeek.Options{LocalNets: localNets}) }},
+	}
+	var sinks []event.Sink
+	for _, o := range outputs {
+		path := filepath.Join(cfg.OutDir, o.name)
+		s, err := o.open(path)
+		if err != nil {
+			closeSinks(sinks)
+			return nil, fmt.Errorf("opening %s: %w", o.name, err)
+		}
+		sinks = append(sinks, &fileSink{path: path, open: o.open, Sink: s})
+	}
+	return sinks, nil
+}
+
+// reopenOutputs reopens every file output (SIGHUP).
+func reopenOutputs(sinks []event.Sink) error {
+	var errs []error
+	for _, s := range sinks {
+		if r, ok := s.(interface{ Reopen() error }); ok {
+			errs = append(errs, r.Reopen())
+		}
+	}
+	return errors.Join(errs...)
+}
