@@ -115,6 +115,7 @@ func (d *Decoder) Alert(raw []byte) (*event.Alert, error) {
 	if ev.HasFlow != 0 {
 		a.FlowID = FlowID(&ev.Key, ev.FlowStartNs)
 	}
+	a.ID = AlertID(&ev.Key, ev.FlowStartNs, ev.TsNs, ev.RuleId)
 	if d.Interface != nil {
 		a.Packet.Interface = d.Interface(ev.Ifindex)
 	}
@@ -218,6 +219,23 @@ func vlans(v [3]uint16) []uint16 {
 		out = append(out, id)
 	}
 	return out
+}
+
+// AlertID names an alert: its flow, its packet's time and its rule.
+func AlertID(key *loader.BpfFlowKey, flowStart, ts uint64, rule uint32) uint64 {
+	h := fnv.New64a()
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], FlowID(key, flowStart))
+	h.Write(buf[:])
+	binary.BigEndian.PutUint64(buf[:], ts)
+	h.Write(buf[:])
+	binary.BigEndian.PutUint32(buf[:4], rule)
+	h.Write(buf[:4])
+	id := h.Sum64() & (1<<53 - 1)
+	if id == 0 {
+		id = 1
+	}
+	return id
 }
 
 // FlowID names a flow by its canonical key and start time, so that an

@@ -19,7 +19,10 @@ func newReplayCommand(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg := sf.config(log)
+			cfg, err := sf.config(log)
+			if err != nil {
+				return err
+			}
 			if sf.flowTableSize == 0 {
 				cfg.FlowTableSize = 65536
 			}

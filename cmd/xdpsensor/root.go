@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/userspace/capture"
 	"github.com/xdpsensor/xdpsensor/userspace/flowtable"
 	"github.com/xdpsensor/xdpsensor/userspace/pipeline"
 )
@@ -53,6 +54,15 @@ type sensorFlags struct {
 	flowTimeout     time.Duration
 	flowTableSize   uint32
 	ringSize        uint32
+
+	capture     string
+	snaplen     uint32
+	captureFlow string
+	pcapFiles   int
+	pcapSize    string
+	pcapRotate  time.Duration
+	pcapFormat  string
+	captureRing uint32
 }
 
 func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
@@ -67,10 +77,41 @@ func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
 	fl.DurationVar(&f.flowTimeout, "flow-timeout", flowtable.DefaultTimeout, "write a flow's record after this long idle")
 	fl.Uint32Var(&f.flowTableSize, "flow-table-size", loader.DefaultFlowTableSize, "flows the kernel table holds (LRU)")
 	fl.Uint32Var(&f.ringSize, "ring-size", loader.DefaultRingSize, "event ring buffer size in bytes (a power of two)")
+	fl.StringVar(&f.capture, "capture", "listed", "full-content capture to OUT/pcap: listed (every packet of flows touching a listed address, from the first), all, or none")
+	fl.Uint32Var(&f.snaplen, "snaplen", 0, "bytes of each frame to capture (0: whole frames)")
+	fl.StringVar(&f.captureFlow, "capture-flow-bytes", "0", "stop capturing a flow after this many bytes, like Suricata's stream depth (e.g. 1M; 0: no limit)")
+	fl.IntVar(&f.pcapFiles, "pcap-files", pipeline.DefaultPcapFiles, "keep a ring of this many pcap files (tshark -b files:N)")
+	fl.StringVar(&f.pcapSize, "pcap-size", "100M", "start a new pcap file at this size (tshark -b filesize)")
+	fl.DurationVar(&f.pcapRotate, "pcap-rotate", 0, "also start a new pcap file this often (e.g. 1h; 0: by size only)")
+	fl.StringVar(&f.pcapFormat, "pcap-format", "pcap", "pcap or pcapng")
+	fl.Uint32Var(&f.captureRing, "capture-ring-size", pipeline.DefaultCaptureRingSize, "kernel-to-daemon capture ring in bytes (a power of two)")
 }
 
-func (f *sensorFlags) config(log *slog.Logger) pipeline.Config {
+func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
+	mode, err := loader.ParseCaptureMode(f.capture)
+	if err != nil {
+		return pipeline.Config{}, err
+	}
+	size, err := capture.ParseSize(f.pcapSize)
+	if err != nil || size <= 0 {
+		return pipeline.Config{}, fmt.Errorf("--pcap-size %q: want a size like 100M", f.pcapSize)
+	}
+	flowBytes, err := capture.ParseSize(f.captureFlow)
+	if err != nil || flowBytes < 0 {
+		return pipeline.Config{}, fmt.Errorf("--capture-flow-bytes %q: want a size like 1M, or 0", f.captureFlow)
+	}
+	if f.pcapFormat != "pcap" && f.pcapFormat != "pcapng" {
+		return pipeline.Config{}, fmt.Errorf("--pcap-format %q: want pcap or pcapng", f.pcapFormat)
+	}
+	if f.pcapFiles < 1 {
+		return pipeline.Config{}, fmt.Errorf("--pcap-files %d: want at least 1", f.pcapFiles)
+	}
+	if f.snaplen > loader.MaxSnaplen {
+		return pipeline.Config{}, fmt.Errorf("--snaplen %d: at most %d", f.snaplen, loader.MaxSnaplen)
+	}
 	return pipeline.Config{
+		Capture: pipeline.CaptureConfig{Mode: mode, Snaplen: f.snaplen, FlowBytes: uint64(flowBytes), Files: f.pcapFiles,
+			FileSize: size, Rotate: f.pcapRotate, Format: f.pcapFormat, RingSize: f.captureRing},
 		Blocklists:      f.blocklists,
 		BlocklistFormat: f.blocklistFormat,
 		HomeNet:         f.homeNet,
@@ -82,5 +123,5 @@ func (f *sensorFlags) config(log *slog.Logger) pipeline.Config {
 		FlowTableSize:   f.flowTableSize,
 		RingSize:        f.ringSize,
 		Logger:          log,
-	}
+	}, nil
 }

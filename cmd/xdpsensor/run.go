@@ -44,9 +44,13 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 					}
 				}
 			}()
+			cfg, err := sf.config(log)
+			if err != nil {
+				return err
+			}
 			sum, err := pipeline.Live(cmd.Context(), pipeline.LiveConfig{
 				Reopen:       reopen,
-				Config:       sf.config(log),
+				Config:       cfg,
 				Interfaces:   ifaces,
 				XDPMode:      xm,
 				MonitorPort:  monitor,

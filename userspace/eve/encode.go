@@ -149,7 +149,11 @@ func appendAlert(b []byte, a *event.Alert, opts *Options) []byte {
 	o.uint("rev", uint64(r.Rev))
 	o.str("signature", r.Msg)
 	o.str("category", r.Category)
-	o.uint("severity", uint64(r.Priority))
+	sev := uint64(r.Priority)
+	if sev == 0 {
+		sev = 3 // Suricata's severity for rules without a classification
+	}
+	o.uint("severity", sev)
 	if len(r.References) > 0 {
 		systems := opts.ReferenceSystems
 		if systems == nil {
@@ -183,6 +187,9 @@ func appendAlert(b []byte, a *event.Alert, opts *Options) []byte {
 	}
 	if a.Listed != "" {
 		o.str("xdpsensor_listed", string(a.Listed))
+	}
+	if a.ID != 0 {
+		o.uint("xdpsensor_alert_id", a.ID)
 	}
 	return o.end(opts)
 }

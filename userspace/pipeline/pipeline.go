@@ -70,6 +70,7 @@ type Pipeline struct {
 	counts  Counts
 	flushed Counts
 	log     *slog.Logger
+	capture *captureSink // nil without full-content capture
 }
 
 // New prepares a pipeline over a loaded sensor.
@@ -100,6 +101,10 @@ func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, er
 // closes the sinks.
 func (p *Pipeline) Run(ctx context.Context, src Source) (Counts, error) {
 	p.decoder.Clock = src.Clock
+	if p.capture != nil {
+		p.capture.clock = src.Clock
+		p.capture.iface = p.decoder.Interface
+	}
 	err := p.loop(ctx, src)
 	if stopErr := src.Stop(); stopErr != nil && err == nil {
 		err = fmt.Errorf("stopping source: %w", stopErr)
@@ -110,6 +115,11 @@ func (p *Pipeline) Run(ctx context.Context, src Source) (Counts, error) {
 	for _, s := range p.sinks {
 		if cerr := s.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("closing output: %w", cerr)
+		}
+	}
+	if p.capture != nil {
+		if cerr := p.capture.close(); cerr != nil && err == nil {
+			err = fmt.Errorf("closing the pcap ring: %w", cerr)
 		}
 	}
 	p.reader.Close()
@@ -124,6 +134,11 @@ func (p *Pipeline) loop(ctx context.Context, src Source) error {
 		}
 		p.now = now
 		p.refreshRules()
+		// Frames first: an alert's packet is in the pcap ring before the
+		// alert names its file.
+		if err := p.drainCapture(); err != nil {
+			return err
+		}
 		deadline := time.Now().Add(src.Wait())
 		if err := p.reader.ReadUntil(deadline, p.handle); err != nil {
 			return err
@@ -152,8 +167,18 @@ func (p *Pipeline) loop(ctx context.Context, src Source) error {
 	}
 }
 
-// finish drains the ring to the end and writes the remaining flows.
+func (p *Pipeline) drainCapture() error {
+	if p.capture == nil {
+		return nil
+	}
+	return p.capture.drain()
+}
+
+// finish drains the rings to the end and writes the remaining flows.
 func (p *Pipeline) finish() error {
+	if err := p.drainCapture(); err != nil {
+		return err
+	}
 	if err := p.reader.Flush(); err != nil {
 		return fmt.Errorf("flushing event ring: %w", err)
 	}
@@ -175,6 +200,11 @@ func (p *Pipeline) finish() error {
 // flush pushes buffered output to disk once per drain round, so an analyst
 // tailing eve.json sees an alert within one poll interval.
 func (p *Pipeline) flush() error {
+	if p.capture != nil {
+		if err := p.capture.flush(); err != nil {
+			p.log.Warn("flushing the pcap ring", "err", err)
+		}
+	}
 	if p.counts == p.flushed {
 		return nil
 	}
@@ -202,6 +232,9 @@ func (p *Pipeline) handle(raw []byte) error {
 		a, err := p.decoder.Alert(raw)
 		if err != nil {
 			return err
+		}
+		if p.capture != nil {
+			a.CaptureFile = p.capture.fileFor(a.Packet.Time)
 		}
 		p.counts.Alerts++
 		for _, s := range p.sinks {

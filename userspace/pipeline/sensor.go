@@ -33,7 +33,7 @@ type Config struct {
 	FlowTimeout     time.Duration
 	FlowTableSize   uint32
 	RingSize        uint32
-	CaptureRingSize uint32
+	Capture         CaptureConfig
 	Logger          *slog.Logger
 }
 
@@ -175,10 +175,15 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
+	cfg.Capture = cfg.Capture.withDefaults()
+	if cfg.Capture.RingSize > 16<<20 {
+		cfg.Capture.RingSize = 16 << 20 // replay drains every batch: 1024 frames fit
+	}
 	s, err := loader.Load(loader.Config{
-		FlowTableSize: cfg.FlowTableSize,
-		RingSize:      cfg.RingSize,
-		ReplayClock:   true,
+		FlowTableSize:   cfg.FlowTableSize,
+		RingSize:        cfg.RingSize,
+		CaptureRingSize: cfg.Capture.RingSize,
+		ReplayClock:     true,
 	})
 	if err != nil {
 		return Summary{}, err
@@ -194,6 +199,10 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	}
 	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, Classify: prep.classify, Logger: prep.log})
 	if err != nil {
+		return sum, err
+	}
+	if err := p.startCapture(cfg.Capture, cfg.OutDir, s); err != nil {
+		closeSinks(sinks)
 		return sum, err
 	}
 	src := &ReplaySource{Program: s.Objects.Xdpsensor, Files: files}
@@ -226,13 +235,14 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	if pinDir == "" {
 		pinDir = loader.DefaultPinDir
 	}
+	cfg.Capture = cfg.Capture.withDefaults()
 	s, err := loader.Load(loader.Config{
 		PinDir:        pinDir,
 		FlowTableSize: cfg.FlowTableSize,
 		RingSize:      cfg.RingSize,
 		MonitorPort:   cfg.MonitorPort,
 
-		CaptureRingSize:     cfg.CaptureRingSize,
+		CaptureRingSize:     cfg.Capture.RingSize,
 		ReplaceIncompatible: true,
 	})
 	if err != nil {
@@ -317,6 +327,11 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, Classify: prep.classify, Logger: prep.log,
 		Interfaces: names, KeepFlows: cfg.KeepAttached, SkipFlows: skip, Reopen: cfg.Reopen})
 	if err != nil {
+		src.Stop()
+		closeSinks(sinks)
+		return sum, err
+	}
+	if err := p.startCapture(cfg.Capture, cfg.OutDir, s); err != nil {
 		src.Stop()
 		closeSinks(sinks)
 		return sum, err

@@ -1,0 +1,166 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/ringbuf"
+	"github.com/xdpsensor/xdpsensor/userspace/capture"
+)
+
+// CaptureConfig is full-content capture: what the kernel hands over and the
+// pcap ring it goes to (OutDir/pcap).
+type CaptureConfig struct {
+	Mode      loader.CaptureMode // listed (default), all or none
+	Snaplen   uint32             // 0: whole frames
+	FlowBytes uint64             // per-flow budget, 0: unlimited
+	Files     int                // ring of N files...
+	FileSize  int64              // ... of M bytes
+	Rotate    time.Duration      // and/or a new file this often
+	Format    string             // pcap or pcapng
+	RingSize  uint32             // capture ring buffer in bytes
+}
+
+// Defaults: tshark's seed workflow was ten 100 MB files.
+const (
+	DefaultPcapFiles       = 10
+	DefaultPcapSize        = 100 << 20
+	DefaultCaptureRingSize = 64 << 20
+)
+
+func (c *CaptureConfig) enabled() bool { return c.Mode != loader.CaptureNone }
+
+func (c *CaptureConfig) withDefaults() CaptureConfig {
+	out := *c
+	if out.Mode == "" {
+		out.Mode = loader.CaptureListed
+	}
+	if out.Files == 0 {
+		out.Files = DefaultPcapFiles
+	}
+	if out.FileSize == 0 {
+		out.FileSize = DefaultPcapSize
+	}
+	if out.RingSize == 0 {
+		out.RingSize = DefaultCaptureRingSize
+	}
+	if out.Mode == loader.CaptureNone {
+		out.RingSize = 0 // a page: nothing will come
+	}
+	return out
+}
+
+// captureSink drains the capture ring into the pcap ring.
+type captureSink struct {
+	reader *ringbuf.Reader
+	ring   *capture.Ring
+	clock  func(uint64) time.Time
+	iface  func(uint32) string
+	maps   *loader.BpfMaps
+	rec    capture.Record
+	paused bool
+}
+
+func openCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) (*captureSink, error) {
+	dir := filepath.Join(outDir, "pcap")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	rd, err := ringbuf.NewReader(s.Objects.Capture)
+	if err != nil {
+		return nil, err
+	}
+	snap := cfg.Snaplen
+	if snap == 0 {
+		snap = loader.MaxSnaplen
+	}
+	ring, err := capture.OpenRing(capture.RingOptions{Dir: dir, Files: cfg.Files, FileSize: cfg.FileSize,
+		Rotate: cfg.Rotate, Format: cfg.Format, Snaplen: snap})
+	if err != nil {
+		rd.Close()
+		return nil, fmt.Errorf("opening the pcap ring: %w", err)
+	}
+	return &captureSink{reader: rd, ring: ring, maps: s.Maps()}, nil
+}
+
+// drain writes every frame the capture ring holds.
+func (c *captureSink) drain() error {
+	err := c.reader.ReadUntil(time.Now(), c.write)
+	if errors.Is(err, ringbuf.ErrFlushed) {
+		return nil
+	}
+	return err
+}
+
+func (c *captureSink) write(raw []byte) error {
+	hdr, frame, err := loader.ParseCaptureRecord(raw)
+	if err != nil {
+		return err
+	}
+	k := &hdr.Key
+	ends := [2]struct {
+		a netip.Addr
+		p uint16
+	}{{addrOf(k.AddrLo, k.Family), k.PortLo}, {addrOf(k.AddrHi, k.Family), k.PortHi}}
+	src, dst := ends[hdr.Direction&1], ends[1-hdr.Direction&1]
+	c.rec = capture.Record{
+		Time:      c.clock(hdr.TsNs),
+		Data:      frame,
+		OrigLen:   int(hdr.FrameLen),
+		Interface: c.iface(hdr.Ifindex),
+		Proto:     k.Proto,
+		Src:       src.a, Dst: dst.a, SrcPort: src.p, DstPort: dst.p,
+	}
+	if hdr.FlowStartNs != 0 {
+		c.rec.FlowID = ringbuf.FlowID(k, hdr.FlowStartNs)
+	}
+	// A paused ring (disk full) counts what it drops; alerts go on.
+	if _, err := c.ring.Write(&c.rec); err != nil && !errors.Is(err, capture.ErrPaused) {
+		return nil
+	}
+	return nil
+}
+
+// fileFor names the pcap file holding packets of time t.
+func (c *captureSink) fileFor(t time.Time) string { return c.ring.FileFor(t) }
+
+// flush pushes the ring's buffer out and records the kernel's drops.
+func (c *captureSink) flush() error {
+	if st, err := c.maps.ReadStats(); err == nil {
+		c.ring.SetDrops(st.CaptureLost)
+	}
+	return c.ring.Flush()
+}
+
+func (c *captureSink) close() error {
+	c.reader.Close()
+	return c.ring.Close()
+}
+
+func addrOf(b [16]uint8, family uint8) netip.Addr {
+	if family == uint8(loader.BpfAddrFamilyFAMILY_IPV4) {
+		return netip.AddrFrom4([4]byte(b[:4]))
+	}
+	return netip.AddrFrom16(b)
+}
+
+// startCapture sets the kernel's capture settings and opens the pcap ring.
+func (p *Pipeline) startCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) error {
+	if err := s.Maps().SetCapture(loader.CaptureSettings{Mode: cfg.Mode, Snaplen: cfg.Snaplen, FlowBytes: cfg.FlowBytes}); err != nil {
+		return err
+	}
+	if !cfg.enabled() {
+		return nil
+	}
+	c, err := openCapture(cfg, outDir, s)
+	if err != nil {
+		return err
+	}
+	p.capture = c
+	return nil
+}
