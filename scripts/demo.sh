@@ -66,15 +66,29 @@ step "Alerts ($OUT/eve.json)"
 jq -r 'select(.event_type=="alert") |
   "\(.timestamp)  [\(.alert.gid):\(.alert.signature_id):\(.alert.rev)] \(.alert.signature)  \(.src_ip):\(.src_port) -> \(.dest_ip):\(.dest_port)  (listed: \(.xdpsensor_listed))"' "$OUT/eve.json"
 
-step "Flow records ($OUT/eve.json): who started it, packets each way, TCP flag counts"
-jq -r 'select(.event_type=="flow") |
-  "\(.src_ip)\(if .src_port then ":\(.src_port)" else "" end) -> \(.dest_ip)\(if .dest_port then ":\(.dest_port)" else "" end)  \(.proto)  pkts \(.flow.pkts_toserver)/\(.flow.pkts_toclient)  bytes \(.flow.bytes_toserver)/\(.flow.bytes_toclient)  end=\(.flow.xdpsensor_end)  alerted=\(.flow.alerted)" +
+step "Flow records ($OUT/eve.json), TCP only: who started it, packets each way, TCP flag counts, label"
+jq -r 'select(.event_type=="flow" and .proto=="TCP") |
+  "\(.src_ip)\(if .src_port then ":\(.src_port)" else "" end) -> \(.dest_ip)\(if .dest_port then ":\(.dest_port)" else "" end)  \(.proto)  pkts \(.flow.pkts_toserver)/\(.flow.pkts_toclient)  bytes \(.flow.bytes_toserver)/\(.flow.bytes_toclient)  end=\(.flow.xdpsensor_end)  alerted=\(.flow.alerted)  \(.flow.xdpsensor_label // "") \(.flow.xdpsensor_label_note // "")" +
   (if .tcp then "\n      toserver \(.tcp.flag_counts.toserver | to_entries | map(select(.value>0) | "\(.key)=\(.value)") | join(" "))   toclient \(.tcp.flag_counts.toclient | to_entries | map(select(.value>0) | "\(.key)=\(.value)") | join(" ") | if . == "" then "(nothing)" else . end)" else "" end)' "$OUT/eve.json"
+
+step "Session view, Sguil/SANCP style (xdpsensor sessions --label backscatter)"
+"$BIN" sessions --dir "$OUT" --label backscatter
+
+step "Zeek conn.log: conn_state and history (^hR: the SYN-ACK came first, our side reset)"
+awk -F'\t' '/^#fields/ {for (i = 2; i <= NF; i++) col[$i] = i - 1; next} /^#/ {next}
+  {printf "%-16s %-6s -> %-16s %-6s %-6s %-6s %s\n", $col["id.orig_h"], $col["id.orig_p"], $col["id.resp_h"], $col["id.resp_p"], $col["conn_state"], $col["history"], $col["xdpsensor_label"]}' "$OUT/conn.log" |
+	grep -v -- ' -$' || true
+
+step "Full content: every packet of the listed flows, from the first (xdpsensor carve --host $LAB_irc_v4)"
+"$BIN" carve --dir "$OUT" --host "$LAB_irc_v4" -w - | tcpdump -nn -r - 2>/dev/null
+
+step "Snort's alert.fast"
+cat "$OUT/alert.fast"
 
 cat <<MSG
 
 Read it as the seeds do:
  - the C&C attempts: SYNs only toward the listed server (syn=N), nothing back, no payload: unanswered, nothing exfiltrated;
  - the backscatter: the listed server's SYN-ACK came first (it is the "client"), our RST answered it: no conspiracy.
-Everything is in $OUT/ (eve.json, sensor.log).
+Everything is in $OUT/: eve.json, alert.fast, alert.full, conn.log, pcap/ (the capture ring), sensor.log.
 MSG
