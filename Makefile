@@ -8,7 +8,7 @@ export BPF2GO_STRIP := llvm-strip-19
 export BPF2GO_CFLAGS := -O2 -g -mcpu=v3 -Wall -Werror -I/usr/include/$(MULTIARCH)
 GO_TEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: help deps build demo test test-as-root check generate check-generate bench
+.PHONY: help deps build demo test test-as-root check generate check-generate bench install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -28,17 +28,23 @@ test: deps ## every test: vet, gofmt, generated code, kernel and lab tests
 test-as-root: check
 	go test $(GO_TEST_FLAGS) ./...
 	scripts/lab_test.sh
+	scripts/systemd_test.sh
 
 check: check-generate ## static checks: gofmt, go vet, generated code up to date
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '_bpfel.go$$')); \
 		if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	go vet ./...
 
+install: build ## binary, systemd unit, sample config, logrotate (DESTDIR=, PREFIX=)
+	@if [ -n "$(DESTDIR)" ]; then DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" scripts/install.sh; \
+	else scripts/as-root.sh env PREFIX="$(PREFIX)" scripts/install.sh; fi
+
 generate: ## rebuild the BPF object and its Go bindings (clang-19, libbpf-dev)
 	cd loader && go generate ./...
+	cd bench && go generate ./...
 
 check-generate: generate ## fail when the committed BPF object is stale
-	@git diff --exit-code --stat -- loader/xdpsensor_bpfel.go loader/xdpsensor_bpfel.o || { echo "loader/: make generate changed the committed files; commit them"; exit 1; }
+	@git diff --exit-code --stat -- loader/xdpsensor_bpfel.go loader/xdpsensor_bpfel.o bench/floors_bpfel.go bench/floors_bpfel.o || { echo "loader/: make generate changed the committed files; commit them"; exit 1; }
 
 bench: deps ## benchmarks (root)
 	@scripts/as-root.sh go test -run '^$$' -bench . -benchmem ./...

@@ -249,6 +249,7 @@ static __always_inline int DP(process)(DP_CTX *ctx)
 		return DP_VERDICT;
 	}
 
+	bench_vary(&pkt);
 	struct flow_key key = {};
 	__u8 side = make_flow_key(&key, &pkt);
 	struct alert_info ai = {.now = now, .side = side, .generation = gen};

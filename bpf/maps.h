@@ -28,6 +28,15 @@ struct {
 	__type(value, struct flow_value);
 } flow_scratch SEC(".maps");
 
+/* Benchmarks only: a per-CPU sequence that makes every packet a new flow
+ * (cfg_bench_new_flows); the production program never touches it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} bench_seq SEC(".maps");
+
 /* Event ring: alert and flow-closed events for the daemon. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -41,6 +41,9 @@ type Config struct {
 	// map is created anew, and Sensor.Warnings says so. Without it, Load
 	// refuses and says how to clean up.
 	ReplaceIncompatible bool
+	// BenchNewFlows gives every packet new ports (benchmarks of the
+	// new-flow path with one repeated frame); never set it on a sensor.
+	BenchNewFlows bool
 }
 
 // Defaults for a live sensor; replay and tests pass smaller sizes.
@@ -206,6 +209,13 @@ func configureSpec(spec *ebpf.CollectionSpec, cfg Config) error {
 	}
 	if err := spec.Variables["cfg_replay_clock"].Set(replay); err != nil {
 		return fmt.Errorf("setting cfg_replay_clock: %w", err)
+	}
+	var vary uint8
+	if cfg.BenchNewFlows {
+		vary = 1
+	}
+	if err := spec.Variables["cfg_bench_new_flows"].Set(vary); err != nil {
+		return fmt.Errorf("setting cfg_bench_new_flows: %w", err)
 	}
 	return nil
 }

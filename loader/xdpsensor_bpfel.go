@@ -412,6 +412,7 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	BpfMapBenchSeq               = "bench_seq"
 	BpfMapBlocklistPrefixV4Slots = "blocklist_prefix_v4_slots"
 	BpfMapBlocklistPrefixV6Slots = "blocklist_prefix_v6_slots"
 	BpfMapBlocklistV4Slots       = "blocklist_v4_slots"
@@ -452,6 +453,7 @@ const (
 	BpfVarBtfTcpFlagBits         = "btf_tcp_flag_bits"
 	BpfVarBtfThresholdTrack      = "btf_threshold_track"
 	BpfVarBtfThresholdType       = "btf_threshold_type"
+	BpfVarCfgBenchNewFlows       = "cfg_bench_new_flows"
 	BpfVarCfgReplayClock         = "cfg_replay_clock"
 	BpfVarCfgVerdict             = "cfg_verdict"
 )
@@ -506,6 +508,7 @@ type BpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type BpfMapSpecs struct {
+	BenchSeq               *ebpf.MapSpec `ebpf:"bench_seq"`
 	BlocklistPrefixV4Slots *ebpf.MapSpec `ebpf:"blocklist_prefix_v4_slots"`
 	BlocklistPrefixV6Slots *ebpf.MapSpec `ebpf:"blocklist_prefix_v6_slots"`
 	BlocklistV4Slots       *ebpf.MapSpec `ebpf:"blocklist_v4_slots"`
@@ -550,6 +553,7 @@ type BpfVariableSpecs struct {
 	BtfTcpFlagBits    *ebpf.VariableSpec `ebpf:"btf_tcp_flag_bits"`
 	BtfThresholdTrack *ebpf.VariableSpec `ebpf:"btf_threshold_track"`
 	BtfThresholdType  *ebpf.VariableSpec `ebpf:"btf_threshold_type"`
+	CfgBenchNewFlows  *ebpf.VariableSpec `ebpf:"cfg_bench_new_flows"`
 	CfgReplayClock    *ebpf.VariableSpec `ebpf:"cfg_replay_clock"`
 	CfgVerdict        *ebpf.VariableSpec `ebpf:"cfg_verdict"`
 }
@@ -574,6 +578,7 @@ func (o *BpfObjects) Close() error {
 //
 // It can be passed to LoadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type BpfMaps struct {
+	BenchSeq               *ebpf.Map `ebpf:"bench_seq"`
 	BlocklistPrefixV4Slots *ebpf.Map `ebpf:"blocklist_prefix_v4_slots"`
 	BlocklistPrefixV6Slots *ebpf.Map `ebpf:"blocklist_prefix_v6_slots"`
 	BlocklistV4Slots       *ebpf.Map `ebpf:"blocklist_v4_slots"`
@@ -595,6 +600,7 @@ type BpfMaps struct {
 
 func (m *BpfMaps) Close() error {
 	return _BpfClose(
+		m.BenchSeq,
 		m.BlocklistPrefixV4Slots,
 		m.BlocklistPrefixV6Slots,
 		m.BlocklistV4Slots,
@@ -640,6 +646,7 @@ type BpfVariables struct {
 	BtfTcpFlagBits    *ebpf.Variable `ebpf:"btf_tcp_flag_bits"`
 	BtfThresholdTrack *ebpf.Variable `ebpf:"btf_threshold_track"`
 	BtfThresholdType  *ebpf.Variable `ebpf:"btf_threshold_type"`
+	CfgBenchNewFlows  *ebpf.Variable `ebpf:"cfg_bench_new_flows"`
 	CfgReplayClock    *ebpf.Variable `ebpf:"cfg_replay_clock"`
 	CfgVerdict        *ebpf.Variable `ebpf:"cfg_verdict"`
 }

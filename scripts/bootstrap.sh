@@ -15,7 +15,8 @@ fi
 # operators inspect the maps with; the rest runs the lab.
 PACKAGES="clang-19:clang-19 llvm-strip-19:llvm-19 bpftool:bpftool ip:iproute2 tc:iproute2 nft:nftables \
 ethtool:ethtool tcpdump:tcpdump hping3:hping3 ping:iputils-ping python3:python3 jq:jq curl:curl \
-unzip:unzip git:git make:make gcc:gcc"
+unzip:unzip git:git make:make gcc:gcc shellcheck:shellcheck logrotate:logrotate \
+systemd-analyze:systemd"
 missing=()
 for pair in $PACKAGES; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"text/tabwriter"
@@ -15,51 +14,6 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/pipeline"
 )
-
-func newStatsCommand(g *globalFlags) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "stats [--json]",
-		Short: "Print the running sensor's kernel counters (summed over CPUs)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			maps, err := loader.OpenPinned(g.pinDir)
-			if err != nil {
-				return err
-			}
-			defer maps.Close()
-			st, err := maps.ReadStats()
-			if err != nil {
-				return err
-			}
-			counters, err := loader.Counters(&st)
-			if err != nil {
-				return err
-			}
-			cfg, err := maps.ReadConfig()
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				m := map[string]uint64{"blocklist_generation": uint64(cfg.Generation)}
-				for _, c := range counters {
-					m[c.Name] = c.Value
-				}
-				enc := json.NewEncoder(out)
-				return enc.Encode(m)
-			}
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-			for _, c := range counters {
-				fmt.Fprintf(tw, "%s\t%d\t\n", c.Name, c.Value)
-			}
-			fmt.Fprintf(tw, "blocklist_generation\t%d\t\n", cfg.Generation)
-			return tw.Flush()
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object")
-	return cmd
-}
 
 func newFlowsCommand(g *globalFlags) *cobra.Command {
 	var asJSON bool

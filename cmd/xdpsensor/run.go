@@ -17,7 +17,7 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 	var ifaces []string
 	var mode string
 	var monitor, hostMode, keep bool
-	var netnsName string
+	var netnsName, metricsAddr string
 	cmd := &cobra.Command{
 		Use:   "run --iface IF [--iface IF2] --blocklist FILE... --out DIR",
 		Short: "Watch interfaces live: alerts and flow records to DIR/eve.json until SIGINT/SIGTERM",
@@ -58,6 +58,7 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 				HostMode:     hostMode,
 				Netns:        netnsName,
 				KeepAttached: keep,
+				MetricsAddr:  metricsAddr,
 			})
 			if err != nil {
 				return err
@@ -72,6 +73,7 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 	cmd.Flags().StringVar(&mode, "xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native or generic")
 	cmd.Flags().BoolVar(&monitor, "monitor-port", false, "the interface is a dedicated SPAN/tap port: drop frames after recording them")
 	cmd.Flags().BoolVar(&keep, "keep-attached", false, "leave the program attached when the daemon exits or dies; the next run adopts it and loses nothing (`xdpsensor detach` removes it)")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics at host:port (/metrics)")
 	cmd.Flags().StringVar(&netnsName, "netns", "", "network namespace of the interfaces (a name under /var/run/netns, or a path)")
 	cmd.Flags().BoolVar(&hostMode, "host-mode", false, "also watch what this host sends (TC egress), for a sensor on a host's own NIC")
 	return cmd

@@ -6,9 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +74,7 @@ func TestLiveLab(t *testing.T) {
 	pinDir := "/sys/fs/bpf/xdpsensor-test-" + name
 	t.Cleanup(func() { loader.Unpin(pinDir) })
 	outDir := filepath.Join(dir, "out")
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", 20000+os.Getpid()%20000)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -82,6 +86,7 @@ func TestLiveLab(t *testing.T) {
 				HomeNet: "[192.0.2.0/24,2001:db8:1::/64]",
 			},
 			Interfaces: []string{span}, MonitorPort: true, PinDir: pinDir,
+			MetricsAddr: metricsAddr,
 		})
 		done <- err
 	}()
@@ -112,6 +117,25 @@ func TestLiveLab(t *testing.T) {
 		t.Fatalf("the inside host sent no RST: %v", bs)
 	}
 	waitAlert(t, filepath.Join(outDir, "eve.json"), env["irc_v4"], time.Now().Add(2*time.Second))
+
+	// Prometheus sees the same: the alerts the kernel emitted, the mode.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`xdpsensor_interface_attach_mode{interface="` + span + `",mode="native"} 1`,
+		`xdpsensor_blocklist_entries{kind="exact_v4"} 2`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^xdpsensor_alerts_total [1-9]`).Match(body) {
+		t.Errorf("metrics show no alerts:\n%.2000s", body)
+	}
 
 	cancel()
 	select {

@@ -17,6 +17,7 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/flowtable"
 	"github.com/xdpsensor/xdpsensor/userspace/label"
+	"github.com/xdpsensor/xdpsensor/userspace/metrics"
 )
 
 // Source delivers packets to the sensor's kernel program.
@@ -71,6 +72,11 @@ type Pipeline struct {
 	flushed Counts
 	log     *slog.Logger
 	capture *captureSink // nil without full-content capture
+
+	// published is what MetricsCounts hands to other goroutines, refreshed
+	// once per drain round.
+	pubMu     sync.Mutex
+	published metrics.PipelineCounts
 }
 
 // New prepares a pipeline over a loaded sensor.
@@ -197,14 +203,29 @@ func (p *Pipeline) finish() error {
 	return p.tracker.Commit()
 }
 
+// MetricsCounts is the pipeline's side of the metrics, safe to call from
+// any goroutine.
+func (p *Pipeline) MetricsCounts() metrics.PipelineCounts {
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
+	return p.published
+}
+
 // flush pushes buffered output to disk once per drain round, so an analyst
 // tailing eve.json sees an alert within one poll interval.
 func (p *Pipeline) flush() error {
+	c := metrics.PipelineCounts{AlertsWritten: p.counts.Alerts, FlowsWritten: p.tracker.Written,
+		FlowsExpired: p.tracker.Expired, FlowsFinished: p.tracker.Finished}
 	if p.capture != nil {
 		if err := p.capture.flush(); err != nil {
 			p.log.Warn("flushing the pcap ring", "err", err)
 		}
+		st := p.capture.ring.Stats()
+		c.PcapBytesWritten, c.CaptureDrops = st.Bytes, st.Dropped
 	}
+	p.pubMu.Lock()
+	p.published = c
+	p.pubMu.Unlock()
 	if p.counts == p.flushed {
 		return nil
 	}

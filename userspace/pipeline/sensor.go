@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/xdpsensor/xdpsensor/userspace/metrics"
 	"io"
 	"log/slog"
 	"net"
@@ -52,6 +53,8 @@ type LiveConfig struct {
 	// daemon exits or dies: the kernel keeps counting, the next run adopts
 	// the program, its maps and its ring, and loses nothing.
 	KeepAttached bool
+	// MetricsAddr serves Prometheus metrics (host:port), "" for none.
+	MetricsAddr string
 	// Ready is called once every hook is attached (tests; sd_notify).
 	Ready func()
 	// HostMode also hooks TC egress: a host watching its own NIC sees what
@@ -335,6 +338,34 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		src.Stop()
 		closeSinks(sinks)
 		return sum, err
+	}
+	if cfg.MetricsAddr != "" {
+		var ifs []metrics.Interface
+		for i, a := range src.Attachments {
+			mi := metrics.Interface{Name: a.Interface, Mode: string(a.Mode)}
+			if i < len(src.Egress) {
+				mi.EgressMode = src.Egress[i].Mode
+			}
+			ifs = append(ifs, mi)
+		}
+		reg, err := metrics.NewRegistry(metrics.NewCollector(s.Maps(), metrics.Options{Interfaces: ifs, Netns: cfg.Netns, Pipeline: p.MetricsCounts}))
+		if err != nil {
+			src.Stop()
+			closeSinks(sinks)
+			return sum, err
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- metrics.Serve(ctx, cfg.MetricsAddr, reg, prep.log) }()
+		select {
+		case err := <-errc:
+			if err != nil {
+				src.Stop()
+				closeSinks(sinks)
+				return sum, fmt.Errorf("--metrics-addr: %w", err)
+			}
+		case <-time.After(50 * time.Millisecond): // listening
+		}
+		prep.log.Info("serving metrics", "addr", cfg.MetricsAddr)
 	}
 	if cfg.Ready != nil {
 		cfg.Ready()

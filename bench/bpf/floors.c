@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Floors for the benchmarks: the least a program can do on each path, to
+ * measure xdpsensor's own cost against. They share xdpsensor's parser and
+ * flow key (bpf/parsing.h, bpf/flowkey.h) and a flow table of the same
+ * key and value types. */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "xdpsensor.h"
+#include "parsing.h"
+#include "flowkey.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Same shape as xdpsensor's flows map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_key);
+	__type(value, struct flow_value);
+} floor_flows SEC(".maps");
+
+/* Per-CPU sequence to vary the key (new-flow floor). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} floor_seq SEC(".maps");
+
+/* Per-CPU zeroed value to insert. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct flow_value);
+} floor_scratch SEC(".maps");
+
+SEC("xdp")
+int bare_pass(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int bare_drop(struct xdp_md *ctx)
+{
+	return XDP_DROP;
+}
+
+static __always_inline int parse(struct xdp_md *ctx, struct packet *pkt)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	return parse_packet(data, data_end, data_end - data, pkt);
+}
+
+SEC("xdp")
+int parse_only(struct xdp_md *ctx)
+{
+	struct packet pkt = {};
+	if (parse(ctx, &pkt) != PARSE_IP)
+		return XDP_ABORTED;
+	return XDP_PASS;
+}
+
+/* Parse, then look the flow up and count the packet in it: the floor of a
+ * known flow's packet. */
+SEC("xdp")
+int parse_lru_update(struct xdp_md *ctx)
+{
+	struct packet pkt = {};
+	struct flow_key key = {};
+	if (parse(ctx, &pkt) != PARSE_IP)
+		return XDP_ABORTED;
+	__u8 side = make_flow_key(&key, &pkt);
+	struct flow_value *f = bpf_map_lookup_elem(&floor_flows, &key);
+	if (!f) {
+		__u32 zero = 0;
+		struct flow_value *nf = bpf_map_lookup_elem(&floor_scratch, &zero);
+		if (nf)
+			bpf_map_update_elem(&floor_flows, &key, nf, BPF_NOEXIST);
+		return XDP_PASS;
+	}
+	f->dir[side & 1].packets++;
+	f->dir[side & 1].bytes += pkt.l3_len;
+	return XDP_PASS;
+}
+
+/* Parse, then insert a new flow each time: the floor of a new flow. */
+SEC("xdp")
+int parse_lru_insert(struct xdp_md *ctx)
+{
+	struct packet pkt = {};
+	struct flow_key key = {};
+	__u32 zero = 0;
+	if (parse(ctx, &pkt) != PARSE_IP)
+		return XDP_ABORTED;
+	__u64 *n = bpf_map_lookup_elem(&floor_seq, &zero);
+	struct flow_value *nf = bpf_map_lookup_elem(&floor_scratch, &zero);
+	if (!n || !nf)
+		return XDP_ABORTED;
+	*n += 1;
+	pkt.sport = (__u16)*n;
+	pkt.dport ^= (__u16)(*n >> 16);
+	make_flow_key(&key, &pkt);
+	nf->first_seen_ns = *n;
+	bpf_map_update_elem(&floor_flows, &key, nf, BPF_NOEXIST);
+	return XDP_PASS;
+}
+
+/* The clocks' cost, for the record. */
+SEC("xdp")
+int bare_ktime(struct xdp_md *ctx)
+{
+	return bpf_ktime_get_ns() ? XDP_PASS : XDP_DROP;
+}
+
+SEC("xdp")
+int bare_ktime_coarse(struct xdp_md *ctx)
+{
+	return bpf_ktime_get_coarse_ns() ? XDP_PASS : XDP_DROP;
+}
