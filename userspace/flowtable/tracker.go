@@ -41,8 +41,10 @@ type Tracker struct {
 
 	closing  map[loader.BpfFlowKey]closingFlow
 	lastScan uint64
-	// written flows wait here for Commit to remove them from the kernel.
+	// written flows wait here for Commit to remove them from the kernel,
+	// indexed by key (first_seen) so that scans skip them cheaply.
 	uncommitted []committed
+	written     map[loader.BpfFlowKey]uint64
 	// Counters for stats.
 	Written, Expired, Finished uint64
 }
@@ -119,12 +121,8 @@ func (t *Tracker) Tick(now uint64) error {
 }
 
 func (t *Tracker) isUncommitted(k *loader.BpfFlowKey, v *loader.BpfFlowValue) bool {
-	for _, c := range t.uncommitted {
-		if c.key == *k && c.first == v.FirstSeenNs {
-			return true
-		}
-	}
-	return false
+	first, ok := t.written[*k]
+	return ok && first == v.FirstSeenNs
 }
 
 // Flush writes every flow still known: lingering ones with their close
@@ -169,6 +167,10 @@ func (t *Tracker) finishClosed(k loader.BpfFlowKey, c closingFlow) error {
 
 func (t *Tracker) write(k *loader.BpfFlowKey, v *loader.BpfFlowValue, reason event.EndReason) error {
 	t.uncommitted = append(t.uncommitted, committed{*k, v.FirstSeenNs})
+	if t.written == nil {
+		t.written = map[loader.BpfFlowKey]uint64{}
+	}
+	t.written[*k] = v.FirstSeenNs
 	f := t.Decoder.Flow(k, v, reason)
 	if t.Skip[f.FlowID] {
 		return nil // an earlier process wrote it, then stopped before removing it
@@ -181,29 +183,43 @@ func (t *Tracker) write(k *loader.BpfFlowKey, v *loader.BpfFlowValue, reason eve
 }
 
 // Commit removes the flows written so far from the kernel table; call it
-// once their records are flushed to the output.
+// once their records are flushed to the output. Batches of 4096 keys, one
+// syscall each; a batch stops at a key already gone (evicted), which is
+// then skipped.
 func (t *Tracker) Commit() error {
-	for _, c := range t.uncommitted {
-		var cur loader.BpfFlowValue
-		if err := t.Flows.Lookup(&c.key, &cur); err != nil || cur.FirstSeenNs != c.first {
-			continue // gone (evicted) or a newer flow on the same key
+	keys := make([]loader.BpfFlowKey, 0, min(len(t.uncommitted), 4096))
+	for i := 0; i < len(t.uncommitted); {
+		keys = keys[:0]
+		for j := i; j < len(t.uncommitted) && len(keys) < cap(keys); j++ {
+			keys = append(keys, t.uncommitted[j].key)
 		}
-		if err := t.Flows.Delete(&c.key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("removing a written flow: %w", err)
+		n, err := t.Flows.BatchDelete(keys, nil)
+		switch {
+		case err == nil:
+			i += len(keys)
+		case errors.Is(err, ebpf.ErrKeyNotExist):
+			i += n + 1 // keys[n] was gone already
+		case errors.Is(err, ebpf.ErrNotSupported):
+			for _, k := range keys {
+				if err := t.Flows.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+					return fmt.Errorf("removing a written flow: %w", err)
+				}
+			}
+			i += len(keys)
+		default:
+			return fmt.Errorf("removing written flows: %w", err)
 		}
 	}
 	t.uncommitted = t.uncommitted[:0]
+	clear(t.written)
 	return nil
 }
 
 // scan walks the table in batches and writes the flows pick selects (they
-// leave the table at Commit).
+// leave the table at Commit). The batch's values are fresh enough: idle
+// and closed flows see no more packets, and at shutdown the program is
+// already detached.
 func (t *Tracker) scan(pick func(*loader.BpfFlowKey, *loader.BpfFlowValue) (event.EndReason, bool)) error {
-	type victim struct {
-		key    loader.BpfFlowKey
-		reason event.EndReason
-	}
-	var victims []victim
 	keys := make([]loader.BpfFlowKey, 4096)
 	vals := make([]loader.BpfFlowValue, 4096)
 	var cursor ebpf.MapBatchCursor
@@ -211,29 +227,16 @@ func (t *Tracker) scan(pick func(*loader.BpfFlowKey, *loader.BpfFlowValue) (even
 		n, err := t.Flows.BatchLookup(&cursor, keys, vals, nil)
 		for i := 0; i < n; i++ {
 			if reason, ok := pick(&keys[i], &vals[i]); ok {
-				victims = append(victims, victim{keys[i], reason})
+				if werr := t.write(&keys[i], &vals[i], reason); werr != nil {
+					return werr
+				}
 			}
 		}
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			break
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("reading flow table: %w", err)
 		}
 	}
-	for _, vi := range victims {
-		var v loader.BpfFlowValue
-		// Read it again: the freshest counters (idle and closed flows see
-		// no more packets; at shutdown the program is already detached).
-		if err := t.Flows.Lookup(&vi.key, &v); err != nil {
-			if errors.Is(err, ebpf.ErrKeyNotExist) {
-				continue // evicted meanwhile
-			}
-			return fmt.Errorf("reading flow: %w", err)
-		}
-		if err := t.write(&vi.key, &v, vi.reason); err != nil {
-			return err
-		}
-	}
-	return nil
 }

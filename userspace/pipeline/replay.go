@@ -10,14 +10,9 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/xdpsensor/xdpsensor/loader"
 	"github.com/xdpsensor/xdpsensor/userspace/capture"
 )
-
-// xdpMd mirrors struct xdp_md for BPF_PROG_TEST_RUN's ctx_in: the first 8
-// bytes of the data are metadata holding the capture timestamp.
-type xdpMd struct {
-	Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32
-}
 
 // ReplaySource runs each packet of capture files through the very same
 // kernel program with BPF_PROG_TEST_RUN, on the capture's clock.
@@ -27,6 +22,7 @@ type ReplaySource struct {
 	// Batch is how many packets one Feed runs before the ring is drained.
 	Batch int
 
+	runner  *loader.FrameRunner
 	cur     *capture.Reader
 	file    int
 	buf     []byte
@@ -85,11 +81,11 @@ func (r *ReplaySource) run(pkt capture.Packet) error {
 	r.buf = append(r.buf[:0], 0, 0, 0, 0, 0, 0, 0, 0)
 	binary.NativeEndian.PutUint64(r.buf, ts)
 	r.buf = append(r.buf, pkt.Data...)
-	_, err := r.Program.Run(&ebpf.RunOptions{
-		Data:    r.buf,
-		Context: xdpMd{Data: 8, DataEnd: uint32(len(r.buf))},
-	})
-	if err != nil {
+	if r.runner == nil {
+		r.runner = loader.NewFrameRunner(r.Program)
+	}
+	// The first 8 bytes are XDP metadata: the capture timestamp.
+	if _, err := r.runner.Run(r.buf, 8); err != nil {
 		return fmt.Errorf("packet %d: running the program: %w", pkt.Index, err)
 	}
 	r.Packets++

@@ -1,0 +1,182 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/ringbuf"
+	"github.com/xdpsensor/xdpsensor/userspace/capture"
+	"github.com/xdpsensor/xdpsensor/userspace/eve"
+	"github.com/xdpsensor/xdpsensor/userspace/pipeline"
+)
+
+// BenchmarkRingDrain fills the event ring with alert events in the kernel
+// (BPF_PROG_TEST_RUN), then times the daemon's side alone: read every
+// record, and (decode) turn it into the event model and EVE JSON.
+func BenchmarkRingDrain(b *testing.B) {
+	setup(b)
+	sb := sensors[""]
+	frame := toCC.Build()
+	const batch = 100_000 // 42 MB of events: fits the 64 MB ring
+	for _, decode := range []bool{false, true} {
+		name := "read"
+		if decode {
+			name = "decode+eve"
+		}
+		b.Run(name, func(b *testing.B) {
+			rules := &ringbuf.KernelRules{Map: sb.s.Objects.Rules}
+			dec := &ringbuf.Decoder{Rules: rules, Clock: func(ns uint64) time.Time { return time.Unix(0, int64(ns)) }}
+			w := eve.NewWriter(io.Discard, eve.Options{})
+			var events int
+			var spent time.Duration
+			for i := 0; i < b.N; i++ {
+				sb.drain()
+				before, _ := sb.s.Maps().ReadStats()
+				if _, _, err := sb.s.Objects.Xdpsensor.Benchmark(frame, batch, nil); err != nil {
+					b.Fatal(err)
+				}
+				after, _ := sb.s.Maps().ReadStats()
+				if lost := after.LostEvents - before.LostEvents; lost != 0 {
+					b.Fatalf("%d events lost while filling", lost)
+				}
+				start := time.Now()
+				n := 0
+				sb.reader.ReadUntil(time.Now(), func(raw []byte) error {
+					n++
+					if decode {
+						a, err := dec.Alert(raw)
+						if err != nil {
+							return err
+						}
+						return w.WriteAlert(a)
+					}
+					return nil
+				})
+				spent += time.Since(start)
+				if n != batch {
+					b.Fatalf("drained %d events, want %d", n, batch)
+				}
+				events += n
+			}
+			b.ReportMetric(float64(events)/spent.Seconds()/1e6, "Mevents/s")
+		})
+	}
+}
+
+// writeMixedCapture writes n frames: flows to many hosts, a few listed.
+func writeMixedCapture(b *testing.B, path string, n, size int) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	w := pcapgo.NewWriter(f)
+	w.WriteFileHeader(65535, layers.LinkTypeEthernet)
+	base := time.Date(2007, 2, 21, 10, 0, 0, 0, time.UTC)
+	for i := 0; i < n; i++ {
+		fr := Frame{Src: "192.0.2.10", Dst: net.IPv4(198, 51, 100, byte(i%200+1)).String(), SrcPort: uint16(1024 + i%4096), DstPort: 443, Flags: "A", Payload: max(size-54, 0)}
+		if i%100 == 0 {
+			fr.Dst = "203.0.113.66"
+		}
+		data := fr.Build()
+		w.WritePacket(gopacket.CaptureInfo{Timestamp: base.Add(time.Duration(i) * time.Microsecond), CaptureLength: len(data), Length: len(data)}, data)
+	}
+}
+
+// BenchmarkReplay is `xdpsensor replay` end to end: capture file through
+// the kernel program, alerts, flows, every output, the pcap ring.
+func BenchmarkReplay(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Fatal("needs root")
+	}
+	dir := b.TempDir()
+	pcap := filepath.Join(dir, "mixed.pcap")
+	const n = 200_000
+	writeMixedCapture(b, pcap, n, 64)
+	rules := filepath.Join(dir, "list.txt")
+	os.WriteFile(rules, []byte("203.0.113.66\n"), 0o644)
+	b.ResetTimer()
+	var spent time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		sum, err := pipeline.Replay(context.Background(), pipeline.Config{Blocklists: []string{rules}, OutDir: filepath.Join(dir, "out"),
+			FlowTableSize: 65536, RingSize: 16 << 20}, []string{pcap})
+		if err != nil {
+			b.Fatal(err)
+		}
+		spent += time.Since(start)
+		if sum.Packets != n {
+			b.Fatalf("replayed %d packets", sum.Packets)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/spent.Seconds()/1e6, "Mpps")
+}
+
+// BenchmarkCaptureToDisk is full-content capture from the kernel to pcap
+// files: frames captured by the program (capture all) into the capture
+// ring, drained into the pcap ring on disk; bytes/s, packets/s and loss.
+func BenchmarkCaptureToDisk(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Fatal("needs root")
+	}
+	for _, size := range []int{64, 1500} {
+		b.Run(map[int]string{64: "64B", 1500: "1500B"}[size], func(b *testing.B) {
+			s, err := loader.Load(loader.Config{FlowTableSize: 4096, RingSize: 1 << 16, CaptureRingSize: 64 << 20})
+			if err != nil {
+				b.Fatalf("%+v", err)
+			}
+			defer s.Close()
+			if err := s.Maps().SetCapture(loader.CaptureSettings{Mode: loader.CaptureAll}); err != nil {
+				b.Fatal(err)
+			}
+			rd, _ := ringbuf.NewReader(s.Objects.Capture)
+			defer rd.Close()
+			ring, err := capture.OpenRing(capture.RingOptions{Dir: b.TempDir(), Files: 4, FileSize: 256 << 20, Snaplen: loader.MaxSnaplen})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ring.Close()
+			frame := Frame{Src: "192.0.2.10", Dst: "198.51.100.20", SrcPort: 1, DstPort: 2, Flags: "A", Payload: max(size-54, 0)}.Build()
+			batch := min((60<<20)/(len(frame)+80), 200_000)
+			var pkts, bytes int
+			var spent time.Duration
+			for i := 0; i < b.N; i++ {
+				before, _ := s.Maps().ReadStats()
+				start := time.Now()
+				if _, _, err := s.Objects.Xdpsensor.Benchmark(frame, batch, nil); err != nil {
+					b.Fatal(err)
+				}
+				var rec capture.Record
+				rd.ReadUntil(time.Now(), func(raw []byte) error {
+					hdr, data, err := loader.ParseCaptureRecord(raw)
+					if err != nil {
+						return err
+					}
+					rec = capture.Record{Time: time.Unix(0, int64(hdr.TsNs)), Data: data, OrigLen: int(hdr.FrameLen)}
+					_, err = ring.Write(&rec)
+					pkts++
+					bytes += len(data)
+					return err
+				})
+				ring.Flush()
+				spent += time.Since(start)
+				after, _ := s.Maps().ReadStats()
+				if lost := after.CaptureLost - before.CaptureLost; lost != 0 {
+					b.Fatalf("%d frames lost", lost)
+				}
+			}
+			b.ReportMetric(float64(pkts)/spent.Seconds()/1e6, "Mpps")
+			b.ReportMetric(float64(bytes)/spent.Seconds()/1e6, "MB/s")
+		})
+	}
+}
