@@ -4,3 +4,4 @@ package bench
 
 // BPF2GO_CC and BPF2GO_CFLAGS come from the Makefile (`make generate`).
 //go:generate go tool bpf2go -target bpfel -output-stem floors Floors bpf/floors.c -- -I../bpf
+//go:generate go tool bpf2go -target bpfel -output-stem gen Gen bpf/gen.c -- -I../bpf
