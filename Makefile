@@ -46,5 +46,5 @@ generate: ## rebuild the BPF object and its Go bindings (clang-19, libbpf-dev)
 check-generate: generate ## fail when the committed BPF object is stale
 	@git diff --exit-code --stat -- loader/xdpsensor_bpfel.go loader/xdpsensor_bpfel.o bench/floors_bpfel.go bench/floors_bpfel.o bench/gen_bpfel.go bench/gen_bpfel.o || { echo "loader/: make generate changed the committed files; commit them"; exit 1; }
 
-bench: deps ## benchmarks (root)
-	@scripts/as-root.sh go test -run '^$$' -bench . -benchmem ./...
+bench: deps ## benchmarks (root): one markdown table, also written to BENCHMARKS.md
+	@scripts/as-root.sh scripts/bench.sh

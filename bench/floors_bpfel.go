@@ -25,9 +25,23 @@ type FloorsFlowKey struct {
 }
 
 type FloorsFlowValue struct {
-	_           structs.HostLayout
-	FirstSeenNs uint64
-	LastSeenNs  uint64
+	_          structs.HostLayout
+	LastSeenNs uint64
+	Match      struct {
+		_          structs.HostLayout
+		LoAsSrc    uint32
+		LoAsDst    uint32
+		HiAsSrc    uint32
+		HiAsDst    uint32
+		Generation uint32
+		Listed     uint8
+		Pad        [3]uint8
+	}
+	HistorySeen uint32
+	HistoryLen  uint8
+	CloseFlags  uint8
+	Closed      uint8
+	Initiator   uint8
 	Dir         [2]struct {
 		_            structs.HostLayout
 		Packets      uint64
@@ -50,30 +64,15 @@ type FloorsFlowValue struct {
 		Pad         [3]uint8
 		_           [4]byte
 	}
-	Match struct {
-		_          structs.HostLayout
-		LoAsSrc    uint32
-		LoAsDst    uint32
-		HiAsSrc    uint32
-		HiAsDst    uint32
-		Generation uint32
-		Listed     uint8
-		Pad        [3]uint8
-	}
+	FirstSeenNs   uint64
 	CapturedBytes uint64
 	Alerts        uint32
 	Suppressed    uint32
 	History       [28]int8
-	HistorySeen   uint32
-	HistoryLen    uint8
-	Initiator     uint8
-	CloseFlags    uint8
-	Closed        uint8
 	FirstTcpFlags uint8
 	IcmpType      uint8
 	IcmpCode      uint8
-	Pad           [2]uint8
-	_             [7]byte
+	Pad           uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -90,6 +89,7 @@ const (
 	FloorsProgParseLruInsert  = "parse_lru_insert"
 	FloorsProgParseLruUpdate  = "parse_lru_update"
 	FloorsProgParseOnly       = "parse_only"
+	FloorsVarFloorVerdict     = "floor_verdict"
 )
 
 // LoadFloors returns the embedded CollectionSpec for Floors.
@@ -156,6 +156,7 @@ type FloorsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type FloorsVariableSpecs struct {
+	FloorVerdict *ebpf.VariableSpec `ebpf:"floor_verdict"`
 }
 
 // FloorsObjects contains all objects after they have been loaded into the kernel.
@@ -195,6 +196,7 @@ func (m *FloorsMaps) Close() error {
 //
 // It can be passed to LoadFloorsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type FloorsVariables struct {
+	FloorVerdict *ebpf.Variable `ebpf:"floor_verdict"`
 }
 
 // FloorsPrograms contains all programs after they have been loaded into the kernel.

@@ -179,33 +179,50 @@ func BenchmarkLive(b *testing.B) {
 			report(b, took, liveFrames*b.N)
 		})
 		b.Run("bare-xdp-drop/"+sz, func(b *testing.B) {
-			e := newLiveEnv(b, false)
-			var floors FloorsObjects
-			if err := LoadFloorsObjects(&floors, nil); err != nil {
-				b.Fatal(err)
-			}
-			defer floors.Close()
-			var l link.Link
-			if err := loader.InNetns(e.ns, func() (err error) {
-				nl, _ := netlink.LinkByName(e.rcv)
-				l, err = link.AttachXDP(link.XDPOptions{Program: floors.BareDrop, Interface: nl.Attrs().Index, Flags: link.XDPDriverMode})
-				return err
-			}); err != nil {
-				b.Fatal(err)
-			}
-			defer l.Close()
-			gen := e.generator(b, false)
-			var took time.Duration
-			for i := 0; i < b.N; i++ {
-				took += e.send(b, gen, frame, liveFrames)
-			}
-			report(b, took, liveFrames*b.N)
+			benchFloorReceiver(b, frame, func(f *FloorsObjects) *ebpf.Program { return f.BareDrop })
+		})
+		b.Run("floor-parse+lru-update/"+sz, func(b *testing.B) {
+			benchFloorReceiver(b, frame, func(f *FloorsObjects) *ebpf.Program { return f.ParseLruUpdate })
 		})
 		b.Run("xdpsensor/"+sz, func(b *testing.B) { benchSensor(b, frame) })
 		b.Run("nftables-set/"+sz, func(b *testing.B) { benchNft(b, frame) })
 		b.Run("tcpdump/"+sz, func(b *testing.B) { benchTcpdump(b, frame) })
 		b.Run("af_packet-go/"+sz, func(b *testing.B) { benchAF(b, frame) })
 	}
+}
+
+// benchFloorReceiver attaches one of the floor programs to the receiver.
+func benchFloorReceiver(b *testing.B, frame []byte, pick func(*FloorsObjects) *ebpf.Program) {
+	e := newLiveEnv(b, false)
+	spec, err := LoadFloors()
+	if err != nil {
+		b.Fatal(err)
+	}
+	spec.Maps["floor_flows"].MaxEntries = 2 * liveFlows
+	if err := spec.Variables["floor_verdict"].Set(uint32(1)); err != nil { // XDP_DROP: a monitor port
+		b.Fatal(err)
+	}
+	var floors FloorsObjects
+	if err := spec.LoadAndAssign(&floors, nil); err != nil {
+		b.Fatal(err)
+	}
+	defer floors.Close()
+	var l link.Link
+	if err := loader.InNetns(e.ns, func() (err error) {
+		nl, _ := netlink.LinkByName(e.rcv)
+		l, err = link.AttachXDP(link.XDPOptions{Program: pick(&floors), Interface: nl.Attrs().Index, Flags: link.XDPDriverMode})
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	gen := e.generator(b, false)
+	e.send(b, gen, frame, liveFlows) // pre-fill
+	var took time.Duration
+	for i := 0; i < b.N; i++ {
+		took += e.send(b, gen, frame, liveFrames)
+	}
+	report(b, took, liveFrames*b.N)
 }
 
 func benchSensor(b *testing.B, frame []byte) {

@@ -154,27 +154,32 @@ struct flow_match {
 	__u8 pad[3];
 };
 
+/* Laid out for the cache: the fields every packet touches come first, each
+ * direction's counters next, what only the first packet, an alert or the
+ * daemon reads last. With 64K live flows each cache line is a memory miss. */
 struct flow_value {
-	__u64 first_seen_ns; /* packet clock: CLOCK_MONOTONIC live, capture time in replay */
-	__u64 last_seen_ns;
-	struct flow_direction dir[2]; /* [SIDE_LO], [SIDE_HI] */
+	/* Hot: every packet. */
+	__u64 last_seen_ns;   /* packet clock: CLOCK_MONOTONIC live, capture time in replay */
 	struct flow_match match;
+	__u32 history_seen;   /* one bit per history letter and side */
+	__u8 history_len;
+	__u8 close_flags;     /* CLOSE_* seen so far */
+	__u8 closed;          /* a flow-closed event was emitted */
+	__u8 initiator;       /* flow_side that sent the first packet */
+	struct flow_direction dir[2]; /* [SIDE_LO], [SIDE_HI] */
+	/* Cold: the first packet, alerts, capture, the daemon. */
+	__u64 first_seen_ns;
 	__u64 captured_bytes; /* frame bytes handed to the capture ring */
-	__u32 alerts;        /* alert events emitted for this flow */
-	__u32 suppressed;    /* alerts a threshold held back */
+	__u32 alerts;         /* alert events emitted for this flow */
+	__u32 suppressed;     /* alerts a threshold held back */
 	/* Zeek-style history in order of first occurrence: upper case for
 	 * the LO side, lower case for HI (userspace turns it to
-	 * originator/responder). history_seen has one bit per letter and side. */
+	 * originator/responder). */
 	char history[HISTORY_LEN];
-	__u32 history_seen;
-	__u8 history_len;
-	__u8 initiator;      /* flow_side that sent the first packet */
-	__u8 close_flags;    /* CLOSE_* seen so far */
-	__u8 closed;         /* a flow-closed event was emitted */
 	__u8 first_tcp_flags;
-	__u8 icmp_type;      /* of the first ICMP packet */
+	__u8 icmp_type;       /* of the first ICMP packet */
 	__u8 icmp_code;
-	__u8 pad[2];
+	__u8 pad;
 };
 
 /* Header fields of the packet that raised an alert, decoded by the kernel

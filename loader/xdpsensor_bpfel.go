@@ -157,24 +157,23 @@ const (
 
 type BpfFlowValue struct {
 	_             structs.HostLayout
-	FirstSeenNs   uint64
 	LastSeenNs    uint64
-	Dir           [2]BpfFlowDirection
 	Match         BpfFlowMatch
+	HistorySeen   uint32
+	HistoryLen    uint8
+	CloseFlags    uint8
+	Closed        uint8
+	Initiator     uint8
+	Dir           [2]BpfFlowDirection
+	FirstSeenNs   uint64
 	CapturedBytes uint64
 	Alerts        uint32
 	Suppressed    uint32
 	History       [28]int8
-	HistorySeen   uint32
-	HistoryLen    uint8
-	Initiator     uint8
-	CloseFlags    uint8
-	Closed        uint8
 	FirstTcpFlags uint8
 	IcmpType      uint8
 	IcmpCode      uint8
-	Pad           [2]uint8
-	_             [7]byte
+	Pad           uint8
 }
 
 type BpfHistoryLetter uint32
