@@ -7,6 +7,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+
+	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 )
 
 func TestPinDirOutsideBPFFS(t *testing.T) {
@@ -57,5 +59,38 @@ func TestIncompatiblePinnedMapIsExplained(t *testing.T) {
 	_, err = Load(Config{PinDir: pin, FlowTableSize: 2048, RingSize: 4096})
 	if err == nil || !strings.Contains(err.Error(), "does not fit this build or configuration") || !strings.Contains(err.Error(), "xdpsensor detach --pin-dir "+pin) {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// The daemon starts over with a pinned map that no longer fits, and says
+// which and what is lost; the rest are kept.
+func TestIncompatiblePinnedMapReplacedWithWarning(t *testing.T) {
+	pin := "/sys/fs/bpf/xdpsensor-compat2-" + strings.ReplaceAll(t.Name(), "/", "_")
+	t.Cleanup(func() { Unpin(pin) })
+	s, err := Load(Config{PinDir: pin, FlowTableSize: 1024, RingSize: 4096})
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	bl, _ := s.Blocklist()
+	if _, err := bl.Replace(simpleList(blocklist.ListedAsDst, blocklist.NetAny, "203.0.113.66")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Load(Config{PinDir: pin, FlowTableSize: 2048, RingSize: 4096, ReplaceIncompatible: true})
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	defer s.Close()
+	if len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "pinned map flows no longer fits") || !strings.Contains(s.Warnings[0], "the flows it held are not written") {
+		t.Fatalf("warnings %q", s.Warnings)
+	}
+	if s.Objects.Flows.MaxEntries() != 2048 {
+		t.Fatalf("flows has %d entries", s.Objects.Flows.MaxEntries())
+	}
+	// The blocklist survived: its maps were compatible and kept.
+	bl, _ = s.Blocklist()
+	snap, err := bl.Snapshot()
+	if err != nil || len(snap.Entries) != 1 {
+		t.Fatalf("blocklist after the restart: %v %+v", err, snap)
 	}
 }

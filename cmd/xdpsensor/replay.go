@@ -32,6 +32,9 @@ func newReplayCommand(g *globalFlags) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "replayed %d packets: %d alerts, %d flow records written to %s\n",
 				sum.Packets, sum.Alerts, sum.Flows, sum.OutDir)
+			if n := sum.Kernel.AlertsSuppressed; n > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d matching packets held back by rule thresholds\n", n)
+			}
 			return nil
 		},
 	}

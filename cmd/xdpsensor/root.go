@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 	"github.com/xdpsensor/xdpsensor/userspace/capture"
 	"github.com/xdpsensor/xdpsensor/userspace/flowtable"
 	"github.com/xdpsensor/xdpsensor/userspace/pipeline"
@@ -51,6 +53,7 @@ type sensorFlags struct {
 	homeNet         string
 	externalNet     string
 	classification  string
+	threshold       string
 	out             string
 	sensorName      string
 	flowTimeout     time.Duration
@@ -70,10 +73,11 @@ type sensorFlags struct {
 func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&f.blocklists, "blocklist", "b", nil, "blocklist file: plain addresses/CIDRs or Snort/ET rules (repeatable)")
-	fl.StringVar(&f.blocklistFormat, "format", "auto", "blocklist format: auto, plain or snort")
+	fl.StringVar(&f.blocklistFormat, "format", "auto", "blocklist format: "+strings.Join(blocklist.Formats(), ", "))
 	fl.StringVar(&f.homeNet, "home-net", "any", "$HOME_NET: any, or CIDRs like [192.0.2.0/24,2001:db8::/32]")
 	fl.StringVar(&f.externalNet, "external-net", "any", "$EXTERNAL_NET: any, !$HOME_NET, or CIDRs")
 	fl.StringVar(&f.classification, "classification", "", "Snort classification.config (default: the standard table)")
+	fl.StringVar(&f.threshold, "threshold", "", `threshold for feeds without rules of their own, as Snort writes it ("type limit, track by_src, count 1, seconds 60")`)
 	fl.StringVarP(&f.out, "out", "o", defaultOut, "output directory (eve.json)")
 	fl.StringVar(&f.sensorName, "sensor-name", "", "sensor name for the EVE host field")
 	fl.DurationVar(&f.flowTimeout, "flow-timeout", flowtable.DefaultTimeout, "write a flow's record after this long idle")
@@ -114,16 +118,17 @@ func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
 	return pipeline.Config{
 		Capture: pipeline.CaptureConfig{Mode: mode, Snaplen: f.snaplen, FlowBytes: uint64(flowBytes), Files: f.pcapFiles,
 			FileSize: size, Rotate: f.pcapRotate, Format: f.pcapFormat, RingSize: f.captureRing},
-		Blocklists:      f.blocklists,
-		BlocklistFormat: f.blocklistFormat,
-		HomeNet:         f.homeNet,
-		ExternalNet:     f.externalNet,
-		Classification:  f.classification,
-		OutDir:          f.out,
-		SensorName:      f.sensorName,
-		FlowTimeout:     f.flowTimeout,
-		FlowTableSize:   f.flowTableSize,
-		RingSize:        f.ringSize,
-		Logger:          log,
+		Blocklists:       f.blocklists,
+		BlocklistFormat:  f.blocklistFormat,
+		HomeNet:          f.homeNet,
+		ExternalNet:      f.externalNet,
+		Classification:   f.classification,
+		DefaultThreshold: f.threshold,
+		OutDir:           f.out,
+		SensorName:       f.sensorName,
+		FlowTimeout:      f.flowTimeout,
+		FlowTableSize:    f.flowTableSize,
+		RingSize:         f.ringSize,
+		Logger:           log,
 	}, nil
 }

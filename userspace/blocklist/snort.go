@@ -773,3 +773,42 @@ func parseFwsam(v string) (time.Duration, string) {
 	}
 	return time.Duration(total) * time.Second, ""
 }
+
+// ParseThreshold reads a Snort threshold option's value ("type limit,
+// track by_src, count 1, seconds 60"), e.g. for a default threshold given
+// on the command line. The error lists every problem.
+func ParseThreshold(v string) (*Threshold, error) {
+	var problems []string
+	t := parseThreshold(v, func(reason string) { problems = append(problems, reason) })
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
+	}
+	return t, nil
+}
+
+// ApplyDefaultThreshold gives every rule that came from a feed without
+// rules of its own (plain lists, Spamhaus, FireHOL, Feodo, iprep) the
+// threshold t, unless it has one. Rules from Snort files keep their own
+// semantics: no threshold means an alert per packet.
+func (l *List) ApplyDefaultThreshold(t *Threshold) {
+	if t == nil {
+		return
+	}
+	snort := map[string]bool{}
+	for _, f := range l.Files {
+		if f.Format == FormatSnort {
+			snort[f.Path] = true
+		}
+	}
+	for i := range l.Rules {
+		r := &l.Rules[i]
+		path := r.Source
+		if j := strings.LastIndexByte(path, ':'); j >= 0 {
+			path = path[:j]
+		}
+		if r.Threshold == nil && !snort[path] {
+			c := *t
+			r.Threshold = &c
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package blocklist_test
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
@@ -440,4 +442,30 @@ func TestETStyleFile(t *testing.T) {
 		path + ":8: protocol tcp is not enforced: the sensor matches the rule's addresses on every IP protocol",
 		path + ":8: options not enforced by the sensor: flowbits",
 	})
+}
+
+func TestDefaultThresholdForFeedsWithoutRules(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "drop.txt")
+	rules := filepath.Join(dir, "cc.rules")
+	os.WriteFile(plain, []byte("192.0.2.1\n"), 0o644)
+	os.WriteFile(rules, []byte(`alert ip $HOME_NET any -> [198.51.100.1] any (msg:"x"; sid:1;)`+"\n"), 0o644)
+	l, err := blocklist.Load([]string{plain, rules}, blocklist.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := blocklist.ParseThreshold("type limit, track by_src, count 1, seconds 60")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.ApplyDefaultThreshold(th)
+	if l.Rules[0].Threshold == nil || *l.Rules[0].Threshold != (blocklist.Threshold{Type: "limit", Track: "by_src", Count: 1, Seconds: 60}) {
+		t.Errorf("plain list rule threshold %+v", l.Rules[0].Threshold)
+	}
+	if l.Rules[1].Threshold != nil {
+		t.Errorf("a Snort rule without threshold got %+v", l.Rules[1].Threshold)
+	}
+	if _, err := blocklist.ParseThreshold("type sometimes, count x"); err == nil {
+		t.Error("a bad threshold was accepted")
+	}
 }

@@ -1,11 +1,16 @@
 package pipeline
 
 import (
+	"bytes"
+	"net/netip"
+
 	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/xdpsensor/xdpsensor/userspace/capture"
 	"io"
 	"net/http"
 	"os"
@@ -145,6 +150,34 @@ func TestLiveLab(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("sensor did not stop within 10 s of cancel")
+	}
+
+	// Full content from the first packet: the SYN-ACK (no alert) and the
+	// RST, in order, from the pcap ring.
+	var carved bytes.Buffer
+	if n, err := capture.Carve(filepath.Join(outDir, "pcap"), capture.Filter{Host: netip.MustParseAddr(env["irc_v4"])}, &carved, "pcap", nil); err != nil || n != 2 {
+		t.Errorf("carved %d packets of the backscatter flow (%v), want 2", n, err)
+	} else {
+		r, _ := pcapgo.NewReader(&carved)
+		var flags []string
+		for {
+			data, _, err := r.ReadPacketData()
+			if err != nil {
+				break
+			}
+			p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
+			if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok {
+				switch {
+				case tcp.SYN && tcp.ACK:
+					flags = append(flags, "SA")
+				case tcp.RST:
+					flags = append(flags, "R")
+				}
+			}
+		}
+		if strings.Join(flags, ",") != "SA,R" {
+			t.Errorf("carved packets %v, want the SYN-ACK then the RST", flags)
+		}
 	}
 
 	alerts, flows := split(readEVE(t, filepath.Join(outDir, "eve.json")))
@@ -343,11 +376,12 @@ func TestLiveTapPair(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	ready := make(chan struct{})
+	reopen := make(chan struct{}, 1)
 	go func() {
 		_, err := Live(ctx, LiveConfig{
 			Config:     Config{Blocklists: []string{rules}, OutDir: outDir, FlowTableSize: 4096, RingSize: 1 << 20},
 			Interfaces: []string{env["span_iface"], env["tap_b_iface"]}, MonitorPort: true, PinDir: pinDir,
-			Ready: func() { close(ready) },
+			Ready: func() { close(ready) }, Reopen: reopen,
 		})
 		done <- err
 	}()
@@ -359,10 +393,24 @@ func TestLiveTapPair(t *testing.T) {
 		t.Fatal("sensor not ready")
 	}
 	lab(t, "backscatter", name, "v4", "1024")
+	waitAlert(t, filepath.Join(outDir, "eve.json"), env["irc_v4"], time.Now().Add(2*time.Second))
+	// logrotate: move the file away, then SIGHUP (here: the channel run's
+	// SIGHUP handler feeds) — later records go to a new eve.json.
+	if err := os.Rename(filepath.Join(outDir, "eve.json"), filepath.Join(outDir, "eve.json.1")); err != nil {
+		t.Fatal(err)
+	}
+	reopen <- struct{}{}
+	time.Sleep(300 * time.Millisecond)
 	lab(t, "traffic", name, "3")
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("sensor: %+v", err)
+	}
+	if old, _ := split(readEVE(t, filepath.Join(outDir, "eve.json.1"))); len(old) != 1 {
+		t.Errorf("the rotated file holds %d alerts, want the backscatter RST's", len(old))
+	}
+	if _, err := os.Stat(filepath.Join(outDir, "alert.fast")); err != nil {
+		t.Errorf("alert.fast was not reopened: %v", err)
 	}
 	_, flows := split(readEVE(t, filepath.Join(outDir, "eve.json")))
 	var back, session *eveLine

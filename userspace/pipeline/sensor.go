@@ -29,13 +29,16 @@ type Config struct {
 	HomeNet         string   // $HOME_NET: "any" or CIDRs
 	ExternalNet     string   // $EXTERNAL_NET: "any", "!$HOME_NET" or CIDRs
 	Classification  string   // classification.config file; empty: Snort's standard table
-	OutDir          string
-	SensorName      string
-	FlowTimeout     time.Duration
-	FlowTableSize   uint32
-	RingSize        uint32
-	Capture         CaptureConfig
-	Logger          *slog.Logger
+	// DefaultThreshold is a Snort threshold value ("type limit, track
+	// by_src, count 1, seconds 60") for rules of feeds without rules.
+	DefaultThreshold string
+	OutDir           string
+	SensorName       string
+	FlowTimeout      time.Duration
+	FlowTableSize    uint32
+	RingSize         uint32
+	Capture          CaptureConfig
+	Logger           *slog.Logger
 }
 
 // LiveConfig adds what a live sensor needs.
@@ -68,6 +71,7 @@ type Summary struct {
 	Packets   uint64 // replay: packets fed
 	Blocklist loader.InstallStats
 	OutDir    string
+	Kernel    loader.BpfSensorStats // the kernel's counters at the end
 }
 
 type prepared struct {
@@ -102,6 +106,13 @@ func prepare(cfg *Config) (*prepared, error) {
 		}
 		for _, w := range list.Warnings {
 			p.log.Warn("blocklist", "warning", w)
+		}
+		if cfg.DefaultThreshold != "" {
+			th, err := blocklist.ParseThreshold(cfg.DefaultThreshold)
+			if err != nil {
+				return nil, fmt.Errorf("--threshold: %w", err)
+			}
+			list.ApplyDefaultThreshold(th)
 		}
 		p.list = list
 	}
@@ -211,6 +222,9 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	src := &ReplaySource{Program: s.Objects.Xdpsensor, Files: files}
 	sum.Counts, err = p.Run(ctx, src)
 	sum.Packets = src.Packets
+	if st, serr := s.Maps().ReadStats(); serr == nil {
+		sum.Kernel = st
+	}
 	return sum, err
 }
 
@@ -374,6 +388,9 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	defer stopSweep()
 	go expireLoop(sweepCtx, s, prep.log, time.Minute)
 	sum.Counts, err = p.Run(ctx, src)
+	if st, serr := s.Maps().ReadStats(); serr == nil {
+		sum.Kernel = st
+	}
 	return sum, err
 }
 
