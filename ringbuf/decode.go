@@ -85,8 +85,8 @@ func (d *Decoder) Alert(raw []byte) (*event.Alert, error) {
 		Listed: event.ListedDst,
 		Packet: event.Packet{
 			Time:         d.Clock(ev.TsNs),
-			Src:          event.Endpoint{IP: addrOf(p.Src, fam), Port: p.Sport},
-			Dst:          event.Endpoint{IP: addrOf(p.Dst, fam), Port: p.Dport},
+			Src:          event.Endpoint{IP: Addr(p.Src, fam), Port: p.Sport},
+			Dst:          event.Endpoint{IP: Addr(p.Dst, fam), Port: p.Dport},
 			Proto:        p.Proto,
 			VLAN:         vlans(p.Vlan),
 			TTL:          p.Ttl,
@@ -126,8 +126,8 @@ func (d *Decoder) Alert(raw []byte) (*event.Alert, error) {
 func (d *Decoder) Flow(key *loader.BpfFlowKey, v *loader.BpfFlowValue, reason event.EndReason) *event.Flow {
 	client, server := uint8(v.Initiator&1), uint8(1-(v.Initiator&1))
 	ends := [2]event.Endpoint{
-		{IP: addrOf(key.AddrLo, key.Family), Port: key.PortLo},
-		{IP: addrOf(key.AddrHi, key.Family), Port: key.PortHi},
+		{IP: Addr(key.AddrLo, key.Family), Port: key.PortLo},
+		{IP: Addr(key.AddrHi, key.Family), Port: key.PortHi},
 	}
 	f := &event.Flow{
 		FlowID:        FlowID(key, v.FirstSeenNs),
@@ -203,7 +203,9 @@ func direction(d *loader.BpfFlowDirection) event.DirectionStats {
 	}
 }
 
-func addrOf(b [16]uint8, family uint8) netip.Addr {
+// Addr reads an address of a flow key or packet fields: IPv4 in the
+// first 4 bytes.
+func Addr(b [16]uint8, family uint8) netip.Addr {
 	if family == uint8(loader.BpfAddrFamilyFAMILY_IPV4) {
 		return netip.AddrFrom4([4]byte(b[:4]))
 	}

@@ -106,7 +106,7 @@ func (c *captureSink) write(raw []byte) error {
 	ends := [2]struct {
 		a netip.Addr
 		p uint16
-	}{{addrOf(k.AddrLo, k.Family), k.PortLo}, {addrOf(k.AddrHi, k.Family), k.PortHi}}
+	}{{ringbuf.Addr(k.AddrLo, k.Family), k.PortLo}, {ringbuf.Addr(k.AddrHi, k.Family), k.PortHi}}
 	src, dst := ends[hdr.Direction&1], ends[1-hdr.Direction&1]
 	c.rec = capture.Record{
 		Time:      c.clock(hdr.TsNs),
@@ -140,13 +140,6 @@ func (c *captureSink) flush() error {
 func (c *captureSink) close() error {
 	c.reader.Close()
 	return c.ring.Close()
-}
-
-func addrOf(b [16]uint8, family uint8) netip.Addr {
-	if family == uint8(loader.BpfAddrFamilyFAMILY_IPV4) {
-		return netip.AddrFrom4([4]byte(b[:4]))
-	}
-	return netip.AddrFrom16(b)
 }
 
 // startCapture sets the kernel's capture settings and opens the pcap ring.
