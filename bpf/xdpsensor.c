@@ -26,6 +26,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 volatile const __u32 cfg_verdict = XDP_PASS;   /* XDP_DROP on a monitor port */
 volatile const __u8 cfg_replay_clock = 0;      /* 1: packet time comes from 8 bytes of XDP metadata */
 volatile const __u8 cfg_bench_new_flows = 0;   /* benchmarks: give every packet new ports */
+volatile const __u8 cfg_frags = 0;             /* loaded with BPF_F_XDP_HAS_FRAGS: frames may span buffers */
 
 /* Benchmarks measure the new-flow path with one frame repeated by
  * BPF_PROG_TEST_RUN: vary its ports so that each run is a new flow. Pruned
@@ -520,8 +521,11 @@ static __always_inline __u64 packet_time_xdp(struct xdp_md *ctx)
 #define DP(name) name##_xdp
 #define DP_LOAD_BYTES bpf_xdp_load_bytes
 /* Without the frags flag the kernel hands XDP only linear frames, so the
- * frame is data..data_end: no helper call (each costs ~30 ns on a VM). */
-#define DP_LEN(ctx) ((__u32)((long)(ctx)->data_end - (long)(ctx)->data))
+ * frame is data..data_end: no helper call (each costs ~30 ns on a VM).
+ * Loaded for multi-buffer frames (jumbo MTUs, replays of GRO-merged
+ * captures), the whole length comes from the helper. */
+#define DP_LEN(ctx) (cfg_frags ? (__u32)bpf_xdp_get_buff_len(ctx) \
+			       : (__u32)((long)(ctx)->data_end - (long)(ctx)->data))
 #define DP_IFINDEX(ctx) ((ctx)->ingress_ifindex)
 #define DP_PREPARE(ctx) do {} while (0)
 #define DP_AFTER_PARSE(ctx, pkt) do {} while (0)

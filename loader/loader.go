@@ -41,6 +41,10 @@ type Config struct {
 	// map is created anew, and Sensor.Warnings says so. Without it, Load
 	// refuses and says how to clean up.
 	ReplaceIncompatible bool
+	// Frags loads the XDP program for multi-buffer frames
+	// (BPF_F_XDP_HAS_FRAGS): jumbo-MTU NICs, and replays of captures
+	// holding GRO-merged frames of up to 64 KB.
+	Frags bool
 	// BenchNewFlows gives every packet new ports (benchmarks of the
 	// new-flow path with one repeated frame); never set it on a sensor.
 	BenchNewFlows bool
@@ -209,6 +213,14 @@ func configureSpec(spec *ebpf.CollectionSpec, cfg Config) error {
 	}
 	if err := spec.Variables["cfg_replay_clock"].Set(replay); err != nil {
 		return fmt.Errorf("setting cfg_replay_clock: %w", err)
+	}
+	var frags uint8
+	if cfg.Frags {
+		frags = 1
+		spec.Programs["xdpsensor"].Flags |= unix.BPF_F_XDP_HAS_FRAGS
+	}
+	if err := spec.Variables["cfg_frags"].Set(frags); err != nil {
+		return fmt.Errorf("setting cfg_frags: %w", err)
 	}
 	var vary uint8
 	if cfg.BenchNewFlows {

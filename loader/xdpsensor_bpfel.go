@@ -453,6 +453,7 @@ const (
 	BpfVarBtfThresholdTrack      = "btf_threshold_track"
 	BpfVarBtfThresholdType       = "btf_threshold_type"
 	BpfVarCfgBenchNewFlows       = "cfg_bench_new_flows"
+	BpfVarCfgFrags               = "cfg_frags"
 	BpfVarCfgReplayClock         = "cfg_replay_clock"
 	BpfVarCfgVerdict             = "cfg_verdict"
 )
@@ -553,6 +554,7 @@ type BpfVariableSpecs struct {
 	BtfThresholdTrack *ebpf.VariableSpec `ebpf:"btf_threshold_track"`
 	BtfThresholdType  *ebpf.VariableSpec `ebpf:"btf_threshold_type"`
 	CfgBenchNewFlows  *ebpf.VariableSpec `ebpf:"cfg_bench_new_flows"`
+	CfgFrags          *ebpf.VariableSpec `ebpf:"cfg_frags"`
 	CfgReplayClock    *ebpf.VariableSpec `ebpf:"cfg_replay_clock"`
 	CfgVerdict        *ebpf.VariableSpec `ebpf:"cfg_verdict"`
 }
@@ -646,6 +648,7 @@ type BpfVariables struct {
 	BtfThresholdTrack *ebpf.Variable `ebpf:"btf_threshold_track"`
 	BtfThresholdType  *ebpf.Variable `ebpf:"btf_threshold_type"`
 	CfgBenchNewFlows  *ebpf.Variable `ebpf:"cfg_bench_new_flows"`
+	CfgFrags          *ebpf.Variable `ebpf:"cfg_frags"`
 	CfgReplayClock    *ebpf.Variable `ebpf:"cfg_replay_clock"`
 	CfgVerdict        *ebpf.Variable `ebpf:"cfg_verdict"`
 }

@@ -16,7 +16,7 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 	var sf sensorFlags
 	var ifaces []string
 	var mode string
-	var monitor, hostMode, keep bool
+	var monitor, hostMode, keep, frags bool
 	var netnsName, metricsAddr string
 	cmd := &cobra.Command{
 		Use:   "run --iface IF [--iface IF2] --blocklist FILE... --out DIR",
@@ -59,6 +59,7 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 				Netns:        netnsName,
 				KeepAttached: keep,
 				MetricsAddr:  metricsAddr,
+				Frags:        frags,
 			})
 			if err != nil {
 				return err
@@ -73,6 +74,7 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 	cmd.Flags().StringVar(&mode, "xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native or generic")
 	cmd.Flags().BoolVar(&monitor, "monitor-port", false, "the interface is a dedicated SPAN/tap port: drop frames after recording them")
 	cmd.Flags().BoolVar(&keep, "keep-attached", false, "leave the program attached when the daemon exits or dies; the next run adopts it and loses nothing (`xdpsensor detach` removes it)")
+	cmd.Flags().BoolVar(&frags, "xdp-frags", false, "load the program for multi-buffer frames (NICs with a jumbo MTU)")
 	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics at host:port (/metrics)")
 	cmd.Flags().StringVar(&netnsName, "netns", "", "network namespace of the interfaces (a name under /var/run/netns, or a path)")
 	cmd.Flags().BoolVar(&hostMode, "host-mode", false, "also watch what this host sends (TC egress), for a sensor on a host's own NIC")

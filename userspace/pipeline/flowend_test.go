@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,4 +138,28 @@ func TestFlowTimeoutOnCaptureClock(t *testing.T) {
 
 func (l eveLine) eveLineHeader() string {
 	return l.SrcIP + " -> " + l.DestIP
+}
+
+// Captures taken on hosts hold jumbo and GRO-merged frames far beyond a
+// page: replay runs them as multi-buffer frames and counts every byte.
+func TestReplayLargeFrames(t *testing.T) {
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "gro.pcap")
+	big := func(n int) string { return strings.Repeat("z", n) }
+	writeTCPCapture(t, pcap, []segment{
+		{at: 0, src: cli, dst: srv, sport: 40000, dport: 443, syn: true},
+		{at: time.Millisecond, src: srv, dst: cli, sport: 443, dport: 40000, syn: true, ack: true},
+		{at: 2 * time.Millisecond, src: cli, dst: srv, sport: 40000, dport: 443, ack: true},
+		{at: 3 * time.Millisecond, src: srv, dst: cli, sport: 443, dport: 40000, ack: true, psh: true, payload: big(8948)},  // a jumbo frame
+		{at: 4 * time.Millisecond, src: srv, dst: cli, sport: 443, dport: 40000, ack: true, psh: true, payload: big(40000)}, // GRO-merged
+	})
+	lines := replayFiles(t, nil, pcap)
+	_, flows := split(lines)
+	if len(flows) != 1 {
+		t.Fatalf("%d flows", len(flows))
+	}
+	f := flows[0]
+	if f.Flow.PktsToClient != 3 || f.Flow.BytesToClient != 40+(40+8948)+(40+40000) {
+		t.Fatalf("to client: %d packets, %d bytes", f.Flow.PktsToClient, f.Flow.BytesToClient)
+	}
 }

@@ -60,6 +60,8 @@ type LiveConfig struct {
 	MetricsAddr string
 	// Ready is called once every hook is attached (tests; sd_notify).
 	Ready func()
+	// Frags loads the program for multi-buffer frames (jumbo MTUs).
+	Frags bool
 	// HostMode also hooks TC egress: a host watching its own NIC sees what
 	// it sends (the backscatter seed's RST is sent, not received).
 	HostMode bool
@@ -69,6 +71,7 @@ type LiveConfig struct {
 type Summary struct {
 	Counts
 	Packets   uint64 // replay: packets fed
+	Skipped   uint64 // replay: frames BPF_PROG_TEST_RUN could not take
 	Blocklist loader.InstallStats
 	OutDir    string
 	Kernel    loader.BpfSensorStats // the kernel's counters at the end
@@ -198,6 +201,7 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 		RingSize:        cfg.RingSize,
 		CaptureRingSize: cfg.Capture.RingSize,
 		ReplayClock:     true,
+		Frags:           true, // captures hold jumbo and GRO-merged frames
 	})
 	if err != nil {
 		return Summary{}, err
@@ -222,6 +226,10 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	src := &ReplaySource{Program: s.Objects.Xdpsensor, Files: files}
 	sum.Counts, err = p.Run(ctx, src)
 	sum.Packets = src.Packets
+	sum.Skipped = src.Skipped
+	if src.Skipped > 0 {
+		prep.log.Warn("frames the kernel program could not run (shorter than Ethernet or longer than ~64 KB)", "skipped", src.Skipped)
+	}
 	if st, serr := s.Maps().ReadStats(); serr == nil {
 		sum.Kernel = st
 	}
@@ -258,6 +266,7 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		FlowTableSize: cfg.FlowTableSize,
 		RingSize:      cfg.RingSize,
 		MonitorPort:   cfg.MonitorPort,
+		Frags:         cfg.Frags,
 
 		CaptureRingSize:     cfg.Capture.RingSize,
 		ReplaceIncompatible: true,
