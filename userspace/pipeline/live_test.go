@@ -430,3 +430,16 @@ func TestLiveTapPair(t *testing.T) {
 		t.Fatalf("TCP session across the tap pair: %+v", session)
 	}
 }
+
+func TestOneDaemonPerPinDir(t *testing.T) {
+	pin := "/sys/fs/bpf/xdpsensor-lock-test"
+	unlock, err := lockDaemon(pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	_, err = Live(context.Background(), LiveConfig{Config: Config{OutDir: t.TempDir()}, Interfaces: []string{"lo"}, PinDir: pin})
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("another xdpsensor run (pid %d) is using %s", os.Getpid(), pin)) {
+		t.Fatalf("second daemon: %v", err)
+	}
+}

@@ -260,6 +260,14 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	if pinDir == "" {
 		pinDir = loader.DefaultPinDir
 	}
+	if err := loader.CheckPrivileges(); err != nil {
+		return Summary{}, err
+	}
+	unlock, err := lockDaemon(pinDir)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer unlock()
 	cfg.Capture = cfg.Capture.withDefaults()
 	s, err := loader.Load(loader.Config{
 		PinDir:        pinDir,
