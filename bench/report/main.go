@@ -184,5 +184,6 @@ func main() {
 	kv("capture to disk, 64-byte frames", "BenchmarkCaptureToDisk/64B", "MB/s", "%.0f MB/s")
 	kv("capture to disk, 1500-byte frames", "BenchmarkCaptureToDisk/1500B", "Mpps", "%.2f M packets/s")
 	kv("capture to disk, 1500-byte frames", "BenchmarkCaptureToDisk/1500B", "MB/s", "%.0f MB/s")
-	kv("pcap ring write (userspace only)", "BenchmarkRingWrite", "MB/s", "%.0f MB/s")
+	kv("pcap ring write, pcap (userspace only)", "BenchmarkRingWrite/pcap", "MB/s", "%.0f MB/s")
+	kv("pcap ring write, pcapng (userspace only)", "BenchmarkRingWrite/pcapng", "MB/s", "%.0f MB/s")
 }
