@@ -390,6 +390,34 @@ const (
 	tcpOptTFO       = 34
 )
 
+// optWord is one number Snort prints from an option's data: size bytes
+// at off (big-endian), then the separator after it.
+type optWord struct {
+	off, size int
+	after     byte
+}
+
+// tcpOptFormats is log_text.c PrintTcpOptions for the kinds it names:
+// the label, then each word it prints. Others print as "Opt N (len): hex".
+var tcpOptFormats = map[uint8]struct {
+	label string
+	words []optWord
+}{
+	tcpOptEOL:       {"EOL ", nil},
+	tcpOptNOP:       {"NOP ", nil},
+	tcpOptTFO:       {"TFO ", nil},
+	tcpOptSackOK:    {"SackOK ", nil},
+	tcpOptMSS:       {"MSS: ", []optWord{{0, 2, ' '}}},
+	tcpOptWScale:    {"WS: ", []optWord{{0, 1, ' '}}},
+	tcpOptSack:      {"Sack: ", []optWord{{0, 2, '@'}, {2, 2, ' '}}}, // the first two 16-bit words only
+	tcpOptEcho:      {"Echo: ", []optWord{{0, 4, ' '}}},
+	tcpOptEchoReply: {"Echo Rep: ", []optWord{{0, 4, ' '}}},
+	tcpOptTimestamp: {"TS: ", []optWord{{0, 4, ' '}, {4, 4, ' '}}},
+	tcpOptCC:        {"CC ", []optWord{{0, 4, ' '}}},
+	tcpOptCCNew:     {"CCNEW: ", []optWord{{0, 4, ' '}}},
+	tcpOptCCEcho:    {"CCECHO: ", []optWord{{0, 4, ' '}}},
+}
+
 // tcpTruncated reports whether Snort's DecodeTCP rejects the header (then
 // p->tcph is NULL).
 func tcpTruncated(v *view) bool {
@@ -503,74 +531,37 @@ func appendTCPOptions(b []byte, raw []byte) []byte {
 	b = append(b, ") => "...)
 	for _, o := range list[:n] {
 		d := o.data
-		switch o.code {
-		case tcpOptMSS:
-			b = append(b, "MSS: "...)
-			b = appendUint(b, uint64(be16(d, 0)))
-			b = append(b, ' ')
-		case tcpOptEOL:
-			b = append(b, "EOL "...)
-		case tcpOptTFO:
-			b = append(b, "TFO "...)
-		case tcpOptNOP:
-			b = append(b, "NOP "...)
-		case tcpOptWScale:
-			b = append(b, "WS: "...)
-			b = appendUint(b, uint64(byteAt(d, 0)))
-			b = append(b, ' ')
-		case tcpOptSack:
-			// Snort prints the first two 16-bit words of the data.
-			b = append(b, "Sack: "...)
-			b = appendUint(b, uint64(be16(d, 0)))
-			b = append(b, '@')
-			b = appendUint(b, uint64(be16(d, 2)))
-			b = append(b, ' ')
-		case tcpOptSackOK:
-			b = append(b, "SackOK "...)
-		case tcpOptEcho:
-			b = append(b, "Echo: "...)
-			b = appendUint(b, uint64(be32(d, 0)))
-			b = append(b, ' ')
-		case tcpOptEchoReply:
-			b = append(b, "Echo Rep: "...)
-			b = appendUint(b, uint64(be32(d, 0)))
-			b = append(b, ' ')
-		case tcpOptTimestamp:
-			b = append(b, "TS: "...)
-			b = appendUint(b, uint64(be32(d, 0)))
-			b = append(b, ' ')
-			b = appendUint(b, uint64(be32(d, 4)))
-			b = append(b, ' ')
-		case tcpOptCC:
-			b = append(b, "CC "...)
-			b = appendUint(b, uint64(be32(d, 0)))
-			b = append(b, ' ')
-		case tcpOptCCNew:
-			b = append(b, "CCNEW: "...)
-			b = appendUint(b, uint64(be32(d, 0)))
-			b = append(b, ' ')
-		case tcpOptCCEcho:
-			b = append(b, "CCECHO: "...)
-			b = appendUint(b, uint64(be32(d, 0)))
-			b = append(b, ' ')
-		default:
-			b = append(b, "Opt "...)
-			b = appendUint(b, uint64(o.code))
-			if len(d) == 0 {
-				b = append(b, ' ')
-				break
-			}
-			b = append(b, " ("...)
-			b = appendUint(b, uint64(len(d)))
-			b = append(b, "): "...)
-			for j, c := range d {
-				b = append(b, hexUpper[c>>4], hexUpper[c&0xf])
-				if (j+1)%2 == 0 {
-					b = append(b, ' ')
+		if f, known := tcpOptFormats[o.code]; known {
+			b = append(b, f.label...)
+			for _, w := range f.words {
+				switch w.size {
+				case 1:
+					b = appendUint(b, uint64(byteAt(d, w.off)))
+				case 2:
+					b = appendUint(b, uint64(be16(d, w.off)))
+				default:
+					b = appendUint(b, uint64(be32(d, w.off)))
 				}
+				b = append(b, w.after)
 			}
-			b = append(b, ' ')
+			continue
 		}
+		b = append(b, "Opt "...)
+		b = appendUint(b, uint64(o.code))
+		if len(d) == 0 {
+			b = append(b, ' ')
+			continue
+		}
+		b = append(b, " ("...)
+		b = appendUint(b, uint64(len(d)))
+		b = append(b, "): "...)
+		for j, c := range d {
+			b = append(b, hexUpper[c>>4], hexUpper[c&0xf])
+			if (j+1)%2 == 0 {
+				b = append(b, ' ')
+			}
+		}
+		b = append(b, ' ')
 	}
 	return append(b, '\n')
 }
