@@ -153,17 +153,16 @@ func appendICMP(b []byte, v *view, dataLink bool) []byte {
 			b = append(b, ": BAD LENGTH"...)
 		}
 		b = appendEmbedded(b, v, dataLink)
-	case icmpTimestamp:
+	case icmpTimestamp, icmpTimestampReply, icmpInfoRequest, icmpInfoReply, icmpAddress, icmpAddressReply:
 		if have {
 			b = appendIDSeq(b, m, "ID: ", "  Seq: ")
 		}
-		b = append(b, "TIMESTAMP REQUEST"...)
-	case icmpTimestampReply:
-		if have {
-			b = appendIDSeq(b, m, "ID: ", "  Seq: ")
+		b = append(b, idSeqLabels[typ]...)
+		if !have {
+			break
 		}
-		b = append(b, "TIMESTAMP REPLY:"...)
-		if have {
+		switch typ {
+		case icmpTimestampReply:
 			// Snort prints the three times without ntohl: as a
 			// little-endian (x86) host reads them.
 			le := func(i int) uint64 {
@@ -178,28 +177,7 @@ func appendICMP(b []byte, v *view, dataLink bool) []byte {
 			b = appendUint(b, le(12))
 			b = append(b, "  Ttime: "...)
 			b = appendUint(b, le(16))
-		}
-	case icmpInfoRequest:
-		if have {
-			b = appendIDSeq(b, m, "ID: ", "  Seq: ")
-		}
-		b = append(b, "INFO REQUEST"...)
-	case icmpInfoReply:
-		if have {
-			b = appendIDSeq(b, m, "ID: ", "  Seq: ")
-		}
-		b = append(b, "INFO REPLY"...)
-	case icmpAddress:
-		if have {
-			b = appendIDSeq(b, m, "ID: ", "  Seq: ")
-		}
-		b = append(b, "ADDRESS REQUEST"...)
-	case icmpAddressReply:
-		if have {
-			b = appendIDSeq(b, m, "ID: ", "  Seq: ")
-		}
-		b = append(b, "ADDRESS REPLY"...)
-		if have {
+		case icmpAddressReply:
 			b = append(b, ": 0x"...)
 			b = appendHexPad(b, uint64(be32(m, 8)), 8)
 		}
@@ -207,6 +185,16 @@ func appendICMP(b []byte, v *view, dataLink bool) []byte {
 		b = append(b, "UNKNOWN"...)
 	}
 	return append(b, '\n')
+}
+
+// idSeqLabels names the ICMP types Snort prints after their ID and Seq.
+var idSeqLabels = map[uint8]string{
+	icmpTimestamp:      "TIMESTAMP REQUEST",
+	icmpTimestampReply: "TIMESTAMP REPLY:",
+	icmpInfoRequest:    "INFO REQUEST",
+	icmpInfoReply:      "INFO REPLY",
+	icmpAddress:        "ADDRESS REQUEST",
+	icmpAddressReply:   "ADDRESS REPLY",
 }
 
 // appendIDSeq writes the identifier and sequence number of an ICMP
