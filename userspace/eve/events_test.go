@@ -2,10 +2,10 @@ package eve
 
 import (
 	"encoding/hex"
-	"net/netip"
 	"time"
 
 	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/event/eventtest"
 )
 
 // The events the golden tests encode. The seed is the first SYN of a
@@ -54,9 +54,7 @@ const seedFlowID = 1159843557329870
 // 1460, NOP, NOP, SACK permitted.
 var seedFrame, _ = hex.DecodeString("0013f7a4d2e0000c29b1c45e0800450000301f5c40008006c67ec0a8001fa135b2f008cd1a0b5e3e8f1a000000007002ffff5e010000020405b401010402")
 
-func ep(addr string, port uint16) event.Endpoint {
-	return event.Endpoint{IP: netip.MustParseAddr(addr), Port: port}
-}
+var ep = eventtest.Endpoint
 
 func at(base time.Time, d string) time.Time {
 	dd, err := time.ParseDuration(d)

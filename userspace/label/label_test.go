@@ -1,65 +1,18 @@
 package label
 
 import (
-	"net/netip"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/event/eventtest"
 )
 
-func ep(addr string, port uint16) event.Endpoint {
-	return event.Endpoint{IP: netip.MustParseAddr(addr), Port: port}
-}
-
-// botCC is the "Bot C&C" seed: the infected host's SYN to its IRC C&C,
-// retransmitted twice, never answered.
-func botCC() *event.Flow {
-	t := time.Date(2007, 2, 21, 10, 17, 54, 366236000, time.UTC)
-	return &event.Flow{
-		FlowID: 1159843557329870,
-		Proto:  event.ProtoTCP,
-		Client: ep("192.168.0.31", 2253),
-		Server: ep("161.53.178.240", 6667),
-		Start:  t,
-		End:    t.Add(8940217 * time.Microsecond),
-		ToServer: event.DirectionStats{
-			Packets: 3, Bytes: 144, TCPFlags: event.TCPSyn,
-			FlagCounts: event.TCPFlagCounts{SYN: 3},
-		},
-		FirstTCPFlags: event.TCPSyn,
-		Reason:        event.EndTimeout,
-		History:       "S",
-		ServerListed:  true,
-	}
-}
-
-// backscatter is the "Backscatter Detected" seed: a listed IRC server's
-// SYN-ACK to an address that never sent it a SYN, answered by RST.
-func backscatter() *event.Flow {
-	t := time.Date(2007, 3, 20, 18, 4, 19, 731091000, time.UTC)
-	return &event.Flow{
-		FlowID: 5044069116374886360,
-		Proto:  event.ProtoTCP,
-		Client: ep("193.109.122.67", 6667),
-		Server: ep("69.143.202.28", 1024),
-		Start:  t,
-		End:    t.Add(338 * time.Microsecond),
-		ToServer: event.DirectionStats{
-			Packets: 1, Bytes: 40, TCPFlags: event.TCPSyn | event.TCPAck,
-			FlagCounts: event.TCPFlagCounts{SYNACK: 1},
-		},
-		ToClient: event.DirectionStats{
-			Packets: 1, Bytes: 40, TCPFlags: event.TCPRst,
-			FlagCounts: event.TCPFlagCounts{RST: 1},
-		},
-		FirstTCPFlags: event.TCPSyn | event.TCPAck,
-		Reason:        event.EndRST,
-		History:       "Hr",
-		ClientListed:  true,
-	}
-}
+var (
+	ep          = eventtest.Endpoint
+	botCC       = eventtest.BotCCFlow
+	backscatter = eventtest.BackscatterFlow
+)
 
 func TestSeeds(t *testing.T) {
 	f := botCC()

@@ -14,13 +14,12 @@ import (
 
 	"github.com/xdpsensor/xdpsensor/userspace/eve"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/event/eventtest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/eve.json from the flows below")
 
-func ep(addr string, port uint16) event.Endpoint {
-	return event.Endpoint{IP: netip.MustParseAddr(addr), Port: port}
-}
+var ep = eventtest.Endpoint
 
 // backscatterSession is one of the two sessions the "Backscatter
 // Detected" seed's Sguil query found: the listed IRC server's SYN-ACK to

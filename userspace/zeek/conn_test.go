@@ -3,17 +3,15 @@ package zeek
 import (
 	"fmt"
 	"hash/fnv"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/event/eventtest"
 )
 
-func ep(addr string, port uint16) event.Endpoint {
-	return event.Endpoint{IP: netip.MustParseAddr(addr), Port: port}
-}
+var ep = eventtest.Endpoint
 
 var t0 = time.Date(2024, 5, 17, 8, 30, 1, 250000000, time.UTC)
 

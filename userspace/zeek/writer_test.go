@@ -14,60 +14,24 @@ import (
 	"time"
 
 	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/event/eventtest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/conn.log")
 
-// botCC is the "Bot C&C" seed's flow: the infected host's SYN to its IRC
-// C&C, retransmitted twice, never answered.
+// botCC is the "Bot C&C" seed's flow as the labeller leaves it.
 func botCC() *event.Flow {
-	t := time.Date(2007, 2, 21, 10, 17, 54, 366236000, time.UTC)
-	return &event.Flow{
-		FlowID: 1159843557329870,
-		Proto:  event.ProtoTCP,
-		Client: ep("192.168.0.31", 2253),
-		Server: ep("161.53.178.240", 6667),
-		Start:  t,
-		End:    t.Add(9015566 * time.Microsecond),
-		ToServer: event.DirectionStats{
-			Packets: 3, Bytes: 144, TCPFlags: event.TCPSyn,
-			FlagCounts: event.TCPFlagCounts{SYN: 3},
-		},
-		FirstTCPFlags: event.TCPSyn,
-		Reason:        event.EndTimeout,
-		History:       "S",
-		ServerListed:  true,
-		Label:         "cc-unanswered",
-		LabelNote:     "3 SYNs",
-	}
+	f := eventtest.BotCCFlow()
+	f.Label, f.LabelNote = "cc-unanswered", "3 SYNs"
+	return f
 }
 
-// backscatter is the "Backscatter Detected" seed's first session: the
-// listed IRC server's SYN-ACK, answered by RST 338 µs later.
+// backscatter is the "Backscatter Detected" seed's first session as the
+// labeller leaves it.
 func backscatter() *event.Flow {
-	t := time.Date(2007, 3, 20, 18, 4, 19, 731091000, time.UTC)
-	return &event.Flow{
-		FlowID: 5044069116374886360,
-		Proto:  event.ProtoTCP,
-		Client: ep("193.109.122.67", 6667),
-		Server: ep("69.143.202.28", 1024),
-		Start:  t,
-		End:    t.Add(338 * time.Microsecond),
-		ToServer: event.DirectionStats{
-			Packets: 1, Bytes: 40, TCPFlags: event.TCPSyn | event.TCPAck,
-			FlagCounts: event.TCPFlagCounts{SYNACK: 1},
-		},
-		ToClient: event.DirectionStats{
-			Packets: 1, Bytes: 40, TCPFlags: event.TCPRst,
-			FlagCounts: event.TCPFlagCounts{RST: 1},
-		},
-		FirstTCPFlags: event.TCPSyn | event.TCPAck,
-		Reason:        event.EndRST,
-		History:       "Hr",
-		ClientListed:  true,
-		Label:         "backscatter",
-		LabelNote:     "answered by RST",
-	}
+	f := eventtest.BackscatterFlow()
+	f.Label, f.LabelNote = "backscatter", "answered by RST"
+	return f
 }
 
 var homeNets = []netip.Prefix{netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("69.143.202.28/32"), netip.MustParsePrefix("10.0.0.0/8")}
