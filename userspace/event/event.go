@@ -161,3 +161,24 @@ type Sink interface {
 	WriteFlow(*Flow) error
 	Close() error
 }
+
+// Counter is one named counter of a stats event. Names are dotted paths,
+// as Suricata names its counters ("decoder.pkts", "flow.end.state.closed");
+// encoders that nest (EVE) split them at the dots.
+type Counter struct {
+	Name  string
+	Value uint64
+}
+
+// Stats is a periodic snapshot of the sensor's counters: the kernel's and
+// the daemon's, losses included (Suricata's EVE stats event).
+type Stats struct {
+	Time     time.Time
+	Uptime   time.Duration
+	Counters []Counter
+}
+
+// StatsSink is implemented by outputs that also write stats events.
+type StatsSink interface {
+	WriteStats(*Stats) error
+}
