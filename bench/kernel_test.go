@@ -13,8 +13,10 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/ringbuf"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 )
 
 // In-kernel cost per packet, measured by the kernel itself with
@@ -63,8 +65,8 @@ func benchList() *blocklist.List {
 
 // prefillFlows fills a flow map with n random flows.
 func prefillFlows(tb testing.TB, m *ebpf.Map, n int) {
-	keys := make([]loader.BpfFlowKey, n)
-	vals := make([]loader.BpfFlowValue, n)
+	keys := make([]abi.BpfFlowKey, n)
+	vals := make([]abi.BpfFlowValue, n)
 	r := rand.New(rand.NewPCG(3, 4))
 	for i := range keys {
 		binary.BigEndian.PutUint32(keys[i].AddrLo[:], 0x0a000000+r.Uint32())
@@ -98,7 +100,7 @@ func setup(tb testing.TB) {
 			if err != nil {
 				tb.Fatalf("%+v", err)
 			}
-			bl, _ := s.Blocklist()
+			bl, _ := blocklistmaps.New(s.Maps(), s.Config.PinDir)
 			if _, err := bl.Replace(benchList()); err != nil {
 				tb.Fatal(err)
 			}

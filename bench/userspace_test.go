@@ -14,6 +14,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/ringbuf"
 	"github.com/xdpsensor/xdpsensor/userspace/capture"
 	"github.com/xdpsensor/xdpsensor/userspace/eve"
@@ -136,7 +137,7 @@ func BenchmarkCaptureToDisk(b *testing.B) {
 				b.Fatalf("%+v", err)
 			}
 			defer s.Close()
-			if err := s.Maps().SetCapture(loader.CaptureSettings{Mode: loader.CaptureAll}); err != nil {
+			if err := s.SetCapture(loader.CaptureSettings{Mode: loader.CaptureAll}); err != nil {
 				b.Fatal(err)
 			}
 			rd, _ := ringbuf.NewReader(s.Objects.Capture)
@@ -158,7 +159,7 @@ func BenchmarkCaptureToDisk(b *testing.B) {
 				}
 				var rec capture.Record
 				rd.ReadUntil(time.Now(), func(raw []byte) error {
-					hdr, data, err := loader.ParseCaptureRecord(raw)
+					hdr, data, err := abi.ParseCaptureRecord(raw)
 					if err != nil {
 						return err
 					}

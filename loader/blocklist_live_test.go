@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 )
 
 func synTo(dst string, sport uint16) []byte {
@@ -24,7 +25,7 @@ func (h *harness) alertsFor(dst string, sport uint16) int {
 
 func TestLiveAddDelExpire(t *testing.T) {
 	h := newHarness(t, Config{})
-	bl, err := h.s.Blocklist()
+	bl, err := blocklistmaps.New(h.s.Maps(), h.s.Config.PinDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,21 +37,21 @@ func TestLiveAddDelExpire(t *testing.T) {
 	if n := h.alertsFor("203.0.113.77", 1); n != 0 {
 		t.Fatalf("unlisted address alerted")
 	}
-	if err := bl.Add(netip.MustParsePrefix("203.0.113.77/32"), AddOptions{Rule: manual}); err != nil {
+	if err := bl.Add(netip.MustParsePrefix("203.0.113.77/32"), blocklistmaps.AddOptions{Rule: manual}); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.alertsFor("203.0.113.77", 2); n != 1 {
 		t.Fatalf("added address: %d alerts", n)
 	}
 	// A prefix: the /16 pre-filter bit must be set for it too.
-	if err := bl.Add(netip.MustParsePrefix("10.20.0.0/16"), AddOptions{Rule: manual}); err != nil {
+	if err := bl.Add(netip.MustParsePrefix("10.20.0.0/16"), blocklistmaps.AddOptions{Rule: manual}); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.alertsFor("10.20.3.4", 3); n != 1 {
 		t.Fatalf("added prefix: %d alerts", n)
 	}
 	// IPv6 into a slot without IPv6 maps: rebuilt through Replace.
-	if err := bl.Add(netip.MustParsePrefix("2001:db8:3::66/128"), AddOptions{Rule: manual}); err != nil {
+	if err := bl.Add(netip.MustParsePrefix("2001:db8:3::66/128"), blocklistmaps.AddOptions{Rule: manual}); err != nil {
 		t.Fatal(err)
 	}
 	h.run(frameSpec{v6: &ip6{src: "2001:db8:1::10", dst: "2001:db8:3::66", proto: 6}, l4: tcpSeg{sport: 9, dport: 6667, flags: synFlag}}.build())
@@ -84,7 +85,7 @@ func TestLiveAddDelExpire(t *testing.T) {
 	}
 
 	// An entry that expires in an hour.
-	if err := bl.Add(netip.MustParsePrefix("203.0.113.88/32"), AddOptions{Rule: manual, Expires: now.Add(time.Hour)}); err != nil {
+	if err := bl.Add(netip.MustParsePrefix("203.0.113.88/32"), blocklistmaps.AddOptions{Rule: manual, Expires: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := bl.Expire(now); err != nil || n != 0 {
@@ -106,7 +107,7 @@ func TestLiveAddDelExpire(t *testing.T) {
 
 func TestFwsamBecomesExpiry(t *testing.T) {
 	h := newHarness(t, Config{})
-	bl, _ := h.s.Blocklist()
+	bl, _ := blocklistmaps.New(h.s.Maps(), h.s.Config.PinDir)
 	now := time.Date(2007, 2, 21, 10, 0, 0, 0, time.UTC)
 	bl.Now = func() time.Time { return now }
 	l := simpleList(blocklist.ListedAsDst, blocklist.NetAny, "161.53.178.240")
@@ -132,7 +133,7 @@ func TestFwsamBecomesExpiry(t *testing.T) {
 // never stops: new flows and an established one, on the other core.
 func TestReloadUnderTrafficMissesNothing(t *testing.T) {
 	h := newHarness(t, Config{FlowTableSize: 1 << 16, RingSize: 16 << 20})
-	bl, _ := h.s.Blocklist()
+	bl, _ := blocklistmaps.New(h.s.Maps(), h.s.Config.PinDir)
 	listed := "203.0.113.66"
 	list := func(i int) *blocklist.List {
 		// The listed address plus a changing crowd of others, in the exact

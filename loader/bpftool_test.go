@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 )
 
 // What an operator sees: bpftool (Debian's package) dumps every pinned map
@@ -30,11 +31,11 @@ func TestBpftoolShowsFieldNames(t *testing.T) {
 	h := &harness{t: t, s: s}
 	list := simpleList(blocklist.ListedAsDst, blocklist.NetAny, "203.0.113.66", "2001:db8:3::66", "198.51.100.0/24", "2001:db8:4::/48")
 	list.Rules[0].Threshold = &blocklist.Threshold{Type: "limit", Track: "by_src", Count: 1, Seconds: 60}
-	bl, _ := s.Blocklist()
+	bl, _ := blocklistmaps.New(s.Maps(), s.Config.PinDir)
 	if _, err := bl.Replace(list); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Maps().SetNetVars(NetVars{Home: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8:1::/64")}, ExternalAny: true}); err != nil {
+	if err := blocklistmaps.SetNetVars(s.Maps(), blocklistmaps.NetVars{Home: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8:1::/64")}, ExternalAny: true}); err != nil {
 		t.Fatal(err)
 	}
 	h.runAt(synTo("203.0.113.66", 1000), 1)

@@ -2,7 +2,8 @@ package loader
 
 import (
 	"fmt"
-	"unsafe"
+
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 )
 
 // CaptureMode says which packets go to the capture ring.
@@ -34,15 +35,16 @@ type CaptureSettings struct {
 }
 
 // SetCapture writes the capture settings into the running program's config.
-func (m *BpfMaps) SetCapture(c CaptureSettings) error {
+func (s *Sensor) SetCapture(c CaptureSettings) error {
+	m := s.Maps()
 	var mode uint8
 	switch c.Mode {
 	case CaptureNone, "":
-		mode = uint8(BpfCaptureModeCAPTURE_NONE)
+		mode = uint8(abi.BpfCaptureModeCAPTURE_NONE)
 	case CaptureListed:
-		mode = uint8(BpfCaptureModeCAPTURE_LISTED)
+		mode = uint8(abi.BpfCaptureModeCAPTURE_LISTED)
 	case CaptureAll:
-		mode = uint8(BpfCaptureModeCAPTURE_ALL)
+		mode = uint8(abi.BpfCaptureModeCAPTURE_ALL)
 	default:
 		return fmt.Errorf("capture mode %q", c.Mode)
 	}
@@ -61,21 +63,4 @@ func (m *BpfMaps) SetCapture(c CaptureSettings) error {
 		return fmt.Errorf("writing capture settings: %w", err)
 	}
 	return nil
-}
-
-// CaptureHeaderSize is the size of the record header before the frame bytes.
-var CaptureHeaderSize = int(unsafe.Sizeof(BpfCaptureRecord{}))
-
-// ParseCaptureRecord splits a capture ring record into header and frame.
-// The returned slice aliases raw.
-func ParseCaptureRecord(raw []byte) (*BpfCaptureRecord, []byte, error) {
-	if len(raw) < CaptureHeaderSize {
-		return nil, nil, fmt.Errorf("capture record of %d bytes, shorter than its header", len(raw))
-	}
-	hdr := (*BpfCaptureRecord)(unsafe.Pointer(&raw[0]))
-	end := CaptureHeaderSize + int(hdr.CapLen)
-	if end > len(raw) {
-		return nil, nil, fmt.Errorf("capture record claims %d bytes, has %d", hdr.CapLen, len(raw)-CaptureHeaderSize)
-	}
-	return hdr, raw[CaptureHeaderSize:end], nil
 }

@@ -4,7 +4,9 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 )
 
 const (
@@ -45,11 +47,11 @@ func TestParseAndFlowKeys(t *testing.T) {
 		senderSide uint8
 		payload    uint64
 		l3bytes    uint64
-		check      func(t *testing.T, st BpfSensorStats)
+		check      func(t *testing.T, st abi.BpfSensorStats)
 	}{
 		{name: "tcp4 seed SYN", frame: seedSYN(), loAddr: "161.53.178.240", hiAddr: "192.168.0.31",
 			portLo: 6667, portHi: 2253, proto: 6, family: 4, senderSide: 1, l3bytes: 48,
-			check: func(t *testing.T, st BpfSensorStats) {
+			check: func(t *testing.T, st abi.BpfSensorStats) {
 				want(t, "tcp_packets", st.TcpPackets, 1)
 				want(t, "ipv4", st.Ipv4Packets, 1)
 			}},
@@ -62,13 +64,13 @@ func TestParseAndFlowKeys(t *testing.T) {
 			loAddr: "10.0.0.1", hiAddr: "10.0.0.2", portLo: 1, portHi: 2, proto: 6, family: 4, payload: 3, l3bytes: 28 + 20 + 3},
 		{name: "ethernet padding excluded", frame: frameSpec{v4: &ip4{src: "10.0.0.1", dst: "10.0.0.2", proto: 17}, l4: udpDgram{sport: 53, dport: 5353, payload: []byte{1, 2}}, trailer: 16},
 			loAddr: "10.0.0.1", hiAddr: "10.0.0.2", portLo: 53, portHi: 5353, proto: 17, family: 4, payload: 2, l3bytes: 30,
-			check: func(t *testing.T, st BpfSensorStats) {
+			check: func(t *testing.T, st abi.BpfSensorStats) {
 				want(t, "udp_packets", st.UdpPackets, 1)
 				want(t, "udp_bytes", st.UdpBytes, 30)
 			}},
 		{name: "802.1Q", frame: tagged(tcp4("10.0.0.1", "10.0.0.2", 1, 2), vlanTag{0x8100, 0x2064}),
 			loAddr: "10.0.0.1", hiAddr: "10.0.0.2", portLo: 1, portHi: 2, proto: 6, family: 4, vlan: [3]uint16{100}, l3bytes: 40,
-			check: func(t *testing.T, st BpfSensorStats) { want(t, "vlan_packets", st.VlanPackets, 1) }},
+			check: func(t *testing.T, st abi.BpfSensorStats) { want(t, "vlan_packets", st.VlanPackets, 1) }},
 		{name: "802.1ad QinQ", frame: tagged(tcp4("10.0.0.1", "10.0.0.2", 1, 2), vlanTag{0x88a8, 300}, vlanTag{0x8100, 100}),
 			loAddr: "10.0.0.1", hiAddr: "10.0.0.2", portLo: 1, portHi: 2, proto: 6, family: 4, vlan: [3]uint16{300, 100}, l3bytes: 40},
 		{name: "three tags", frame: tagged(tcp4("10.0.0.1", "10.0.0.2", 1, 2), vlanTag{0x9100, 7}, vlanTag{0x88a8, 8}, vlanTag{0x8100, 9}),
@@ -77,15 +79,15 @@ func TestParseAndFlowKeys(t *testing.T) {
 			loAddr: "192.0.2.1", hiAddr: "198.51.100.1", portLo: 5000, portHi: 53, proto: 17, family: 4, payload: 30, l3bytes: 58},
 		{name: "icmp echo", frame: frameSpec{v4: &ip4{src: "192.0.2.1", dst: "198.51.100.1", proto: 1}, l4: icmpMsg{typ: 8, payload: make([]byte, 56)}},
 			loAddr: "192.0.2.1", hiAddr: "198.51.100.1", proto: 1, family: 4, payload: 56, l3bytes: 84,
-			check: func(t *testing.T, st BpfSensorStats) { want(t, "icmp_packets", st.IcmpPackets, 1) }},
+			check: func(t *testing.T, st abi.BpfSensorStats) { want(t, "icmp_packets", st.IcmpPackets, 1) }},
 		{name: "gre other protocol", frame: frameSpec{v4: &ip4{src: "192.0.2.1", dst: "198.51.100.1", proto: 47}, l4: rawL4(make([]byte, 12))},
 			loAddr: "192.0.2.1", hiAddr: "198.51.100.1", proto: 47, family: 4, payload: 12, l3bytes: 32,
-			check: func(t *testing.T, st BpfSensorStats) { want(t, "other_ip_packets", st.OtherIpPackets, 1) }},
+			check: func(t *testing.T, st abi.BpfSensorStats) { want(t, "other_ip_packets", st.OtherIpPackets, 1) }},
 		{name: "first ipv4 fragment has ports", frame: frameSpec{v4: &ip4{src: "192.0.2.1", dst: "198.51.100.1", proto: 17, mf: true}, l4: udpDgram{sport: 7, dport: 9, payload: make([]byte, 24)}},
 			loAddr: "192.0.2.1", hiAddr: "198.51.100.1", portLo: 7, portHi: 9, proto: 17, family: 4, payload: 24, l3bytes: 52},
 		{name: "tcp6", frame: frameSpec{v6: &ip6{src: "2001:db8::2", dst: "2001:db8::1", proto: 6}, l4: tcpSeg{sport: 443, dport: 50000, flags: synFlag | ackFlag}},
 			loAddr: "2001:db8::1", hiAddr: "2001:db8::2", portLo: 50000, portHi: 443, proto: 6, family: 6, senderSide: 1, l3bytes: 60,
-			check: func(t *testing.T, st BpfSensorStats) { want(t, "ipv6", st.Ipv6Packets, 1) }},
+			check: func(t *testing.T, st abi.BpfSensorStats) { want(t, "ipv6", st.Ipv6Packets, 1) }},
 		{name: "ipv6 hop-by-hop, routing, dest-opts", frame: frameSpec{v6: &ip6{src: "2001:db8::1", dst: "2001:db8::2", next: 0,
 			ext: cat(ext6(43, 1), ext6(60, 2), ext6(6, 1)), proto: 6}, l4: tcpSeg{sport: 1, dport: 2, flags: synFlag}},
 			loAddr: "2001:db8::1", hiAddr: "2001:db8::2", portLo: 1, portHi: 2, proto: 6, family: 6, l3bytes: 40 + 32 + 20},
@@ -94,7 +96,7 @@ func TestParseAndFlowKeys(t *testing.T) {
 			loAddr: "2001:db8::1", hiAddr: "2001:db8::2", portLo: 10, portHi: 20, proto: 17, family: 6, payload: 8, l3bytes: 40 + 8 + 16},
 		{name: "icmpv6", frame: frameSpec{v6: &ip6{src: "2001:db8::1", dst: "2001:db8::2", proto: 58}, l4: icmpMsg{typ: 128, payload: make([]byte, 4)}},
 			loAddr: "2001:db8::1", hiAddr: "2001:db8::2", proto: 58, family: 6, payload: 4, l3bytes: 52,
-			check: func(t *testing.T, st BpfSensorStats) { want(t, "icmpv6_packets", st.Icmpv6Packets, 1) }},
+			check: func(t *testing.T, st abi.BpfSensorStats) { want(t, "icmpv6_packets", st.Icmpv6Packets, 1) }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -109,7 +111,7 @@ func TestParseAndFlowKeys(t *testing.T) {
 			if c.family == 4 {
 				lo, hi = v4key(c.loAddr), v4key(c.hiAddr)
 			}
-			wantKey := BpfFlowKey{AddrLo: lo, AddrHi: hi, PortLo: c.portLo, PortHi: c.portHi, Vlan: c.vlan, Proto: c.proto, Family: c.family}
+			wantKey := abi.BpfFlowKey{AddrLo: lo, AddrHi: hi, PortLo: c.portLo, PortHi: c.portHi, Vlan: c.vlan, Proto: c.proto, Family: c.family}
 			if k != wantKey {
 				t.Fatalf("flow key\n got %+v\nwant %+v", k, wantKey)
 			}
@@ -123,7 +125,7 @@ func TestParseAndFlowKeys(t *testing.T) {
 			want(t, "flows_new", st.FlowsNew-before.FlowsNew, 1)
 			want(t, "packets", st.Packets-before.Packets, 1)
 			if c.check != nil {
-				var delta BpfSensorStats
+				var delta abi.BpfSensorStats
 				subStats(&delta, &st, &before)
 				c.check(t, delta)
 			}
@@ -142,15 +144,15 @@ func cat(parts ...[]byte) []byte {
 	return out
 }
 
-func subStats(out, a, b *BpfSensorStats) {
+func subStats(out, a, b *abi.BpfSensorStats) {
 	*out = *a
 	neg := *b
 	negate(&neg)
 	addStats(out, &neg)
 }
 
-func negate(s *BpfSensorStats) {
-	var zero BpfSensorStats
+func negate(s *abi.BpfSensorStats) {
+	var zero abi.BpfSensorStats
 	n := &zero
 	// two's complement per counter via addStats on the negated copy
 	for i, v := range statsWords(s) {
@@ -172,62 +174,62 @@ func TestMalformedFrames(t *testing.T) {
 	cases := []struct {
 		name  string
 		frame []byte
-		field func(*BpfSensorStats) uint64
+		field func(*abi.BpfSensorStats) uint64
 	}{
 		{"truncated vlan tag", func() []byte { f := good(); f.vlans = []vlanTag{{0x8100, 5}}; return f.build()[:16] }(),
-			func(s *BpfSensorStats) uint64 { return s.MalformedVlan }},
+			func(s *abi.BpfSensorStats) uint64 { return s.MalformedVlan }},
 		{"four vlan tags", func() []byte {
 			f := good()
 			f.vlans = []vlanTag{{0x88a8, 1}, {0x8100, 2}, {0x8100, 3}, {0x8100, 4}}
 			return f.build()
-		}(), func(s *BpfSensorStats) uint64 { return s.MalformedVlan }},
-		{"truncated ipv4 header", good().build()[:14+12], func(s *BpfSensorStats) uint64 { return s.MalformedL3 }},
-		{"ipv4 ihl < 5", func() []byte { f := good(); f.v4.ihl = 4; return f.build() }(), func(s *BpfSensorStats) uint64 { return s.MalformedIhl }},
-		{"ipv4 options beyond frame", func() []byte { f := good(); f.v4.ihl = 15; return f.build()[:14+40] }(), func(s *BpfSensorStats) uint64 { return s.MalformedL3 }},
-		{"ipv4 total length beyond frame", func() []byte { f := good(); f.v4.totLen = 1500; return f.build() }(), func(s *BpfSensorStats) uint64 { return s.MalformedIpLen }},
-		{"ipv4 total length below header", func() []byte { f := good(); f.v4.totLen = 16; return f.build() }(), func(s *BpfSensorStats) uint64 { return s.MalformedIpLen }},
-		{"wrong ip version", func() []byte { f := good(); f.v4.version = 6; return f.build() }(), func(s *BpfSensorStats) uint64 { return s.MalformedL3 }},
-		{"truncated tcp header", func() []byte { f := good(); f.l4 = rawL4(make([]byte, 12)); return f.build() }(), func(s *BpfSensorStats) uint64 { return s.MalformedL4 }},
+		}(), func(s *abi.BpfSensorStats) uint64 { return s.MalformedVlan }},
+		{"truncated ipv4 header", good().build()[:14+12], func(s *abi.BpfSensorStats) uint64 { return s.MalformedL3 }},
+		{"ipv4 ihl < 5", func() []byte { f := good(); f.v4.ihl = 4; return f.build() }(), func(s *abi.BpfSensorStats) uint64 { return s.MalformedIhl }},
+		{"ipv4 options beyond frame", func() []byte { f := good(); f.v4.ihl = 15; return f.build()[:14+40] }(), func(s *abi.BpfSensorStats) uint64 { return s.MalformedL3 }},
+		{"ipv4 total length beyond frame", func() []byte { f := good(); f.v4.totLen = 1500; return f.build() }(), func(s *abi.BpfSensorStats) uint64 { return s.MalformedIpLen }},
+		{"ipv4 total length below header", func() []byte { f := good(); f.v4.totLen = 16; return f.build() }(), func(s *abi.BpfSensorStats) uint64 { return s.MalformedIpLen }},
+		{"wrong ip version", func() []byte { f := good(); f.v4.version = 6; return f.build() }(), func(s *abi.BpfSensorStats) uint64 { return s.MalformedL3 }},
+		{"truncated tcp header", func() []byte { f := good(); f.l4 = rawL4(make([]byte, 12)); return f.build() }(), func(s *abi.BpfSensorStats) uint64 { return s.MalformedL4 }},
 		{"tcp data offset < 5", func() []byte {
 			f := good()
 			seg := f.l4.(tcpSeg)
 			seg.doff = 4
 			f.l4 = seg
 			return f.build()
-		}(), func(s *BpfSensorStats) uint64 { return s.MalformedTcpDoff }},
+		}(), func(s *abi.BpfSensorStats) uint64 { return s.MalformedTcpDoff }},
 		{"tcp options beyond datagram", func() []byte {
 			f := good()
 			seg := f.l4.(tcpSeg)
 			seg.doff = 15
 			f.l4 = seg
 			return f.build()
-		}(), func(s *BpfSensorStats) uint64 { return s.MalformedL4 }},
+		}(), func(s *abi.BpfSensorStats) uint64 { return s.MalformedL4 }},
 		{"truncated udp", func() []byte {
 			f := frameSpec{v4: &ip4{src: "10.0.0.1", dst: "10.0.0.2", proto: 17}, l4: rawL4{0, 53, 0}}
 			return f.build()
-		}(), func(s *BpfSensorStats) uint64 { return s.MalformedL4 }},
+		}(), func(s *abi.BpfSensorStats) uint64 { return s.MalformedL4 }},
 		{"truncated icmp", func() []byte {
 			f := frameSpec{v4: &ip4{src: "10.0.0.1", dst: "10.0.0.2", proto: 1}, l4: rawL4{8, 0, 0, 0}}
 			return f.build()
-		}(), func(s *BpfSensorStats) uint64 { return s.MalformedL4 }},
+		}(), func(s *abi.BpfSensorStats) uint64 { return s.MalformedL4 }},
 		{"truncated ipv6 header", func() []byte {
 			f := frameSpec{v6: &ip6{src: "2001:db8::1", dst: "2001:db8::2", proto: 6}, l4: tcpSeg{sport: 1, dport: 2}}
 			return f.build()[:14+30]
-		}(), func(s *BpfSensorStats) uint64 { return s.MalformedL3 }},
+		}(), func(s *abi.BpfSensorStats) uint64 { return s.MalformedL3 }},
 		{"ipv6 payload length beyond frame", func() []byte {
 			f := frameSpec{v6: &ip6{src: "2001:db8::1", dst: "2001:db8::2", proto: 6, plen: 200}, l4: tcpSeg{sport: 1, dport: 2}}
 			return f.build()
-		}(), func(s *BpfSensorStats) uint64 { return s.MalformedIpLen }},
+		}(), func(s *abi.BpfSensorStats) uint64 { return s.MalformedIpLen }},
 		{"ipv6 extension header truncated", func() []byte {
 			f := frameSpec{v6: &ip6{src: "2001:db8::1", dst: "2001:db8::2", next: 0, ext: ext6(6, 1)[:4]}}
 			return f.build()
-		}(), func(s *BpfSensorStats) uint64 { return s.MalformedIpv6Ext }},
+		}(), func(s *abi.BpfSensorStats) uint64 { return s.MalformedIpv6Ext }},
 		{"ipv6 extension header longer than datagram", func() []byte {
 			e := ext6(6, 1)
 			e[1] = 10 // claims 88 bytes
 			f := frameSpec{v6: &ip6{src: "2001:db8::1", dst: "2001:db8::2", next: 0, ext: e, proto: 6}, l4: tcpSeg{sport: 1, dport: 2}}
 			return f.build()
-		}(), func(s *BpfSensorStats) uint64 { return s.MalformedIpv6Ext }},
+		}(), func(s *abi.BpfSensorStats) uint64 { return s.MalformedIpv6Ext }},
 		{"ipv6 extension chain too long", func() []byte {
 			var ext []byte
 			for i := 0; i < 9; i++ {
@@ -239,7 +241,7 @@ func TestMalformedFrames(t *testing.T) {
 			}
 			f := frameSpec{v6: &ip6{src: "2001:db8::1", dst: "2001:db8::2", next: 60, ext: ext, proto: 6}, l4: tcpSeg{sport: 1, dport: 2}}
 			return f.build()
-		}(), func(s *BpfSensorStats) uint64 { return s.MalformedIpv6Ext }},
+		}(), func(s *abi.BpfSensorStats) uint64 { return s.MalformedIpv6Ext }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -260,7 +262,7 @@ func TestMalformedFrames(t *testing.T) {
 	}
 }
 
-func malformedTotal(s *BpfSensorStats) uint64 {
+func malformedTotal(s *abi.BpfSensorStats) uint64 {
 	return s.MalformedL2 + s.MalformedVlan + s.MalformedL3 + s.MalformedIhl + s.MalformedIpLen +
 		s.MalformedIpv6Ext + s.MalformedL4 + s.MalformedTcpDoff
 }
@@ -307,19 +309,19 @@ func TestTCPFlagCountsAndClose(t *testing.T) {
 		t.Fatalf("%d flow-closed events after both FINs, want 1", len(closed))
 	}
 	ev := closed[0]
-	want(t, "reason", uint64(ev.Reason), uint64(BpfFlowEndReasonFLOW_END_FIN))
+	want(t, "reason", uint64(ev.Reason), uint64(abi.BpfFlowEndReasonFLOW_END_FIN))
 	h.run(seg(c, s, 40000, 8080, ackFlag, 0)) // the last ACK joins the same entry
 
 	_, v := h.onlyFlow()
 	cl, sv := v.Dir[0], v.Dir[1] // 192.0.2.10 sorts lower
-	wantCounts := func(who string, got BpfTcpFlagCounts, w BpfTcpFlagCounts) {
+	wantCounts := func(who string, got abi.BpfTcpFlagCounts, w abi.BpfTcpFlagCounts) {
 		t.Helper()
 		if got != w {
 			t.Errorf("%s flag counts\n got %+v\nwant %+v", who, got, w)
 		}
 	}
-	wantCounts("client", cl.FlagCounts, BpfTcpFlagCounts{Syn: 1, Ack: 2, Psh: 1, Fin: 1})
-	wantCounts("server", sv.FlagCounts, BpfTcpFlagCounts{Synack: 1, Ack: 1, Psh: 1, Fin: 1, Ece: 1, Cwr: 1})
+	wantCounts("client", cl.FlagCounts, abi.BpfTcpFlagCounts{Syn: 1, Ack: 2, Psh: 1, Fin: 1})
+	wantCounts("server", sv.FlagCounts, abi.BpfTcpFlagCounts{Synack: 1, Ack: 1, Psh: 1, Fin: 1, Ece: 1, Cwr: 1})
 	want(t, "client packets", cl.Packets, 5)
 	want(t, "server packets", sv.Packets, 4)
 	want(t, "client payload", cl.PayloadBytes, 10)
@@ -333,7 +335,7 @@ func TestTCPFlagCountsAndClose(t *testing.T) {
 	h.run(seg(c, s, 40001, 8080, synFlag, 0))
 	h.run(seg(s, c, 8080, 40001, rstFlag|ackFlag, 0))
 	_, closed = h.events()
-	if len(closed) != 1 || closed[0].Reason != uint8(BpfFlowEndReasonFLOW_END_RST) {
+	if len(closed) != 1 || closed[0].Reason != uint8(abi.BpfFlowEndReasonFLOW_END_RST) {
 		t.Fatalf("RST: closed events %+v", closed)
 	}
 	want(t, "rst count", uint64(closed[0].Value.Dir[1].FlagCounts.Rst), 1)
@@ -435,7 +437,7 @@ func TestAlertPacketFields(t *testing.T) {
 		t.Fatalf("%d alerts", len(alerts))
 	}
 	p := alerts[0].Pkt
-	wantFields := BpfPacketFields{
+	wantFields := abi.BpfPacketFields{
 		Src: v4key("192.168.0.31"), Dst: v4key("161.53.178.240"), Sport: 2253, Dport: 6667,
 		Vlan: [3]uint16{42}, Family: 4, Proto: 6, Ttl: 128, Tos: 0, IpHdrLen: 20, IpFlags: 2,
 		IpId: 13198, IpLen: 48, TcpFlags: synFlag, Seq: 0xCA53141F, Window: 0xFC00, TcpHdrLen: 28,
@@ -527,24 +529,24 @@ func TestHomeAndExternalNet(t *testing.T) {
 	}
 	cases := []struct {
 		name     string
-		nv       NetVars
+		nv       blocklistmaps.NetVars
 		src, dst string
 		sid      uint32 // 0: no alert
 	}{
-		{"home inside", NetVars{Home: home, ExternalAny: true}, "192.0.2.10", "203.0.113.66", 10},
-		{"home outside", NetVars{Home: home, ExternalAny: true}, "198.51.100.5", "203.0.113.66", 0},
-		{"home any", NetVars{HomeAny: true, ExternalAny: true}, "198.51.100.5", "203.0.113.66", 10},
-		{"external any", NetVars{Home: home, ExternalAny: true}, "203.0.113.67", "192.0.2.10", 11},
-		{"external !home, to home", NetVars{Home: home, ExternalNotHome: true}, "203.0.113.67", "192.0.2.10", 0},
-		{"external !home, to outside", NetVars{Home: home, ExternalNotHome: true}, "203.0.113.67", "198.51.100.5", 11},
-		{"external list, listed", NetVars{Home: home, External: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}, "203.0.113.67", "198.51.100.5", 11},
-		{"external list, unlisted", NetVars{Home: home, External: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}, "203.0.113.67", "192.0.2.99", 0},
+		{"home inside", blocklistmaps.NetVars{Home: home, ExternalAny: true}, "192.0.2.10", "203.0.113.66", 10},
+		{"home outside", blocklistmaps.NetVars{Home: home, ExternalAny: true}, "198.51.100.5", "203.0.113.66", 0},
+		{"home any", blocklistmaps.NetVars{HomeAny: true, ExternalAny: true}, "198.51.100.5", "203.0.113.66", 10},
+		{"external any", blocklistmaps.NetVars{Home: home, ExternalAny: true}, "203.0.113.67", "192.0.2.10", 11},
+		{"external !home, to home", blocklistmaps.NetVars{Home: home, ExternalNotHome: true}, "203.0.113.67", "192.0.2.10", 0},
+		{"external !home, to outside", blocklistmaps.NetVars{Home: home, ExternalNotHome: true}, "203.0.113.67", "198.51.100.5", 11},
+		{"external list, listed", blocklistmaps.NetVars{Home: home, External: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}, "203.0.113.67", "198.51.100.5", 11},
+		{"external list, unlisted", blocklistmaps.NetVars{Home: home, External: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}, "203.0.113.67", "192.0.2.99", 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h.t = t
 			h.clearFlows()
-			if err := h.s.Maps().SetNetVars(c.nv); err != nil {
+			if err := blocklistmaps.SetNetVars(h.s.Maps(), c.nv); err != nil {
 				t.Fatal(err)
 			}
 			h.run(syn(c.src, c.dst))
@@ -558,7 +560,7 @@ func TestHomeAndExternalNet(t *testing.T) {
 			if len(alerts) != 1 {
 				t.Fatalf("%d alerts, want 1", len(alerts))
 			}
-			var r BpfRule
+			var r abi.BpfRule
 			if err := h.s.Objects.Rules.Lookup(alerts[0].RuleId, &r); err != nil || r.Sid != c.sid {
 				t.Fatalf("alert rule %#x sid %d (%v), want sid %d", alerts[0].RuleId, r.Sid, err, c.sid)
 			}

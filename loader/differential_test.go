@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 	"github.com/xdpsensor/xdpsensor/userspace/capture"
 	"github.com/xdpsensor/xdpsensor/userspace/reference"
@@ -65,7 +66,7 @@ func differentialHarness(t *testing.T) (*harness, *reference.Matcher) {
 }
 
 // kernelVerdict names the counter a frame moved.
-func kernelVerdict(d *BpfSensorStats) reference.Verdict {
+func kernelVerdict(d *abi.BpfSensorStats) reference.Verdict {
 	switch {
 	case d.MalformedL2 > 0:
 		return reference.BadL2
@@ -98,7 +99,7 @@ func compareFrame(t *testing.T, h *harness, m *reference.Matcher, frame []byte) 
 	before := h.stats()
 	h.run(frame)
 	after := h.stats()
-	var d BpfSensorStats
+	var d abi.BpfSensorStats
 	subStats(&d, &after, &before)
 	ref := reference.Decode(frame)
 
@@ -125,7 +126,7 @@ func compareFrame(t *testing.T, h *harness, m *reference.Matcher, frame []byte) 
 			t.Fatalf("frame %x: %d flows, want 1", frame, len(flows))
 		}
 		for k, v := range flows {
-			want := BpfFlowKey{AddrLo: ref.Key.AddrLo, AddrHi: ref.Key.AddrHi, PortLo: ref.Key.PortLo, PortHi: ref.Key.PortHi,
+			want := abi.BpfFlowKey{AddrLo: ref.Key.AddrLo, AddrHi: ref.Key.AddrHi, PortLo: ref.Key.PortLo, PortHi: ref.Key.PortHi,
 				Vlan: ref.Key.VLAN, Proto: ref.Key.Proto, Family: ref.Key.Family}
 			if k != want {
 				t.Fatalf("frame %x: flow key\n kernel    %+v\n reference %+v", frame, k, want)
@@ -155,9 +156,9 @@ func compareFrame(t *testing.T, h *harness, m *reference.Matcher, frame []byte) 
 	if len(alerts) != 1 {
 		t.Fatalf("frame %x: %d alerts, reference expects rule %d (%s listed)", frame, len(alerts), rule, listed)
 	}
-	wantListed := uint8(BpfRuleDirectionRULE_LISTED_DST)
+	wantListed := uint8(abi.BpfRuleDirectionRULE_LISTED_DST)
 	if listed == "src" {
-		wantListed = uint8(BpfRuleDirectionRULE_LISTED_SRC)
+		wantListed = uint8(abi.BpfRuleDirectionRULE_LISTED_SRC)
 	}
 	if int(alerts[0].RuleId&0xffffff)-1 != rule || alerts[0].Listed != wantListed {
 		t.Fatalf("frame %x: kernel rule %#x listed %d, reference rule %d listed %s", frame, alerts[0].RuleId, alerts[0].Listed, rule, listed)

@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 )
 
 func TestPinDirOutsideBPFFS(t *testing.T) {
@@ -71,7 +72,7 @@ func TestIncompatiblePinnedMapReplacedWithWarning(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%+v", err)
 	}
-	bl, _ := s.Blocklist()
+	bl, _ := blocklistmaps.New(s.Maps(), s.Config.PinDir)
 	if _, err := bl.Replace(simpleList(blocklist.ListedAsDst, blocklist.NetAny, "203.0.113.66")); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestIncompatiblePinnedMapReplacedWithWarning(t *testing.T) {
 		t.Fatalf("flows has %d entries", s.Objects.Flows.MaxEntries())
 	}
 	// The blocklist survived: its maps were compatible and kept.
-	bl, _ = s.Blocklist()
+	bl, _ = blocklistmaps.New(s.Maps(), s.Config.PinDir)
 	snap, err := bl.Snapshot()
 	if err != nil || len(snap.Entries) != 1 {
 		t.Fatalf("blocklist after the restart: %v %+v", err, snap)

@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf"
 	ciliumringbuf "github.com/cilium/ebpf/ringbuf"
 
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 )
 
@@ -141,7 +142,7 @@ func int8sToBytes(in []int8) []byte {
 	return out
 }
 
-func readCapture(t *testing.T, rd *ciliumringbuf.Reader) (hdrs []BpfCaptureRecord, frames [][]byte) {
+func readCapture(t *testing.T, rd *ciliumringbuf.Reader) (hdrs []abi.BpfCaptureRecord, frames [][]byte) {
 	t.Helper()
 	rd.SetDeadline(time.Now().Add(10 * time.Millisecond))
 	for {
@@ -152,7 +153,7 @@ func readCapture(t *testing.T, rd *ciliumringbuf.Reader) (hdrs []BpfCaptureRecor
 		if err != nil {
 			t.Fatal(err)
 		}
-		hdr, frame, err := ParseCaptureRecord(rec.RawSample)
+		hdr, frame, err := abi.ParseCaptureRecord(rec.RawSample)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,7 +177,7 @@ func TestCapture(t *testing.T) {
 	t.Run("listed: the flow from its first packet, nothing else", func(t *testing.T) {
 		h.t = t
 		h.clearFlows()
-		if err := h.s.Maps().SetCapture(CaptureSettings{Mode: CaptureListed}); err != nil {
+		if err := h.s.SetCapture(CaptureSettings{Mode: CaptureListed}); err != nil {
 			t.Fatal(err)
 		}
 		h.run(listedSynack) // no alert (the rule wants the listed address as destination), still captured
@@ -196,7 +197,7 @@ func TestCapture(t *testing.T) {
 	t.Run("all with snaplen", func(t *testing.T) {
 		h.t = t
 		h.clearFlows()
-		if err := h.s.Maps().SetCapture(CaptureSettings{Mode: CaptureAll, Snaplen: 64}); err != nil {
+		if err := h.s.SetCapture(CaptureSettings{Mode: CaptureAll, Snaplen: 64}); err != nil {
 			t.Fatal(err)
 		}
 		before := h.stats()
@@ -212,7 +213,7 @@ func TestCapture(t *testing.T) {
 	t.Run("per-flow budget", func(t *testing.T) {
 		h.t = t
 		h.clearFlows()
-		if err := h.s.Maps().SetCapture(CaptureSettings{Mode: CaptureAll, FlowBytes: uint64(2 * len(benign))}); err != nil {
+		if err := h.s.SetCapture(CaptureSettings{Mode: CaptureAll, FlowBytes: uint64(2 * len(benign))}); err != nil {
 			t.Fatal(err)
 		}
 		before := h.stats()
@@ -232,7 +233,7 @@ func TestCapture(t *testing.T) {
 	t.Run("full ring: lost counted", func(t *testing.T) {
 		h.t = t
 		h.clearFlows()
-		h.s.Maps().SetCapture(CaptureSettings{Mode: CaptureAll})
+		h.s.SetCapture(CaptureSettings{Mode: CaptureAll})
 		before := h.stats()
 		const n = 3000 // ~1.4 MB into a 1 MB ring
 		for i := 0; i < n; i++ {
@@ -248,7 +249,7 @@ func TestCapture(t *testing.T) {
 	})
 	t.Run("none", func(t *testing.T) {
 		h.t = t
-		h.s.Maps().SetCapture(CaptureSettings{Mode: CaptureNone})
+		h.s.SetCapture(CaptureSettings{Mode: CaptureNone})
 		h.run(listedSynack)
 		if _, frames := readCapture(t, rd); len(frames) != 0 {
 			t.Fatalf("captured %d frames with capture off", len(frames))

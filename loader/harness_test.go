@@ -12,7 +12,9 @@ import (
 	"github.com/cilium/ebpf"
 	ciliumringbuf "github.com/cilium/ebpf/ringbuf"
 
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 )
 
 // xdpMd mirrors struct xdp_md for BPF_PROG_TEST_RUN's ctx_in.
@@ -93,13 +95,13 @@ func (h *harness) runAt(frame []byte, ts uint64) uint32 {
 	return ret
 }
 
-func (h *harness) stats() BpfSensorStats {
+func (h *harness) stats() abi.BpfSensorStats {
 	h.t.Helper()
-	var per []BpfSensorStats
+	var per []abi.BpfSensorStats
 	if err := h.s.Objects.Stats.Lookup(uint32(0), &per); err != nil {
 		h.t.Fatal(err)
 	}
-	var sum BpfSensorStats
+	var sum abi.BpfSensorStats
 	for i := range per {
 		addStats(&sum, &per[i])
 	}
@@ -107,7 +109,7 @@ func (h *harness) stats() BpfSensorStats {
 }
 
 // addStats adds every counter of b to a.
-func addStats(a, b *BpfSensorStats) {
+func addStats(a, b *abi.BpfSensorStats) {
 	n := int(unsafe.Sizeof(*a)) / 8
 	pa := unsafe.Slice((*uint64)(unsafe.Pointer(a)), n)
 	pb := unsafe.Slice((*uint64)(unsafe.Pointer(b)), n)
@@ -116,11 +118,11 @@ func addStats(a, b *BpfSensorStats) {
 	}
 }
 
-func (h *harness) flows() map[BpfFlowKey]BpfFlowValue {
+func (h *harness) flows() map[abi.BpfFlowKey]abi.BpfFlowValue {
 	h.t.Helper()
-	out := map[BpfFlowKey]BpfFlowValue{}
-	var k BpfFlowKey
-	var v BpfFlowValue
+	out := map[abi.BpfFlowKey]abi.BpfFlowValue{}
+	var k abi.BpfFlowKey
+	var v abi.BpfFlowValue
 	it := h.s.Objects.Flows.Iterate()
 	for it.Next(&k, &v) {
 		out[k] = v
@@ -132,7 +134,7 @@ func (h *harness) flows() map[BpfFlowKey]BpfFlowValue {
 }
 
 // onlyFlow returns the single flow in the table.
-func (h *harness) onlyFlow() (BpfFlowKey, BpfFlowValue) {
+func (h *harness) onlyFlow() (abi.BpfFlowKey, abi.BpfFlowValue) {
 	h.t.Helper()
 	fl := h.flows()
 	if len(fl) != 1 {
@@ -154,7 +156,7 @@ func (h *harness) clearFlows() {
 }
 
 // events drains the ring.
-func (h *harness) events() (alerts []BpfAlertEvent, closed []BpfFlowEvent) {
+func (h *harness) events() (alerts []abi.BpfAlertEvent, closed []abi.BpfFlowEvent) {
 	h.t.Helper()
 	h.rd.SetDeadline(time.Now().Add(10 * time.Millisecond))
 	for {
@@ -166,10 +168,10 @@ func (h *harness) events() (alerts []BpfAlertEvent, closed []BpfFlowEvent) {
 			h.t.Fatal(err)
 		}
 		switch rec.RawSample[0] {
-		case uint8(BpfEventTypeEVENT_ALERT):
-			alerts = append(alerts, *(*BpfAlertEvent)(unsafe.Pointer(&rec.RawSample[0])))
-		case uint8(BpfEventTypeEVENT_FLOW_CLOSED):
-			closed = append(closed, *(*BpfFlowEvent)(unsafe.Pointer(&rec.RawSample[0])))
+		case uint8(abi.BpfEventTypeEVENT_ALERT):
+			alerts = append(alerts, *(*abi.BpfAlertEvent)(unsafe.Pointer(&rec.RawSample[0])))
+		case uint8(abi.BpfEventTypeEVENT_FLOW_CLOSED):
+			closed = append(closed, *(*abi.BpfFlowEvent)(unsafe.Pointer(&rec.RawSample[0])))
 		default:
 			h.t.Fatalf("unknown event type %d", rec.RawSample[0])
 		}
@@ -177,9 +179,9 @@ func (h *harness) events() (alerts []BpfAlertEvent, closed []BpfFlowEvent) {
 }
 
 // block installs a blocklist of one rule per direction spec.
-func (h *harness) block(list *blocklist.List) InstallStats {
+func (h *harness) block(list *blocklist.List) blocklistmaps.InstallStats {
 	h.t.Helper()
-	bl, err := h.s.Blocklist()
+	bl, err := blocklistmaps.New(h.s.Maps(), h.s.Config.PinDir)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -214,6 +216,6 @@ func addr16(s string) [16]uint8 {
 	return out
 }
 
-func statsWords(s *BpfSensorStats) []uint64 {
+func statsWords(s *abi.BpfSensorStats) []uint64 {
 	return unsafe.Slice((*uint64)(unsafe.Pointer(s)), int(unsafe.Sizeof(*s))/8)
 }

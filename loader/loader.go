@@ -1,3 +1,6 @@
+// Package loader loads the xdpsensor kernel program (its bpf2go bindings
+// are loader/abi), pins its maps and attaches it to interfaces; it also
+// runs single frames through it (BPF_PROG_TEST_RUN) for replay.
 package loader
 
 import (
@@ -13,6 +16,8 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
+
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 )
 
 // DefaultPinDir is where a running sensor pins its maps.
@@ -70,7 +75,7 @@ func (c *Config) withDefaults() Config {
 // Objects are what a sensor loads: every map and the XDP program. The TC
 // egress program of host mode is loaded only when asked for (LoadEgress).
 type Objects struct {
-	BpfMaps
+	abi.BpfMaps
 	Xdpsensor *ebpf.Program `ebpf:"xdpsensor"`
 }
 
@@ -94,7 +99,7 @@ type Sensor struct {
 }
 
 // Maps returns the sensor's maps.
-func (s *Sensor) Maps() *BpfMaps { return &s.Objects.BpfMaps }
+func (s *Sensor) Maps() *abi.BpfMaps { return &s.Objects.BpfMaps }
 
 // Load checks the kernel, loads the program and creates (or, when pinned
 // copies exist, reuses) its maps.
@@ -106,7 +111,7 @@ func Load(cfg Config) (*Sensor, error) {
 	if err := checkKernel(); err != nil {
 		return nil, err
 	}
-	spec, err := LoadBpf()
+	spec, err := abi.LoadBpf()
 	if err != nil {
 		return nil, fmt.Errorf("reading embedded BPF object: %w", err)
 	}
@@ -234,8 +239,8 @@ func configureSpec(spec *ebpf.CollectionSpec, cfg Config) error {
 
 // initConfig creates the config entry on first load; a reused pinned map
 // keeps its generation and blocklist.
-func initConfig(m *BpfMaps) error {
-	var cfg BpfSensorConfig
+func initConfig(m *abi.BpfMaps) error {
+	var cfg abi.BpfSensorConfig
 	if err := m.Config.Lookup(uint32(0), &cfg); err != nil {
 		return fmt.Errorf("reading config map: %w", err)
 	}

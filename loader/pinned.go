@@ -6,13 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"unsafe"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 )
 
 // OpenPinned opens the maps a running sensor pinned under dir, for the CLI.
-func OpenPinned(dir string) (*BpfMaps, error) {
+func OpenPinned(dir string) (*abi.BpfMaps, error) {
 	if err := CheckPrivileges(); err != nil {
 		return nil, err
 	}
@@ -22,11 +23,11 @@ func OpenPinned(dir string) (*BpfMaps, error) {
 		}
 		return nil, fmt.Errorf("reading %s: %w", dir, err)
 	}
-	spec, err := LoadBpf()
+	spec, err := abi.LoadBpf()
 	if err != nil {
 		return nil, fmt.Errorf("reading embedded BPF object: %w", err)
 	}
-	var maps BpfMaps
+	var maps abi.BpfMaps
 	opened := map[string]*ebpf.Map{}
 	for name := range spec.Maps {
 		if spec.Maps[name].Pinning != ebpf.PinByName {
@@ -50,9 +51,9 @@ func OpenPinned(dir string) (*BpfMaps, error) {
 	return &maps, nil
 }
 
-// assignMaps fills BpfMaps through its `ebpf:"name"` struct tags, as
+// assignMaps fills abi.BpfMaps through its `ebpf:"name"` struct tags, as
 // LoadAndAssign does, so a new map needs no change here.
-func assignMaps(maps *BpfMaps, opened map[string]*ebpf.Map) error {
+func assignMaps(maps *abi.BpfMaps, opened map[string]*ebpf.Map) error {
 	v := reflect.ValueOf(maps).Elem()
 	for i := 0; i < v.NumField(); i++ {
 		name := v.Type().Field(i).Tag.Get("ebpf")
@@ -66,33 +67,6 @@ func assignMaps(maps *BpfMaps, opened map[string]*ebpf.Map) error {
 		v.Field(i).Set(reflect.ValueOf(m))
 	}
 	return nil
-}
-
-// ReadStats sums the per-CPU counters.
-func (m *BpfMaps) ReadStats() (BpfSensorStats, error) {
-	var per []BpfSensorStats
-	if err := m.Stats.Lookup(uint32(0), &per); err != nil {
-		return BpfSensorStats{}, fmt.Errorf("reading stats: %w", err)
-	}
-	var sum BpfSensorStats
-	n := int(unsafe.Sizeof(sum)) / 8
-	dst := unsafe.Slice((*uint64)(unsafe.Pointer(&sum)), n)
-	for i := range per {
-		src := unsafe.Slice((*uint64)(unsafe.Pointer(&per[i])), n)
-		for j := range dst {
-			dst[j] += src[j]
-		}
-	}
-	return sum, nil
-}
-
-// ReadConfig returns the sensor config entry.
-func (m *BpfMaps) ReadConfig() (BpfSensorConfig, error) {
-	var cfg BpfSensorConfig
-	if err := m.Config.Lookup(uint32(0), &cfg); err != nil {
-		return cfg, fmt.Errorf("reading config: %w", err)
-	}
-	return cfg, nil
 }
 
 // Unpin removes every object the sensor pinned under dir.

@@ -1,11 +1,9 @@
 package ringbuf
 
 import (
-	"strings"
-
 	"github.com/cilium/ebpf"
 
-	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 )
 
@@ -35,10 +33,10 @@ func (k *KernelRules) Refresh(generation uint32) {
 		k.cache = map[ruleKey]event.Rule{}
 	}
 	var id uint32
-	var kr loader.BpfRule
+	var kr abi.BpfRule
 	it := k.Map.Iterate()
 	for it.Next(&id, &kr) {
-		k.cache[ruleKey{id, kr.Generation}] = RuleFromKernel(id, &kr, k.Classify)
+		k.cache[ruleKey{id, kr.Generation}] = eventRule(id, &kr, k.Classify)
 	}
 }
 
@@ -47,11 +45,11 @@ func (k *KernelRules) Rule(id, gen uint32) (event.Rule, bool) {
 	if r, ok := k.cache[ruleKey{id, gen}]; ok {
 		return r, true
 	}
-	var kr loader.BpfRule
+	var kr abi.BpfRule
 	if err := k.Map.Lookup(id, &kr); err != nil || kr.Generation != gen {
 		return event.Rule{}, false
 	}
-	r := RuleFromKernel(id, &kr, k.Classify)
+	r := eventRule(id, &kr, k.Classify)
 	if k.cache == nil {
 		k.cache = map[ruleKey]event.Rule{}
 	}
@@ -59,19 +57,19 @@ func (k *KernelRules) Rule(id, gen uint32) (event.Rule, bool) {
 	return r, true
 }
 
-// RuleFromKernel converts a kernel rule entry.
-func RuleFromKernel(id uint32, kr *loader.BpfRule, classify func(string) (string, uint32, bool)) event.Rule {
+// eventRule converts a kernel rule entry for the event model, with its
+// classification resolved.
+func eventRule(id uint32, kr *abi.BpfRule, classify func(string) (string, uint32, bool)) event.Rule {
+	br := abi.RuleFromKernel(kr)
 	r := event.Rule{
-		ID:        id,
-		GID:       kr.Gid,
-		SID:       kr.Sid,
-		Rev:       kr.Rev,
-		Msg:       loader.CString(kr.Msg[:]),
-		Classtype: loader.CString(kr.Classtype[:]),
-		Priority:  kr.Priority,
-	}
-	if refs := loader.CString(kr.References[:]); refs != "" {
-		r.References = strings.Split(refs, "|")
+		ID:         id,
+		GID:        br.GID,
+		SID:        br.SID,
+		Rev:        br.Rev,
+		Msg:        br.Msg,
+		Classtype:  br.Classtype,
+		Priority:   br.Priority,
+		References: br.References,
 	}
 	if classify != nil && r.Classtype != "" {
 		if cat, prio, ok := classify(r.Classtype); ok {

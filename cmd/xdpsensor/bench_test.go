@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 )
 
 // writeMillionList writes 1,000,000 IPv4 addresses and 100,000 IPv4 CIDRs.
@@ -56,7 +57,7 @@ func BenchmarkBlocklistLoadMillion(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/load")
-	bl, _ := s.Blocklist()
+	bl, _ := blocklistmaps.New(s.Maps(), s.Config.PinDir)
 	mem, err := bl.MemoryUse()
 	if err != nil {
 		b.Fatal(err)

@@ -14,7 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 	"github.com/xdpsensor/xdpsensor/userspace/classification"
 )
 
@@ -50,12 +52,16 @@ func warnings(w io.Writer, ws []string) {
 	}
 }
 
-func withBlocklist(g *globalFlags, write bool, fn func(*loader.Blocklist) error) error {
-	bl, err := loader.OpenBlocklist(g.pinDir)
+func withBlocklist(g *globalFlags, write bool, fn func(*blocklistmaps.Blocklist) error) error {
+	maps, err := loader.OpenPinned(g.pinDir)
 	if err != nil {
 		return err
 	}
-	defer bl.Maps.Close()
+	defer maps.Close()
+	bl, err := blocklistmaps.New(maps, g.pinDir)
+	if err != nil {
+		return err
+	}
 	if write {
 		unlock, err := bl.Lock()
 		if err != nil {
@@ -78,7 +84,7 @@ func newBlocklistLoad(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withBlocklist(g, true, func(bl *loader.Blocklist) error {
+			return withBlocklist(g, true, func(bl *blocklistmaps.Blocklist) error {
 				st, err := bl.Replace(list)
 				if err != nil {
 					return fmt.Errorf("installing blocklist (the running list is unchanged): %w", err)
@@ -158,7 +164,7 @@ func newBlocklistAdd(g *globalFlags) *cobra.Command {
 			if _, ok := classification.Standard().Lookup(classtype); !ok {
 				return fmt.Errorf("--classtype %q is not in the classification table", classtype)
 			}
-			opts := loader.AddOptions{Rule: blocklist.Rule{GID: gid, SID: sid, Rev: rev, Msg: msg, Classtype: classtype,
+			opts := blocklistmaps.AddOptions{Rule: blocklist.Rule{GID: gid, SID: sid, Rev: rev, Msg: msg, Classtype: classtype,
 				Direction: dir, Source: "xdpsensor blocklist add"}}
 			if expires != "" {
 				d, err := parseDays(expires)
@@ -167,7 +173,7 @@ func newBlocklistAdd(g *globalFlags) *cobra.Command {
 				}
 				opts.Expires = time.Now().Add(d)
 			}
-			return withBlocklist(g, true, func(bl *loader.Blocklist) error {
+			return withBlocklist(g, true, func(bl *blocklistmaps.Blocklist) error {
 				if err := bl.Add(p, opts); err != nil {
 					return fmt.Errorf("adding %s: %w", p, err)
 				}
@@ -197,7 +203,7 @@ func newBlocklistDel(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withBlocklist(g, true, func(bl *loader.Blocklist) error {
+			return withBlocklist(g, true, func(bl *blocklistmaps.Blocklist) error {
 				if err := bl.Del(p); err != nil {
 					return err
 				}
@@ -214,7 +220,7 @@ func newBlocklistExpire(g *globalFlags) *cobra.Command {
 		Short: "Remove entries whose expiry has passed (the running sensor does this every minute)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withBlocklist(g, true, func(bl *loader.Blocklist) error {
+			return withBlocklist(g, true, func(bl *blocklistmaps.Blocklist) error {
 				n, err := bl.Expire(time.Now())
 				if err != nil {
 					return err
@@ -240,12 +246,12 @@ type entryView struct {
 	RuleID    uint32 `json:"rule_id"`
 }
 
-func views(snap *loader.Snapshot, e loader.LiveEntry) []entryView {
+func views(snap *blocklistmaps.Snapshot, e blocklistmaps.LiveEntry) []entryView {
 	var out []entryView
 	add := func(id uint32, dir string) {
 		r := snap.Rules[id]
 		v := entryView{Prefix: e.Prefix.String(), Direction: dir, GID: r.Gid, SID: r.Sid, Rev: r.Rev,
-			Msg: loader.CString(r.Msg[:]), Classtype: loader.CString(r.Classtype[:]), Source: loader.CString(r.Source[:]), RuleID: id}
+			Msg: abi.CString(r.Msg[:]), Classtype: abi.CString(r.Classtype[:]), Source: abi.CString(r.Source[:]), RuleID: id}
 		if r.ExpiresUnix != 0 {
 			v.Expires = time.Unix(int64(r.ExpiresUnix), 0).UTC().Format(time.RFC3339)
 		}
@@ -294,7 +300,7 @@ func newBlocklistList(g *globalFlags) *cobra.Command {
 		Short: "Every live entry with its rule and source file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withBlocklist(g, false, func(bl *loader.Blocklist) error {
+			return withBlocklist(g, false, func(bl *blocklistmaps.Blocklist) error {
 				snap, err := bl.Snapshot()
 				if err != nil {
 					return err
@@ -323,7 +329,7 @@ func newBlocklistCheck(g *globalFlags) *cobra.Command {
 				return fmt.Errorf("%q is not an IP address", args[0])
 			}
 			a = a.Unmap()
-			return withBlocklist(g, false, func(bl *loader.Blocklist) error {
+			return withBlocklist(g, false, func(bl *blocklistmaps.Blocklist) error {
 				snap, err := bl.Snapshot()
 				if err != nil {
 					return err
@@ -350,7 +356,7 @@ func newBlocklistCheck(g *globalFlags) *cobra.Command {
 							return "no alert"
 						}
 						r := snap.Rules[id]
-						return fmt.Sprintf("[%d:%d:%d] %s", r.Gid, r.Sid, r.Rev, loader.CString(r.Msg[:]))
+						return fmt.Sprintf("[%d:%d:%d] %s", r.Gid, r.Sid, r.Rev, abi.CString(r.Msg[:]))
 					}
 					fmt.Fprintf(out, "kernel decision: %s as destination -> %s; as source -> %s\n", a, describe(eff.RuleAsDst), describe(eff.RuleAsSrc))
 				}
@@ -376,12 +382,12 @@ func newBlocklistDiff(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withBlocklist(g, false, func(bl *loader.Blocklist) error {
+			return withBlocklist(g, false, func(bl *blocklistmaps.Blocklist) error {
 				snap, err := bl.Snapshot()
 				if err != nil {
 					return err
 				}
-				d := loader.Diff(snap, list)
+				d := blocklistmaps.Diff(snap, list)
 				out := cmd.OutOrStdout()
 				for _, c := range d {
 					fmt.Fprintf(out, "%c %s %s\n", c.Op, c.Prefix, c.What)

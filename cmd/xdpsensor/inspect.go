@@ -9,9 +9,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/ringbuf"
 	"github.com/xdpsensor/xdpsensor/userspace/eve"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/flowtable"
 	"github.com/xdpsensor/xdpsensor/userspace/pipeline"
 )
 
@@ -28,10 +30,10 @@ func newFlowsCommand(g *globalFlags) *cobra.Command {
 			}
 			defer maps.Close()
 			live := &pipeline.LiveSource{}
-			dec := &ringbuf.Decoder{Clock: live.Clock, Rules: &ringbuf.KernelRules{Map: maps.Rules}}
+			dec := &flowtable.Decoder{Clock: live.Clock, Rules: &ringbuf.KernelRules{Map: maps.Rules}}
 			var flows []*event.Flow
-			var k loader.BpfFlowKey
-			var v loader.BpfFlowValue
+			var k abi.BpfFlowKey
+			var v abi.BpfFlowValue
 			it := maps.Flows.Iterate()
 			for it.Next(&k, &v) {
 				flows = append(flows, dec.Flow(&k, &v, event.EndActive))

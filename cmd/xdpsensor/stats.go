@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 )
 
 // The stats loop's clock, replaced by tests to run frames between reads.
@@ -34,16 +35,16 @@ var (
 // statsSample is one reading of the kernel counters.
 type statsSample struct {
 	at       time.Time
-	counters []loader.Counter // sensor_stats, in C order
-	gen      uint32           // blocklist generation (a gauge: no rate)
+	counters []abi.Counter // sensor_stats, in C order
+	gen      uint32        // blocklist generation (a gauge: no rate)
 }
 
-func readStatsSample(maps *loader.BpfMaps) (statsSample, error) {
+func readStatsSample(maps *abi.BpfMaps) (statsSample, error) {
 	st, err := maps.ReadStats()
 	if err != nil {
 		return statsSample{}, err
 	}
-	counters, err := loader.Counters(&st)
+	counters, err := abi.Counters(&st)
 	if err != nil {
 		return statsSample{}, err
 	}

@@ -14,8 +14,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/xdpsensor/xdpsensor/loader"
-	"github.com/xdpsensor/xdpsensor/ringbuf"
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 )
 
@@ -30,7 +29,7 @@ const (
 // monotonic live, capture time in replay).
 type Tracker struct {
 	Flows   *ebpf.Map
-	Decoder *ringbuf.Decoder
+	Decoder *Decoder
 	Write   func(*event.Flow) error
 	Timeout time.Duration
 	Linger  time.Duration
@@ -39,35 +38,35 @@ type Tracker struct {
 	// entries are removed without a second record.
 	Skip map[uint64]bool
 
-	closing  map[loader.BpfFlowKey]closingFlow
+	closing  map[abi.BpfFlowKey]closingFlow
 	lastScan uint64
 	// written flows wait here for Commit to remove them from the kernel,
 	// indexed by key (first_seen) so that scans skip them cheaply.
 	uncommitted []committed
-	written     map[loader.BpfFlowKey]uint64
+	written     map[abi.BpfFlowKey]uint64
 	// Counters for stats.
 	Written, Expired, Finished uint64
 }
 
 type committed struct {
-	key   loader.BpfFlowKey
+	key   abi.BpfFlowKey
 	first uint64 // first_seen of the flow written: a newer flow on the key stays
 }
 
 type closingFlow struct {
-	value  loader.BpfFlowValue // snapshot from the close event
+	value  abi.BpfFlowValue // snapshot from the close event
 	reason event.EndReason
 	due    uint64
 }
 
 // Closed records a flow-closed event; the record is written after Linger.
-func (t *Tracker) Closed(ev *loader.BpfFlowEvent, now uint64) {
+func (t *Tracker) Closed(ev *abi.BpfFlowEvent, now uint64) {
 	if t.closing == nil {
-		t.closing = map[loader.BpfFlowKey]closingFlow{}
+		t.closing = map[abi.BpfFlowKey]closingFlow{}
 	}
 	t.closing[ev.Key] = closingFlow{
 		value:  ev.Value,
-		reason: ringbuf.EndReason(ev.Reason),
+		reason: endReason(ev.Reason),
 		due:    max(now, ev.Value.LastSeenNs) + uint64(t.linger()),
 	}
 }
@@ -102,7 +101,7 @@ func (t *Tracker) Tick(now uint64) error {
 		return nil
 	}
 	t.lastScan = now
-	return t.scan(func(k *loader.BpfFlowKey, v *loader.BpfFlowValue) (event.EndReason, bool) {
+	return t.scan(func(k *abi.BpfFlowKey, v *abi.BpfFlowValue) (event.EndReason, bool) {
 		if _, pending := t.closing[*k]; pending {
 			return "", false
 		}
@@ -120,7 +119,7 @@ func (t *Tracker) Tick(now uint64) error {
 	})
 }
 
-func (t *Tracker) isUncommitted(k *loader.BpfFlowKey, v *loader.BpfFlowValue) bool {
+func (t *Tracker) isUncommitted(k *abi.BpfFlowKey, v *abi.BpfFlowValue) bool {
 	first, ok := t.written[*k]
 	return ok && first == v.FirstSeenNs
 }
@@ -133,7 +132,7 @@ func (t *Tracker) Flush() error {
 			return err
 		}
 	}
-	return t.scan(func(k *loader.BpfFlowKey, v *loader.BpfFlowValue) (event.EndReason, bool) {
+	return t.scan(func(k *abi.BpfFlowKey, v *abi.BpfFlowValue) (event.EndReason, bool) {
 		if t.isUncommitted(k, v) {
 			return "", false
 		}
@@ -144,20 +143,13 @@ func (t *Tracker) Flush() error {
 	})
 }
 
-func closeReason(v *loader.BpfFlowValue) event.EndReason {
-	if v.CloseFlags&uint8(loader.BpfCloseBitsCLOSE_RST) != 0 {
-		return event.EndRST
-	}
-	return event.EndFIN
-}
-
 // finishClosed writes a closed flow from its latest table entry (which has
 // the packets after the close), or from the event's snapshot when the entry
 // is gone or already belongs to a newer flow.
-func (t *Tracker) finishClosed(k loader.BpfFlowKey, c closingFlow) error {
+func (t *Tracker) finishClosed(k abi.BpfFlowKey, c closingFlow) error {
 	delete(t.closing, k)
 	v := c.value
-	var cur loader.BpfFlowValue
+	var cur abi.BpfFlowValue
 	if err := t.Flows.Lookup(&k, &cur); err == nil && cur.FirstSeenNs == c.value.FirstSeenNs {
 		v = cur
 	}
@@ -165,10 +157,10 @@ func (t *Tracker) finishClosed(k loader.BpfFlowKey, c closingFlow) error {
 	return t.write(&k, &v, c.reason)
 }
 
-func (t *Tracker) write(k *loader.BpfFlowKey, v *loader.BpfFlowValue, reason event.EndReason) error {
+func (t *Tracker) write(k *abi.BpfFlowKey, v *abi.BpfFlowValue, reason event.EndReason) error {
 	t.uncommitted = append(t.uncommitted, committed{*k, v.FirstSeenNs})
 	if t.written == nil {
-		t.written = map[loader.BpfFlowKey]uint64{}
+		t.written = map[abi.BpfFlowKey]uint64{}
 	}
 	t.written[*k] = v.FirstSeenNs
 	f := t.Decoder.Flow(k, v, reason)
@@ -187,7 +179,7 @@ func (t *Tracker) write(k *loader.BpfFlowKey, v *loader.BpfFlowValue, reason eve
 // syscall each; a batch stops at a key already gone (evicted), which is
 // then skipped.
 func (t *Tracker) Commit() error {
-	keys := make([]loader.BpfFlowKey, 0, min(len(t.uncommitted), 4096))
+	keys := make([]abi.BpfFlowKey, 0, min(len(t.uncommitted), 4096))
 	for i := 0; i < len(t.uncommitted); {
 		keys = keys[:0]
 		for j := i; j < len(t.uncommitted) && len(keys) < cap(keys); j++ {
@@ -219,9 +211,9 @@ func (t *Tracker) Commit() error {
 // leave the table at Commit). The batch's values are fresh enough: idle
 // and closed flows see no more packets, and at shutdown the program is
 // already detached.
-func (t *Tracker) scan(pick func(*loader.BpfFlowKey, *loader.BpfFlowValue) (event.EndReason, bool)) error {
-	keys := make([]loader.BpfFlowKey, 4096)
-	vals := make([]loader.BpfFlowValue, 4096)
+func (t *Tracker) scan(pick func(*abi.BpfFlowKey, *abi.BpfFlowValue) (event.EndReason, bool)) error {
+	keys := make([]abi.BpfFlowKey, 4096)
+	vals := make([]abi.BpfFlowValue, 4096)
 	var cursor ebpf.MapBatchCursor
 	for {
 		n, err := t.Flows.BatchLookup(&cursor, keys, vals, nil)

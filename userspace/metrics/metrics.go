@@ -30,6 +30,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 )
 
 const namespace = "xdpsensor"
@@ -73,7 +74,7 @@ type Options struct {
 
 // Collector is a prometheus.Collector over a sensor's maps.
 type Collector struct {
-	maps *loader.BpfMaps
+	maps *abi.BpfMaps
 	opts Options
 
 	kernel []kernelMetric // in sensor_stats order
@@ -85,8 +86,8 @@ type Collector struct {
 	ifPackets, ifBytes, attachMode, egressMode               *prometheus.Desc
 
 	mu   sync.Mutex // guards the batch buffers
-	keys []loader.BpfFlowKey
-	vals []loader.BpfFlowValue
+	keys []abi.BpfFlowKey
+	vals []abi.BpfFlowValue
 	// flowBase is flows_new − active flows when the collector was made:
 	// the flows an earlier daemon wrote or lost, which this one's
 	// FlowsWritten does not include (stats and flows stay pinned across
@@ -130,10 +131,10 @@ var kernelNames = map[string]struct{ name, help string }{
 // table once, to tell the flows this daemon will write from those an
 // earlier one already did: make it before the pipeline writes anything.
 // An error reading the maps here is reported by every scrape.
-func NewCollector(maps *loader.BpfMaps, opts Options) *Collector {
+func NewCollector(maps *abi.BpfMaps, opts Options) *Collector {
 	c := &Collector{maps: maps, opts: opts}
-	var zero loader.BpfSensorStats
-	names, err := loader.Counters(&zero)
+	var zero abi.BpfSensorStats
+	names, err := abi.Counters(&zero)
 	if err != nil {
 		c.initErr = err
 	}
@@ -246,7 +247,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.flowsActive, err)
 		return
 	}
-	counters, err := loader.Counters(&st)
+	counters, err := abi.Counters(&st)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.flowsActive, err)
 		return
@@ -348,8 +349,8 @@ func (c *Collector) countFlows() (uint64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.keys == nil {
-		c.keys = make([]loader.BpfFlowKey, 4096)
-		c.vals = make([]loader.BpfFlowValue, 4096)
+		c.keys = make([]abi.BpfFlowKey, 4096)
+		c.vals = make([]abi.BpfFlowValue, 4096)
 	}
 	var cursor ebpf.MapBatchCursor
 	var total uint64
@@ -372,7 +373,7 @@ func (c *Collector) countFlows() (uint64, error) {
 // batch operations on hash maps (before 5.6).
 func (c *Collector) countFlowsByKey() (uint64, error) {
 	var total uint64
-	var k loader.BpfFlowKey
+	var k abi.BpfFlowKey
 	var prev any
 	for {
 		err := c.maps.Flows.NextKey(prev, &k)

@@ -22,7 +22,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 )
 
 var pinSeq atomic.Int32
@@ -129,7 +131,7 @@ func testList() *blocklist.List {
 
 func install(t *testing.T, s *loader.Sensor, l *blocklist.List) {
 	t.Helper()
-	bl, err := s.Blocklist()
+	bl, err := blocklistmaps.New(s.Maps(), s.Config.PinDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,8 +334,8 @@ func TestEveryCounterNamedAndLinted(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
-	var zero loader.BpfSensorStats
-	counters, _ := loader.Counters(&zero)
+	var zero abi.BpfSensorStats
+	counters, _ := abi.Counters(&zero)
 	// One series per kernel counter, plus active flows, blocklist (4 kinds
 	// and generation), the daemon's six and evicted.
 	if n, want := testutil.CollectAndCount(c), len(counters)+1+5+6+1; n != want {
@@ -346,10 +348,10 @@ func TestEveryCounterNamedAndLinted(t *testing.T) {
 func TestFlowsActiveAndEvicted(t *testing.T) {
 	s := testSensor(t)
 	flows := s.Maps().Flows
-	keys := func() []loader.BpfFlowKey {
-		var out []loader.BpfFlowKey
-		var k loader.BpfFlowKey
-		var v loader.BpfFlowValue
+	keys := func() []abi.BpfFlowKey {
+		var out []abi.BpfFlowKey
+		var k abi.BpfFlowKey
+		var v abi.BpfFlowValue
 		it := flows.Iterate()
 		for it.Next(&k, &v) {
 			out = append(out, k)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/ringbuf"
 	"github.com/xdpsensor/xdpsensor/userspace/capture"
 )
@@ -61,7 +62,7 @@ type captureSink struct {
 	ring   *capture.Ring
 	clock  func(uint64) time.Time
 	iface  func(uint32) string
-	maps   *loader.BpfMaps
+	maps   *abi.BpfMaps
 	rec    capture.Record
 	paused bool
 }
@@ -98,7 +99,7 @@ func (c *captureSink) drain() error {
 }
 
 func (c *captureSink) write(raw []byte) error {
-	hdr, frame, err := loader.ParseCaptureRecord(raw)
+	hdr, frame, err := abi.ParseCaptureRecord(raw)
 	if err != nil {
 		return err
 	}
@@ -106,7 +107,7 @@ func (c *captureSink) write(raw []byte) error {
 	ends := [2]struct {
 		a netip.Addr
 		p uint16
-	}{{ringbuf.Addr(k.AddrLo, k.Family), k.PortLo}, {ringbuf.Addr(k.AddrHi, k.Family), k.PortHi}}
+	}{{abi.Addr(k.AddrLo, k.Family), k.PortLo}, {abi.Addr(k.AddrHi, k.Family), k.PortHi}}
 	src, dst := ends[hdr.Direction&1], ends[1-hdr.Direction&1]
 	c.rec = capture.Record{
 		Time:      c.clock(hdr.TsNs),
@@ -117,7 +118,7 @@ func (c *captureSink) write(raw []byte) error {
 		Src:       src.a, Dst: dst.a, SrcPort: src.p, DstPort: dst.p,
 	}
 	if hdr.FlowStartNs != 0 {
-		c.rec.FlowID = ringbuf.FlowID(k, hdr.FlowStartNs)
+		c.rec.FlowID = abi.FlowID(k, hdr.FlowStartNs)
 	}
 	// A paused ring (disk full) counts what it drops; alerts go on.
 	if _, err := c.ring.Write(&c.rec); err != nil && !errors.Is(err, capture.ErrPaused) {
@@ -144,7 +145,7 @@ func (c *captureSink) close() error {
 
 // startCapture sets the kernel's capture settings and opens the pcap ring.
 func (p *Pipeline) startCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) error {
-	if err := s.Maps().SetCapture(loader.CaptureSettings{Mode: cfg.Mode, Snaplen: cfg.Snaplen, FlowBytes: cfg.FlowBytes}); err != nil {
+	if err := s.SetCapture(loader.CaptureSettings{Mode: cfg.Mode, Snaplen: cfg.Snaplen, FlowBytes: cfg.FlowBytes}); err != nil {
 		return err
 	}
 	if !cfg.enabled() {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/ringbuf"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/flowtable"
@@ -66,6 +67,7 @@ type Pipeline struct {
 	reader  *ringbuf.Reader
 	rules   *ringbuf.KernelRules
 	decoder *ringbuf.Decoder
+	flows   *flowtable.Decoder
 	tracker *flowtable.Tracker
 	now     uint64
 	counts  Counts
@@ -91,9 +93,10 @@ func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, er
 	}
 	p.rules = &ringbuf.KernelRules{Map: sensor.Objects.Rules, Classify: opts.Classify}
 	p.decoder = &ringbuf.Decoder{Rules: p.rules, Interface: interfaceNames(opts.Interfaces)}
+	p.flows = &flowtable.Decoder{Rules: p.rules}
 	p.tracker = &flowtable.Tracker{
 		Flows:   sensor.Objects.Flows,
-		Decoder: p.decoder,
+		Decoder: p.flows,
 		Write:   p.writeFlow,
 		Timeout: opts.FlowTimeout,
 		Linger:  opts.FlowLinger,
@@ -107,6 +110,7 @@ func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, er
 // closes the sinks.
 func (p *Pipeline) Run(ctx context.Context, src Source) (Counts, error) {
 	p.decoder.Clock = src.Clock
+	p.flows.Clock = src.Clock
 	if p.capture != nil {
 		p.capture.clock = src.Clock
 		p.capture.iface = p.decoder.Interface
@@ -241,15 +245,15 @@ func (p *Pipeline) flush() error {
 }
 
 func (p *Pipeline) refreshRules() {
-	var cfg loader.BpfSensorConfig
+	var cfg abi.BpfSensorConfig
 	if err := p.sensor.Objects.Config.Lookup(uint32(0), &cfg); err == nil {
 		p.rules.Refresh(cfg.Generation)
 	}
 }
 
 func (p *Pipeline) handle(raw []byte) error {
-	switch ringbuf.RecordKind(raw) {
-	case ringbuf.KindAlert:
+	switch abi.RecordKind(raw) {
+	case abi.KindAlert:
 		a, err := p.decoder.Alert(raw)
 		if err != nil {
 			return err
@@ -263,8 +267,8 @@ func (p *Pipeline) handle(raw []byte) error {
 				return fmt.Errorf("writing alert: %w", err)
 			}
 		}
-	case ringbuf.KindFlowClosed:
-		ev, err := ringbuf.FlowEvent(raw)
+	case abi.KindFlowClosed:
+		ev, err := abi.FlowEvent(raw)
 		if err != nil {
 			return err
 		}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/xdpsensor/xdpsensor/userspace/metrics"
 	"io"
 	"log/slog"
 	"net"
@@ -17,9 +16,12 @@ import (
 	"time"
 
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 	"github.com/xdpsensor/xdpsensor/userspace/classification"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/metrics"
 )
 
 // Config is what `run` and `replay` share.
@@ -72,15 +74,15 @@ type Summary struct {
 	Counts
 	Packets   uint64 // replay: packets fed
 	Skipped   uint64 // replay: frames BPF_PROG_TEST_RUN could not take
-	Blocklist loader.InstallStats
+	Blocklist blocklistmaps.InstallStats
 	OutDir    string
-	Kernel    loader.BpfSensorStats // the kernel's counters at the end
+	Kernel    abi.BpfSensorStats // the kernel's counters at the end
 }
 
 type prepared struct {
 	classes *classification.Table
 	list    *blocklist.List
-	netvars loader.NetVars
+	netvars blocklistmaps.NetVars
 	log     *slog.Logger
 }
 
@@ -127,7 +129,7 @@ func prepare(cfg *Config) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.netvars = loader.NetVars{HomeAny: home.Any, Home: home.Prefixes,
+	p.netvars = blocklistmaps.NetVars{HomeAny: home.Any, Home: home.Prefixes,
 		ExternalAny: ext.Any, ExternalNotHome: ext.NotHome, External: ext.Prefixes}
 	return p, nil
 }
@@ -154,20 +156,20 @@ func (p *prepared) classify(classtype string) (string, uint32, bool) {
 }
 
 // install puts the blocklist and network variables into the sensor.
-func (p *prepared) install(s *loader.Sensor) (loader.InstallStats, error) {
-	if err := s.Maps().SetNetVars(p.netvars); err != nil {
-		return loader.InstallStats{}, err
+func (p *prepared) install(s *loader.Sensor) (blocklistmaps.InstallStats, error) {
+	if err := blocklistmaps.SetNetVars(s.Maps(), p.netvars); err != nil {
+		return blocklistmaps.InstallStats{}, err
 	}
 	if p.list == nil {
-		return loader.InstallStats{}, nil
+		return blocklistmaps.InstallStats{}, nil
 	}
-	bl, err := s.Blocklist()
+	bl, err := blocklistmaps.New(s.Maps(), s.Config.PinDir)
 	if err != nil {
-		return loader.InstallStats{}, err
+		return blocklistmaps.InstallStats{}, err
 	}
 	unlock, err := bl.Lock()
 	if err != nil {
-		return loader.InstallStats{}, err
+		return blocklistmaps.InstallStats{}, err
 	}
 	defer unlock()
 	st, err := bl.Replace(p.list)
@@ -414,7 +416,7 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 // expireLoop removes expired blocklist entries (fwsam times, `blocklist
 // add --expires`) while the sensor runs.
 func expireLoop(ctx context.Context, s *loader.Sensor, log *slog.Logger, every time.Duration) {
-	bl, err := s.Blocklist()
+	bl, err := blocklistmaps.New(s.Maps(), s.Config.PinDir)
 	if err != nil {
 		log.Error("blocklist expiry disabled", "err", err)
 		return

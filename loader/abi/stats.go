@@ -1,4 +1,4 @@
-package loader
+package abi
 
 import (
 	"fmt"
@@ -48,4 +48,31 @@ func Counters(s *BpfSensorStats) ([]Counter, error) {
 		out[i] = Counter{Name: names[i], Value: words[i]}
 	}
 	return out, nil
+}
+
+// ReadStats sums the per-CPU counters.
+func (m *BpfMaps) ReadStats() (BpfSensorStats, error) {
+	var per []BpfSensorStats
+	if err := m.Stats.Lookup(uint32(0), &per); err != nil {
+		return BpfSensorStats{}, fmt.Errorf("reading stats: %w", err)
+	}
+	var sum BpfSensorStats
+	n := int(unsafe.Sizeof(sum)) / 8
+	dst := unsafe.Slice((*uint64)(unsafe.Pointer(&sum)), n)
+	for i := range per {
+		src := unsafe.Slice((*uint64)(unsafe.Pointer(&per[i])), n)
+		for j := range dst {
+			dst[j] += src[j]
+		}
+	}
+	return sum, nil
+}
+
+// ReadConfig returns the sensor config entry.
+func (m *BpfMaps) ReadConfig() (BpfSensorConfig, error) {
+	var cfg BpfSensorConfig
+	if err := m.Config.Lookup(uint32(0), &cfg); err != nil {
+		return cfg, fmt.Errorf("reading config: %w", err)
+	}
+	return cfg, nil
 }

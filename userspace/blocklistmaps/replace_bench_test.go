@@ -1,4 +1,4 @@
-package loader
+package blocklistmaps_test
 
 import (
 	"encoding/binary"
@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpsensor/xdpsensor/loader"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 )
 
 // bigList is n distinct IPv4 addresses and m distinct /24 prefixes.
@@ -27,10 +29,12 @@ func bigList(n, m int) *blocklist.List {
 }
 
 func BenchmarkReplaceMillion(b *testing.B) {
-	t := &testing.T{}
-	h := openHarness(t, Config{FlowTableSize: 1024, RingSize: 1 << 16})
-	defer h.close()
-	bl, err := h.s.Blocklist()
+	s, err := loader.Load(loader.Config{FlowTableSize: 1024, RingSize: 1 << 16, ReplayClock: true})
+	if err != nil {
+		b.Fatalf("load: %+v", err)
+	}
+	defer s.Close()
+	bl, err := blocklistmaps.New(s.Maps(), "")
 	if err != nil {
 		b.Fatal(err)
 	}

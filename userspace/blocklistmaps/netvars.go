@@ -1,4 +1,4 @@
-package loader
+package blocklistmaps
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"net/netip"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 )
 
 // NetVars are the rule variables $HOME_NET and $EXTERNAL_NET.
@@ -19,31 +21,31 @@ type NetVars struct {
 }
 
 // SetNetVars replaces the $HOME_NET/$EXTERNAL_NET maps and config bits.
-func (m *BpfMaps) SetNetVars(nv NetVars) error {
-	v4 := map[BpfLpmV4Key]uint32{}
-	v6 := map[BpfLpmV6Key]uint32{}
+func SetNetVars(m *abi.BpfMaps, nv NetVars) error {
+	v4 := map[abi.BpfLpmV4Key]uint32{}
+	v6 := map[abi.BpfLpmV6Key]uint32{}
 	add := func(ps []netip.Prefix, bit uint32) {
 		for _, p := range ps {
 			p = p.Masked()
 			if p.Addr().Is4() {
-				k := BpfLpmV4Key{Prefixlen: uint32(p.Bits()), Addr: p.Addr().As4()}
+				k := abi.BpfLpmV4Key{Prefixlen: uint32(p.Bits()), Addr: p.Addr().As4()}
 				v4[k] |= bit
 			} else {
-				k := BpfLpmV6Key{Prefixlen: uint32(p.Bits()), Addr: p.Addr().As16()}
+				k := abi.BpfLpmV6Key{Prefixlen: uint32(p.Bits()), Addr: p.Addr().As16()}
 				v6[k] |= bit
 			}
 		}
 	}
 	if !nv.HomeAny {
-		add(nv.Home, uint32(BpfNetvarBitsNETVAR_HOME))
+		add(nv.Home, uint32(abi.BpfNetvarBitsNETVAR_HOME))
 	}
-	mode := BpfExternalModeEXTERNAL_ANY
+	mode := abi.BpfExternalModeEXTERNAL_ANY
 	switch {
 	case nv.ExternalNotHome:
-		mode = BpfExternalModeEXTERNAL_NOT_HOME
+		mode = abi.BpfExternalModeEXTERNAL_NOT_HOME
 	case !nv.ExternalAny:
-		mode = BpfExternalModeEXTERNAL_LIST
-		add(nv.External, uint32(BpfNetvarBitsNETVAR_EXTERNAL))
+		mode = abi.BpfExternalModeEXTERNAL_LIST
+		add(nv.External, uint32(abi.BpfNetvarBitsNETVAR_EXTERNAL))
 	}
 	if err := replaceAll(m.NetvarsV4, v4); err != nil {
 		return fmt.Errorf("writing netvars_v4: %w", err)
@@ -51,7 +53,7 @@ func (m *BpfMaps) SetNetVars(nv NetVars) error {
 	if err := replaceAll(m.NetvarsV6, v6); err != nil {
 		return fmt.Errorf("writing netvars_v6: %w", err)
 	}
-	var cfg BpfSensorConfig
+	var cfg abi.BpfSensorConfig
 	if err := m.Config.Lookup(uint32(0), &cfg); err != nil {
 		return fmt.Errorf("reading sensor config: %w", err)
 	}

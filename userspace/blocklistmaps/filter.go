@@ -1,4 +1,4 @@
-package loader
+package blocklistmaps
 
 import (
 	"encoding/binary"

@@ -1,16 +1,16 @@
-package loader
+package blocklistmaps
 
 import (
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 )
 
@@ -18,15 +18,6 @@ import (
 // address or prefix added or removed in place, expiry, and a snapshot for
 // list/check/diff. In-place edits move the generation by two (the live
 // slot stays), so that every flow decides again on its next packet.
-
-// OpenBlocklist opens the blocklist of the sensor pinned under dir.
-func OpenBlocklist(dir string) (*Blocklist, error) {
-	maps, err := OpenPinned(dir)
-	if err != nil {
-		return nil, err
-	}
-	return newBlocklist(maps, dir)
-}
 
 // Lock serializes writers (the daemon and CLI commands) of one pinned
 // sensor with flock(2) on its pin directory. Unpinned instances need none.
@@ -55,8 +46,8 @@ type LiveEntry struct {
 // Snapshot is the live blocklist as the kernel holds it.
 type Snapshot struct {
 	Generation uint32
-	Rules      map[uint32]BpfRule // the live slot's rules
-	Entries    []LiveEntry        // sorted by prefix
+	Rules      map[uint32]abi.BpfRule // the live slot's rules
+	Entries    []LiveEntry            // sorted by prefix
 }
 
 func liveSlot(gen uint32) uint32 { return gen & 1 }
@@ -68,9 +59,9 @@ func (b *Blocklist) Snapshot() (*Snapshot, error) {
 		return nil, err
 	}
 	slot := liveSlot(cfg.Generation)
-	snap := &Snapshot{Generation: cfg.Generation, Rules: map[uint32]BpfRule{}}
+	snap := &Snapshot{Generation: cfg.Generation, Rules: map[uint32]abi.BpfRule{}}
 	var id uint32
-	var r BpfRule
+	var r abi.BpfRule
 	it := b.Maps.Rules.Iterate()
 	for it.Next(&id, &r) {
 		if id>>ruleSlotShift == slot {
@@ -80,25 +71,25 @@ func (b *Blocklist) Snapshot() (*Snapshot, error) {
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("reading rules: %w", err)
 	}
-	add := func(p netip.Prefix, e BpfBlocklistEntry) {
+	add := func(p netip.Prefix, e abi.BpfBlocklistEntry) {
 		snap.Entries = append(snap.Entries, LiveEntry{Prefix: p, RuleAsSrc: e.RuleAsSrc, RuleAsDst: e.RuleAsDst})
 	}
-	if err := walkInner(b.Maps.BlocklistV4Slots, slot, func(k BpfIpv4Addr, e BpfBlocklistEntry) {
+	if err := walkInner(b.Maps.BlocklistV4Slots, slot, func(k abi.BpfIpv4Addr, e abi.BpfBlocklistEntry) {
 		add(netip.PrefixFrom(netip.AddrFrom4(k.Octets), 32), e)
 	}); err != nil {
 		return nil, err
 	}
-	if err := walkInner(b.Maps.BlocklistV6Slots, slot, func(k [16]byte, e BpfBlocklistEntry) {
+	if err := walkInner(b.Maps.BlocklistV6Slots, slot, func(k [16]byte, e abi.BpfBlocklistEntry) {
 		add(netip.PrefixFrom(netip.AddrFrom16(k), 128), e)
 	}); err != nil {
 		return nil, err
 	}
-	if err := walkInner(b.Maps.BlocklistPrefixV4Slots, slot, func(k BpfLpmV4Key, e BpfBlocklistEntry) {
+	if err := walkInner(b.Maps.BlocklistPrefixV4Slots, slot, func(k abi.BpfLpmV4Key, e abi.BpfBlocklistEntry) {
 		add(netip.PrefixFrom(netip.AddrFrom4(k.Addr), int(k.Prefixlen)), e)
 	}); err != nil {
 		return nil, err
 	}
-	if err := walkInner(b.Maps.BlocklistPrefixV6Slots, slot, func(k BpfLpmV6Key, e BpfBlocklistEntry) {
+	if err := walkInner(b.Maps.BlocklistPrefixV6Slots, slot, func(k abi.BpfLpmV6Key, e abi.BpfBlocklistEntry) {
 		add(netip.PrefixFrom(netip.AddrFrom16(k.Addr), int(k.Prefixlen)), e)
 	}); err != nil {
 		return nil, err
@@ -130,14 +121,14 @@ func innerMap(outer *ebpf.Map, slot uint32) (*ebpf.Map, error) {
 	return m, nil
 }
 
-func walkInner[K any](outer *ebpf.Map, slot uint32, fn func(K, BpfBlocklistEntry)) error {
+func walkInner[K any](outer *ebpf.Map, slot uint32, fn func(K, abi.BpfBlocklistEntry)) error {
 	m, err := innerMap(outer, slot)
 	if err != nil || m == nil {
 		return err
 	}
 	defer m.Close()
 	var k K
-	var e BpfBlocklistEntry
+	var e abi.BpfBlocklistEntry
 	it := m.Iterate()
 	for it.Next(&k, &e) {
 		fn(k, e)
@@ -160,7 +151,7 @@ func (s *Snapshot) Matches(addr netip.Addr) []LiveEntry {
 
 // Effective is what the kernel decides for addr: exact entry first, then
 // the longest prefix, per end of the packet.
-func (s *Snapshot) Effective(addr netip.Addr) BpfBlocklistEntry {
+func (s *Snapshot) Effective(addr netip.Addr) abi.BpfBlocklistEntry {
 	var exact, longest *LiveEntry
 	for i, e := range s.Entries {
 		if !e.Prefix.Contains(addr) {
@@ -172,7 +163,7 @@ func (s *Snapshot) Effective(addr netip.Addr) BpfBlocklistEntry {
 			longest = &s.Entries[i]
 		}
 	}
-	var out BpfBlocklistEntry
+	var out abi.BpfBlocklistEntry
 	for _, e := range []*LiveEntry{exact, longest} {
 		if e == nil {
 			continue
@@ -185,26 +176,6 @@ func (s *Snapshot) Effective(addr netip.Addr) BpfBlocklistEntry {
 		}
 	}
 	return out
-}
-
-// RuleFromKernel converts a kernel rule back to the blocklist model.
-func RuleFromKernel(kr *BpfRule) blocklist.Rule {
-	r := blocklist.Rule{
-		GID: kr.Gid, SID: kr.Sid, Rev: kr.Rev, Priority: kr.Priority,
-		Msg: CString(kr.Msg[:]), Classtype: CString(kr.Classtype[:]),
-		Direction: blocklist.Direction(kr.Direction), OtherNet: blocklist.NetVar(kr.OtherNet),
-		Block: time.Duration(kr.BlockSeconds) * time.Second, Source: CString(kr.Source[:]),
-	}
-	if refs := CString(kr.References[:]); refs != "" {
-		r.References = strings.Split(refs, "|")
-	}
-	if kr.ThresholdType != 0 {
-		types := map[uint8]string{1: "limit", 2: "threshold", 3: "both"}
-		tracks := map[uint8]string{1: "by_src", 2: "by_dst"}
-		r.Threshold = &blocklist.Threshold{Type: types[kr.ThresholdType], Track: tracks[kr.ThresholdTrack],
-			Count: kr.ThresholdCount, Seconds: kr.ThresholdSeconds}
-	}
-	return r
 }
 
 // AddOptions describe a manually listed address.
@@ -226,7 +197,7 @@ func (b *Blocklist) Add(p netip.Prefix, opts AddOptions) error {
 	if err != nil {
 		return err
 	}
-	kr := kernelRule(opts.Rule, cfg.Generation+2, b.now())
+	kr := abi.KernelRule(opts.Rule, cfg.Generation+2, b.now())
 	if !opts.Expires.IsZero() {
 		kr.ExpiresUnix = uint64(opts.Expires.Unix())
 	}
@@ -237,7 +208,7 @@ func (b *Blocklist) Add(p netip.Prefix, opts AddOptions) error {
 	if dir == 0 {
 		dir = blocklist.ListedAsAny
 	}
-	fits, added, err := b.putEntry(slot, p, func(e BpfBlocklistEntry) BpfBlocklistEntry {
+	fits, added, err := b.putEntry(slot, p, func(e abi.BpfBlocklistEntry) abi.BpfBlocklistEntry {
 		// A manual entry overrides what the list said for its directions.
 		if dir&blocklist.ListedAsSrc != 0 {
 			e.RuleAsSrc = id
@@ -310,7 +281,7 @@ func (b *Blocklist) Expire(now time.Time) (int, error) {
 		if !expired[e.RuleAsSrc] && !expired[e.RuleAsDst] {
 			continue
 		}
-		next := BpfBlocklistEntry{RuleAsSrc: e.RuleAsSrc, RuleAsDst: e.RuleAsDst}
+		next := abi.BpfBlocklistEntry{RuleAsSrc: e.RuleAsSrc, RuleAsDst: e.RuleAsDst}
 		if expired[next.RuleAsSrc] {
 			next.RuleAsSrc = 0
 		}
@@ -344,26 +315,26 @@ func (b *Blocklist) entryMap(p netip.Prefix) (*ebpf.Map, any) {
 	a := p.Addr()
 	switch {
 	case a.Is4() && p.Bits() == 32:
-		return b.Maps.BlocklistV4Slots, BpfIpv4Addr{Octets: a.As4()}
+		return b.Maps.BlocklistV4Slots, abi.BpfIpv4Addr{Octets: a.As4()}
 	case a.Is4():
-		return b.Maps.BlocklistPrefixV4Slots, BpfLpmV4Key{Prefixlen: uint32(p.Bits()), Addr: a.As4()}
+		return b.Maps.BlocklistPrefixV4Slots, abi.BpfLpmV4Key{Prefixlen: uint32(p.Bits()), Addr: a.As4()}
 	case p.Bits() == 128:
 		return b.Maps.BlocklistV6Slots, a.As16()
 	default:
-		return b.Maps.BlocklistPrefixV6Slots, BpfLpmV6Key{Prefixlen: uint32(p.Bits()), Addr: a.As16()}
+		return b.Maps.BlocklistPrefixV6Slots, abi.BpfLpmV6Key{Prefixlen: uint32(p.Bits()), Addr: a.As16()}
 	}
 }
 
 // putEntry updates (or inserts) an entry in the live slot's inner map;
 // fits is false when the map is absent or full, added when the entry is new.
-func (b *Blocklist) putEntry(slot uint32, p netip.Prefix, update func(BpfBlocklistEntry) BpfBlocklistEntry) (fits, added bool, err error) {
+func (b *Blocklist) putEntry(slot uint32, p netip.Prefix, update func(abi.BpfBlocklistEntry) abi.BpfBlocklistEntry) (fits, added bool, err error) {
 	outer, key := b.entryMap(p)
 	m, err := innerMap(outer, slot)
 	if err != nil || m == nil {
 		return false, false, err
 	}
 	defer m.Close()
-	var cur BpfBlocklistEntry
+	var cur abi.BpfBlocklistEntry
 	err = m.Lookup(key, &cur)
 	switch {
 	case errors.Is(err, ebpf.ErrKeyNotExist):
@@ -482,9 +453,9 @@ func (b *Blocklist) bumpGeneration(slot uint32, p netip.Prefix, delta int) error
 // alerts (which carry it) still find their rule.
 func (b *Blocklist) retagRules(slot, gen uint32) error {
 	var id uint32
-	var r BpfRule
+	var r abi.BpfRule
 	var ids []uint32
-	var rules []BpfRule
+	var rules []abi.BpfRule
 	it := b.Maps.Rules.Iterate()
 	for it.Next(&id, &r) {
 		if id>>ruleSlotShift == slot && r.Generation != gen {
@@ -507,7 +478,7 @@ func (b *Blocklist) retagRules(slot, gen uint32) error {
 // newRuleID finds a free rule id in the slot.
 func (b *Blocklist) newRuleID(slot uint32) (uint32, error) {
 	var id, maxIdx uint32
-	var r BpfRule
+	var r abi.BpfRule
 	it := b.Maps.Rules.Iterate()
 	for it.Next(&id, &r) {
 		if id>>ruleSlotShift == slot {
@@ -549,7 +520,7 @@ func (b *Blocklist) rebuildWith(p netip.Prefix, opts AddOptions) error {
 		return err
 	}
 	id := liveSlot(cfg.Generation)<<ruleSlotShift | uint32(len(list.Rules))
-	var kr BpfRule
+	var kr abi.BpfRule
 	if err := b.Maps.Rules.Lookup(id, &kr); err != nil {
 		return err
 	}
@@ -569,7 +540,7 @@ func (s *Snapshot) List() *blocklist.List {
 	for _, id := range ids {
 		r := s.Rules[id]
 		index[id] = len(l.Rules)
-		l.Rules = append(l.Rules, RuleFromKernel(&r))
+		l.Rules = append(l.Rules, abi.RuleFromKernel(&r))
 	}
 	for _, e := range s.Entries {
 		for _, id := range []uint32{e.RuleAsSrc, e.RuleAsDst} {
@@ -635,10 +606,10 @@ func Diff(snap *Snapshot, list *blocklist.List) []Change {
 	for _, e := range snap.Entries {
 		var r ruleRef
 		if kr, ok := snap.Rules[e.RuleAsSrc]; ok && e.RuleAsSrc != 0 {
-			r.src = describe(kr.Gid, kr.Sid, kr.Rev, CString(kr.Msg[:]))
+			r.src = describe(kr.Gid, kr.Sid, kr.Rev, abi.CString(kr.Msg[:]))
 		}
 		if kr, ok := snap.Rules[e.RuleAsDst]; ok && e.RuleAsDst != 0 {
-			r.dst = describe(kr.Gid, kr.Sid, kr.Rev, CString(kr.Msg[:]))
+			r.dst = describe(kr.Gid, kr.Sid, kr.Rev, abi.CString(kr.Msg[:]))
 		}
 		live[e.Prefix] = r
 	}

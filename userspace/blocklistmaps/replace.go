@@ -1,4 +1,10 @@
-package loader
+// Package blocklistmaps puts a parsed blocklist (userspace/blocklist) into
+// the kernel's maps and edits the live one: an atomic Replace through two
+// slots of inner maps, in-place Add/Del/Expire, the exact-address
+// pre-filter, $HOME_NET/$EXTERNAL_NET, and snapshots for list, check and
+// diff. It works on the maps of a loaded sensor (loader.Sensor.Maps) or
+// of a pinned one (loader.OpenPinned).
+package blocklistmaps
 
 import (
 	"encoding/binary"
@@ -15,6 +21,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 )
 
@@ -40,7 +47,7 @@ const (
 
 // Blocklist installs lists into a sensor's maps, live or pinned.
 type Blocklist struct {
-	Maps *BpfMaps
+	Maps *abi.BpfMaps
 	// Now is the clock for expiries (time.Now when nil).
 	Now      func() time.Time
 	PinDir   string // where the live inner maps are pinned for bpftool; "" for none
@@ -48,13 +55,10 @@ type Blocklist struct {
 	spec     *ebpf.CollectionSpec
 }
 
-// NewBlocklist returns an installer for the sensor's maps.
-func (s *Sensor) Blocklist() (*Blocklist, error) {
-	return newBlocklist(s.Maps(), s.Config.PinDir)
-}
-
-func newBlocklist(m *BpfMaps, pinDir string) (*Blocklist, error) {
-	spec, err := LoadBpf()
+// New returns an installer for a sensor's maps; pinDir is where the
+// sensor is pinned ("" for an unpinned instance).
+func New(m *abi.BpfMaps, pinDir string) (*Blocklist, error) {
+	spec, err := abi.LoadBpf()
 	if err != nil {
 		return nil, fmt.Errorf("reading embedded BPF object: %w", err)
 	}
@@ -79,11 +83,11 @@ type InstallStats struct {
 // slotImage is one slot's worth of kernel entries, built before any map is
 // touched so that a bad list changes nothing.
 type slotImage struct {
-	rules    map[uint32]BpfRule
-	exactV4  entries[BpfIpv4Addr]
+	rules    map[uint32]abi.BpfRule
+	exactV4  entries[abi.BpfIpv4Addr]
 	exactV6  entries[[16]byte]
-	prefixV4 entries[BpfLpmV4Key]
-	prefixV6 entries[BpfLpmV6Key]
+	prefixV4 entries[abi.BpfLpmV4Key]
+	prefixV6 entries[abi.BpfLpmV6Key]
 	filter   [prefixFilterLen]uint32
 }
 
@@ -91,12 +95,12 @@ type slotImage struct {
 // batch updates take.
 type entries[K any] struct {
 	keys []K
-	vals []BpfBlocklistEntry
+	vals []abi.BpfBlocklistEntry
 }
 
 func (e *entries[K]) len() int { return len(e.keys) }
 
-func (e *entries[K]) add(k K, v BpfBlocklistEntry) {
+func (e *entries[K]) add(k K, v abi.BpfBlocklistEntry) {
 	e.keys = append(e.keys, k)
 	e.vals = append(e.vals, v)
 }
@@ -106,7 +110,7 @@ func (e *entries[K]) add(k K, v BpfBlocklistEntry) {
 // never a mix, and addresses on both lists never stop matching.
 func (b *Blocklist) Replace(list *blocklist.List) (InstallStats, error) {
 	start := time.Now()
-	var cfg BpfSensorConfig
+	var cfg abi.BpfSensorConfig
 	if err := b.Maps.Config.Lookup(uint32(0), &cfg); err != nil {
 		return InstallStats{}, fmt.Errorf("reading sensor config: %w", err)
 	}
@@ -171,7 +175,7 @@ func (b *Blocklist) Replace(list *blocklist.List) (InstallStats, error) {
 		return InstallStats{}, err
 	}
 
-	cfg.Slots[slot] = BpfSlotCounts{
+	cfg.Slots[slot] = abi.BpfSlotCounts{
 		ExactV4:        uint32(img.exactV4.len()),
 		ExactV6:        uint32(img.exactV6.len()),
 		PrefixV4:       uint32(img.prefixV4.len()),
@@ -204,7 +208,7 @@ func (b *Blocklist) Replace(list *blocklist.List) (InstallStats, error) {
 }
 
 func (b *Blocklist) build(list *blocklist.List, slot, gen uint32) (*slotImage, error) {
-	img := &slotImage{rules: make(map[uint32]BpfRule, len(list.Rules))}
+	img := &slotImage{rules: make(map[uint32]abi.BpfRule, len(list.Rules))}
 	if len(list.Rules) > b.Capacity.Rules {
 		return nil, fmt.Errorf("blocklist has %d rules, more than the capacity of %d", len(list.Rules), b.Capacity.Rules)
 	}
@@ -212,14 +216,14 @@ func (b *Blocklist) build(list *blocklist.List, slot, gen uint32) (*slotImage, e
 	for i, r := range list.Rules {
 		id := slot<<ruleSlotShift | uint32(i+1)
 		ids[i] = id
-		img.rules[id] = kernelRule(r, gen, b.now())
+		img.rules[id] = abi.KernelRule(r, gen, b.now())
 	}
 	// IPv4 keys are packed into integers and sorted (a million entries sort
 	// in tens of milliseconds, where a Go map costs hundreds); duplicates,
 	// which the parser keeps only when they add a direction, merge.
 	var v4, p4 []uint64
-	v6 := map[[16]byte]BpfBlocklistEntry{}
-	p6 := map[BpfLpmV6Key]BpfBlocklistEntry{}
+	v6 := map[[16]byte]abi.BpfBlocklistEntry{}
+	p6 := map[abi.BpfLpmV6Key]abi.BpfBlocklistEntry{}
 	for i, e := range list.Entries {
 		if e.Rule < 0 || e.Rule >= len(list.Rules) {
 			return nil, fmt.Errorf("%s: entry %s names rule %d of %d", e.Source, e.Prefix, e.Rule, len(list.Rules))
@@ -241,36 +245,36 @@ func (b *Blocklist) build(list *blocklist.List, slot, gen uint32) (*slotImage, e
 			k := a.As16()
 			v6[k] = mergeEntry(v6[k], list.Rules[e.Rule].Direction, ids[e.Rule])
 		default:
-			k := BpfLpmV6Key{Prefixlen: uint32(p.Bits()), Addr: a.As16()}
+			k := abi.BpfLpmV6Key{Prefixlen: uint32(p.Bits()), Addr: a.As16()}
 			p6[k] = mergeEntry(p6[k], list.Rules[e.Rule].Direction, ids[e.Rule])
 		}
 	}
 	if len(list.Entries) >= 1<<26 {
 		return nil, fmt.Errorf("blocklist has %d entries, more than xdpsensor can index", len(list.Entries))
 	}
-	merge := func(val BpfBlocklistEntry, packed uint64, mask uint64) BpfBlocklistEntry {
+	merge := func(val abi.BpfBlocklistEntry, packed uint64, mask uint64) abi.BpfBlocklistEntry {
 		e := list.Entries[packed&mask]
 		return mergeEntry(val, list.Rules[e.Rule].Direction, ids[e.Rule])
 	}
 	slices.Sort(v4)
 	for i := 0; i < len(v4); {
 		addr := v4[i] >> 32
-		var val BpfBlocklistEntry
+		var val abi.BpfBlocklistEntry
 		for ; i < len(v4) && v4[i]>>32 == addr; i++ {
 			val = merge(val, v4[i], 1<<32-1)
 		}
-		var k BpfIpv4Addr
+		var k abi.BpfIpv4Addr
 		binary.BigEndian.PutUint32(k.Octets[:], uint32(addr))
 		img.exactV4.add(k, val)
 	}
 	slices.Sort(p4)
 	for i := 0; i < len(p4); {
 		head := p4[i] >> 26
-		var val BpfBlocklistEntry
+		var val abi.BpfBlocklistEntry
 		for ; i < len(p4) && p4[i]>>26 == head; i++ {
 			val = merge(val, p4[i], 1<<26-1)
 		}
-		k := BpfLpmV4Key{Prefixlen: uint32(head & 63)}
+		k := abi.BpfLpmV4Key{Prefixlen: uint32(head & 63)}
 		binary.BigEndian.PutUint32(k.Addr[:], uint32(head>>6))
 		img.prefixV4.add(k, val)
 	}
@@ -298,7 +302,7 @@ func (b *Blocklist) build(list *blocklist.List, slot, gen uint32) (*slotImage, e
 }
 
 // mergeEntry keeps the first rule that lists an address for each end.
-func mergeEntry(e BpfBlocklistEntry, dir blocklist.Direction, id uint32) BpfBlocklistEntry {
+func mergeEntry(e abi.BpfBlocklistEntry, dir blocklist.Direction, id uint32) abi.BpfBlocklistEntry {
 	if dir&blocklist.ListedAsSrc != 0 && e.RuleAsSrc == 0 {
 		e.RuleAsSrc = id
 	}
@@ -321,74 +325,12 @@ func (img *slotImage) markPrefixV4(p netip.Prefix) {
 	}
 }
 
-// kernelRule converts a rule; an fwsam block time becomes an expiry
-// counted from now (an indefinite block never expires).
-func kernelRule(r blocklist.Rule, gen uint32, now time.Time) BpfRule {
-	kr := BpfRule{
-		Gid:        r.GID,
-		Sid:        r.SID,
-		Rev:        r.Rev,
-		Priority:   r.Priority,
-		Generation: gen,
-		Direction:  uint8(r.Direction),
-		OtherNet:   uint8(r.OtherNet),
-	}
-	if r.Threshold != nil {
-		switch r.Threshold.Type {
-		case "limit":
-			kr.ThresholdType = uint8(BpfThresholdTypeTHRESHOLD_LIMIT)
-		case "threshold":
-			kr.ThresholdType = uint8(BpfThresholdTypeTHRESHOLD_THRESHOLD)
-		case "both":
-			kr.ThresholdType = uint8(BpfThresholdTypeTHRESHOLD_BOTH)
-		}
-		switch r.Threshold.Track {
-		case "by_src":
-			kr.ThresholdTrack = uint8(BpfThresholdTrackTRACK_BY_SRC)
-		case "by_dst":
-			kr.ThresholdTrack = uint8(BpfThresholdTrackTRACK_BY_DST)
-		}
-		kr.ThresholdCount = r.Threshold.Count
-		kr.ThresholdSeconds = r.Threshold.Seconds
-	}
-	kr.BlockSeconds = uint64(r.Block / time.Second)
-	if r.Block > 0 && r.Block != blocklist.BlockIndefinite {
-		kr.ExpiresUnix = uint64(now.Add(r.Block).Unix())
-	}
-	putCString(kr.Msg[:], r.Msg)
-	putCString(kr.Classtype[:], r.Classtype)
-	putCString(kr.References[:], strings.Join(r.References, "|"))
-	putCString(kr.Source[:], r.Source)
-	return kr
-}
-
-// putCString copies s into a NUL-terminated C char array, cutting it to fit.
-func putCString(dst []int8, s string) {
-	n := min(len(s), len(dst)-1)
-	for i := 0; i < n; i++ {
-		dst[i] = int8(s[i])
-	}
-	dst[n] = 0
-}
-
-// CString reads a NUL-terminated C char array.
-func CString(src []int8) string {
-	b := make([]byte, 0, len(src))
-	for _, c := range src {
-		if c == 0 {
-			break
-		}
-		b = append(b, byte(c))
-	}
-	return string(b)
-}
-
 // deleteSlotRules drops the rules of the generation that used this slot
 // before: two loads ago, long drained from the ring.
 func (b *Blocklist) deleteSlotRules(slot uint32) error {
 	var stale []uint32
 	var id uint32
-	var r BpfRule
+	var r abi.BpfRule
 	it := b.Maps.Rules.Iterate()
 	for it.Next(&id, &r) {
 		if id>>ruleSlotShift == slot {
@@ -406,7 +348,7 @@ func (b *Blocklist) deleteSlotRules(slot uint32) error {
 	return nil
 }
 
-func (b *Blocklist) writeRules(rules map[uint32]BpfRule) error {
+func (b *Blocklist) writeRules(rules map[uint32]abi.BpfRule) error {
 	if err := batchPut(b.Maps.Rules, rules); err != nil {
 		return fmt.Errorf("writing rules: %w", err)
 	}
