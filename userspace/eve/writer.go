@@ -5,12 +5,10 @@
 package eve
 
 import (
-	"bufio"
-	"errors"
 	"io"
-	"os"
 
 	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/outfile"
 )
 
 // Options configure a Writer.
@@ -29,19 +27,12 @@ type Options struct {
 	ReferenceSystems map[string]string
 }
 
-// bufSize is the size of the Writer's output buffer.
-const bufSize = 64 << 10
-
-var errClosed = errors.New("eve: writer closed")
-
-// Writer writes events to an io.Writer as EVE JSON lines, buffered. It
+// Writer writes events as EVE JSON lines through an outfile.Writer. It
 // implements event.Sink and is meant for one goroutine.
 type Writer struct {
-	bw     *bufio.Writer
-	closer io.Closer // the underlying writer, when it is one
-	opts   Options
-	line   []byte // reused encoding buffer
-	closed bool
+	out  *outfile.Writer
+	opts Options
+	line []byte // reused encoding buffer
 }
 
 var _ event.Sink = (*Writer)(nil)
@@ -49,65 +40,41 @@ var _ event.Sink = (*Writer)(nil)
 // NewWriter returns a Writer writing to w. Close closes w when w is an
 // io.Closer.
 func NewWriter(w io.Writer, opts Options) *Writer {
-	c, _ := w.(io.Closer)
-	return &Writer{
-		bw:     bufio.NewWriterSize(w, bufSize),
-		closer: c,
-		opts:   opts,
-		line:   make([]byte, 0, 2048),
-	}
+	return newWriter(outfile.New(w), opts)
+}
+
+func newWriter(out *outfile.Writer, opts Options) *Writer {
+	return &Writer{out: out, opts: opts, line: make([]byte, 0, 2048)}
 }
 
 // Open opens (creating it with mode 0640 if needed) the file at path for
 // appending, as for DIR/eve.json, and returns a Writer to it.
 func Open(path string, opts Options) (*Writer, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	out, err := outfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	return NewWriter(f, opts), nil
+	return newWriter(out, opts), nil
 }
 
 // WriteAlert writes a's alert record.
 func (w *Writer) WriteAlert(a *event.Alert) error {
-	if w.closed {
-		return errClosed
-	}
 	w.line = append(appendAlert(w.line[:0], a, &w.opts), '\n')
-	_, err := w.bw.Write(w.line)
-	return err
+	return w.out.Write(w.line)
 }
 
 // WriteFlow writes f's flow record.
 func (w *Writer) WriteFlow(f *event.Flow) error {
-	if w.closed {
-		return errClosed
-	}
 	w.line = append(appendFlow(w.line[:0], f, &w.opts), '\n')
-	_, err := w.bw.Write(w.line)
-	return err
+	return w.out.Write(w.line)
 }
 
 // Flush writes out the buffered records.
-func (w *Writer) Flush() error {
-	if w.closed {
-		return errClosed
-	}
-	return w.bw.Flush()
-}
+func (w *Writer) Flush() error { return w.out.Flush() }
+
+// Reopen starts writing a new file at the same path (SIGHUP).
+func (w *Writer) Reopen() error { return w.out.Reopen() }
 
 // Close flushes the Writer and closes the underlying writer if it is an
 // io.Closer. Closing twice returns an error.
-func (w *Writer) Close() error {
-	if w.closed {
-		return errClosed
-	}
-	w.closed = true
-	err := w.bw.Flush()
-	if w.closer != nil {
-		if cerr := w.closer.Close(); err == nil {
-			err = cerr
-		}
-	}
-	return err
-}
+func (w *Writer) Close() error { return w.out.Close() }

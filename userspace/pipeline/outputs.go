@@ -13,35 +13,6 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/zeek"
 )
 
-// fileSink is one output file that can be reopened (SIGHUP, after
-// logrotate moved it away).
-type fileSink struct {
-	path string
-	open func(path string) (event.Sink, error)
-	event.Sink
-}
-
-// Reopen flushes and closes the current file and opens path again.
-func (f *fileSink) Reopen() error {
-	if err := f.Sink.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", f.path, err)
-	}
-	s, err := f.open(f.path)
-	if err != nil {
-		return fmt.Errorf("reopening %s: %w", f.path, err)
-	}
-	f.Sink = s
-	return nil
-}
-
-// Flush passes a flush on to encoders that buffer.
-func (f *fileSink) Flush() error {
-	if fl, ok := f.Sink.(interface{ Flush() error }); ok {
-		return fl.Flush()
-	}
-	return nil
-}
-
 // openOutputs creates the output directory and one encoder per format, all
 // over the same events: eve.json (Suricata EVE), alert.fast and alert.full
 // (Snort 2), conn.log (Zeek). localNets are $HOME_NET, for Zeek's
@@ -53,6 +24,8 @@ func openOutputs(cfg *Config, localNets []netip.Prefix) ([]event.Sink, error) {
 	if err := os.MkdirAll(cfg.OutDir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating output directory: %w", err)
 	}
+	// Every encoder writes through an outfile.Writer, which reopens the
+	// file on SIGHUP (Reopen).
 	outputs := []struct {
 		name string
 		open func(path string) (event.Sink, error)
@@ -72,7 +45,7 @@ func openOutputs(cfg *Config, localNets []netip.Prefix) ([]event.Sink, error) {
 			closeSinks(sinks)
 			return nil, fmt.Errorf("opening %s: %w", o.name, err)
 		}
-		sinks = append(sinks, &fileSink{path: path, open: o.open, Sink: s})
+		sinks = append(sinks, s)
 	}
 	return sinks, nil
 }

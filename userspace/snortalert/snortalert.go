@@ -34,14 +34,12 @@
 package snortalert
 
 import (
-	"bufio"
-	"errors"
 	"io"
-	"os"
 	"time"
 
 	"github.com/xdpsensor/xdpsensor/userspace/classification"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/outfile"
 )
 
 // Format selects the output plugin a Writer imitates.
@@ -95,21 +93,17 @@ type Options struct {
 	Interface bool
 }
 
-// bufSize is the size of the Writer's output buffer.
-const bufSize = 64 << 10
+// errClosed is returned by every call on a closed Writer.
+var errClosed = outfile.ErrClosed
 
-var errClosed = errors.New("snortalert: writer closed")
-
-// Writer writes alerts to an io.Writer in one of Snort's text formats,
-// buffered. It implements event.Sink (flow records are not written: Snort's
-// alert files have none) and is meant for one goroutine.
+// Writer writes alerts in one of Snort's text formats through an
+// outfile.Writer. It implements event.Sink (flow records are not written:
+// Snort's alert files have none) and is meant for one goroutine.
 type Writer struct {
-	bw     *bufio.Writer
-	closer io.Closer // the underlying writer, when it is one
+	out    *outfile.Writer
 	format Format
 	opts   Options
 	rec    []byte // reused encoding buffer
-	closed bool
 }
 
 var _ event.Sink = (*Writer)(nil)
@@ -117,68 +111,47 @@ var _ event.Sink = (*Writer)(nil)
 // NewWriter returns a Writer writing format f to w. Close closes w when w
 // is an io.Closer.
 func NewWriter(w io.Writer, f Format, opts Options) *Writer {
-	c, _ := w.(io.Closer)
-	return &Writer{
-		bw:     bufio.NewWriterSize(w, bufSize),
-		closer: c,
-		format: f,
-		opts:   opts,
-		rec:    make([]byte, 0, 2048),
-	}
+	return newWriter(outfile.New(w), f, opts)
+}
+
+func newWriter(out *outfile.Writer, f Format, opts Options) *Writer {
+	return &Writer{out: out, format: f, opts: opts, rec: make([]byte, 0, 2048)}
 }
 
 // Open opens (creating it with mode 0640 if needed) the file at path for
 // appending, as Snort opens its alert file, and returns a Writer to it.
 func Open(path string, f Format, opts Options) (*Writer, error) {
-	file, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	out, err := outfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	return NewWriter(file, f, opts), nil
+	return newWriter(out, f, opts), nil
 }
 
 // WriteAlert writes a's record.
 func (w *Writer) WriteAlert(a *event.Alert) error {
-	if w.closed {
-		return errClosed
-	}
 	if w.format == Full {
 		w.rec = AppendFull(w.rec[:0], a, w.opts)
 	} else {
 		w.rec = AppendFast(w.rec[:0], a, w.opts)
 	}
-	_, err := w.bw.Write(w.rec)
-	return err
+	return w.out.Write(w.rec)
 }
 
 // WriteFlow does nothing: Snort's alert files hold no flow records.
 func (w *Writer) WriteFlow(*event.Flow) error {
-	if w.closed {
+	if w.out.Closed() {
 		return errClosed
 	}
 	return nil
 }
 
 // Flush writes out the buffered records.
-func (w *Writer) Flush() error {
-	if w.closed {
-		return errClosed
-	}
-	return w.bw.Flush()
-}
+func (w *Writer) Flush() error { return w.out.Flush() }
+
+// Reopen starts writing a new file at the same path (SIGHUP).
+func (w *Writer) Reopen() error { return w.out.Reopen() }
 
 // Close flushes the Writer and closes the underlying writer if it is an
 // io.Closer. Closing twice returns an error.
-func (w *Writer) Close() error {
-	if w.closed {
-		return errClosed
-	}
-	w.closed = true
-	err := w.bw.Flush()
-	if w.closer != nil {
-		if cerr := w.closer.Close(); err == nil {
-			err = cerr
-		}
-	}
-	return err
-}
+func (w *Writer) Close() error { return w.out.Close() }

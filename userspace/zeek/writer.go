@@ -46,16 +46,15 @@
 package zeek
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"net/netip"
-	"os"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/outfile"
 )
 
 // Fields are conn.log's column names, Types their Zeek types.
@@ -91,21 +90,15 @@ type Options struct {
 	Location *time.Location
 }
 
-const bufSize = 64 << 10
-
-var errClosed = errors.New("zeek: writer closed")
-
-// Writer writes flows to an io.Writer as conn.log lines. It implements
-// event.Sink and is meant for one goroutine. The header block is written
-// with the first line, or by Flush or Close if no flow came, so even an
-// empty log is a valid one.
+// Writer writes flows as conn.log lines through an outfile.Writer. It
+// implements event.Sink and is meant for one goroutine. The header block
+// is written with the first line, or by Flush or Close if no flow came, so
+// even an empty log is a valid one.
 type Writer struct {
-	bw      *bufio.Writer
-	closer  io.Closer
+	out     *outfile.Writer
 	opts    Options
 	open    time.Time
 	started bool
-	closed  bool
 	line    []byte
 }
 
@@ -114,8 +107,11 @@ var _ event.Sink = (*Writer)(nil)
 // NewWriter returns a Writer writing to w, whose #open time is now.
 // Close closes w when w is an io.Closer.
 func NewWriter(w io.Writer, opts Options) *Writer {
-	c, _ := w.(io.Closer)
-	wr := &Writer{bw: bufio.NewWriterSize(w, bufSize), closer: c, opts: opts, line: make([]byte, 0, 512)}
+	return newWriter(outfile.New(w), opts)
+}
+
+func newWriter(out *outfile.Writer, opts Options) *Writer {
+	wr := &Writer{out: out, opts: opts, line: make([]byte, 0, 512)}
 	wr.open = wr.now()
 	return wr
 }
@@ -127,11 +123,11 @@ func NewWriter(w io.Writer, opts Options) *Writer {
 // a fresh file and rotates the old one away; zeek-cut and RITA read
 // files of several blocks, as they read Zeek's own concatenated logs.
 func Open(path string, opts Options) (*Writer, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	out, err := outfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	return NewWriter(f, opts), nil
+	return newWriter(out, opts), nil
 }
 
 func (w *Writer) now() time.Time {
@@ -169,63 +165,67 @@ func (w *Writer) start() error {
 		return nil
 	}
 	w.started = true
-	_, err := w.bw.Write(Header(w.open))
-	return err
+	return w.out.Write(Header(w.open))
 }
 
 // WriteAlert does nothing: conn.log holds connections only.
 func (w *Writer) WriteAlert(*event.Alert) error {
-	if w.closed {
-		return errClosed
+	if w.out.Closed() {
+		return outfile.ErrClosed
 	}
 	return nil
 }
 
 // WriteFlow writes f's conn.log line.
 func (w *Writer) WriteFlow(f *event.Flow) error {
-	if w.closed {
-		return errClosed
-	}
 	if err := w.start(); err != nil {
 		return err
 	}
 	w.line = append(AppendConn(w.line[:0], f, w.opts), '\n')
-	_, err := w.bw.Write(w.line)
-	return err
+	return w.out.Write(w.line)
 }
 
 // Flush writes out the buffered lines (and the header, if not yet
 // written).
 func (w *Writer) Flush() error {
-	if w.closed {
-		return errClosed
-	}
 	if err := w.start(); err != nil {
 		return err
 	}
-	return w.bw.Flush()
+	return w.out.Flush()
+}
+
+// Reopen ends the log block (#close) and starts a new file at the same
+// path with its own header (SIGHUP).
+func (w *Writer) Reopen() error {
+	if err := w.finish(); err != nil {
+		return err
+	}
+	if err := w.out.Reopen(); err != nil {
+		return err
+	}
+	w.open, w.started = w.now(), false
+	return nil
 }
 
 // Close writes #close, flushes, and closes the underlying writer if it is
 // an io.Closer. Closing twice returns an error.
 func (w *Writer) Close() error {
-	if w.closed {
-		return errClosed
+	err := w.finish()
+	if errors.Is(err, outfile.ErrClosed) {
+		return err
 	}
-	w.closed = true
-	err := w.start()
-	if err == nil {
-		_, err = w.bw.WriteString("#close\t" + stamp(w.now()) + "\n")
-	}
-	if ferr := w.bw.Flush(); err == nil {
-		err = ferr
-	}
-	if w.closer != nil {
-		if cerr := w.closer.Close(); err == nil {
-			err = cerr
-		}
+	if cerr := w.out.Close(); err == nil {
+		err = cerr
 	}
 	return err
+}
+
+// finish writes the header if no line did, then #close.
+func (w *Writer) finish() error {
+	if err := w.start(); err != nil {
+		return err
+	}
+	return w.out.Write([]byte("#close\t" + stamp(w.now()) + "\n"))
 }
 
 // AppendConn appends f's conn.log line to b, without the newline.
