@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -278,47 +276,11 @@ type eveFlow struct {
 	tuple capture.FlowTuple
 }
 
-// scanEVE calls fn with each line of path holding one of needles, until
-// fn returns false.
-func scanEVE(path string, needles [][]byte, fn func(line []byte) bool) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	for {
-		line, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			// A line over 1 MiB: read the rest of it.
-			long := append([]byte(nil), line...)
-			for errors.Is(err, bufio.ErrBufferFull) {
-				line, err = br.ReadSlice('\n')
-				long = append(long, line...)
-			}
-			line = long
-		}
-		for _, n := range needles {
-			if bytes.Contains(line, n) {
-				if !fn(line) {
-					return nil
-				}
-				break
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-	}
-}
-
 // findAlert finds the alert with xdpsensor_alert_id id in eve.json.
 func findAlert(path, id string) (eveFlow, error) {
 	var found *eveRecord
-	err := scanEVE(path, [][]byte{[]byte(`"xdpsensor_alert_id"`)}, func(line []byte) bool {
+	eveAlerts := eve.Reader{Needles: [][]byte{[]byte(`"xdpsensor_alert_id"`)}}
+	err := eveAlerts.ScanFile(path, func(line []byte) bool {
 		var rec eveRecord
 		if json.Unmarshal(line, &rec) != nil {
 			return true
@@ -356,7 +318,7 @@ func flowHints(path string, ids []uint64) (map[uint64]capture.FlowTuple, error) 
 		want[id] = true
 	}
 	hints := map[uint64]capture.FlowTuple{}
-	err := scanEVE(path, needles, func(line []byte) bool {
+	err := eve.Reader{Needles: needles}.ScanFile(path, func(line []byte) bool {
 		var rec eveRecord
 		if json.Unmarshal(line, &rec) != nil || !want[rec.FlowID] {
 			return true

@@ -1,13 +1,11 @@
 package pipeline
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -20,6 +18,7 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 	"github.com/xdpsensor/xdpsensor/userspace/classification"
+	"github.com/xdpsensor/xdpsensor/userspace/eve"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/metrics"
 )
@@ -454,34 +453,19 @@ func closeSinks(sinks []event.Sink) {
 // writtenFlowIDs reads the flow ids of the flow records in eve.json (its
 // last 64 MiB: a restart only needs the recent ones).
 func writtenFlowIDs(path string) (map[uint64]bool, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	const tail = 64 << 20
-	if st, err := f.Stat(); err == nil && st.Size() > tail {
-		if _, err := f.Seek(st.Size()-tail, io.SeekStart); err != nil {
-			return nil, err
-		}
-	}
 	ids := map[uint64]bool{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if !bytes.Contains(line, []byte(`"event_type":"flow"`)) {
-			continue
-		}
+	flows := eve.Reader{MaxLine: 16 << 20, Needles: [][]byte{[]byte(`"event_type":"flow"`)}, Tail: 64 << 20}
+	err := flows.ScanFile(path, func(line []byte) bool {
 		var rec struct {
 			FlowID uint64 `json:"flow_id"`
 		}
 		if json.Unmarshal(line, &rec) == nil && rec.FlowID != 0 {
 			ids[rec.FlowID] = true
 		}
+		return true
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
 	}
-	return ids, sc.Err()
+	return ids, err
 }

@@ -52,29 +52,27 @@ const maxLine = 1 << 20
 // label.Classify gives the flow rebuilt from the record.
 func Read(r io.Reader, sensor string) (Result, error) {
 	var res Result
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
-	for sc.Scan() {
-		line := sc.Bytes()
+	err := eve.Reader{MaxLine: maxLine}.Scan(r, func(line []byte) bool {
 		if len(line) == 0 {
-			continue
+			return true
 		}
 		var rec record
 		if err := json.Unmarshal(line, &rec); err != nil {
 			res.Skipped++
-			continue
+			return true
 		}
 		if rec.EventType != "flow" {
-			continue
+			return true
 		}
 		s, err := rec.session(sensor)
 		if err != nil {
 			res.Skipped++
-			continue
+			return true
 		}
 		res.Sessions = append(res.Sessions, s)
-	}
-	if err := sc.Err(); err != nil {
+		return true
+	})
+	if err != nil {
 		return res, err
 	}
 	slices.SortStableFunc(res.Sessions, func(a, b Session) int {
