@@ -247,14 +247,7 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		return Summary{}, err
 	}
 	// Check the interfaces before anything is loaded or pinned.
-	if err := loader.InNetns(cfg.Netns, func() error {
-		for _, ifname := range cfg.Interfaces {
-			if _, err := net.InterfaceByName(ifname); err != nil {
-				return fmt.Errorf("interface %q: no such interface (see `ip link`)", ifname)
-			}
-		}
-		return nil
-	}); err != nil {
+	if err := checkInterfaces(cfg.Netns, cfg.Interfaces); err != nil {
 		return Summary{}, err
 	}
 	pinDir := cfg.PinDir
@@ -300,55 +293,18 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	mode := cfg.XDPMode
-	if mode == "" {
-		mode = loader.XDPAuto
-	}
 	src := &LiveSource{}
-	names := map[uint32]string{}
-	adopted := false
-	err = loader.InNetns(cfg.Netns, func() error {
-		for _, ifname := range cfg.Interfaces {
-			a, err := s.Attach(ifname, mode)
-			if err != nil {
-				return err
-			}
-			src.Attachments = append(src.Attachments, a)
-			names[uint32(a.Ifindex)] = ifname
-			if a.Adopted {
-				adopted = true
-				prep.log.Info("adopted the program an earlier run left attached (replaced atomically)", "interface", ifname, "mode", a.Mode)
-			} else {
-				prep.log.Info("attached", "interface", ifname, "mode", a.Mode, "monitor_port", cfg.MonitorPort)
-			}
-			if cfg.KeepAttached {
-				if err := a.Keep(); err != nil {
-					return err
-				}
-			}
-			if on, err := loader.RXVLANOffload(ifname); err == nil && on {
-				prep.log.Warn("the NIC strips VLAN tags before XDP sees them: flows of different VLANs will merge",
-					"interface", ifname, "remedy", "ethtool -K "+ifname+" rxvlan off")
-			}
-			if cfg.HostMode {
-				e, err := s.AttachEgress(ifname)
-				if err != nil {
-					return err
-				}
-				src.Egress = append(src.Egress, e)
-				prep.log.Info("attached egress", "interface", ifname, "mode", e.Mode, "adopted", e.Adopted)
-				if cfg.KeepAttached {
-					if err := e.Keep(); err != nil {
-						return err
-					}
-				}
-			}
+	// Until the pipeline runs (and then stops and closes them itself), a
+	// failure detaches what was attached and closes the outputs.
+	running := false
+	defer func() {
+		if !running {
+			src.Stop()
+			closeSinks(sinks)
 		}
-		return nil
-	})
+	}()
+	names, adopted, err := attachAll(s, &cfg, src, prep.log)
 	if err != nil {
-		src.Stop()
-		closeSinks(sinks)
 		return sum, err
 	}
 	var skip map[uint64]bool
@@ -362,42 +318,15 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, Classify: prep.classify, Logger: prep.log,
 		Interfaces: names, KeepFlows: cfg.KeepAttached, SkipFlows: skip, Reopen: cfg.Reopen})
 	if err != nil {
-		src.Stop()
-		closeSinks(sinks)
 		return sum, err
 	}
 	if err := p.startCapture(cfg.Capture, cfg.OutDir, s); err != nil {
-		src.Stop()
-		closeSinks(sinks)
 		return sum, err
 	}
 	if cfg.MetricsAddr != "" {
-		var ifs []metrics.Interface
-		for i, a := range src.Attachments {
-			mi := metrics.Interface{Name: a.Interface, Mode: string(a.Mode)}
-			if i < len(src.Egress) {
-				mi.EgressMode = src.Egress[i].Mode
-			}
-			ifs = append(ifs, mi)
-		}
-		reg, err := metrics.NewRegistry(metrics.NewCollector(s.Maps(), metrics.Options{Interfaces: ifs, Netns: cfg.Netns, Pipeline: p.MetricsCounts}))
-		if err != nil {
-			src.Stop()
-			closeSinks(sinks)
+		if err := serveMetrics(ctx, &cfg, s, src, p, prep.log); err != nil {
 			return sum, err
 		}
-		errc := make(chan error, 1)
-		go func() { errc <- metrics.Serve(ctx, cfg.MetricsAddr, reg, prep.log) }()
-		select {
-		case err := <-errc:
-			if err != nil {
-				src.Stop()
-				closeSinks(sinks)
-				return sum, fmt.Errorf("--metrics-addr: %w", err)
-			}
-		case <-time.After(50 * time.Millisecond): // listening
-		}
-		prep.log.Info("serving metrics", "addr", cfg.MetricsAddr)
 	}
 	if cfg.Ready != nil {
 		cfg.Ready()
@@ -405,11 +334,104 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	go expireLoop(sweepCtx, s, prep.log, time.Minute)
+	running = true
 	sum.Counts, err = p.Run(ctx, src)
 	if st, serr := s.Maps().ReadStats(); serr == nil {
 		sum.Kernel = st
 	}
 	return sum, err
+}
+
+// checkInterfaces fails on the first interface netns does not have.
+func checkInterfaces(netns string, ifnames []string) error {
+	return loader.InNetns(netns, func() error {
+		for _, ifname := range ifnames {
+			if _, err := net.InterfaceByName(ifname); err != nil {
+				return fmt.Errorf("interface %q: no such interface (see `ip link`)", ifname)
+			}
+		}
+		return nil
+	})
+}
+
+// attachAll hooks the program to every interface (and TC egress in host
+// mode), adding the attachments to src; it returns the interfaces'
+// names by ifindex and whether an earlier run's program was adopted.
+func attachAll(s *loader.Sensor, cfg *LiveConfig, src *LiveSource, log *slog.Logger) (map[uint32]string, bool, error) {
+	mode := cfg.XDPMode
+	if mode == "" {
+		mode = loader.XDPAuto
+	}
+	names := map[uint32]string{}
+	adopted := false
+	err := loader.InNetns(cfg.Netns, func() error {
+		for _, ifname := range cfg.Interfaces {
+			a, err := s.Attach(ifname, mode)
+			if err != nil {
+				return err
+			}
+			src.Attachments = append(src.Attachments, a)
+			names[uint32(a.Ifindex)] = ifname
+			if a.Adopted {
+				adopted = true
+				log.Info("adopted the program an earlier run left attached (replaced atomically)", "interface", ifname, "mode", a.Mode)
+			} else {
+				log.Info("attached", "interface", ifname, "mode", a.Mode, "monitor_port", cfg.MonitorPort)
+			}
+			if cfg.KeepAttached {
+				if err := a.Keep(); err != nil {
+					return err
+				}
+			}
+			if on, err := loader.RXVLANOffload(ifname); err == nil && on {
+				log.Warn("the NIC strips VLAN tags before XDP sees them: flows of different VLANs will merge",
+					"interface", ifname, "remedy", "ethtool -K "+ifname+" rxvlan off")
+			}
+			if cfg.HostMode {
+				e, err := s.AttachEgress(ifname)
+				if err != nil {
+					return err
+				}
+				src.Egress = append(src.Egress, e)
+				log.Info("attached egress", "interface", ifname, "mode", e.Mode, "adopted", e.Adopted)
+				if cfg.KeepAttached {
+					if err := e.Keep(); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	})
+	return names, adopted, err
+}
+
+// serveMetrics starts the Prometheus endpoint and returns once it listens
+// (or failed to).
+func serveMetrics(ctx context.Context, cfg *LiveConfig, s *loader.Sensor, src *LiveSource, p *Pipeline, log *slog.Logger) error {
+	var ifs []metrics.Interface
+	for i, a := range src.Attachments {
+		mi := metrics.Interface{Name: a.Interface, Mode: string(a.Mode)}
+		if i < len(src.Egress) {
+			mi.EgressMode = src.Egress[i].Mode
+		}
+		ifs = append(ifs, mi)
+	}
+	reg, err := metrics.NewRegistry(metrics.NewCollector(s.Maps(), metrics.Options{Interfaces: ifs, Netns: cfg.Netns, Pipeline: p.MetricsCounts}))
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- metrics.Serve(ctx, cfg.MetricsAddr, reg, log) }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+	case <-time.After(50 * time.Millisecond): // listening
+	}
+	log.Info("serving metrics", "addr", cfg.MetricsAddr)
+	return nil
 }
 
 // expireLoop removes expired blocklist entries (fwsam times, `blocklist
