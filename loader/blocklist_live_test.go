@@ -10,10 +10,11 @@ import (
 
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
+	"github.com/xdpsensor/xdpsensor/userspace/event"
 )
 
 func synTo(dst string, sport uint16) []byte {
-	return frameSpec{v4: &ip4{src: "192.0.2.10", dst: dst, proto: 6}, l4: tcpSeg{sport: sport, dport: 6667, flags: synFlag}}.build()
+	return frameSpec{v4: &ip4{src: "192.0.2.10", dst: dst, proto: 6}, l4: tcpSeg{sport: sport, dport: 6667, flags: event.TCPSyn}}.build()
 }
 
 // alerts runs one new-flow SYN to dst and reports whether it alerted.
@@ -54,7 +55,7 @@ func TestLiveAddDelExpire(t *testing.T) {
 	if err := bl.Add(netip.MustParsePrefix("2001:db8:3::66/128"), blocklistmaps.AddOptions{Rule: manual}); err != nil {
 		t.Fatal(err)
 	}
-	h.run(frameSpec{v6: &ip6{src: "2001:db8:1::10", dst: "2001:db8:3::66", proto: 6}, l4: tcpSeg{sport: 9, dport: 6667, flags: synFlag}}.build())
+	h.run(frameSpec{v6: &ip6{src: "2001:db8:1::10", dst: "2001:db8:3::66", proto: 6}, l4: tcpSeg{sport: 9, dport: 6667, flags: event.TCPSyn}}.build())
 	if a, _ := h.events(); len(a) != 1 {
 		t.Fatalf("added IPv6 address: %d alerts", len(a))
 	}

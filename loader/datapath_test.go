@@ -7,14 +7,7 @@ import (
 	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
-)
-
-const (
-	synFlag = 0x02
-	ackFlag = 0x10
-	finFlag = 0x01
-	rstFlag = 0x04
-	pshFlag = 0x08
+	"github.com/xdpsensor/xdpsensor/userspace/event"
 )
 
 // The seed's first SYN: 192.168.0.31:2253 -> 161.53.178.240:6667 with
@@ -22,7 +15,7 @@ const (
 func seedSYN() frameSpec {
 	return frameSpec{
 		v4: &ip4{src: "192.168.0.31", dst: "161.53.178.240", proto: 6, ttl: 128, id: 13198, df: true},
-		l4: tcpSeg{sport: 2253, dport: 6667, flags: synFlag, seq: 0xCA53141F, win: 0xFC00,
+		l4: tcpSeg{sport: 2253, dport: 6667, flags: event.TCPSyn, seq: 0xCA53141F, win: 0xFC00,
 			options: []byte{2, 4, 5, 180, 1, 1, 4, 2}},
 	}
 }
@@ -31,7 +24,7 @@ func TestParseAndFlowKeys(t *testing.T) {
 	h := newHarness(t, Config{})
 	tagged := func(f frameSpec, tags ...vlanTag) frameSpec { f.vlans = tags; return f }
 	tcp4 := func(src, dst string, sport, dport uint16) frameSpec {
-		return frameSpec{v4: &ip4{src: src, dst: dst, proto: 6}, l4: tcpSeg{sport: sport, dport: dport, flags: synFlag}}
+		return frameSpec{v4: &ip4{src: src, dst: dst, proto: 6}, l4: tcpSeg{sport: sport, dport: dport, flags: event.TCPSyn}}
 	}
 
 	cases := []struct {
@@ -60,7 +53,7 @@ func TestParseAndFlowKeys(t *testing.T) {
 		{name: "same address, ports order", frame: tcp4("10.0.0.1", "10.0.0.1", 9000, 80), loAddr: "10.0.0.1", hiAddr: "10.0.0.1",
 			portLo: 80, portHi: 9000, proto: 6, family: 4, senderSide: 1, l3bytes: 40},
 		{name: "ipv4 options", frame: frameSpec{v4: &ip4{src: "10.0.0.1", dst: "10.0.0.2", proto: 6, options: []byte{1, 1, 1, 0, 0x94, 4, 0, 0}},
-			l4: tcpSeg{sport: 1, dport: 2, flags: synFlag, payload: []byte("abc")}},
+			l4: tcpSeg{sport: 1, dport: 2, flags: event.TCPSyn, payload: []byte("abc")}},
 			loAddr: "10.0.0.1", hiAddr: "10.0.0.2", portLo: 1, portHi: 2, proto: 6, family: 4, payload: 3, l3bytes: 28 + 20 + 3},
 		{name: "ethernet padding excluded", frame: frameSpec{v4: &ip4{src: "10.0.0.1", dst: "10.0.0.2", proto: 17}, l4: udpDgram{sport: 53, dport: 5353, payload: []byte{1, 2}}, trailer: 16},
 			loAddr: "10.0.0.1", hiAddr: "10.0.0.2", portLo: 53, portHi: 5353, proto: 17, family: 4, payload: 2, l3bytes: 30,
@@ -85,11 +78,11 @@ func TestParseAndFlowKeys(t *testing.T) {
 			check: func(t *testing.T, st abi.BpfSensorStats) { want(t, "other_ip_packets", st.OtherIpPackets, 1) }},
 		{name: "first ipv4 fragment has ports", frame: frameSpec{v4: &ip4{src: "192.0.2.1", dst: "198.51.100.1", proto: 17, mf: true}, l4: udpDgram{sport: 7, dport: 9, payload: make([]byte, 24)}},
 			loAddr: "192.0.2.1", hiAddr: "198.51.100.1", portLo: 7, portHi: 9, proto: 17, family: 4, payload: 24, l3bytes: 52},
-		{name: "tcp6", frame: frameSpec{v6: &ip6{src: "2001:db8::2", dst: "2001:db8::1", proto: 6}, l4: tcpSeg{sport: 443, dport: 50000, flags: synFlag | ackFlag}},
+		{name: "tcp6", frame: frameSpec{v6: &ip6{src: "2001:db8::2", dst: "2001:db8::1", proto: 6}, l4: tcpSeg{sport: 443, dport: 50000, flags: event.TCPSyn | event.TCPAck}},
 			loAddr: "2001:db8::1", hiAddr: "2001:db8::2", portLo: 50000, portHi: 443, proto: 6, family: 6, senderSide: 1, l3bytes: 60,
 			check: func(t *testing.T, st abi.BpfSensorStats) { want(t, "ipv6", st.Ipv6Packets, 1) }},
 		{name: "ipv6 hop-by-hop, routing, dest-opts", frame: frameSpec{v6: &ip6{src: "2001:db8::1", dst: "2001:db8::2", next: 0,
-			ext: cat(ext6(43, 1), ext6(60, 2), ext6(6, 1)), proto: 6}, l4: tcpSeg{sport: 1, dport: 2, flags: synFlag}},
+			ext: cat(ext6(43, 1), ext6(60, 2), ext6(6, 1)), proto: 6}, l4: tcpSeg{sport: 1, dport: 2, flags: event.TCPSyn}},
 			loAddr: "2001:db8::1", hiAddr: "2001:db8::2", portLo: 1, portHi: 2, proto: 6, family: 6, l3bytes: 40 + 32 + 20},
 		{name: "ipv6 first fragment", frame: frameSpec{v6: &ip6{src: "2001:db8::1", dst: "2001:db8::2", next: 44,
 			ext: frag6(17, 0, true), proto: 17}, l4: udpDgram{sport: 10, dport: 20, payload: make([]byte, 8)}},
@@ -293,24 +286,24 @@ func TestTCPFlagCountsAndClose(t *testing.T) {
 	seg := func(src, dst string, sp, dp uint16, flags uint8, payload int) []byte {
 		return frameSpec{v4: &ip4{src: src, dst: dst, proto: 6}, l4: tcpSeg{sport: sp, dport: dp, flags: flags, payload: make([]byte, payload)}}.build()
 	}
-	h.run(seg(c, s, 40000, 8080, synFlag, 0))
-	h.run(seg(s, c, 8080, 40000, synFlag|ackFlag, 0))
-	h.run(seg(c, s, 40000, 8080, ackFlag, 0))
-	h.run(seg(c, s, 40000, 8080, ackFlag|pshFlag, 10))
-	h.run(seg(s, c, 8080, 40000, ackFlag, 0))
-	h.run(seg(s, c, 8080, 40000, ackFlag|pshFlag|0x40|0x80, 20))
-	h.run(seg(c, s, 40000, 8080, ackFlag|finFlag, 0))
+	h.run(seg(c, s, 40000, 8080, event.TCPSyn, 0))
+	h.run(seg(s, c, 8080, 40000, event.TCPSyn|event.TCPAck, 0))
+	h.run(seg(c, s, 40000, 8080, event.TCPAck, 0))
+	h.run(seg(c, s, 40000, 8080, event.TCPAck|event.TCPPsh, 10))
+	h.run(seg(s, c, 8080, 40000, event.TCPAck, 0))
+	h.run(seg(s, c, 8080, 40000, event.TCPAck|event.TCPPsh|0x40|0x80, 20))
+	h.run(seg(c, s, 40000, 8080, event.TCPAck|event.TCPFin, 0))
 	if _, closed := h.events(); len(closed) != 0 {
 		t.Fatalf("flow closed after one FIN")
 	}
-	h.run(seg(s, c, 8080, 40000, ackFlag|finFlag, 0))
+	h.run(seg(s, c, 8080, 40000, event.TCPAck|event.TCPFin, 0))
 	_, closed := h.events()
 	if len(closed) != 1 {
 		t.Fatalf("%d flow-closed events after both FINs, want 1", len(closed))
 	}
 	ev := closed[0]
 	want(t, "reason", uint64(ev.Reason), uint64(abi.BpfFlowEndReasonFLOW_END_FIN))
-	h.run(seg(c, s, 40000, 8080, ackFlag, 0)) // the last ACK joins the same entry
+	h.run(seg(c, s, 40000, 8080, event.TCPAck, 0)) // the last ACK joins the same entry
 
 	_, v := h.onlyFlow()
 	cl, sv := v.Dir[0], v.Dir[1] // 192.0.2.10 sorts lower
@@ -326,14 +319,14 @@ func TestTCPFlagCountsAndClose(t *testing.T) {
 	want(t, "server packets", sv.Packets, 4)
 	want(t, "client payload", cl.PayloadBytes, 10)
 	want(t, "server payload", sv.PayloadBytes, 20)
-	want(t, "client flags", uint64(cl.TcpFlags), uint64(synFlag|ackFlag|pshFlag|finFlag))
+	want(t, "client flags", uint64(cl.TcpFlags), uint64(event.TCPSyn|event.TCPAck|event.TCPPsh|event.TCPFin))
 	want(t, "closed", uint64(v.Closed), 1)
-	want(t, "first flags", uint64(v.FirstTcpFlags), synFlag)
+	want(t, "first flags", uint64(v.FirstTcpFlags), event.TCPSyn)
 	want(t, "flows_closed", h.stats().FlowsClosed, 1)
 
 	// RST closes at once.
-	h.run(seg(c, s, 40001, 8080, synFlag, 0))
-	h.run(seg(s, c, 8080, 40001, rstFlag|ackFlag, 0))
+	h.run(seg(c, s, 40001, 8080, event.TCPSyn, 0))
+	h.run(seg(s, c, 8080, 40001, event.TCPRst|event.TCPAck, 0))
 	_, closed = h.events()
 	if len(closed) != 1 || closed[0].Reason != uint8(abi.BpfFlowEndReasonFLOW_END_RST) {
 		t.Fatalf("RST: closed events %+v", closed)
@@ -361,10 +354,10 @@ func TestPacketClockFromMetadata(t *testing.T) {
 
 func TestBlocklistMatching(t *testing.T) {
 	syn := func(src, dst string) []byte {
-		return frameSpec{v4: &ip4{src: src, dst: dst, proto: 6}, l4: tcpSeg{sport: 2253, dport: 6667, flags: synFlag}}.build()
+		return frameSpec{v4: &ip4{src: src, dst: dst, proto: 6}, l4: tcpSeg{sport: 2253, dport: 6667, flags: event.TCPSyn}}.build()
 	}
 	syn6 := func(src, dst string) []byte {
-		return frameSpec{v6: &ip6{src: src, dst: dst, proto: 6}, l4: tcpSeg{sport: 2253, dport: 6667, flags: synFlag}}.build()
+		return frameSpec{v6: &ip6{src: src, dst: dst, proto: 6}, l4: tcpSeg{sport: 2253, dport: 6667, flags: event.TCPSyn}}.build()
 	}
 	cases := []struct {
 		name   string
@@ -416,7 +409,7 @@ func TestBlocklistMatching(t *testing.T) {
 			}
 			want(t, "sport", uint64(a.Pkt.Sport), 2253)
 			want(t, "dport", uint64(a.Pkt.Dport), 6667)
-			want(t, "tcp flags", uint64(a.Pkt.TcpFlags), synFlag)
+			want(t, "tcp flags", uint64(a.Pkt.TcpFlags), event.TCPSyn)
 			_, v := h.onlyFlow()
 			want(t, "flow alerts", uint64(v.Alerts), 1)
 			if a.FlowStartNs != v.FirstSeenNs || a.HasFlow != 1 {
@@ -440,7 +433,7 @@ func TestAlertPacketFields(t *testing.T) {
 	wantFields := abi.BpfPacketFields{
 		Src: v4key("192.168.0.31"), Dst: v4key("161.53.178.240"), Sport: 2253, Dport: 6667,
 		Vlan: [3]uint16{42}, Family: 4, Proto: 6, Ttl: 128, Tos: 0, IpHdrLen: 20, IpFlags: 2,
-		IpId: 13198, IpLen: 48, TcpFlags: synFlag, Seq: 0xCA53141F, Window: 0xFC00, TcpHdrLen: 28,
+		IpId: 13198, IpLen: 48, TcpFlags: event.TCPSyn, Seq: 0xCA53141F, Window: 0xFC00, TcpHdrLen: 28,
 		L3Offset: 18, L4Offset: 38,
 	}
 	if p != wantFields {
@@ -451,7 +444,7 @@ func TestAlertPacketFields(t *testing.T) {
 func TestMatchDecidedOncePerFlowAndOnReload(t *testing.T) {
 	h := newHarness(t, Config{})
 	h.block(simpleList(blocklist.ListedAsDst, blocklist.NetAny, "203.0.113.66"))
-	pkt := frameSpec{v4: &ip4{src: "192.0.2.10", dst: "198.51.100.20", proto: 6}, l4: tcpSeg{sport: 1, dport: 2, flags: ackFlag}}.build()
+	pkt := frameSpec{v4: &ip4{src: "192.0.2.10", dst: "198.51.100.20", proto: 6}, l4: tcpSeg{sport: 1, dport: 2, flags: event.TCPAck}}.build()
 	for i := 0; i < 5; i++ {
 		h.run(pkt)
 	}
@@ -496,7 +489,7 @@ func TestLaterFragmentMatchesOnAddress(t *testing.T) {
 func TestLostEventsCounted(t *testing.T) {
 	h := newHarness(t, Config{RingSize: 4096})
 	h.block(simpleList(blocklist.ListedAsDst, blocklist.NetAny, "203.0.113.66"))
-	pkt := frameSpec{v4: &ip4{src: "192.0.2.10", dst: "203.0.113.66", proto: 6}, l4: tcpSeg{sport: 1, dport: 2, flags: synFlag}}.build()
+	pkt := frameSpec{v4: &ip4{src: "192.0.2.10", dst: "203.0.113.66", proto: 6}, l4: tcpSeg{sport: 1, dport: 2, flags: event.TCPSyn}}.build()
 	const sent = 20
 	for i := 0; i < sent; i++ {
 		h.run(pkt)
@@ -525,7 +518,7 @@ func TestHomeAndExternalNet(t *testing.T) {
 	}}
 	h.block(l)
 	syn := func(src, dst string) []byte {
-		return frameSpec{v4: &ip4{src: src, dst: dst, proto: 6}, l4: tcpSeg{sport: 1000, dport: 6667, flags: synFlag}}.build()
+		return frameSpec{v4: &ip4{src: src, dst: dst, proto: 6}, l4: tcpSeg{sport: 1000, dport: 6667, flags: event.TCPSyn}}.build()
 	}
 	cases := []struct {
 		name     string

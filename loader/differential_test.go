@@ -12,6 +12,7 @@ import (
 	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 	"github.com/xdpsensor/xdpsensor/userspace/capture"
+	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/reference"
 )
 
@@ -197,12 +198,12 @@ func corpusFrames(t testing.TB) [][]byte {
 		{"10.9.9.9", "10.0.0.2"}, {"192.0.2.1", "203.0.113.66"},
 	}
 	for _, p := range pairs {
-		frames = append(frames, frameSpec{v4: &ip4{src: p[0], dst: p[1], proto: 6}, l4: tcpSeg{sport: 1234, dport: 80, flags: synFlag}}.build())
+		frames = append(frames, frameSpec{v4: &ip4{src: p[0], dst: p[1], proto: 6}, l4: tcpSeg{sport: 1234, dport: 80, flags: event.TCPSyn}}.build())
 		frames = append(frames, frameSpec{v4: &ip4{src: p[0], dst: p[1], proto: 17, fragOffset: 20}, l4: rawL4(make([]byte, 16))}.build())
 	}
 	pairs6 := [][2]string{{"2001:db8::1", "2001:db8::2"}, {"2001:db8:3::5", "2001:db9::1"}, {"2001:db9::1", "2001:db8:3::5"}, {"2001:db8:1::1", "2001:db9::9"}}
 	for _, p := range pairs6 {
-		frames = append(frames, frameSpec{v6: &ip6{src: p[0], dst: p[1], proto: 6}, l4: tcpSeg{sport: 443, dport: 5000, flags: synFlag | ackFlag}}.build())
+		frames = append(frames, frameSpec{v6: &ip6{src: p[0], dst: p[1], proto: 6}, l4: tcpSeg{sport: 443, dport: 5000, flags: event.TCPSyn | event.TCPAck}}.build())
 		frames = append(frames, frameSpec{v6: &ip6{src: p[0], dst: p[1], next: 0, ext: cat(ext6(44, 1), frag6(17, 0, true)), proto: 17}, l4: udpDgram{sport: 1, dport: 2}}.build())
 	}
 	frames = append(frames, seedSYN().build(), frameSpec{ethertype: 0x0806, raw: make([]byte, 28)}.build())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
+	"github.com/xdpsensor/xdpsensor/userspace/event"
 )
 
 func thresholdList(typ, track string, count, seconds uint32) *blocklist.List {
@@ -22,10 +23,10 @@ func thresholdList(typ, track string, count, seconds uint32) *blocklist.List {
 func TestThresholds(t *testing.T) {
 	h := newHarness(t, Config{})
 	syn := func(src string, sport uint16) []byte {
-		return frameSpec{v4: &ip4{src: src, dst: "203.0.113.66", proto: 6}, l4: tcpSeg{sport: sport, dport: 6667, flags: synFlag}}.build()
+		return frameSpec{v4: &ip4{src: src, dst: "203.0.113.66", proto: 6}, l4: tcpSeg{sport: sport, dport: 6667, flags: event.TCPSyn}}.build()
 	}
 	synack := func(dst string, dport uint16) []byte {
-		return frameSpec{v4: &ip4{src: "203.0.113.66", dst: dst, proto: 6}, l4: tcpSeg{sport: 6667, dport: dport, flags: synFlag | ackFlag}}.build()
+		return frameSpec{v4: &ip4{src: "203.0.113.66", dst: dst, proto: 6}, l4: tcpSeg{sport: 6667, dport: dport, flags: event.TCPSyn | event.TCPAck}}.build()
 	}
 	type step struct {
 		frame []byte
@@ -97,23 +98,23 @@ func TestHistoryLetters(t *testing.T) {
 		want    string
 	}{
 		{"full session", [][]byte{
-			seg(c, s, 1000, 80, synFlag, 0, 100), seg(s, c, 80, 1000, synFlag|ackFlag, 0, 100),
-			seg(c, s, 1000, 80, ackFlag, 0, 100), seg(c, s, 1000, 80, ackFlag|pshFlag, 10, 100),
-			seg(s, c, 80, 1000, ackFlag, 0, 100), seg(s, c, 80, 1000, ackFlag|pshFlag, 10, 100),
-			seg(c, s, 1000, 80, ackFlag|finFlag, 0, 100), seg(s, c, 80, 1000, ackFlag|finFlag, 0, 100),
-			seg(c, s, 1000, 80, ackFlag, 0, 100),
+			seg(c, s, 1000, 80, event.TCPSyn, 0, 100), seg(s, c, 80, 1000, event.TCPSyn|event.TCPAck, 0, 100),
+			seg(c, s, 1000, 80, event.TCPAck, 0, 100), seg(c, s, 1000, 80, event.TCPAck|event.TCPPsh, 10, 100),
+			seg(s, c, 80, 1000, event.TCPAck, 0, 100), seg(s, c, 80, 1000, event.TCPAck|event.TCPPsh, 10, 100),
+			seg(c, s, 1000, 80, event.TCPAck|event.TCPFin, 0, 100), seg(s, c, 80, 1000, event.TCPAck|event.TCPFin, 0, 100),
+			seg(c, s, 1000, 80, event.TCPAck, 0, 100),
 		}, "ShADadFf"},
 		{"backscatter: SYN-ACK answered by RST", [][]byte{
-			seg(s, c, 6667, 1024, synFlag|ackFlag, 0, 2048), seg(c, s, 1024, 6667, rstFlag, 0, 0),
+			seg(s, c, 6667, 1024, event.TCPSyn|event.TCPAck, 0, 2048), seg(c, s, 1024, 6667, event.TCPRst, 0, 0),
 		}, "hR"},
 		{"unanswered SYNs", [][]byte{
-			seg(c, s, 2253, 6667, synFlag, 0, 100), seg(c, s, 2253, 6667, synFlag, 0, 100), seg(c, s, 2253, 6667, synFlag, 0, 100),
+			seg(c, s, 2253, 6667, event.TCPSyn, 0, 100), seg(c, s, 2253, 6667, event.TCPSyn, 0, 100), seg(c, s, 2253, 6667, event.TCPSyn, 0, 100),
 		}, "S"},
-		{"SYN+FIN is Q", [][]byte{seg(c, s, 1, 2, synFlag|finFlag, 0, 100)}, "Q"},
+		{"SYN+FIN is Q", [][]byte{seg(c, s, 1, 2, event.TCPSyn|event.TCPFin, 0, 100)}, "Q"},
 		{"zero windows repeat at 1 and 10", func() [][]byte {
-			p := [][]byte{seg(c, s, 5, 6, synFlag, 0, 100), seg(s, c, 6, 5, synFlag|ackFlag, 0, 100)}
+			p := [][]byte{seg(c, s, 5, 6, event.TCPSyn, 0, 100), seg(s, c, 6, 5, event.TCPSyn|event.TCPAck, 0, 100)}
 			for i := 0; i < 12; i++ {
-				p = append(p, seg(s, c, 6, 5, ackFlag, 0, 0))
+				p = append(p, seg(s, c, 6, 5, event.TCPAck, 0, 0))
 			}
 			return p
 		}(), "Shaww"},
@@ -170,8 +171,8 @@ func TestCapture(t *testing.T) {
 	}
 	defer rd.Close()
 	h.block(simpleList(blocklist.ListedAsDst, blocklist.NetAny, "193.109.122.67"))
-	listedSynack := frameSpec{v4: &ip4{src: "193.109.122.67", dst: "69.143.202.28", proto: 6}, l4: tcpSeg{sport: 6667, dport: 1024, flags: synFlag | ackFlag, win: 2048}}.build()
-	listedRst := frameSpec{v4: &ip4{src: "69.143.202.28", dst: "193.109.122.67", proto: 6}, l4: tcpSeg{sport: 1024, dport: 6667, flags: rstFlag}}.build()
+	listedSynack := frameSpec{v4: &ip4{src: "193.109.122.67", dst: "69.143.202.28", proto: 6}, l4: tcpSeg{sport: 6667, dport: 1024, flags: event.TCPSyn | event.TCPAck, win: 2048}}.build()
+	listedRst := frameSpec{v4: &ip4{src: "69.143.202.28", dst: "193.109.122.67", proto: 6}, l4: tcpSeg{sport: 1024, dport: 6667, flags: event.TCPRst}}.build()
 	benign := frameSpec{v4: &ip4{src: "192.0.2.1", dst: "198.51.100.1", proto: 17}, l4: udpDgram{sport: 5, dport: 53, payload: make([]byte, 400)}}.build()
 
 	t.Run("listed: the flow from its first packet, nothing else", func(t *testing.T) {
@@ -268,8 +269,8 @@ func TestEgressProgramSharesTheFlowTable(t *testing.T) {
 	h.block(simpleList(blocklist.ListedAsDst, blocklist.NetAny, "193.109.122.67"))
 	// The backscatter seed on a host: the SYN-ACK arrives (XDP), the RST
 	// leaves (TC egress).
-	synack := frameSpec{v4: &ip4{src: "193.109.122.67", dst: "69.143.202.28", proto: 6}, l4: tcpSeg{sport: 6667, dport: 1024, flags: synFlag | ackFlag}}.build()
-	rst := frameSpec{v4: &ip4{src: "69.143.202.28", dst: "193.109.122.67", proto: 6}, l4: tcpSeg{sport: 1024, dport: 6667, flags: rstFlag}}.build()
+	synack := frameSpec{v4: &ip4{src: "193.109.122.67", dst: "69.143.202.28", proto: 6}, l4: tcpSeg{sport: 6667, dport: 1024, flags: event.TCPSyn | event.TCPAck}}.build()
+	rst := frameSpec{v4: &ip4{src: "69.143.202.28", dst: "193.109.122.67", proto: 6}, l4: tcpSeg{sport: 1024, dport: 6667, flags: event.TCPRst}}.build()
 	h.run(synack)
 	ret, err := egress.Run(&ebpf.RunOptions{Data: rst})
 	if err != nil {
@@ -284,7 +285,7 @@ func TestEgressProgramSharesTheFlowTable(t *testing.T) {
 		t.Fatalf("flow %+v", v)
 	}
 	alerts, closed := h.events()
-	if len(alerts) != 1 || alerts[0].Pkt.TcpFlags != rstFlag {
+	if len(alerts) != 1 || alerts[0].Pkt.TcpFlags != event.TCPRst {
 		t.Fatalf("alerts %+v", alerts)
 	}
 	if len(closed) != 1 {

@@ -17,11 +17,6 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 )
 
-// xdpMd mirrors struct xdp_md for BPF_PROG_TEST_RUN's ctx_in.
-type xdpMd struct {
-	Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32
-}
-
 const (
 	xdpDrop = 1
 	xdpPass = 2
@@ -87,7 +82,7 @@ func (h *harness) runAt(frame []byte, ts uint64) uint32 {
 	copy(data[8:], frame)
 	ret, err := h.s.Objects.Xdpsensor.Run(&ebpf.RunOptions{
 		Data:    data,
-		Context: xdpMd{Data: 8, DataEnd: uint32(len(data))},
+		Context: XDPContext{Data: 8, DataEnd: uint32(len(data))},
 	})
 	if err != nil {
 		h.t.Fatalf("prog.Run: %v", err)

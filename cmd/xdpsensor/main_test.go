@@ -91,7 +91,7 @@ func TestInspectPinnedSensor(t *testing.T) {
 	data := make([]byte, 8+len(pkt))
 	binary.NativeEndian.PutUint64(data, 1)
 	copy(data[8:], pkt)
-	if _, err := s.Objects.Xdpsensor.Run(&ebpf.RunOptions{Data: data, Context: struct{ Data, DataEnd, A, B, C, D uint32 }{8, uint32(len(data)), 0, 0, 0, 0}}); err != nil {
+	if _, err := s.Objects.Xdpsensor.Run(&ebpf.RunOptions{Data: data, Context: loader.XDPContext{Data: 8, DataEnd: uint32(len(data))}}); err != nil {
 		t.Fatal(err)
 	}
 

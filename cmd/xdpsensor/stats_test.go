@@ -38,7 +38,7 @@ func statsSensor(t *testing.T) (pin string, feed func()) {
 	copy(data[8:], pkt)
 	return pin, func() {
 		if _, err := s.Objects.Xdpsensor.Run(&ebpf.RunOptions{Data: data,
-			Context: struct{ Data, DataEnd, A, B, C, D uint32 }{8, uint32(len(data)), 0, 0, 0, 0}}); err != nil {
+			Context: loader.XDPContext{Data: 8, DataEnd: uint32(len(data))}}); err != nil {
 			t.Fatal(err)
 		}
 	}

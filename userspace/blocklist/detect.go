@@ -20,15 +20,7 @@ type sniffed struct {
 // sniff reads the leading comments and the first data line of text.
 func sniff(text string) sniffed {
 	var s sniffed
-	n := 0
-	for len(text) > 0 {
-		var line string
-		if i := strings.IndexByte(text, '\n'); i >= 0 {
-			line, text = text[:i], text[i+1:]
-		} else {
-			line, text = text, ""
-		}
-		n++
+	for n, line := range numberedLines(text) {
 		t := strings.TrimSpace(line)
 		if t == "" {
 			continue

@@ -43,15 +43,7 @@ func (l *loader) parseCategories(in *input) {
 	}
 	c := &iprepCategories{path: path, byID: map[int]*iprepCategory{}, byShort: map[string]*iprepCategory{}}
 	l.iprep = c
-	text, n := in.text, 0
-	for len(text) > 0 {
-		var line string
-		if i := strings.IndexByte(text, '\n'); i >= 0 {
-			line, text = text[:i], text[i+1:]
-		} else {
-			line, text = text, ""
-		}
-		n++
+	for n, line := range numberedLines(in.text) {
 		t := strings.TrimSpace(line)
 		if t == "" || t[0] == '#' {
 			continue

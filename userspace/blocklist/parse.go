@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"net/netip"
 	"os"
 	"slices"
@@ -506,16 +507,9 @@ func (l *loader) parseFile(in *input) {
 		p = l.newIPRepList(path, in.why)
 	}
 	lineNo := 0
-	for len(text) > 0 {
-		var line string
-		if i := strings.IndexByte(text, '\n'); i >= 0 {
-			line, text = text[:i], text[i+1:]
-		} else {
-			line, text = text, ""
-		}
-		lineNo++
-		line = strings.TrimSuffix(line, "\r")
-		p.line(lineNo, line)
+	for n, line := range numberedLines(text) {
+		lineNo = n
+		p.line(n, strings.TrimSuffix(line, "\r"))
 	}
 	p.end(lineNo)
 	if len(l.list.Entries) == entriesBefore {
@@ -616,5 +610,19 @@ func (l *loader) checkRuleIDs() {
 			continue
 		}
 		seen[k] = i
+	}
+}
+
+// numberedLines yields the lines of text, numbered from 1, without their
+// newlines.
+func numberedLines(text string) iter.Seq2[int, string] {
+	return func(yield func(int, string) bool) {
+		n := 0
+		for line := range strings.Lines(text) {
+			n++
+			if !yield(n, strings.TrimSuffix(line, "\n")) {
+				return
+			}
+		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/xdpsensor/xdpsensor/userspace/event"
 )
 
 // FlowTuple is a flow's protocol, addresses and ports.
@@ -24,16 +26,13 @@ type FlowTuple struct {
 	DstPort  uint16
 }
 
-// hasPorts reports whether protocol p has ports (TCP, UDP, SCTP).
-func hasPorts(p uint8) bool { return p == 6 || p == 17 || p == 132 }
-
 // same reports whether t and o are one flow, in either direction. Ports
 // count only for protocols that have them.
 func (t FlowTuple) same(o FlowTuple) bool {
 	if t.Proto != o.Proto {
 		return false
 	}
-	if !hasPorts(t.Proto) {
+	if !event.HasPorts(t.Proto) {
 		return t.Src == o.Src && t.Dst == o.Dst || t.Src == o.Dst && t.Dst == o.Src
 	}
 	return t.Src == o.Src && t.Dst == o.Dst && t.SrcPort == o.SrcPort && t.DstPort == o.DstPort ||
@@ -69,7 +68,7 @@ func (f *Filter) tupleOK(t FlowTuple) bool {
 	if f.Host.IsValid() && t.Src != f.Host && t.Dst != f.Host {
 		return false
 	}
-	if f.Port != 0 && (!hasPorts(t.Proto) || t.SrcPort != f.Port && t.DstPort != f.Port) {
+	if f.Port != 0 && (!event.HasPorts(t.Proto) || t.SrcPort != f.Port && t.DstPort != f.Port) {
 		return false
 	}
 	return true
@@ -334,7 +333,7 @@ func parseTuple(lt layers.LinkType, b []byte) (t FlowTuple, ok bool) {
 	default:
 		return t, false
 	}
-	if hasPorts(t.Proto) && !frag && len(l4) >= 4 {
+	if event.HasPorts(t.Proto) && !frag && len(l4) >= 4 {
 		t.SrcPort, t.DstPort = be.Uint16(l4[0:2]), be.Uint16(l4[2:4])
 	}
 	return t, true

@@ -9,9 +9,6 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 )
 
-// protoSCTP is the one protocol with ports the event package does not name.
-const protoSCTP = 132
-
 // The link type of Packet.Data, which starts at the Ethernet header.
 const (
 	linktypeEthernet     = 1
@@ -28,11 +25,6 @@ func AppendAlert(b []byte, a *event.Alert, opts Options) []byte {
 // newline.
 func AppendFlow(b []byte, f *event.Flow, opts Options) []byte {
 	return appendFlow(b, f, &opts)
-}
-
-// hasPorts reports whether Suricata logs ports for protocol p.
-func hasPorts(p uint8) bool {
-	return p == event.ProtoTCP || p == event.ProtoUDP || p == protoSCTP
 }
 
 func isICMP(p uint8) bool {
@@ -75,7 +67,7 @@ func (o *object) header(h *header) {
 		}
 		o.closeArray()
 	}
-	ports := h.l4 && hasPorts(h.proto)
+	ports := h.l4 && event.HasPorts(h.proto)
 	if h.src.IP.IsValid() {
 		o.ip("src_ip", h.src.IP, h.compressIPv6)
 	}
@@ -102,7 +94,7 @@ func (o *object) header(h *header) {
 // addresses known and of one family, and the ports or ICMP type/code
 // known for the protocols whose ID includes them.
 func (o *object) communityID(h *header) {
-	if !h.l4 && (hasPorts(h.proto) || isICMP(h.proto)) {
+	if !h.l4 && (event.HasPorts(h.proto) || isICMP(h.proto)) {
 		return
 	}
 	var buf [communityid.Len]byte

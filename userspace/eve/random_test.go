@@ -16,7 +16,7 @@ import (
 // flags, VLAN tags and options, to validate beyond the golden cases.
 func randomEvents(n int) (alerts []*event.Alert, flows []*event.Flow, opts []Options) {
 	r := rand.New(rand.NewPCG(1, 2))
-	protos := []uint8{event.ProtoTCP, event.ProtoUDP, event.ProtoICMP, event.ProtoICMPv6, protoSCTP, 47, 50, 0, 143, 200, 255}
+	protos := []uint8{event.ProtoTCP, event.ProtoUDP, event.ProtoICMP, event.ProtoICMPv6, event.ProtoSCTP, 47, 50, 0, 143, 200, 255}
 	addr := func(v6 bool) netip.Addr {
 		if v6 {
 			var b [16]byte

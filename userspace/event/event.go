@@ -13,7 +13,14 @@ const (
 	ProtoTCP    = 6
 	ProtoUDP    = 17
 	ProtoICMPv6 = 58
+	ProtoSCTP   = 132
 )
+
+// HasPorts reports whether protocol p carries ports (TCP, UDP, SCTP): the
+// ones whose ports Suricata logs, SANCP shows and carve matches.
+func HasPorts(p uint8) bool {
+	return p == ProtoTCP || p == ProtoUDP || p == ProtoSCTP
+}
 
 // TCP flag bits as on the wire.
 const (

@@ -55,7 +55,7 @@ func runFrame(t *testing.T, s *loader.Sensor, frame []byte) {
 	data := make([]byte, 8+len(frame))
 	binary.NativeEndian.PutUint64(data, 1_000_000_000+clock.Add(uint64(time.Millisecond)))
 	copy(data[8:], frame)
-	ctx := struct{ Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32 }{Data: 8, DataEnd: uint32(len(data))}
+	ctx := loader.XDPContext{Data: 8, DataEnd: uint32(len(data))}
 	if _, err := s.Objects.Xdpsensor.Run(&ebpf.RunOptions{Data: data, Context: ctx}); err != nil {
 		t.Fatalf("prog.Run: %v", err)
 	}

@@ -354,13 +354,8 @@ func writeSession(w *bufio.Writer, s *Session) {
 	}
 }
 
-// hasPorts: SANCP and Sguil show ports for these protocols.
-func hasPorts(p uint8) bool {
-	return p == event.ProtoTCP || p == event.ProtoUDP || p == 132
-}
-
 func endpoint(f *event.Flow, e event.Endpoint) string {
-	if !hasPorts(f.Proto) {
+	if !event.HasPorts(f.Proto) {
 		return e.IP.String()
 	}
 	return netip.AddrPortFrom(e.IP, e.Port).String()
@@ -485,7 +480,7 @@ func (s *Session) JSON() JSONSession {
 		Label:      f.Label,
 		LabelNote:  f.LabelNote,
 	}
-	if hasPorts(f.Proto) {
+	if event.HasPorts(f.Proto) {
 		sp, dp := f.Client.Port, f.Server.Port
 		j.SrcPort, j.DstPort = &sp, &dp
 	}
