@@ -13,7 +13,6 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 	"github.com/xdpsensor/xdpsensor/userspace/capture"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
-	"github.com/xdpsensor/xdpsensor/userspace/reference"
 )
 
 // differentialList exercises every matching path: destination-only,
@@ -49,15 +48,15 @@ func differentialList() *blocklist.List {
 var (
 	diffOnce    sync.Once
 	diffHarness *harness
-	diffMatcher *reference.Matcher
+	diffMatcher *refMatcher
 )
 
-func differentialHarness(t *testing.T) (*harness, *reference.Matcher) {
+func differentialHarness(t *testing.T) (*harness, *refMatcher) {
 	diffOnce.Do(func() {
 		h := openHarness(t, Config{FlowTableSize: 256, RingSize: 1 << 16})
 		list := differentialList()
 		h.block(list)
-		diffHarness, diffMatcher = h, reference.NewMatcher(list)
+		diffHarness, diffMatcher = h, newRefMatcher(list)
 	})
 	if diffHarness == nil {
 		t.Fatal("differential harness failed to load")
@@ -67,33 +66,33 @@ func differentialHarness(t *testing.T) (*harness, *reference.Matcher) {
 }
 
 // kernelVerdict names the counter a frame moved.
-func kernelVerdict(d *abi.BpfSensorStats) reference.Verdict {
+func kernelVerdict(d *abi.BpfSensorStats) refVerdict {
 	switch {
 	case d.MalformedL2 > 0:
-		return reference.BadL2
+		return refBadL2
 	case d.MalformedVlan > 0:
-		return reference.BadVLAN
+		return refBadVLAN
 	case d.MalformedL3 > 0:
-		return reference.BadL3
+		return refBadL3
 	case d.MalformedIhl > 0:
-		return reference.BadIHL
+		return refBadIHL
 	case d.MalformedIpLen > 0:
-		return reference.BadIPLen
+		return refBadIPLen
 	case d.MalformedIpv6Ext > 0:
-		return reference.BadIPv6Ext
+		return refBadIPv6Ext
 	case d.MalformedL4 > 0:
-		return reference.BadL4
+		return refBadL4
 	case d.MalformedTcpDoff > 0:
-		return reference.BadTCPDoff
+		return refBadTCPDoff
 	case d.NonIpPackets > 0:
-		return reference.NonIP
+		return refNonIP
 	}
-	return reference.IP
+	return refIP
 }
 
 // compareFrame runs one frame through the kernel and the reference and
 // fails on any difference in parse result or match decision.
-func compareFrame(t *testing.T, h *harness, m *reference.Matcher, frame []byte) {
+func compareFrame(t *testing.T, h *harness, m *refMatcher, frame []byte) {
 	t.Helper()
 	h.clearFlows()
 	h.events()
@@ -102,7 +101,7 @@ func compareFrame(t *testing.T, h *harness, m *reference.Matcher, frame []byte) 
 	after := h.stats()
 	var d abi.BpfSensorStats
 	subStats(&d, &after, &before)
-	ref := reference.Decode(frame)
+	ref := refDecode(frame)
 
 	if got := kernelVerdict(&d); got != ref.Verdict {
 		t.Fatalf("frame %x: kernel %v, reference %v", frame, got, ref.Verdict)
@@ -112,7 +111,7 @@ func compareFrame(t *testing.T, h *harness, m *reference.Matcher, frame []byte) 
 	}
 	flows := h.flows()
 	alerts, _ := h.events()
-	if ref.Verdict != reference.IP {
+	if ref.Verdict != refIP {
 		if len(flows) != 0 || len(alerts) != 0 {
 			t.Fatalf("frame %x (%v): %d flows, %d alerts", frame, ref.Verdict, len(flows), len(alerts))
 		}

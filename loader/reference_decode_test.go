@@ -1,7 +1,9 @@
-// Package reference is an independent userspace model of the kernel
-// datapath's parsing and matching, built on gopacket. Differential tests
-// run every frame through both and require the same answer.
-package reference
+package loader
+
+// The reference: an independent userspace model of the kernel datapath's
+// parsing (here) and matching (reference_match_test.go), built on
+// gopacket. The differential test runs every frame through both and
+// requires the same answer. It exists for the tests only.
 
 import (
 	"bytes"
@@ -12,29 +14,29 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
-// Verdict is what the datapath makes of a frame.
-type Verdict int
+// refVerdict is what the datapath makes of a frame.
+type refVerdict int
 
 const (
-	IP Verdict = iota // an IP packet: a flow, or a later fragment
-	NonIP
-	BadL2
-	BadVLAN
-	BadL3
-	BadIHL
-	BadIPLen
-	BadIPv6Ext
-	BadL4
-	BadTCPDoff
+	refIP refVerdict = iota // an IP packet: a flow, or a later fragment
+	refNonIP
+	refBadL2
+	refBadVLAN
+	refBadL3
+	refBadIHL
+	refBadIPLen
+	refBadIPv6Ext
+	refBadL4
+	refBadTCPDoff
 )
 
-var verdictNames = [...]string{"ip", "non-ip", "malformed_l2", "malformed_vlan", "malformed_l3",
+var refVerdictNames = [...]string{"ip", "non-ip", "malformed_l2", "malformed_vlan", "malformed_l3",
 	"malformed_ihl", "malformed_ip_len", "malformed_ipv6_ext", "malformed_l4", "malformed_tcp_doff"}
 
-func (v Verdict) String() string { return verdictNames[v] }
+func (v refVerdict) String() string { return refVerdictNames[v] }
 
-// Key is a canonical flow key, laid out as the kernel's.
-type Key struct {
+// refKey is a canonical flow key, laid out as the kernel's.
+type refKey struct {
 	AddrLo, AddrHi [16]byte
 	PortLo, PortHi uint16
 	VLAN           [3]uint16
@@ -42,10 +44,10 @@ type Key struct {
 	Family         uint8 // 4 or 6
 }
 
-// Result is the reference decode of one frame.
-type Result struct {
-	Verdict  Verdict
-	Key      Key
+// refResult is the reference decode of one frame.
+type refResult struct {
+	Verdict  refVerdict
+	Key      refKey
 	Side     uint8 // sender: 0 = lo, 1 = hi
 	Src, Dst netip.Addr
 	Proto    uint8
@@ -58,63 +60,63 @@ type Result struct {
 	ICMPCode uint8
 }
 
-const maxExtHeaders = 8
+const refMaxExtHeaders = 8
 
-// Decode parses an Ethernet frame as the kernel program does.
-func Decode(frame []byte) Result {
-	var r Result
+// refDecode parses an Ethernet frame as the kernel program does.
+func refDecode(frame []byte) refResult {
+	var r refResult
 	var eth layers.Ethernet
 	if len(frame) < 14 || eth.DecodeFromBytes(frame, gopacket.NilDecodeFeedback) != nil {
-		r.Verdict = BadL2
+		r.Verdict = refBadL2
 		return r
 	}
 	et := eth.EthernetType
 	rest := eth.Payload
-	for i := 0; i < 3 && isVLAN(et); i++ {
+	for i := 0; i < 3 && refIsVLAN(et); i++ {
 		var tag layers.Dot1Q
 		if len(rest) < 4 || tag.DecodeFromBytes(rest, gopacket.NilDecodeFeedback) != nil {
-			r.Verdict = BadVLAN
+			r.Verdict = refBadVLAN
 			return r
 		}
 		r.Key.VLAN[i] = tag.VLANIdentifier
 		et = tag.Type
 		rest = tag.Payload
 	}
-	if isVLAN(et) {
-		r.Verdict = BadVLAN
+	if refIsVLAN(et) {
+		r.Verdict = refBadVLAN
 		return r
 	}
 	switch et {
 	case layers.EthernetTypeIPv4:
-		return decode4(rest, r)
+		return refDecode4(rest, r)
 	case layers.EthernetTypeIPv6:
-		return decode6(rest, r)
+		return refDecode6(rest, r)
 	}
-	r.Verdict = NonIP
+	r.Verdict = refNonIP
 	return r
 }
 
-func isVLAN(et layers.EthernetType) bool {
+func refIsVLAN(et layers.EthernetType) bool {
 	return et == layers.EthernetTypeDot1Q || et == layers.EthernetTypeQinQ || et == 0x9100
 }
 
-func decode4(b []byte, r Result) Result {
+func refDecode4(b []byte, r refResult) refResult {
 	if len(b) < 20 || b[0]>>4 != 4 {
-		r.Verdict = BadL3
+		r.Verdict = refBadL3
 		return r
 	}
 	ihl := int(b[0]&0xf) * 4
 	if ihl < 20 {
-		r.Verdict = BadIHL
+		r.Verdict = refBadIHL
 		return r
 	}
 	if ihl > len(b) {
-		r.Verdict = BadL3
+		r.Verdict = refBadL3
 		return r
 	}
 	tot := int(binary.BigEndian.Uint16(b[2:4]))
 	if tot < ihl || tot > len(b) {
-		r.Verdict = BadIPLen
+		r.Verdict = refBadIPLen
 		return r
 	}
 	r.Key.Family = 4
@@ -123,17 +125,17 @@ func decode4(b []byte, r Result) Result {
 	r.Proto = b[9]
 	r.L3Len = uint64(tot)
 	r.Fragment = binary.BigEndian.Uint16(b[6:8])&0x1fff != 0
-	return l4(b[ihl:tot], r)
+	return refL4(b[ihl:tot], r)
 }
 
-func decode6(b []byte, r Result) Result {
+func refDecode6(b []byte, r refResult) refResult {
 	if len(b) < 40 || b[0]>>4 != 6 {
-		r.Verdict = BadL3
+		r.Verdict = refBadL3
 		return r
 	}
 	plen := int(binary.BigEndian.Uint16(b[4:6]))
 	if 40+plen > len(b) {
-		r.Verdict = BadIPLen
+		r.Verdict = refBadIPLen
 		return r
 	}
 	// The fixed header is read directly: gopacket's IPv6 decoder also
@@ -146,79 +148,79 @@ func decode6(b []byte, r Result) Result {
 	r.L3Len = uint64(40 + plen)
 	rest := b[40 : 40+plen]
 	next := layers.IPProtocol(b[6])
-	for i := 0; i < maxExtHeaders; i++ {
+	for i := 0; i < refMaxExtHeaders; i++ {
 		switch next {
 		case layers.IPProtocolIPv6HopByHop, layers.IPProtocolIPv6Routing, layers.IPProtocolIPv6Destination:
 			if len(rest) < 4 {
-				r.Verdict = BadIPv6Ext
+				r.Verdict = refBadIPv6Ext
 				return r
 			}
 			var ext layers.IPv6ExtensionSkipper
 			n := (int(rest[1]) + 1) * 8
 			if n > len(rest) || ext.DecodeFromBytes(rest, gopacket.NilDecodeFeedback) != nil {
-				r.Verdict = BadIPv6Ext
+				r.Verdict = refBadIPv6Ext
 				return r
 			}
 			next, rest = ext.NextHeader, rest[n:]
 		case layers.IPProtocolAH:
 			if len(rest) < 4 {
-				r.Verdict = BadIPv6Ext
+				r.Verdict = refBadIPv6Ext
 				return r
 			}
 			n := (int(rest[1]) + 2) * 4
 			if n > len(rest) {
-				r.Verdict = BadIPv6Ext
+				r.Verdict = refBadIPv6Ext
 				return r
 			}
 			next, rest = layers.IPProtocol(rest[0]), rest[n:]
 		case layers.IPProtocolIPv6Fragment:
 			var frag layers.IPv6Fragment
 			if len(rest) < 8 || frag.DecodeFromBytes(rest, gopacket.NilDecodeFeedback) != nil {
-				r.Verdict = BadIPv6Ext
+				r.Verdict = refBadIPv6Ext
 				return r
 			}
 			next, rest = frag.NextHeader, rest[8:]
 			if frag.FragmentOffset != 0 {
 				r.Fragment = true
 				r.Proto = uint8(next)
-				return l4(rest, r)
+				return refL4(rest, r)
 			}
 		default:
 			r.Proto = uint8(next)
-			return l4(rest, r)
+			return refL4(rest, r)
 		}
 	}
 	switch next {
 	case layers.IPProtocolIPv6HopByHop, layers.IPProtocolIPv6Routing, layers.IPProtocolIPv6Destination,
 		layers.IPProtocolAH, layers.IPProtocolIPv6Fragment:
-		r.Verdict = BadIPv6Ext
+		r.Verdict = refBadIPv6Ext
 		return r
 	}
 	r.Proto = uint8(next)
-	return l4(rest, r)
+	return refL4(rest, r)
 }
 
-// l4 reads the transport header from the IP payload (padding excluded).
-func l4(b []byte, r Result) Result {
+// refL4 reads the transport header from the IP payload (padding excluded).
+func refL4(b []byte, r refResult) refResult {
 	if r.Fragment {
 		r.Payload = uint64(len(b))
-		return finish(r)
+		return refFinish(r)
 	}
 	var hdr int
 	switch r.Proto {
 	case uint8(layers.IPProtocolTCP):
 		if len(b) < 20 {
-			r.Verdict = BadL4
+			r.Verdict = refBadL4
 			return r
 		}
 		doff := int(b[12]>>4) * 4
 		if doff < 20 {
-			r.Verdict = BadTCPDoff
+			r.Verdict = refBadTCPDoff
 			return r
 		}
 		var tcp layers.TCP
 		if doff > len(b) || tcp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
-			r.Verdict = BadL4
+			r.Verdict = refBadL4
 			return r
 		}
 		r.Key.PortLo, r.Key.PortHi = uint16(tcp.SrcPort), uint16(tcp.DstPort)
@@ -228,30 +230,30 @@ func l4(b []byte, r Result) Result {
 		// The ports only: like the kernel, the reference does not judge
 		// the UDP length field (gopacket rejects lengths below 8).
 		if len(b) < 8 {
-			r.Verdict = BadL4
+			r.Verdict = refBadL4
 			return r
 		}
 		r.Key.PortLo, r.Key.PortHi = binary.BigEndian.Uint16(b[0:2]), binary.BigEndian.Uint16(b[2:4])
 		hdr = 8
 	case uint8(layers.IPProtocolICMPv4), uint8(layers.IPProtocolICMPv6):
 		if len(b) < 8 {
-			r.Verdict = BadL4
+			r.Verdict = refBadL4
 			return r
 		}
 		r.ICMPType, r.ICMPCode = b[0], b[1]
 		hdr = 8
 	default:
 		r.Payload = uint64(len(b))
-		return finish(r)
+		return refFinish(r)
 	}
 	r.HasL4 = true
 	r.Payload = uint64(len(b) - hdr)
-	return finish(r)
+	return refFinish(r)
 }
 
-// finish orders the key canonically: the (address, port) that sorts lower first.
-func finish(r Result) Result {
-	r.Verdict = IP
+// refFinish orders the key canonically: the (address, port) that sorts lower first.
+func refFinish(r refResult) refResult {
+	r.Verdict = refIP
 	sport, dport := r.Key.PortLo, r.Key.PortHi
 	var src, dst [16]byte
 	copy(src[:], r.Src.AsSlice())

@@ -1,4 +1,4 @@
-package reference
+package loader
 
 import (
 	"net/netip"
@@ -6,37 +6,37 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 )
 
-// Matcher decides alerts as the kernel does: an exact entry beats a
+// refMatcher decides alerts as the kernel does: an exact entry beats a
 // prefix, the longest prefix wins, the first rule listing an address for
 // an end of the packet wins, and the destination is checked first.
-type Matcher struct {
+type refMatcher struct {
 	list     *blocklist.List
-	exact    map[netip.Addr]entry
-	prefixes map[netip.Prefix]entry
+	exact    map[netip.Addr]refEntry
+	prefixes map[netip.Prefix]refEntry
 	// HomeNet, when set, limits $HOME_NET; ExternalNotHome makes
 	// $EXTERNAL_NET !$HOME_NET (otherwise it is any).
 	HomeNet         []netip.Prefix
 	ExternalNotHome bool
 }
 
-type entry struct{ asSrc, asDst int } // rule index + 1, 0 for none
+type refEntry struct{ asSrc, asDst int } // rule index + 1, 0 for none
 
-// NewMatcher indexes a list.
-func NewMatcher(list *blocklist.List) *Matcher {
-	m := &Matcher{list: list, exact: map[netip.Addr]entry{}, prefixes: map[netip.Prefix]entry{}}
+// newRefMatcher indexes a list.
+func newRefMatcher(list *blocklist.List) *refMatcher {
+	m := &refMatcher{list: list, exact: map[netip.Addr]refEntry{}, prefixes: map[netip.Prefix]refEntry{}}
 	for _, e := range list.Entries {
 		dir := list.Rules[e.Rule].Direction
 		p := e.Prefix.Masked()
 		if e.Exact() {
-			m.exact[p.Addr()] = merge(m.exact[p.Addr()], dir, e.Rule+1)
+			m.exact[p.Addr()] = refMerge(m.exact[p.Addr()], dir, e.Rule+1)
 		} else {
-			m.prefixes[p] = merge(m.prefixes[p], dir, e.Rule+1)
+			m.prefixes[p] = refMerge(m.prefixes[p], dir, e.Rule+1)
 		}
 	}
 	return m
 }
 
-func merge(e entry, dir blocklist.Direction, id int) entry {
+func refMerge(e refEntry, dir blocklist.Direction, id int) refEntry {
 	if dir&blocklist.ListedAsSrc != 0 && e.asSrc == 0 {
 		e.asSrc = id
 	}
@@ -46,7 +46,7 @@ func merge(e entry, dir blocklist.Direction, id int) entry {
 	return e
 }
 
-func (m *Matcher) lookup(a netip.Addr) entry {
+func (m *refMatcher) lookup(a netip.Addr) refEntry {
 	e := m.exact[a]
 	for bits := a.BitLen(); bits >= 0; bits-- {
 		p, _ := a.Prefix(bits)
@@ -63,7 +63,7 @@ func (m *Matcher) lookup(a netip.Addr) entry {
 	return e
 }
 
-func (m *Matcher) otherOK(rule int, other netip.Addr) bool {
+func (m *refMatcher) otherOK(rule int, other netip.Addr) bool {
 	inHome := func() bool {
 		for _, p := range m.HomeNet {
 			if p.Contains(other) {
@@ -86,8 +86,8 @@ func (m *Matcher) otherOK(rule int, other netip.Addr) bool {
 
 // Alert returns the index of the rule the packet raises and which of its
 // addresses is listed ("src" or "dst"); ok is false when none.
-func (m *Matcher) Alert(r Result) (rule int, listed string, ok bool) {
-	if r.Verdict != IP {
+func (m *refMatcher) Alert(r refResult) (rule int, listed string, ok bool) {
+	if r.Verdict != refIP {
 		return 0, "", false
 	}
 	src, dst := m.lookup(r.Src), m.lookup(r.Dst)
