@@ -30,10 +30,13 @@ test-as-root: check
 	scripts/lab_test.sh
 	scripts/systemd_test.sh
 
-check: check-generate ## static checks: gofmt, go vet, generated code up to date
+check: check-generate ## static checks: gofmt, go vet, go mod tidy, staticcheck, shellcheck, generated code up to date
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '_bpfel.go$$')); \
 		if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	go vet ./...
+	go mod tidy -diff
+	go tool staticcheck ./...
+	shellcheck scripts/*.sh .ci/run
 
 install: build ## binary, systemd unit, sample config, logrotate (DESTDIR=, PREFIX=)
 	@if [ -n "$(DESTDIR)" ]; then DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" scripts/install.sh; \

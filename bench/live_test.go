@@ -90,18 +90,6 @@ func newLiveEnv(b *testing.B, gro bool) *liveEnv {
 	return e
 }
 
-func (e *liveEnv) rxPackets(b *testing.B) uint64 {
-	var n uint64
-	loader.InNetns(e.ns, func() error {
-		l, err := netlink.LinkByName(e.rcv)
-		if err == nil && l.Attrs().Statistics != nil {
-			n = l.Attrs().Statistics.RxPackets
-		}
-		return err
-	})
-	return n
-}
-
 // generator loads the generator program aimed at the env's veth.
 func (e *liveEnv) generator(b *testing.B, drop bool) *ebpf.Program {
 	spec, err := LoadGen()

@@ -2,6 +2,7 @@
 # The sensor's main job on the built-in lab: bring the lab up, run
 # xdpsensor on its SPAN port with a blocklist naming lab addresses, replay
 # both seed stories live, print the alerts and flow records, tear down.
+# shellcheck disable=SC2154 # the LAB_* variables come from `lab.sh up` through eval
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || exec scripts/as-root.sh "$0" "$@"
@@ -13,7 +14,9 @@ PIN=/sys/fs/bpf/xdpsensor-$NAME
 SENSOR_PID=""
 
 cleanup() {
-	[ -n "$SENSOR_PID" ] && kill -TERM "$SENSOR_PID" 2>/dev/null && wait "$SENSOR_PID" 2>/dev/null || true
+	if [ -n "$SENSOR_PID" ] && kill -TERM "$SENSOR_PID" 2>/dev/null; then
+		wait "$SENSOR_PID" 2>/dev/null || true
+	fi
 	scripts/lab.sh down "$NAME" || true
 	rm -rf "$PIN"
 }

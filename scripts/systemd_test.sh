@@ -9,7 +9,7 @@
 #     installed and nothing on this machine changes; without root it
 #     verifies a copy whose ExecStart names the DESTDIR's binary instead.
 #   - the logrotate snippet with `logrotate --debug` when logrotate is
-#     installed, and the scripts with shellcheck when it is.
+#     installed. (`make check` runs shellcheck on every script.)
 #
 # usage: scripts/systemd_test.sh       (BIN=path/to/xdpsensor to skip the build)
 # Exits non-zero on any failure.
@@ -152,15 +152,6 @@ if command -v logrotate >/dev/null 2>&1; then
 	fi
 else
 	echo "skip logrotate check (logrotate not installed)"
-fi
-if command -v shellcheck >/dev/null 2>&1; then
-	if out=$(shellcheck "$HERE/install.sh" "$HERE/systemd_test.sh" 2>&1); then
-		ok "shellcheck"
-	else
-		fail "shellcheck:"$'\n'"$out"
-	fi
-else
-	echo "skip shellcheck (not installed)"
 fi
 
 echo "$PROG: $passed passed, $failed failed"

@@ -57,14 +57,3 @@ func (f *exactFilter) add(addr []byte) {
 		f.words[i>>6] |= 1 << (i & 63)
 	}
 }
-
-func (f *exactFilter) mayContain(addr []byte) bool {
-	h := addrHash(addr)
-	mask := uint32(1)<<f.log2 - 1
-	for _, i := range [2]uint32{uint32(h) & mask, uint32(h>>32) & mask} {
-		if f.words[i>>6]&(1<<(i&63)) == 0 {
-			return false
-		}
-	}
-	return true
-}

@@ -83,30 +83,28 @@ func Open(path string) (*Reader, error) {
 // the middle of a packet (one being written, or left by a crash) ends
 // cleanly after its last complete packet; Truncated then reports it.
 func (r *Reader) Next() (Packet, error) {
-	for {
-		data, ci, err := r.next()
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			r.truncated = true
-			return Packet{}, io.EOF
-		}
-		if errors.Is(err, io.EOF) {
-			return Packet{}, io.EOF
-		}
-		r.index++
-		if err != nil {
-			return Packet{}, fmt.Errorf("%s: packet %d: %w", r.path, r.index, err)
-		}
-		p := Packet{Time: ci.Timestamp, OrigLen: ci.Length, Index: r.index}
-		lt := r.link(ci)
-		p.Data, p.Synthetic, err = r.toEthernet(lt, data)
-		if err != nil {
-			return Packet{}, fmt.Errorf("%s: packet %d: %w", r.path, r.index, err)
-		}
-		if p.Synthetic {
-			p.OrigLen += len(p.Data) - len(data)
-		}
-		return p, nil
+	data, ci, err := r.next()
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		r.truncated = true
+		return Packet{}, io.EOF
 	}
+	if errors.Is(err, io.EOF) {
+		return Packet{}, io.EOF
+	}
+	r.index++
+	if err != nil {
+		return Packet{}, fmt.Errorf("%s: packet %d: %w", r.path, r.index, err)
+	}
+	p := Packet{Time: ci.Timestamp, OrigLen: ci.Length, Index: r.index}
+	lt := r.link(ci)
+	p.Data, p.Synthetic, err = r.toEthernet(lt, data)
+	if err != nil {
+		return Packet{}, fmt.Errorf("%s: packet %d: %w", r.path, r.index, err)
+	}
+	if p.Synthetic {
+		p.OrigLen += len(p.Data) - len(data)
+	}
+	return p, nil
 }
 
 var ethHeader = [12]byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1}

@@ -64,7 +64,6 @@ type captureSink struct {
 	iface  func(uint32) string
 	maps   *abi.BpfMaps
 	rec    capture.Record
-	paused bool
 }
 
 func openCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) (*captureSink, error) {
