@@ -52,6 +52,12 @@ type Snapshot struct {
 
 func liveSlot(gen uint32) uint32 { return gen & 1 }
 
+// live reads the sensor config and its live slot.
+func (b *Blocklist) live() (abi.BpfSensorConfig, uint32, error) {
+	cfg, err := b.Maps.ReadConfig()
+	return cfg, liveSlot(cfg.Generation), err
+}
+
 // Snapshot reads the live slot.
 func (b *Blocklist) Snapshot() (*Snapshot, error) {
 	cfg, err := b.Maps.ReadConfig()
@@ -188,11 +194,10 @@ type AddOptions struct {
 // without room is rebuilt through Replace (still atomic).
 func (b *Blocklist) Add(p netip.Prefix, opts AddOptions) error {
 	p = p.Masked()
-	cfg, err := b.Maps.ReadConfig()
+	cfg, slot, err := b.live()
 	if err != nil {
 		return err
 	}
-	slot := liveSlot(cfg.Generation)
 	id, err := b.newRuleID(slot)
 	if err != nil {
 		return err
@@ -236,11 +241,10 @@ func (b *Blocklist) Add(p netip.Prefix, opts AddOptions) error {
 // Del removes one address or prefix from the live slot.
 func (b *Blocklist) Del(p netip.Prefix) error {
 	p = p.Masked()
-	cfg, err := b.Maps.ReadConfig()
+	_, slot, err := b.live()
 	if err != nil {
 		return err
 	}
-	slot := liveSlot(cfg.Generation)
 	outer, key := b.entryMap(p)
 	m, err := innerMap(outer, slot)
 	if err != nil {

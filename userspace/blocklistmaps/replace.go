@@ -149,21 +149,17 @@ func (b *Blocklist) Replace(list *blocklist.List) (InstallStats, error) {
 			errs[i] = f()
 		}()
 	}
-	run(0, func() (err error) {
-		inner[0], err = fillSlot(b, slot, "blocklist_v4_slots", b.Maps.BlocklistV4Slots, &img.exactV4, 2)
-		return err
+	run(0, func() error {
+		return fillSlot(b, slot, "blocklist_v4_slots", b.Maps.BlocklistV4Slots, &img.exactV4, 2, &inner[0])
 	})
-	run(1, func() (err error) {
-		inner[1], err = fillSlot(b, slot, "blocklist_v6_slots", b.Maps.BlocklistV6Slots, &img.exactV6, 1)
-		return err
+	run(1, func() error {
+		return fillSlot(b, slot, "blocklist_v6_slots", b.Maps.BlocklistV6Slots, &img.exactV6, 1, &inner[1])
 	})
-	run(2, func() (err error) {
-		inner[2], err = fillSlot(b, slot, "blocklist_prefix_v4_slots", b.Maps.BlocklistPrefixV4Slots, &img.prefixV4, 1)
-		return err
+	run(2, func() error {
+		return fillSlot(b, slot, "blocklist_prefix_v4_slots", b.Maps.BlocklistPrefixV4Slots, &img.prefixV4, 1, &inner[2])
 	})
-	run(3, func() (err error) {
-		inner[3], err = fillSlot(b, slot, "blocklist_prefix_v6_slots", b.Maps.BlocklistPrefixV6Slots, &img.prefixV6, 1)
-		return err
+	run(3, func() error {
+		return fillSlot(b, slot, "blocklist_prefix_v6_slots", b.Maps.BlocklistPrefixV6Slots, &img.prefixV6, 1, &inner[3])
 	})
 	run(4, func() error { return b.writeFilter(slot, &img.filter) })
 	run(5, func() (err error) {
@@ -256,28 +252,28 @@ func (b *Blocklist) build(list *blocklist.List, slot, gen uint32) (*slotImage, e
 		e := list.Entries[packed&mask]
 		return mergeEntry(val, list.Rules[e.Rule].Direction, ids[e.Rule])
 	}
-	slices.Sort(v4)
-	for i := 0; i < len(v4); {
-		addr := v4[i] >> 32
-		var val abi.BpfBlocklistEntry
-		for ; i < len(v4) && v4[i]>>32 == addr; i++ {
-			val = merge(val, v4[i], 1<<32-1)
+	// Sorted, equal keys (the bits above shift) are neighbours: merge each run.
+	eachRun := func(packed []uint64, shift uint, add func(head uint64, val abi.BpfBlocklistEntry)) {
+		slices.Sort(packed)
+		for i := 0; i < len(packed); {
+			head := packed[i] >> shift
+			var val abi.BpfBlocklistEntry
+			for ; i < len(packed) && packed[i]>>shift == head; i++ {
+				val = merge(val, packed[i], 1<<shift-1)
+			}
+			add(head, val)
 		}
+	}
+	eachRun(v4, 32, func(addr uint64, val abi.BpfBlocklistEntry) {
 		var k abi.BpfIpv4Addr
 		binary.BigEndian.PutUint32(k.Octets[:], uint32(addr))
 		img.exactV4.add(k, val)
-	}
-	slices.Sort(p4)
-	for i := 0; i < len(p4); {
-		head := p4[i] >> 26
-		var val abi.BpfBlocklistEntry
-		for ; i < len(p4) && p4[i]>>26 == head; i++ {
-			val = merge(val, p4[i], 1<<26-1)
-		}
+	})
+	eachRun(p4, 26, func(head uint64, val abi.BpfBlocklistEntry) {
 		k := abi.BpfLpmV4Key{Prefixlen: uint32(head & 63)}
 		binary.BigEndian.PutUint32(k.Addr[:], uint32(head>>6))
 		img.prefixV4.add(k, val)
-	}
+	})
 	for k, v := range v6 {
 		img.exactV6.add(k, v)
 	}
@@ -458,18 +454,18 @@ func (b *Blocklist) fillFilter(slot uint32, img *slotImage) (uint32, error) {
 
 // fillSlot creates an inner map sized for e, fills it (with parallel
 // batches: hash maps lock per bucket, so two writers nearly halve the time)
-// and puts it in the slot; nothing to fill empties the slot. The caller
-// owns the returned map.
-func fillSlot[K any](b *Blocklist, slot uint32, outerName string, outer *ebpf.Map, e *entries[K], writers int) (*ebpf.Map, error) {
+// and puts it in the slot; nothing to fill empties the slot. The map is
+// stored in into, for the caller to close.
+func fillSlot[K any](b *Blocklist, slot uint32, outerName string, outer *ebpf.Map, e *entries[K], writers int, into **ebpf.Map) error {
 	if e.len() == 0 {
 		if err := setSlot(outer, slot, nil); err != nil {
-			return nil, fmt.Errorf("emptying %s[%d]: %w", outerName, slot, err)
+			return fmt.Errorf("emptying %s[%d]: %w", outerName, slot, err)
 		}
-		return nil, nil
+		return nil
 	}
 	m, err := ebpf.NewMap(b.innerSpec(outerName, e.len()))
 	if err != nil {
-		return nil, fmt.Errorf("creating map for %s: %w", outerName, err)
+		return fmt.Errorf("creating map for %s: %w", outerName, err)
 	}
 	part := (e.len() + writers - 1) / writers
 	errs := make([]error, writers)
@@ -485,13 +481,14 @@ func fillSlot[K any](b *Blocklist, slot uint32, outerName string, outer *ebpf.Ma
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		m.Close()
-		return nil, fmt.Errorf("filling %s: %w", outerName, err)
+		return fmt.Errorf("filling %s: %w", outerName, err)
 	}
 	if err := setSlot(outer, slot, m); err != nil {
 		m.Close()
-		return nil, fmt.Errorf("installing %s[%d]: %w", outerName, slot, err)
+		return fmt.Errorf("installing %s[%d]: %w", outerName, slot, err)
 	}
-	return m, nil
+	*into = m
+	return nil
 }
 
 func (b *Blocklist) writeFilter(slot uint32, words *[prefixFilterLen]uint32) error {

@@ -69,9 +69,9 @@ func Append(b []byte, seed uint16, src, dst netip.Addr, sport, dport uint16, pro
 	switch proto {
 	case protoTCP, protoUDP, protoSCTP:
 	case protoICMP:
-		sport, dport, oneWay = icmpPorts(uint8(sport), uint8(dport))
+		sport, dport, oneWay = icmpPorts(icmp4Pairs, uint8(sport), uint8(dport))
 	case protoICMPv6:
-		sport, dport, oneWay = icmp6Ports(uint8(sport), uint8(dport))
+		sport, dport, oneWay = icmpPorts(icmp6Pairs, uint8(sport), uint8(dport))
 	default:
 		hasPorts = false
 		sport, dport = 0, 0
@@ -112,54 +112,37 @@ func less(a, b netip.Addr, ap, bp uint16) bool {
 	return ap < bp
 }
 
-// icmpPorts maps an ICMPv4 type and code to port equivalents, as Zeek's
-// ICMP4_counterpart does: request/reply types pair with their counterpart
-// type, all others are one-way and use the code.
-func icmpPorts(typ, code uint8) (sport, dport uint16, oneWay bool) {
-	var c uint8
-	switch typ {
-	case 8, 0: // echo request / reply
-		c = other(typ, 8, 0)
-	case 13, 14: // timestamp request / reply
-		c = other(typ, 13, 14)
-	case 15, 16: // information request / reply
-		c = other(typ, 15, 16)
-	case 10, 9: // router solicitation / advertisement
-		c = other(typ, 10, 9)
-	case 17, 18: // address mask request / reply
-		c = other(typ, 17, 18)
-	default:
-		return uint16(typ), uint16(code), true
+// The request/reply type pairs of Zeek's ICMP4_counterpart and
+// ICMP6_counterpart.
+var (
+	icmp4Pairs = [][2]uint8{
+		{8, 0},   // echo request / reply
+		{13, 14}, // timestamp request / reply
+		{15, 16}, // information request / reply
+		{10, 9},  // router solicitation / advertisement
+		{17, 18}, // address mask request / reply
 	}
-	return uint16(typ), uint16(c), false
-}
+	icmp6Pairs = [][2]uint8{
+		{128, 129}, // echo request / reply
+		{133, 134}, // router solicitation / advertisement
+		{135, 136}, // neighbor solicitation / advertisement
+		{130, 131}, // multicast listener query / report
+		{139, 140}, // node information query / response
+		{144, 145}, // home agent address discovery request / reply
+	}
+)
 
-// icmp6Ports is icmpPorts for ICMPv6 (Zeek's ICMP6_counterpart).
-func icmp6Ports(typ, code uint8) (sport, dport uint16, oneWay bool) {
-	var c uint8
-	switch typ {
-	case 128, 129: // echo request / reply
-		c = other(typ, 128, 129)
-	case 133, 134: // router solicitation / advertisement
-		c = other(typ, 133, 134)
-	case 135, 136: // neighbor solicitation / advertisement
-		c = other(typ, 135, 136)
-	case 130, 131: // multicast listener query / report
-		c = other(typ, 130, 131)
-	case 139, 140: // node information query / response
-		c = other(typ, 139, 140)
-	case 144, 145: // home agent address discovery request / reply
-		c = other(typ, 144, 145)
-	default:
-		return uint16(typ), uint16(code), true
+// icmpPorts maps an ICMP type and code to port equivalents, as Zeek
+// does: a type of a request/reply pair pairs with its counterpart type,
+// all others are one-way and use the code.
+func icmpPorts(pairs [][2]uint8, typ, code uint8) (sport, dport uint16, oneWay bool) {
+	for _, p := range pairs {
+		switch typ {
+		case p[0]:
+			return uint16(typ), uint16(p[1]), false
+		case p[1]:
+			return uint16(typ), uint16(p[0]), false
+		}
 	}
-	return uint16(typ), uint16(c), false
-}
-
-// other returns b for a and a for b.
-func other(typ, a, b uint8) uint8 {
-	if typ == a {
-		return b
-	}
-	return a
+	return uint16(typ), uint16(code), true
 }
