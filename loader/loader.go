@@ -209,32 +209,31 @@ func configureSpec(spec *ebpf.CollectionSpec, cfg Config) error {
 	if cfg.MonitorPort {
 		verdict = 1 // XDP_DROP
 	}
-	if err := spec.Variables["cfg_verdict"].Set(verdict); err != nil {
-		return fmt.Errorf("setting cfg_verdict: %w", err)
-	}
-	var replay uint8
-	if cfg.ReplayClock {
-		replay = 1
-	}
-	if err := spec.Variables["cfg_replay_clock"].Set(replay); err != nil {
-		return fmt.Errorf("setting cfg_replay_clock: %w", err)
-	}
-	var frags uint8
 	if cfg.Frags {
-		frags = 1
 		spec.Programs["xdpsensor"].Flags |= unix.BPF_F_XDP_HAS_FRAGS
 	}
-	if err := spec.Variables["cfg_frags"].Set(frags); err != nil {
-		return fmt.Errorf("setting cfg_frags: %w", err)
-	}
-	var vary uint8
-	if cfg.BenchNewFlows {
-		vary = 1
-	}
-	if err := spec.Variables["cfg_bench_new_flows"].Set(vary); err != nil {
-		return fmt.Errorf("setting cfg_bench_new_flows: %w", err)
+	for _, v := range []struct {
+		name  string
+		value any
+	}{
+		{"cfg_verdict", verdict},
+		{"cfg_replay_clock", flag(cfg.ReplayClock)},
+		{"cfg_frags", flag(cfg.Frags)},
+		{"cfg_bench_new_flows", flag(cfg.BenchNewFlows)},
+	} {
+		if err := spec.Variables[v.name].Set(v.value); err != nil {
+			return fmt.Errorf("setting %s: %w", v.name, err)
+		}
 	}
 	return nil
+}
+
+// flag is a bool as the program's u8 variables hold it.
+func flag(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // initConfig creates the config entry on first load; a reused pinned map
