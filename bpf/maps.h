@@ -53,6 +53,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } stats SEC(".maps");
 
+/* The daemon's counters (struct daemon_stats), for every reader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct daemon_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} daemon_counters SEC(".maps");
+
 /* Blocklist generation, live slot and per-slot sizes. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

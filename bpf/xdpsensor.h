@@ -396,4 +396,31 @@ struct sensor_stats {
 	__u64 malformed_tcp_doff; /* TCP data offset < 5 */
 };
 
+/* The daemon's own counters, written by it once per drain round into a
+ * pinned map, so that `stats`, bpftool and the metrics read one truth:
+ * every record written, and every one that could not be, by reason. */
+struct daemon_stats {
+	__u64 alerts_written;        /* alert records written */
+	__u64 flows_written;         /* flow records written, every reason */
+	__u64 flows_timeout;         /* ... idle past the flow timeout */
+	__u64 flows_emergency;       /* ... idle past the emergency timeout (table nearly full) */
+	__u64 flows_closed_written;  /* ... after FIN/FIN or RST and the linger */
+	__u64 flows_shutdown;        /* ... still open when the sensor stopped */
+	__u64 flows_from_ring;       /* ... records the kernel sent (a reused tuple, a full table) */
+	__u64 stats_written;         /* stats events written */
+	__u64 flow_table_entries;    /* gauge: flows in the tables at the last sweep */
+	__u64 flow_table_capacity;   /* gauge: flows the tables hold */
+	__u64 emergency;             /* gauge: 1 while the tables are above their high-water mark */
+	__u64 emergency_entered;     /* times the high-water mark was crossed */
+	__u64 export_late_packets;   /* packets that reached a flow between its record and its removal */
+	__u64 export_split;          /* flows a race cut in two records */
+	__u64 extras_orphaned;       /* flow extensions left behind by a gone flow, removed */
+	__u64 output_write_errors;   /* failed writes to an output file */
+	__u64 output_records_lost;   /* records an output could not write, summed over outputs */
+	__u64 pcap_frames_written;   /* captured frames written to the pcap ring */
+	__u64 pcap_bytes_written;
+	__u64 pcap_frames_lost;      /* captured frames the daemon could not write (disk full, errors) */
+	__u64 ring_records_unknown;  /* event ring records of an unknown type */
+};
+
 #endif

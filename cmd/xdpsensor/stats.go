@@ -35,7 +35,7 @@ var (
 // statsSample is one reading of the kernel counters.
 type statsSample struct {
 	at       time.Time
-	counters []abi.Counter // sensor_stats, in C order
+	counters []abi.Counter // sensor_stats, then daemon_stats, in C order
 	gen      uint32        // blocklist generation (a gauge: no rate)
 }
 
@@ -48,6 +48,16 @@ func readStatsSample(maps *abi.BpfMaps) (statsSample, error) {
 	if err != nil {
 		return statsSample{}, err
 	}
+	// The daemon's counters: what it wrote and what it could not.
+	ds, err := maps.ReadDaemonStats()
+	if err != nil {
+		return statsSample{}, err
+	}
+	daemon, err := abi.DaemonCounters(&ds)
+	if err != nil {
+		return statsSample{}, err
+	}
+	counters = append(counters, daemon...)
 	cfg, err := maps.ReadConfig()
 	if err != nil {
 		return statsSample{}, err
@@ -61,8 +71,10 @@ func newStatsCommand(g *globalFlags) *cobra.Command {
 	var count int
 	cmd := &cobra.Command{
 		Use:   "stats [--json] [--interval 1s] [--count N]",
-		Short: "Print the running sensor's kernel counters (summed over CPUs), with per-second rates over --interval",
-		Long: `Print the running sensor's kernel counters, summed over CPUs.
+		Short: "Print the running sensor's counters (kernel, summed over CPUs, and daemon), with per-second rates over --interval",
+		Long: `Print the running sensor's counters: the kernel's, summed over CPUs,
+then the daemon's (records written, and every record or frame it could not
+write, by reason).
 
 Without --interval or --count: one snapshot of the counters (and the
 blocklist generation); --json prints them as one flat JSON object.

@@ -97,6 +97,10 @@ func TestStatsRatesJSON(t *testing.T) {
 		if r.Rates["packets"] != 2 || r.Rates["tcp_bytes"] != 2*48 || r.Rates["udp_packets"] != 0 {
 			t.Errorf("report %d: rates %v", i, r.Rates)
 		}
+		// The daemon's counters follow the kernel's (none running: zero).
+		if v, ok := r.Counters["output_records_lost"]; !ok || v != 0 {
+			t.Errorf("report %d: output_records_lost %d (present %v), want a zero daemon counter", i, v, ok)
+		}
 		// One flow: the first frame made it, the rest found it.
 		if r.Counters["flows_new"] != 1 || r.Rates["flows_new"] != 0 {
 			t.Errorf("report %d: flows_new %d at %g/s", i, r.Counters["flows_new"], r.Rates["flows_new"])

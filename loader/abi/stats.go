@@ -8,46 +8,84 @@ import (
 	"github.com/cilium/ebpf/btf"
 )
 
-// Counter is one named kernel counter.
+// Counter is one named counter, the kernel's or the daemon's.
 type Counter struct {
 	Name  string // the C field name, as bpftool prints it
 	Value uint64
 }
 
-var statsNames = sync.OnceValues(func() ([]string, error) {
+// counterNames holds, per C struct of u64 counters (sensor_stats,
+// daemon_stats), its field names in declaration order, from the object's BTF.
+var counterNames sync.Map // struct name -> []string
+
+func namesOf(structName string) ([]string, error) {
+	if v, ok := counterNames.Load(structName); ok {
+		return v.([]string), nil
+	}
 	spec, err := LoadBpf()
 	if err != nil {
 		return nil, err
 	}
 	var st *btf.Struct
-	if err := spec.Types.TypeByName("sensor_stats", &st); err != nil {
-		return nil, fmt.Errorf("finding sensor_stats in BTF: %w", err)
+	if err := spec.Types.TypeByName(structName, &st); err != nil {
+		return nil, fmt.Errorf("finding %s in BTF: %w", structName, err)
 	}
 	names := make([]string, len(st.Members))
 	for i, m := range st.Members {
 		if m.Offset.Bytes() != uint32(i*8) {
-			return nil, fmt.Errorf("sensor_stats.%s is not the %d-th u64", m.Name, i)
+			return nil, fmt.Errorf("%s.%s is not the %d-th u64", structName, m.Name, i)
 		}
 		names[i] = m.Name
 	}
+	counterNames.Store(structName, names)
 	return names, nil
-})
+}
 
-// Counters names every field of s by its C name, in declaration order.
-func Counters(s *BpfSensorStats) ([]Counter, error) {
-	names, err := statsNames()
+// named pairs each u64 of a counter struct with its C field name.
+func named(structName string, words []uint64) ([]Counter, error) {
+	names, err := namesOf(structName)
 	if err != nil {
 		return nil, err
 	}
-	words := unsafe.Slice((*uint64)(unsafe.Pointer(s)), int(unsafe.Sizeof(*s))/8)
 	if len(words) != len(names) {
-		return nil, fmt.Errorf("sensor_stats has %d fields in BTF, %d in Go", len(names), len(words))
+		return nil, fmt.Errorf("%s has %d fields in BTF, %d in Go", structName, len(names), len(words))
 	}
 	out := make([]Counter, len(names))
 	for i := range names {
 		out[i] = Counter{Name: names[i], Value: words[i]}
 	}
 	return out, nil
+}
+
+func words[T any](s *T) []uint64 {
+	return unsafe.Slice((*uint64)(unsafe.Pointer(s)), int(unsafe.Sizeof(*s))/8)
+}
+
+// Counters names every kernel counter of s by its C name, in declaration order.
+func Counters(s *BpfSensorStats) ([]Counter, error) {
+	return named("sensor_stats", words(s))
+}
+
+// DaemonCounters names every counter of the daemon's by its C name.
+func DaemonCounters(s *BpfDaemonStats) ([]Counter, error) {
+	return named("daemon_stats", words(s))
+}
+
+// ReadDaemonStats reads the counters the daemon publishes.
+func (m *BpfMaps) ReadDaemonStats() (BpfDaemonStats, error) {
+	var d BpfDaemonStats
+	if err := m.DaemonCounters.Lookup(uint32(0), &d); err != nil {
+		return d, fmt.Errorf("reading daemon counters: %w", err)
+	}
+	return d, nil
+}
+
+// WriteDaemonStats publishes the daemon's counters.
+func (m *BpfMaps) WriteDaemonStats(d *BpfDaemonStats) error {
+	if err := m.DaemonCounters.Put(uint32(0), d); err != nil {
+		return fmt.Errorf("publishing daemon counters: %w", err)
+	}
+	return nil
 }
 
 // ReadStats sums the per-CPU counters.
@@ -57,12 +95,10 @@ func (m *BpfMaps) ReadStats() (BpfSensorStats, error) {
 		return BpfSensorStats{}, fmt.Errorf("reading stats: %w", err)
 	}
 	var sum BpfSensorStats
-	n := int(unsafe.Sizeof(sum)) / 8
-	dst := unsafe.Slice((*uint64)(unsafe.Pointer(&sum)), n)
+	dst := words(&sum)
 	for i := range per {
-		src := unsafe.Slice((*uint64)(unsafe.Pointer(&per[i])), n)
-		for j := range dst {
-			dst[j] += src[j]
+		for j, v := range words(&per[i]) {
+			dst[j] += v
 		}
 	}
 	return sum, nil

@@ -82,6 +82,31 @@ const (
 	BpfCloseBitsCLOSE_RST    BpfCloseBits = 4
 )
 
+type BpfDaemonStats struct {
+	_                  structs.HostLayout
+	AlertsWritten      uint64
+	FlowsWritten       uint64
+	FlowsTimeout       uint64
+	FlowsEmergency     uint64
+	FlowsClosedWritten uint64
+	FlowsShutdown      uint64
+	FlowsFromRing      uint64
+	StatsWritten       uint64
+	FlowTableEntries   uint64
+	FlowTableCapacity  uint64
+	Emergency          uint64
+	EmergencyEntered   uint64
+	ExportLatePackets  uint64
+	ExportSplit        uint64
+	ExtrasOrphaned     uint64
+	OutputWriteErrors  uint64
+	OutputRecordsLost  uint64
+	PcapFramesWritten  uint64
+	PcapBytesWritten   uint64
+	PcapFramesLost     uint64
+	RingRecordsUnknown uint64
+}
+
 type BpfEventType uint32
 
 const (
@@ -419,6 +444,7 @@ const (
 	BpfMapCapture                = "capture"
 	BpfMapCaptureScratch         = "capture_scratch"
 	BpfMapConfig                 = "config"
+	BpfMapDaemonCounters         = "daemon_counters"
 	BpfMapEvents                 = "events"
 	BpfMapExactFilterSlots       = "exact_filter_slots"
 	BpfMapFlowScratch            = "flow_scratch"
@@ -516,6 +542,7 @@ type BpfMapSpecs struct {
 	Capture                *ebpf.MapSpec `ebpf:"capture"`
 	CaptureScratch         *ebpf.MapSpec `ebpf:"capture_scratch"`
 	Config                 *ebpf.MapSpec `ebpf:"config"`
+	DaemonCounters         *ebpf.MapSpec `ebpf:"daemon_counters"`
 	Events                 *ebpf.MapSpec `ebpf:"events"`
 	ExactFilterSlots       *ebpf.MapSpec `ebpf:"exact_filter_slots"`
 	FlowScratch            *ebpf.MapSpec `ebpf:"flow_scratch"`
@@ -587,6 +614,7 @@ type BpfMaps struct {
 	Capture                *ebpf.Map `ebpf:"capture"`
 	CaptureScratch         *ebpf.Map `ebpf:"capture_scratch"`
 	Config                 *ebpf.Map `ebpf:"config"`
+	DaemonCounters         *ebpf.Map `ebpf:"daemon_counters"`
 	Events                 *ebpf.Map `ebpf:"events"`
 	ExactFilterSlots       *ebpf.Map `ebpf:"exact_filter_slots"`
 	FlowScratch            *ebpf.Map `ebpf:"flow_scratch"`
@@ -609,6 +637,7 @@ func (m *BpfMaps) Close() error {
 		m.Capture,
 		m.CaptureScratch,
 		m.Config,
+		m.DaemonCounters,
 		m.Events,
 		m.ExactFilterSlots,
 		m.FlowScratch,

@@ -78,6 +78,7 @@ type Collector struct {
 	opts Options
 
 	kernel []kernelMetric // in sensor_stats order
+	daemon []daemonMetric // in daemon_stats order
 
 	alertsWritten, flowsWritten, flowsExpired, flowsFinished *prometheus.Desc
 	pcapBytes, captureDrops                                  *prometheus.Desc
@@ -101,6 +102,15 @@ type kernelMetric struct {
 	desc  *prometheus.Desc
 	label string // the value of desc's one label, if it has one
 }
+
+// daemonMetric is where one daemon_stats field goes.
+type daemonMetric struct {
+	desc  *prometheus.Desc
+	gauge bool
+}
+
+// daemon_stats fields that are levels, not counts.
+var daemonGauges = map[string]bool{"flow_table_entries": true, "flow_table_capacity": true, "emergency": true}
 
 // The protocol classes of sensor_stats, by field prefix.
 var protoClasses = []string{"tcp", "udp", "icmp", "icmpv6", "other_ip", "non_ip"}
@@ -144,6 +154,14 @@ func NewCollector(maps *abi.BpfMaps, opts Options) *Collector {
 	malformed := desc("malformed_packets_total", "Frames the parser rejected, by reason.", "reason")
 	for _, n := range names {
 		c.kernel = append(c.kernel, kernelFor(n.Name, packets, bytes, ipPackets, malformed))
+	}
+	var zeroDaemon abi.BpfDaemonStats
+	daemonNames, err := abi.DaemonCounters(&zeroDaemon)
+	if err != nil && c.initErr == nil {
+		c.initErr = err
+	}
+	for _, n := range daemonNames {
+		c.daemon = append(c.daemon, daemonMetricFor(n.Name))
 	}
 
 	c.alertsWritten = desc("alerts_written_total", "Alert records the daemon wrote.")
@@ -207,6 +225,36 @@ func kernelFor(name string, packets, bytes, ipPackets, malformed *prometheus.Des
 	return kernelMetric{desc: desc(name+"_total", "Kernel counter sensor_stats."+name+".")}
 }
 
+// daemonMetricFor names a daemon_stats field: xdpsensor_daemon_NAME, with
+// _total for counts.
+func daemonMetricFor(name string) daemonMetric {
+	if daemonGauges[name] {
+		return daemonMetric{desc: desc("daemon_"+name, "Daemon gauge daemon_stats."+name+"."), gauge: true}
+	}
+	return daemonMetric{desc: desc("daemon_"+name+"_total", "Daemon counter daemon_stats."+name+".")}
+}
+
+// collectDaemon exports the counters the daemon publishes in its map.
+func (c *Collector) collectDaemon(ch chan<- prometheus.Metric) {
+	ds, err := c.maps.ReadDaemonStats()
+	if err == nil {
+		var counters []abi.Counter
+		if counters, err = abi.DaemonCounters(&ds); err == nil {
+			for i, d := range counters {
+				kind := prometheus.CounterValue
+				if c.daemon[i].gauge {
+					kind = prometheus.GaugeValue
+				}
+				ch <- prometheus.MustNewConstMetric(c.daemon[i].desc, kind, float64(d.Value))
+			}
+			return
+		}
+	}
+	for _, d := range c.daemon {
+		ch <- prometheus.NewInvalidMetric(d.desc, err)
+	}
+}
+
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	seen := map[*prometheus.Desc]bool{}
@@ -215,6 +263,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 			seen[k.desc] = true
 			ch <- k.desc
 		}
+	}
+	for _, d := range c.daemon {
+		ch <- d.desc
 	}
 	for _, d := range []*prometheus.Desc{c.flowsActive, c.blocklistEntries, c.blocklistGeneration,
 		c.ifPackets, c.ifBytes, c.attachMode, c.egressMode} {
@@ -260,6 +311,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(km.desc, prometheus.CounterValue, float64(k.Value))
 		}
 	}
+
+	c.collectDaemon(ch)
 
 	active, err := c.countFlows()
 	if err != nil {

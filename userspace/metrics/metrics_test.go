@@ -336,9 +336,11 @@ func TestEveryCounterNamedAndLinted(t *testing.T) {
 	}
 	var zero abi.BpfSensorStats
 	counters, _ := abi.Counters(&zero)
-	// One series per kernel counter, plus active flows, blocklist (4 kinds
-	// and generation), the daemon's six and evicted.
-	if n, want := testutil.CollectAndCount(c), len(counters)+1+5+6+1; n != want {
+	var zeroDaemon abi.BpfDaemonStats
+	daemon, _ := abi.DaemonCounters(&zeroDaemon)
+	// One series per kernel and daemon counter, plus active flows,
+	// blocklist (4 kinds and generation), the pipeline's six and evicted.
+	if n, want := testutil.CollectAndCount(c), len(counters)+len(daemon)+1+5+6+1; n != want {
 		t.Errorf("%d series, want %d", n, want)
 	}
 }
