@@ -10,7 +10,7 @@
  *   DP_AFTER_PARSE    adds what the hook knows beyond the bytes (skb: an
  *                     offloaded VLAN tag, GSO segments)
  *   DP_VERDICT        what the program returns
- * and DP(packet_time) defined. Functions the verifier checks once are
+ * and DP(packet_time) and DP(wire_len) defined. Functions the verifier checks once are
  * global; each hook gets its own copies. */
 
 static __always_inline void DP(fill_packet_fields)(DP_CTX *ctx, struct packet_fields *pf,
@@ -18,8 +18,11 @@ static __always_inline void DP(fill_packet_fields)(DP_CTX *ctx, struct packet_fi
 {
 	__builtin_memcpy(pf->src, pkt->src, 16);
 	__builtin_memcpy(pf->dst, pkt->dst, 16);
-	pf->sport = pkt->sport;
-	pf->dport = pkt->dport;
+	/* ICMP's "ports" (type, counterpart) key flows; a packet has none. */
+	if (pkt->proto != IPPROTO_ICMP && pkt->proto != IPPROTO_ICMPV6) {
+		pf->sport = pkt->sport;
+		pf->dport = pkt->dport;
+	}
 	pf->vlan[0] = pkt->vlan[0];
 	pf->vlan[1] = pkt->vlan[1];
 	pf->vlan[2] = pkt->vlan[2];
@@ -149,54 +152,146 @@ __noinline int DP(capture_frame)(DP_CTX *ctx, struct flow_key *key, struct captu
 	return cap;
 }
 
-/* Capture this packet of flow f if the mode and the flow's budget say so. */
+/* Capture this packet of flow f if the mode and the flow's budget say so.
+ * The budget counts the flow's frame bytes, both ways: capture starts at a
+ * flow's first packet, so they are the bytes captured (whole frames). */
 static __always_inline void DP(maybe_capture)(DP_CTX *ctx, struct sensor_config *cfg,
-					  struct sensor_stats *st, struct flow_key *key,
-					  struct flow_value *f, __u64 now, __u8 side)
+					  struct sensor_stats *st, struct flow_value *f,
+					  struct dp_state *s)
 {
 	__u8 mode = cfg->capture_mode;
-	if (mode == CAPTURE_NONE || (mode == CAPTURE_LISTED && !f->match.listed))
+	__u8 listed = f->marks & (LISTED_LO | LISTED_HI);
+	if (mode == CAPTURE_NONE || (mode == CAPTURE_LISTED && !listed))
 		return;
 	__u64 budget = cfg->capture_flow_bytes;
-	if (budget && f->captured_bytes >= budget) {
+	__u64 seen = (__u64)f->dir[0].frame_bytes + f->dir[1].frame_bytes;
+	if (budget && seen > budget) {
 		st->capture_capped++;
 		return;
 	}
 	struct capture_args ca = {
-		.now = now,
+		.now = s->now,
 		.flow_start = f->first_seen_ns,
 		.snaplen = cfg->capture_snaplen,
-		.listed = f->match.listed,
-		.side = side,
+		.listed = listed,
+		.side = s->side,
 	};
-	f->captured_bytes += DP(capture_frame)(ctx, key, &ca);
+	DP(capture_frame)(ctx, &s->key, &ca);
+}
+
+/* IP-only rules (address lists) raise alerts on a flow's first packet in
+ * each direction, as Suricata inspects them, or on every packet in
+ * ALERT_EVERY_PACKET mode (Snort 2); thresholds apply on top. */
+__noinline int DP(inspect)(DP_CTX *ctx, struct flow_value *f, struct dp_state *s)
+{
+	__u32 zero = 0;
+	if (!ctx || !f || !s)
+		return 0;
+	if (!(f->marks & (LISTED_LO | LISTED_HI)))
+		return 0;
+	struct sensor_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	if (!cfg || !st)
+		return 0;
+	__u8 side = s->side & 1;
+	__u8 bit = side == SIDE_LO ? INSPECTED_LO : INSPECTED_HI;
+	if (cfg->alert_mode != ALERT_EVERY_PACKET && (f->marks & bit))
+		return 0;
+	f->marks |= bit;
+	struct flow_extra *x = extra_find(&s->key, f);
+	if (!s->decided) {
+		if (x) {
+			s->md.lo_as_src = x->lo_as_src;
+			s->md.lo_as_dst = x->lo_as_dst;
+			s->md.hi_as_src = x->hi_as_src;
+			s->md.hi_as_dst = x->hi_as_dst;
+		} else {
+			decide_match(&s->md, &s->key, s->gen); /* no extension to keep it in */
+		}
+	}
+	struct alert_info ai = {.now = s->now, .side = side, .generation = s->gen, .flow_start = f->first_seen_ns};
+	ai.rule_id = packet_rule(&s->md, side, &ai.listed);
+	if (!ai.rule_id)
+		return 0;
+	if (rule_fires(st, &s->pkt, ai.rule_id, s->now)) {
+		if (x)
+			x->alerts++;
+		DP(emit_alert)(ctx, &s->pkt, &s->key, &ai);
+		return 1;
+	}
+	if (x)
+		x->suppressed++;
+	return 0;
+}
+
+/* Everything a flow's packet does to its entry (a table entry, or the
+ * scratch entry of a packet the full table had no room for). Returns the
+ * FLOW_END_* reason when the packet closes the flow. */
+__noinline int DP(account)(DP_CTX *ctx, struct flow_value *f, struct dp_state *s)
+{
+	__u32 zero = 0;
+	if (!ctx || !f || !s)
+		return 0;
+	struct sensor_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	if (!cfg || !st)
+		return 0;
+	refresh_match(f, s);
+	touch(&s->key, f, s->now);
+	count_packet(f, s);
+	DP(inspect)(ctx, f, s);
+	DP(maybe_capture)(ctx, cfg, st, f, s);
+	return track_close(f, &s->pkt, s->side & 1);
+}
+
+/* An ICMP error is counted in the flow it quotes, where Suricata counts
+ * it, when that flow is in the table; it travels back toward the quoted
+ * packet's sender. Returns 0 when there is no such flow. */
+__noinline int DP(count_quoted)(DP_CTX *ctx, struct dp_state *s)
+{
+	__u32 zero = 0;
+	if (!ctx || !s)
+		return 0;
+	struct sensor_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	if (!cfg || !st)
+		return 0;
+	struct packet *pkt = &s->pkt;
+	__u8 qside = canonical_key(&s->key, pkt->q_src, pkt->q_dst, pkt->q_sport, pkt->q_dport,
+				   pkt->q_proto, pkt->family, s->zone);
+	struct flow_value *f = flow_lookup(&s->key);
+	if (!f)
+		return 0;
+	s->side = qside ^ 1;
+	s->fresh = 0;
+	st->icmp_errors_quoted++;
+	refresh_match(f, s);
+	touch(&s->key, f, s->now);
+	count_volume(&s->key, f, s->side & 1, pkt, s->frame_len);
+	DP(inspect)(ctx, f, s);
+	DP(maybe_capture)(ctx, cfg, st, f, s);
+	return 1;
 }
 
 /* Fragments after the first carry no ports and join no flow: they are
  * matched on addresses alone, every time. */
 static __always_inline void DP(handle_fragment)(DP_CTX *ctx, struct sensor_stats *st,
-					    struct sensor_config *cfg, struct packet *pkt, __u32 gen,
-					    __u64 now)
+					    struct sensor_config *cfg, struct dp_state *s)
 {
-	struct flow_key key = {};
-	struct flow_match fm = {};
-	struct alert_info ai = {.now = now, .generation = gen};
-	__u8 side = make_flow_key(&key, pkt);
+	struct alert_info ai = {.now = s->now, .generation = s->gen};
+	__u8 side = make_flow_key(&s->key, &s->pkt, s->zone);
 
 	st->fragments++;
-	decide_match(&fm, &key, gen);
+	decide_match(&s->md, &s->key, s->gen);
 	__u8 mode = cfg->capture_mode;
-	if (mode == CAPTURE_ALL || (mode == CAPTURE_LISTED && fm.listed)) {
-		struct capture_args ca = {.now = now, .snaplen = cfg->capture_snaplen, .listed = fm.listed, .side = side};
-		DP(capture_frame)(ctx, &key, &ca);
+	if (mode == CAPTURE_ALL || (mode == CAPTURE_LISTED && s->md.listed)) {
+		struct capture_args ca = {.now = s->now, .snaplen = cfg->capture_snaplen, .listed = s->md.listed, .side = side};
+		DP(capture_frame)(ctx, &s->key, &ca);
 	}
 	ai.side = side;
-	ai.rule_id = packet_rule(&fm, side, &ai.listed);
-	if (ai.rule_id) {
-		st->matches++;
-		if (threshold_allows(pkt, ai.rule_id, now))
-			DP(emit_alert)(ctx, pkt, &key, &ai);
-	}
+	ai.rule_id = packet_rule(&s->md, side, &ai.listed);
+	if (rule_fires(st, &s->pkt, ai.rule_id, s->now))
+		DP(emit_alert)(ctx, &s->pkt, &s->key, &ai);
 }
 
 /* Parse the frame into pkt; a global function, verified once. */
@@ -207,10 +302,30 @@ __noinline int DP(parse_frame)(DP_CTX *ctx, struct packet *pkt)
 	DP_PREPARE(ctx);
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	int rc = parse_packet(data, data_end, DP_LEN(ctx), pkt);
+	int rc = parse_packet(data, data_end, DP(wire_len)(ctx), pkt);
 	pkt->segs = 1;
 	DP_AFTER_PARSE(ctx, pkt);
 	return rc;
+}
+
+/* ICMP's flow key and quoted flow, read apart from the parser: ICMP is
+ * rare, and its branches would multiply the parser's verifier states. */
+__noinline int DP(parse_icmp)(DP_CTX *ctx, struct packet *pkt)
+{
+	__u8 q[ICMP_QUOTE_LEN] = {};
+	if (!ctx || !pkt)
+		return 0;
+	__u32 off = pkt->l4_offset + ICMP_HEADER_LEN;
+	__u32 len = DP_LEN(ctx);
+	__u32 qlen = len > off ? len - off : 0;
+	if (qlen > ICMP_QUOTE_LEN)
+		qlen = ICMP_QUOTE_LEN;
+	if (qlen >= 28 && DP_LOAD_BYTES(ctx, off, q, qlen & (ICMP_QUOTE_LEN * 2 - 1)))
+		qlen = 0;
+	if (qlen < 28)
+		qlen = 0;
+	icmp_key(pkt, q, qlen);
+	return 0;
 }
 
 /* The datapath proper: everything a packet goes through. */
@@ -220,13 +335,14 @@ static __always_inline int DP(process)(DP_CTX *ctx)
 	__u32 frame_len = DP_LEN(ctx);
 
 	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
-	if (!st)
+	struct dp_state *s = bpf_map_lookup_elem(&dp_states, &zero);
+	if (!st || !s)
 		return DP_VERDICT;
 	st->packets++;
 	st->bytes += frame_len;
 
-	struct packet pkt = {};
-	int rc = DP(parse_frame)(ctx, &pkt);
+	__builtin_memset(&s->pkt, 0, sizeof(s->pkt));
+	int rc = DP(parse_frame)(ctx, &s->pkt);
 	if (rc == PARSE_NON_IP) {
 		st->non_ip_packets++;
 		st->non_ip_bytes += frame_len;
@@ -236,90 +352,67 @@ static __always_inline int DP(process)(DP_CTX *ctx)
 		count_malformed(st, rc);
 		return DP_VERDICT;
 	}
-	count_protocol(st, &pkt);
+	count_protocol(st, &s->pkt);
+	if (s->pkt.has_l4 && (s->pkt.proto == IPPROTO_ICMP || s->pkt.proto == IPPROTO_ICMPV6))
+		DP(parse_icmp)(ctx, &s->pkt);
 
 	struct sensor_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	if (!cfg)
 		return DP_VERDICT;
-	__u32 gen = READ_ONCE(cfg->generation);
-	__u64 now = DP(packet_time)(ctx);
+	s->gen = READ_ONCE(cfg->generation);
+	s->now = DP(packet_time)(ctx);
+	s->frame_len = frame_len;
+	s->zone = packet_zone(&s->pkt, st);
+	s->fresh = 0;
+	s->decided = 0;
 
-	if (pkt.fragment) {
-		DP(handle_fragment)(ctx, st, cfg, &pkt, gen, now);
+	if (s->pkt.fragment) {
+		DP(handle_fragment)(ctx, st, cfg, s);
 		return DP_VERDICT;
 	}
+	if (s->pkt.quoted && DP(count_quoted)(ctx, s))
+		return DP_VERDICT;
 
-	bench_vary(&pkt);
-	struct flow_key key = {};
-	__u8 side = make_flow_key(&key, &pkt);
-	struct alert_info ai = {.now = now, .side = side, .generation = gen};
+	bench_vary(&s->pkt);
+	s->side = make_flow_key(&s->key, &s->pkt, s->zone);
 
-	struct flow_value *f = bpf_map_lookup_elem(&flows, &key);
+	struct flow_value *f = flow_lookup(&s->key);
+	if (f && (f->state & STATE_CLOSED) && pure_syn(&s->pkt)) {
+		/* A new connection on a closed tuple, as Zeek and Suricata
+		 * see it: the old flow goes out as a record, the entry starts
+		 * over. Without ring room the two stay one flow, counted. */
+		if (emit_flow_event(&s->key, f, EVENT_FLOW_RECORD, end_reason(f))) {
+			flow_start(f, s->side, s->now);
+			st->flows_new++;
+			st->flows_reused++;
+			s->fresh = 1;
+		} else {
+			st->flows_merged++;
+		}
+	}
 	if (!f) {
 		struct flow_value *nf = bpf_map_lookup_elem(&flow_scratch, &zero);
 		if (!nf)
 			return DP_VERDICT;
-		__builtin_memset(nf, 0, sizeof(*nf));
-		nf->first_seen_ns = now;
-		nf->last_seen_ns = now;
-		nf->initiator = side;
-		nf->first_tcp_flags = pkt.tcp_flags;
-		nf->icmp_type = pkt.icmp_type;
-		nf->icmp_code = pkt.icmp_code;
-		count_direction(&nf->dir[side & 1], &pkt);
-		record_history(nf, &pkt, side);
-		decide_match(&nf->match, &key, gen);
-		ai.rule_id = packet_rule(&nf->match, side, &ai.listed);
-		int alert = 0;
-		if (ai.rule_id) {
-			st->matches++;
-			alert = threshold_allows(&pkt, ai.rule_id, now);
-			if (alert)
-				nf->alerts = 1;
-			else
-				nf->suppressed = 1;
-		}
-		DP(maybe_capture)(ctx, cfg, st, &key, nf, now, side);
-		__u8 reason = track_close(nf, &pkt, side);
-		if (bpf_map_update_elem(&flows, &key, nf, BPF_NOEXIST) == 0) {
+		flow_start(nf, s->side, s->now);
+		if (flow_insert(&s->key, nf) == 0) {
 			st->flows_new++;
-			if (alert) {
-				ai.flow_start = now;
-				DP(emit_alert)(ctx, &pkt, &key, &ai);
-			}
-			if (reason)
-				emit_flow_closed(&key, nf, reason);
-			return DP_VERDICT;
+			s->fresh = 1;
 		}
-		/* Another CPU created it first: account on its entry. */
-		f = bpf_map_lookup_elem(&flows, &key);
+		/* Inserted, or another CPU inserted it first. */
+		f = flow_lookup(&s->key);
 		if (!f) {
-			st->flow_insert_failed++;
+			/* The table is full: this packet is a record of its own. */
+			st->flow_table_full++;
+			s->fresh = 1;
+			DP(account)(ctx, nf, s);
+			if (!emit_flow_event(&s->key, nf, EVENT_FLOW_RECORD, FLOW_END_TABLE_FULL))
+				st->flow_records_lost++;
 			return DP_VERDICT;
 		}
 	}
-
-	if (f->match.generation != gen)
-		decide_match(&f->match, &key, gen);
-	f->last_seen_ns = now;
-	count_direction(&f->dir[side & 1], &pkt);
-	record_history(f, &pkt, side);
-	DP(maybe_capture)(ctx, cfg, st, &key, f, now, side);
-	if (f->match.listed) {
-		ai.rule_id = packet_rule(&f->match, side, &ai.listed);
-		if (ai.rule_id) {
-			st->matches++;
-			if (threshold_allows(&pkt, ai.rule_id, now)) {
-				f->alerts++;
-				ai.flow_start = f->first_seen_ns;
-				DP(emit_alert)(ctx, &pkt, &key, &ai);
-			} else {
-				f->suppressed++;
-			}
-		}
-	}
-	__u8 reason = track_close(f, &pkt, side);
+	int reason = DP(account)(ctx, f, s);
 	if (reason)
-		emit_flow_closed(&key, f, reason);
+		emit_flow_event(&s->key, f, EVENT_FLOW_CLOSED, reason);
 	return DP_VERDICT;
 }

@@ -10,17 +10,67 @@
 #include <bpf/bpf_helpers.h>
 #include "xdpsensor.h"
 
-/* Flow table: canonical 5-tuple + VLAN -> per-direction counters; LRU so a
- * flood of new flows evicts the idlest instead of failing inserts. */
+/* Flow tables, one per family (an IPv4 key is 16 bytes, an IPv6 key 40):
+ * canonical 5-tuple + zone -> per-direction counters. Plain preallocated
+ * hashes, not LRU: the kernel never drops a flow on its own. Userspace
+ * removes flows once their records are written; when a table is full, a
+ * packet becomes a record of its own through the event ring. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct flow_key);
+	__type(key, struct flow_key_v4);
 	__type(value, struct flow_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} flows SEC(".maps");
+} flows_v4 SEC(".maps");
 
-/* Scratch space for building a new flow entry (too big for the stack). */
+/* IPv6 flows, as flows_v4. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct flow_key_v6);
+	__type(value, struct flow_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flows_v6 SEC(".maps");
+
+/* The rare part of a flow (wrapped counters, a listed flow's rules, stream
+ * holes, long flows, long histories), made on first need; not
+ * preallocated, so it costs memory only for the flows that use it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_extra_key);
+	__type(value, struct flow_extra);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flow_extras SEC(".maps");
+
+/* Scratch space for a new flow extension (too big for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct flow_extra);
+} extra_scratch SEC(".maps");
+
+/* Interned zones (VLAN stacks beyond one tag) -> zone id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct zone_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} zones SEC(".maps");
+
+/* The last zone id handed out (key 0). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} zone_ids SEC(".maps");
+
+/* Scratch space for building a new flow entry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);

@@ -1,7 +1,15 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Packet parsing with a header cursor: every read is bounds-checked against
- * data_end, every loop is bounded. parse_packet() fills struct packet or
- * says why the frame is malformed. */
+/* Packet parsing with a header cursor, after xdp-tools' parsing_helpers.h:
+ * each parser reads one header, moves the cursor past it and returns the
+ * next protocol, or a negative parse_result saying why the frame is
+ * malformed. Every read is bounds-checked against data_end, every loop is
+ * bounded. parse_packet() fills struct packet.
+ *
+ * Two lengths matter: data_end bounds what the program can read, wire_len
+ * is the frame's length on the wire. They differ for a replayed capture cut
+ * by its snap length (the daemon passes the original length) and for
+ * multi-buffer frames; lengths are judged against wire_len, headers are
+ * read only where present. */
 #ifndef XDPSENSOR_PARSING_H
 #define XDPSENSOR_PARSING_H
 
@@ -19,6 +27,7 @@
 #define ETH_P_8021AD_OLD 0x9100 /* pre-standard QinQ, still seen on the wire */
 #define MAX_IPV6_EXT_HEADERS 8
 #define ICMP_HEADER_LEN 8
+#define ICMP_QUOTE_LEN 128 /* quoted bytes read: IPv4 with options or IPv6, and 4 of L4 */
 
 #ifndef IPPROTO_ICMPV6
 #define IPPROTO_ICMPV6 58
@@ -52,14 +61,17 @@ struct hdr_cursor {
 struct packet {
 	__u8 src[16];
 	__u8 dst[16];
-	__u16 sport; /* host order */
-	__u16 dport;
+	__u16 sport; /* host order; ICMP: the type */
+	__u16 dport; /* ICMP: the counterpart type, or the code */
 	__u16 vlan[MAX_VLAN_DEPTH];
 	__u16 l3_offset;
 	__u16 l4_offset;   /* 0 when there is no L4 header */
-	__u16 pad;
+	__u16 window;      /* TCP window, host order */
 	__u32 l3_len;      /* IP header + payload, by the IP length field */
 	__u32 payload_len; /* L4 payload */
+	__u32 wire_len;    /* the frame on the wire */
+	__u32 seq;         /* TCP, host order */
+	__u32 ack;
 	__u8 family;
 	__u8 proto;
 	__u8 tcp_flags;
@@ -68,9 +80,13 @@ struct packet {
 	__u8 icmp_code;
 	__u8 vlan_count;
 	__u8 has_l4;
-	__u16 window; /* TCP window, host order */
-	__u16 segs;   /* segments this packet stands for (a GSO skb on egress), >= 1 */
-	__u16 pad2[2];
+	__u16 segs;        /* segments this packet stands for (a GSO skb on egress), >= 1 */
+	__u8 quoted;       /* an ICMP error quoting a TCP/UDP/ICMP packet: q_* hold its flow */
+	__u8 q_proto;
+	__u16 q_sport;
+	__u16 q_dport;
+	__u8 q_src[16];
+	__u8 q_dst[16];
 };
 
 struct vlan_tag {
@@ -92,7 +108,7 @@ static __always_inline int is_vlan(__u16 h_proto)
 
 /* Ethernet and up to MAX_VLAN_DEPTH tags; returns the inner ethertype
  * (network order) or a negative parse_result. */
-static __always_inline int parse_ethernet(struct hdr_cursor *cur, void *data_end, struct packet *pkt)
+static __always_inline int parse_ethhdr_vlans(struct hdr_cursor *cur, void *data_end, struct packet *pkt)
 {
 	struct ethhdr *eth = cur->pos;
 	if ((void *)(eth + 1) > data_end)
@@ -117,28 +133,43 @@ static __always_inline int parse_ethernet(struct hdr_cursor *cur, void *data_end
 	return h_proto;
 }
 
-static __always_inline int parse_ipv4(struct hdr_cursor *cur, void *data, void *data_end,
-				      __u32 frame_len, struct packet *pkt)
+/* The bytes of the frame from l3 on, by the wire length. */
+static __always_inline __u32 wire_after(struct packet *pkt, __u32 offset)
+{
+	return pkt->wire_len > offset ? pkt->wire_len - offset : 0;
+}
+
+/* A length field, or when it is 0 the wire's length. Branch-free: a
+ * branch here doubles the verifier's states through the rest of the
+ * parser. */
+static __always_inline __u32 or_wire(__u32 field, __u32 wire)
+{
+	__u32 is_zero = ((field - 1) >> 31) & 1; /* field < 65536 */
+	return field + (wire & -is_zero);
+}
+
+/* IPv4; returns the L4 protocol or a negative parse_result. */
+static __always_inline int parse_iphdr(struct hdr_cursor *cur, void *data_end, struct packet *pkt)
 {
 	struct iphdr *ip = cur->pos;
 	if ((void *)(ip + 1) > data_end)
-		return PARSE_BAD_L3;
+		return -PARSE_BAD_L3;
 	if (ip->version != 4)
-		return PARSE_BAD_L3;
+		return -PARSE_BAD_L3;
 	__u32 hdr_len = ip->ihl * 4;
 	if (hdr_len < sizeof(*ip))
-		return PARSE_BAD_IHL;
+		return -PARSE_BAD_IHL;
 	if (cur->pos + hdr_len > data_end)
-		return PARSE_BAD_L3;
+		return -PARSE_BAD_L3;
 	__u32 tot_len = bpf_ntohs(ip->tot_len);
-	/* Lengths are judged against the whole frame, which can reach past
-	 * the linear data a program can read (multi-buffer XDP, GSO skbs). */
-	__u32 avail = frame_len > pkt->l3_offset ? frame_len - pkt->l3_offset : 0;
+	__u32 avail = wire_after(pkt, pkt->l3_offset);
+	/* Captures taken before segmentation offload carry total length 0:
+	 * the frame says how long the datagram is, as Zeek assumes. */
+	tot_len = or_wire(tot_len, avail);
 	if (tot_len < hdr_len || tot_len > avail)
-		return PARSE_BAD_IP_LEN;
+		return -PARSE_BAD_IP_LEN;
 
 	pkt->family = FAMILY_IPV4;
-	pkt->proto = ip->protocol;
 	pkt->l3_len = tot_len;
 	__builtin_memcpy(pkt->src, &ip->saddr, 4);
 	__builtin_memcpy(pkt->dst, &ip->daddr, 4);
@@ -146,21 +177,23 @@ static __always_inline int parse_ipv4(struct hdr_cursor *cur, void *data, void *
 	if (ip->frag_off & bpf_htons(0x1fff))
 		pkt->fragment = 1;
 	cur->pos += hdr_len;
-	return PARSE_IP;
+	return ip->protocol;
 }
 
-static __always_inline int parse_ipv6(struct hdr_cursor *cur, void *data, void *data_end,
-				      __u32 frame_len, struct packet *pkt)
+/* IPv6 and its extension headers; returns the L4 protocol or a negative
+ * parse_result. l3_end is set to the end of the datagram. */
+static __always_inline int parse_ip6hdr(struct hdr_cursor *cur, void *data_end, struct packet *pkt)
 {
 	struct ipv6hdr *ip6 = cur->pos;
 	if ((void *)(ip6 + 1) > data_end)
-		return PARSE_BAD_L3;
+		return -PARSE_BAD_L3;
 	if (ip6->version != 6)
-		return PARSE_BAD_L3;
-	__u32 tot_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
-	__u32 avail = frame_len > pkt->l3_offset ? frame_len - pkt->l3_offset : 0;
-	if (tot_len > avail)
-		return PARSE_BAD_IP_LEN;
+		return -PARSE_BAD_L3;
+	__u32 avail = wire_after(pkt, pkt->l3_offset);
+	/* Payload length 0: a jumbogram or an offloaded segment, the frame says. */
+	__u32 tot_len = or_wire(bpf_ntohs(ip6->payload_len), avail - sizeof(*ip6)) + sizeof(*ip6);
+	if (tot_len > avail || tot_len < sizeof(*ip6))
+		return -PARSE_BAD_IP_LEN;
 
 	pkt->family = FAMILY_IPV6;
 	pkt->l3_len = tot_len;
@@ -179,33 +212,30 @@ static __always_inline int parse_ipv6(struct hdr_cursor *cur, void *data, void *
 		case IPV6_NEXTHDR_ROUTING:
 		case IPV6_NEXTHDR_DEST:
 			if ((void *)(ext + 1) > data_end || (void *)(ext + 1) > l3_end)
-				return PARSE_BAD_IPV6_EXT;
+				return -PARSE_BAD_IPV6_EXT;
 			len = (ext->hdrlen + 1) * 8;
 			break;
 		case IPV6_NEXTHDR_AH:
 			if ((void *)(ext + 1) > data_end || (void *)(ext + 1) > l3_end)
-				return PARSE_BAD_IPV6_EXT;
+				return -PARSE_BAD_IPV6_EXT;
 			len = (ext->hdrlen + 2) * 4;
 			break;
 		case IPV6_NEXTHDR_FRAGMENT:
 			if ((void *)ext + 8 > data_end || (void *)ext + 8 > l3_end)
-				return PARSE_BAD_IPV6_EXT;
+				return -PARSE_BAD_IPV6_EXT;
 			len = 8;
 			if (ext->frag_off & bpf_htons(0xfff8))
 				pkt->fragment = 1;
 			break;
 		default:
-			pkt->proto = nexthdr;
-			return PARSE_IP;
+			return nexthdr;
 		}
 		if (cur->pos + len > l3_end)
-			return PARSE_BAD_IPV6_EXT;
+			return -PARSE_BAD_IPV6_EXT;
 		nexthdr = ext->nexthdr;
 		cur->pos += len;
-		if (pkt->fragment) {
-			pkt->proto = nexthdr;
-			return PARSE_IP;
-		}
+		if (pkt->fragment)
+			return nexthdr;
 	}
 	switch (nexthdr) {
 	case IPV6_NEXTHDR_HOP:
@@ -213,14 +243,104 @@ static __always_inline int parse_ipv6(struct hdr_cursor *cur, void *data, void *
 	case IPV6_NEXTHDR_DEST:
 	case IPV6_NEXTHDR_AH:
 	case IPV6_NEXTHDR_FRAGMENT:
-		return PARSE_BAD_IPV6_EXT; /* chain longer than we walk */
+		return -PARSE_BAD_IPV6_EXT; /* chain longer than we walk */
 	}
-	pkt->proto = nexthdr;
-	return PARSE_IP;
+	return nexthdr;
+}
+
+/* The type an ICMP message pairs with (echo with echo reply...), or -1 for
+ * one-way messages: Zeek's and Suricata's counterparts, so that a request
+ * and its reply are one flow, keyed as Community ID keys them. */
+static __always_inline int icmp_counterpart(__u8 family, __u8 type)
+{
+	if (family == FAMILY_IPV4) {
+		switch (type) {
+		case 8: return 0;   case 0: return 8;   /* echo */
+		case 13: return 14; case 14: return 13; /* timestamp */
+		case 15: return 16; case 16: return 15; /* information */
+		case 10: return 9;  case 9: return 10;  /* router solicitation/advertisement */
+		case 17: return 18; case 18: return 17; /* address mask */
+		}
+		return -1;
+	}
+	switch (type) {
+	case 128: return 129; case 129: return 128; /* echo */
+	case 133: return 134; case 134: return 133; /* router solicitation/advertisement */
+	case 135: return 136; case 136: return 135; /* neighbor solicitation/advertisement */
+	case 130: return 131; case 131: return 130; /* MLD query/report */
+	case 139: return 140; case 140: return 139; /* node information */
+	case 144: return 145; case 145: return 144; /* home agent address discovery */
+	}
+	return -1;
+}
+
+/* ICMP errors that quote the packet they answer. */
+static __always_inline int icmp_is_error(__u8 family, __u8 type)
+{
+	if (family == FAMILY_IPV4)
+		return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
+	return type >= 1 && type <= 4;
+}
+
+/* An ICMP message's flow key ports: its type and the counterpart type, or
+ * its code for one-way messages (as Zeek, Suricata and Community ID key
+ * them). For an error, also the flow it quotes: q holds the bytes after
+ * the ICMP header (the quoted IP header and the first of its payload). */
+static __always_inline void icmp_key(struct packet *pkt, __u8 *q, __u32 qlen)
+{
+	int cp = icmp_counterpart(pkt->family, pkt->icmp_type);
+	pkt->sport = pkt->icmp_type;
+	pkt->dport = cp >= 0 ? (__u16)cp : pkt->icmp_code;
+	if (!icmp_is_error(pkt->family, pkt->icmp_type))
+		return;
+
+	__u8 proto;
+	__u32 l4;
+	if (pkt->family == FAMILY_IPV4) {
+		struct iphdr *ip = (void *)q;
+		if (qlen < sizeof(*ip) || ip->version != 4 || ip->ihl < 5 || (ip->frag_off & bpf_htons(0x1fff)))
+			return;
+		proto = ip->protocol;
+		__builtin_memset(pkt->q_src, 0, 16);
+		__builtin_memset(pkt->q_dst, 0, 16);
+		__builtin_memcpy(pkt->q_src, &ip->saddr, 4);
+		__builtin_memcpy(pkt->q_dst, &ip->daddr, 4);
+		l4 = ip->ihl * 4;
+	} else {
+		struct ipv6hdr *ip6 = (void *)q;
+		if (qlen < sizeof(*ip6) || ip6->version != 6)
+			return;
+		proto = ip6->nexthdr; /* extension headers in a quote: not followed */
+		__builtin_memcpy(pkt->q_src, &ip6->saddr, 16);
+		__builtin_memcpy(pkt->q_dst, &ip6->daddr, 16);
+		l4 = sizeof(*ip6);
+	}
+	if (l4 + 4 > qlen || l4 > ICMP_QUOTE_LEN - 4)
+		return;
+	__u8 *p4 = q + (l4 & (ICMP_QUOTE_LEN - 1));
+	switch (proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+		pkt->q_sport = ((__u16)p4[0] << 8) | p4[1];
+		pkt->q_dport = ((__u16)p4[2] << 8) | p4[3];
+		break;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		cp = icmp_counterpart(pkt->family, p4[0]);
+		pkt->q_sport = p4[0];
+		pkt->q_dport = cp >= 0 ? (__u16)cp : p4[1];
+		break;
+	default:
+		return;
+	}
+	pkt->q_proto = proto;
+	pkt->quoted = 1;
 }
 
 /* L4 headers; the cursor sits at the L4 header and l3_end marks the end of
- * the IP datagram (Ethernet padding excluded). */
+ * the IP datagram by its length field (Ethernet padding excluded; past
+ * data_end when the capture cut the frame). Returns 0 or a negative
+ * parse_result. */
 static __always_inline int parse_l4(struct hdr_cursor *cur, void *data, void *data_end,
 				    void *l3_end, struct packet *pkt)
 {
@@ -231,22 +351,24 @@ static __always_inline int parse_l4(struct hdr_cursor *cur, void *data, void *da
 	case IPPROTO_TCP: {
 		struct tcphdr *th = l4;
 		if ((void *)(th + 1) > data_end || (void *)(th + 1) > l3_end)
-			return PARSE_BAD_L4;
+			return -PARSE_BAD_L4;
 		hdr_len = th->doff * 4;
 		if (hdr_len < sizeof(*th))
-			return PARSE_BAD_TCP_DOFF;
+			return -PARSE_BAD_TCP_DOFF;
 		if (l4 + hdr_len > l3_end)
-			return PARSE_BAD_L4;
+			return -PARSE_BAD_L4;
 		pkt->sport = bpf_ntohs(th->source);
 		pkt->dport = bpf_ntohs(th->dest);
 		pkt->tcp_flags = ((__u8 *)th)[13];
 		pkt->window = bpf_ntohs(th->window);
+		pkt->seq = bpf_ntohl(th->seq);
+		pkt->ack = bpf_ntohl(th->ack_seq);
 		break;
 	}
 	case IPPROTO_UDP: {
 		struct udphdr *uh = l4;
 		if ((void *)(uh + 1) > data_end || (void *)(uh + 1) > l3_end)
-			return PARSE_BAD_L4;
+			return -PARSE_BAD_L4;
 		hdr_len = sizeof(*uh);
 		pkt->sport = bpf_ntohs(uh->source);
 		pkt->dport = bpf_ntohs(uh->dest);
@@ -256,47 +378,51 @@ static __always_inline int parse_l4(struct hdr_cursor *cur, void *data, void *da
 	case IPPROTO_ICMPV6: {
 		__u8 *icmp = l4;
 		if ((void *)(icmp + ICMP_HEADER_LEN) > data_end || (void *)(icmp + ICMP_HEADER_LEN) > l3_end)
-			return PARSE_BAD_L4;
+			return -PARSE_BAD_L4;
 		hdr_len = ICMP_HEADER_LEN;
 		pkt->icmp_type = icmp[0];
 		pkt->icmp_code = icmp[1];
+		/* Their flow key (counterpart type, quoted flow) is
+		 * icmp_key()'s, after parsing. */
 		break;
 	}
 	default:
 		/* Other protocols (GRE, ESP, SCTP...) are tracked by address. */
 		pkt->payload_len = l3_end - l4;
-		return PARSE_IP;
+		return 0;
 	}
 	pkt->has_l4 = 1;
 	pkt->l4_offset = l4 - data;
 	pkt->payload_len = l3_end - (l4 + hdr_len);
-	return PARSE_IP;
+	return 0;
 }
 
-static __always_inline int parse_packet(void *data, void *data_end, __u32 frame_len,
-					struct packet *pkt)
+static __always_inline int parse_packet(void *data, void *data_end, __u32 wire_len, struct packet *pkt)
 {
 	struct hdr_cursor cur = {.pos = data};
-	int h_proto = parse_ethernet(&cur, data_end, pkt);
+	pkt->wire_len = wire_len;
+	int h_proto = parse_ethhdr_vlans(&cur, data_end, pkt);
 	if (h_proto < 0)
 		return -h_proto;
 
 	pkt->l3_offset = cur.pos - data;
 	void *l3 = cur.pos;
-	int rc;
+	int proto;
 	if (h_proto == bpf_htons(ETH_P_IP))
-		rc = parse_ipv4(&cur, data, data_end, frame_len, pkt);
+		proto = parse_iphdr(&cur, data_end, pkt);
 	else if (h_proto == bpf_htons(ETH_P_IPV6))
-		rc = parse_ipv6(&cur, data, data_end, frame_len, pkt);
+		proto = parse_ip6hdr(&cur, data_end, pkt);
 	else
 		return PARSE_NON_IP;
-	if (rc != PARSE_IP)
-		return rc;
+	if (proto < 0)
+		return -proto;
+	pkt->proto = proto;
 	if (pkt->fragment) {
 		pkt->payload_len = l3 + pkt->l3_len - cur.pos;
 		return PARSE_IP;
 	}
-	return parse_l4(&cur, data, data_end, l3 + pkt->l3_len, pkt);
+	int rc = parse_l4(&cur, data, data_end, l3 + pkt->l3_len, pkt);
+	return rc < 0 ? -rc : PARSE_IP;
 }
 
 #endif

@@ -15,7 +15,6 @@
 #define RULE_SOURCE_LEN 128
 #define RULE_SLOT_SHIFT 24    /* rule id = slot << RULE_SLOT_SHIFT | index */
 #define BLOCKLIST_SLOTS 2     /* live blocklist + the one being loaded */
-#define HISTORY_LEN 28        /* Zeek history letters a flow can hold */
 #define MAX_SNAPLEN 9216      /* largest frame the capture ring carries */
 
 /* Canonical sides of a flow key: the endpoint whose (address, port) sorts
@@ -30,10 +29,15 @@ enum addr_family {
 	FAMILY_IPV6 = 6,
 };
 
-/* Bits of flow_value.listed and alert_event.listed. */
+/* Bits of flow_value.marks; LISTED_* also in capture_record.listed. */
 enum listed_bits {
-	LISTED_LO = 1, /* the LO address is on the blocklist */
-	LISTED_HI = 2, /* the HI address is on the blocklist */
+	LISTED_LO = 1,     /* the LO address is on the blocklist */
+	LISTED_HI = 2,     /* the HI address is on the blocklist */
+	INSPECTED_LO = 4,  /* IP-only rules were inspected for LO's packets (once per direction) */
+	INSPECTED_HI = 8,
+	MARK_LONG = 16,    /* last_seen outgrew last_seen_us: it lives in the extension */
+	MARK_HOLE_LO = 32, /* LO's stream has a hole awaiting its ACK (in flow_extra) */
+	MARK_HOLE_HI = 64,
 };
 
 /* Which end of a packet a rule wants its listed address on. */
@@ -62,6 +66,13 @@ enum external_mode {
 	EXTERNAL_LIST = 2,     /* addresses marked NETVAR_EXTERNAL */
 };
 
+/* How often IP-only rules (address lists) raise alerts, in
+ * sensor_config.alert_mode. */
+enum alert_mode {
+	ALERT_PER_DIRECTION = 0, /* the first packet of each flow direction, as Suricata inspects IP-only rules */
+	ALERT_EVERY_PACKET = 1,  /* every matching packet, as Snort 2 */
+};
+
 /* TCP flag bits as on the wire. */
 enum tcp_flag_bits {
 	TCP_FIN = 0x01,
@@ -74,112 +85,179 @@ enum tcp_flag_bits {
 	TCP_CWR = 0x80,
 };
 
-/* Zeek history letters the kernel records (bit index in history_seen is
- * the enum value, plus 16 for the HI side). */
+/* Zeek history letters the kernel records, as 4-bit codes; a history
+ * entry is the code plus HISTORY_SIDE_HI for the HI side. The first eight
+ * have a bit in flow_value.history_seen (plus 8 for HI). */
 enum history_letter {
-	HIST_SYN = 0,     /* S: SYN without ACK */
-	HIST_SYNACK = 1,  /* H: SYN with ACK */
-	HIST_ACK = 2,     /* A: pure ACK */
-	HIST_DATA = 3,    /* D: payload */
-	HIST_FIN = 4,     /* F */
-	HIST_RST = 5,     /* R */
-	HIST_MULTI = 6,   /* Q: SYN with FIN or RST */
-	HIST_ZEROWIN = 7, /* W: zero window, repeated at 10, 100, 1000... */
+	HIST_SYN = 0,     /* S: SYN without ACK (again when its sequence number differs) */
+	HIST_SYNACK = 1,  /* H: SYN with ACK (likewise) */
+	HIST_ACK = 2,     /* A: pure ACK, once */
+	HIST_DATA = 3,    /* D: payload, once */
+	HIST_FIN = 4,     /* F (again for a FIN at a new sequence number) */
+	HIST_RST = 5,     /* R (again for a RST at a new sequence number) */
+	HIST_MULTI = 6,   /* Q: SYN with FIN or RST, once */
+	HIST_INCONSISTENT = 7, /* I: FIN with RST, once */
+	HIST_ZEROWIN = 8, /* W: zero window, at 1, 10, 100... */
+	HIST_RXMIT = 9,   /* T: retransmitted payload, at 1, 10, 100... */
+	HIST_GAP = 10,    /* G: content gap (acked, never seen), at 1, 10, 100... */
+	HISTORY_SIDE_HI = 16,
 };
 
-/* flow_value.close_flags */
-enum close_bits {
-	CLOSE_FIN_LO = 1,
-	CLOSE_FIN_HI = 2,
-	CLOSE_RST = 4,
+/* flow_value.state */
+enum flow_state_bits {
+	STATE_FIN_LO = 1,
+	STATE_FIN_HI = 2,
+	STATE_RST_LO = 4,
+	STATE_RST_HI = 8,
+	STATE_CLOSED = 16,       /* both FINs or a RST: a new SYN starts a new flow */
+	STATE_INITIATOR_HI = 32, /* the first packet came from HI */
+	STATE_EXTRA = 64,        /* the flow has an entry in flow_extra */
 };
 
 enum event_type {
 	EVENT_ALERT = 1,
-	EVENT_FLOW_CLOSED = 2,
+	EVENT_FLOW_CLOSED = 2, /* a hint: the flow closed; write it after the linger */
+	EVENT_FLOW_RECORD = 3, /* a finished record the table no longer holds: write it now */
 };
 
 enum flow_end_reason {
-	FLOW_END_FIN = 1, /* both sides sent FIN */
-	FLOW_END_RST = 2, /* either side sent RST */
+	FLOW_END_FIN = 1,        /* both sides sent FIN */
+	FLOW_END_RST = 2,        /* either side sent RST */
+	FLOW_END_TABLE_FULL = 3, /* the table had no room: this packet is its own record */
 };
 
-/* Flow table key: canonical 5-tuple plus VLAN ids, so both directions of a
- * conversation share one entry. IPv4 addresses fill the first 4 bytes. */
+/* The widest flow key, used in events and the extension map: canonical
+ * 5-tuple plus zone, so both directions share one key. IPv4 addresses
+ * fill the first 4 bytes. The flow tables use the compact flow_key_v4 and
+ * flow_key_v6 with the same fields. */
 struct flow_key {
 	__u8 addr_lo[16];
 	__u8 addr_hi[16];
-	__u16 port_lo; /* host byte order; 0 for protocols without ports */
+	__u16 port_lo; /* host byte order; ICMP: type and counterpart type or code */
 	__u16 port_hi;
-	__u16 vlan[MAX_VLAN_DEPTH]; /* outermost first, 0 when absent */
-	__u8 proto;                 /* IPPROTO_* */
-	__u8 family;                /* FAMILY_IPV4 or FAMILY_IPV6 */
+	__u32 zone;    /* 0: untagged; 1-4095: one VLAN id; more: an interned zone (zones map) */
+	__u8 proto;    /* IPPROTO_* */
+	__u8 family;   /* FAMILY_IPV4 or FAMILY_IPV6 */
+	__u8 pad[6];
 };
 
-/* How many packets of one direction carried each TCP flag. syn counts SYN
- * without ACK, synack SYN with ACK, ack "pure" ACKs (ACK without SYN/FIN/RST,
- * no payload); the others count every packet with that flag. */
-struct tcp_flag_counts {
-	__u32 syn;
-	__u32 synack;
-	__u32 ack;
-	__u32 fin;
-	__u32 rst;
-	__u32 psh;
-	__u32 urg;
-	__u32 ece;
-	__u32 cwr;
+#define ZONE_BITS 24          /* zone ids fit flow_key_v4.zone_proto's upper bits */
+#define ZONE_MAX_VLAN 4095    /* zone ids up to here are a single VLAN id */
+#define ZONE_OVERFLOW ((1u << ZONE_BITS) - 1) /* the zones map was full */
+
+/* Flow table keys: 16 bytes for IPv4, 40 for IPv6 (keys are stored
+ * rounded to 8). zone_proto is zone << 8 | proto. */
+struct flow_key_v4 {
+	__u8 addr_lo[4];
+	__u8 addr_hi[4];
+	__u16 port_lo;
+	__u16 port_hi;
+	__u32 zone_proto;
 };
 
-/* One direction of a flow, indexed by the sender's flow_side. */
-struct flow_direction {
-	__u64 packets;
-	__u64 bytes;         /* L3 bytes: IP total length, headers included */
-	__u64 payload_bytes; /* L4 payload */
-	struct tcp_flag_counts flag_counts;
-	__u32 zero_windows; /* TCP segments advertising a zero window (RST aside) */
-	__u8 tcp_flags;     /* OR of every flag seen */
-	__u8 pad[3];
+struct flow_key_v6 {
+	__u8 addr_lo[16];
+	__u8 addr_hi[16];
+	__u16 port_lo;
+	__u16 port_hi;
+	__u32 zone_proto;
 };
 
-/* A flow's blocklist decision, made once per flow and redone when the
- * blocklist generation moves on. Rule ids; 0 means none. */
-struct flow_match {
-	__u32 lo_as_src; /* rule listing the LO address as a packet source */
-	__u32 lo_as_dst; /* ... as a packet destination */
+/* One direction of a flow, indexed by the sender's flow_side. Counters are
+ * the low bits: when one wraps, the kernel carries into the flow's
+ * extension (flow_extra_dir), so a record is exact at any size while the
+ * common flow stays small. */
+struct flow_dir {
+	__u32 packets;
+	__u32 ip_bytes;    /* IP total length, headers included (Zeek's *_ip_bytes) */
+	__u32 frame_bytes; /* whole frames as captured (Suricata's bytes_to*) */
+	/* TCP: the first sequence number (the ISN when the SYN was seen, else
+	 * one before the first segment) and the highest sequence end seen
+	 * (SYN and FIN count one). Other protocols: payload bytes, as
+	 * seq_next << 32 | seq_first. */
+	__u32 seq_first;
+	__u32 seq_next;
+	__u16 ack;         /* pure ACKs (no SYN/FIN/RST, no payload) */
+	__u16 psh;
+	__u8 syn;          /* SYN without ACK */
+	__u8 synack;
+	__u8 fin;
+	__u8 rst;
+	__u8 urg;
+	__u8 ece;
+	__u8 cwr;
+	__u8 tcp_flags;    /* OR of every flag seen */
+	__u8 rxmit;        /* segments with retransmitted payload (history T) */
+	__u8 zero_win;     /* zero-window advertisements (history W) */
+	__u8 gaps;         /* content gaps (history G) */
+	__u8 pad;
+};
+
+/* A flow table entry: 104 bytes, so that with the hash map's own 48-byte
+ * element header, its 16-byte key and its bucket an IPv4 flow costs 184
+ * bytes of kernel memory. What is rare lives in flow_extra. */
+struct flow_value {
+	__u64 first_seen_ns;  /* packet clock: CLOCK_MONOTONIC live, capture time in replay */
+	__u32 last_seen_us;   /* since first_seen; saturates (MARK_LONG: see flow_extra) */
+	__u32 active_us;      /* since first_seen: the last packet before both sides closed (Zeek's duration end) */
+	struct flow_dir dir[2]; /* [SIDE_LO], [SIDE_HI] */
+	/* Zeek history in order of occurrence, 5 bits a letter (enum
+	 * history_letter, plus HISTORY_SIDE_HI): the first FLOW_HISTORY_HOT
+	 * here, the rest in flow_extra. */
+	__u64 history;
+	__u16 generation;     /* low bits of the blocklist generation the match was decided for */
+	__u16 history_seen;   /* bit per once-letter (HIST_SYN..HIST_INCONSISTENT), +8 for HI */
+	__u8 state;           /* enum flow_state_bits */
+	__u8 marks;           /* enum listed_bits */
+	__u8 history_len;     /* letters recorded, hot and extra */
+	__u8 pad;
+};
+
+#define FLOW_HISTORY_HOT 12
+#define FLOW_HISTORY_EXTRA 28
+
+/* What does not fit a flow's 104 bytes, kept for the few flows that need
+ * it: the high parts of wrapped counters (elephant flows), the blocklist
+ * decision of listed flows, stream holes, long flows' last packet time,
+ * and history past FLOW_HISTORY_HOT letters. Created on first need. */
+struct flow_extra_dir {
+	__u32 packets_hi;     /* in units of 2^32 */
+	__u32 ip_bytes_hi;
+	__u32 frame_bytes_hi;
+	__u32 seq_wraps;      /* the sequence space wrapped past seq_first (TCP) */
+	__u32 ack_hi;         /* in units of 2^16 */
+	__u32 psh_hi;
+	__u32 syn_hi;         /* in units of 2^8 */
+	__u32 synack_hi;
+	__u32 fin_hi;
+	__u32 rst_hi;
+	__u32 urg_hi;
+	__u32 ece_hi;
+	__u32 cwr_hi;
+	__u32 rxmit_hi;
+	__u32 zero_win_hi;
+	__u32 gaps_hi;
+	__u32 hole_start;     /* a hole in this side's stream: sequence range not seen yet */
+	__u32 hole_end;
+	__u64 missed_bytes;   /* bytes of confirmed gaps (Zeek's missed_bytes, per side) */
+};
+
+struct flow_extra_key {
+	struct flow_key key;
+	__u64 first_seen_ns; /* with the key, names one flow: a reused tuple gets its own */
+};
+
+struct flow_extra {
+	__u32 lo_as_src;      /* rule ids of a listed flow's decision, 0: none */
+	__u32 lo_as_dst;
 	__u32 hi_as_src;
 	__u32 hi_as_dst;
-	__u32 generation; /* sensor_config.generation the decision was made for */
-	__u8 listed;      /* LISTED_LO | LISTED_HI */
-	__u8 pad[3];
-};
-
-/* Laid out for the cache: the fields every packet touches come first, each
- * direction's counters next, what only the first packet, an alert or the
- * daemon reads last. With 64K live flows each cache line is a memory miss. */
-struct flow_value {
-	/* Hot: every packet. */
-	__u64 last_seen_ns;   /* packet clock: CLOCK_MONOTONIC live, capture time in replay */
-	struct flow_match match;
-	__u32 history_seen;   /* one bit per history letter and side */
-	__u8 history_len;
-	__u8 close_flags;     /* CLOSE_* seen so far */
-	__u8 closed;          /* a flow-closed event was emitted */
-	__u8 initiator;       /* flow_side that sent the first packet */
-	struct flow_direction dir[2]; /* [SIDE_LO], [SIDE_HI] */
-	/* Cold: the first packet, alerts, capture, the daemon. */
-	__u64 first_seen_ns;
-	__u64 captured_bytes; /* frame bytes handed to the capture ring */
-	__u32 alerts;         /* alert events emitted for this flow */
-	__u32 suppressed;     /* alerts a threshold held back */
-	/* Zeek-style history in order of first occurrence: upper case for
-	 * the LO side, lower case for HI (userspace turns it to
-	 * originator/responder). */
-	char history[HISTORY_LEN];
-	__u8 first_tcp_flags;
-	__u8 icmp_type;       /* of the first ICMP packet */
-	__u8 icmp_code;
-	__u8 pad;
+	__u32 alerts;         /* alert events raised by the flow */
+	__u32 suppressed;     /* matches a threshold held back */
+	__u64 last_seen_ns;   /* MARK_LONG flows */
+	struct flow_extra_dir dir[2];
+	__u8 history[FLOW_HISTORY_EXTRA]; /* codes past FLOW_HISTORY_HOT, one a byte */
+	__u32 history_lost;   /* letters past both */
 };
 
 /* Header fields of the packet that raised an alert, decoded by the kernel
@@ -217,7 +295,7 @@ struct alert_event {
 	__u8 type;       /* EVENT_ALERT */
 	__u8 listed;     /* RULE_LISTED_SRC or RULE_LISTED_DST: which address of this packet is listed */
 	__u8 direction;  /* flow_side of the sender */
-	__u8 has_flow;   /* 0 for fragments that belong to no flow */
+	__u8 has_flow;   /* 0 for packets that belong to no flow */
 	__u32 rule_id;
 	__u64 ts_ns;
 	__u64 flow_start_ns; /* first_seen_ns of the flow: with the key it names the flow */
@@ -231,10 +309,13 @@ struct alert_event {
 	__u8 data[ALERT_SNAP_LEN];
 };
 
+/* A flow the daemon should write: a close hint (EVENT_FLOW_CLOSED) or a
+ * record the table does not keep (EVENT_FLOW_RECORD). */
 struct flow_event {
-	__u8 type;   /* EVENT_FLOW_CLOSED */
+	__u8 type;
 	__u8 reason; /* FLOW_END_* */
-	__u8 pad[6];
+	__u8 family;
+	__u8 pad[5];
 	struct flow_key key;
 	struct flow_value value;
 };
@@ -262,6 +343,14 @@ struct capture_record {
 	__u8 listed;         /* the flow touches a listed address */
 	__u8 direction;      /* flow_side of the sender */
 	__u8 pad[2];
+};
+
+/* A zone: what besides the 5-tuple tells flows apart (a VLAN stack, later
+ * tunnels). One VLAN id is its own zone id; other zones are interned in
+ * the zones map, which userspace reads to name them. */
+struct zone_key {
+	__u16 vlan[MAX_VLAN_DEPTH]; /* outermost first, 0 when absent */
+	__u16 pad;
 };
 
 /* Value of the exact and prefix blocklist maps: the rule that lists the
@@ -347,7 +436,7 @@ struct sensor_config {
 	__u8 home_net_set;  /* 0: $HOME_NET is any */
 	__u8 external_mode; /* enum external_mode */
 	__u8 capture_mode;  /* enum capture_mode */
-	__u8 pad;
+	__u8 alert_mode;    /* enum alert_mode */
 	__u32 capture_snaplen;    /* bytes of each frame to capture, <= MAX_SNAPLEN */
 	__u64 capture_flow_bytes; /* per-flow capture budget, 0 = unlimited */
 	struct slot_counts slots[BLOCKLIST_SLOTS];
@@ -377,9 +466,16 @@ struct sensor_stats {
 	__u64 matches;           /* packets whose addresses matched a rule */
 	__u64 alerts;            /* alert events written to the ring */
 	__u64 alerts_suppressed; /* matches a rule's threshold held back */
-	__u64 flows_new;
-	__u64 flows_closed;      /* flow-closed events written */
-	__u64 flow_insert_failed;
+	__u64 flows_new;         /* entries created in the flow tables */
+	__u64 flows_reused;      /* of those, a SYN on a closed tuple: the old flow went out as a record */
+	__u64 flows_closed;      /* close hints written (FIN/FIN or RST) */
+	__u64 flow_records;      /* finished records the kernel wrote to the ring (reused tuples, table full) */
+	__u64 flow_table_full;   /* packets the table had no room for: each its own record */
+	__u64 flow_records_lost; /* records the ring had no room for: flows lost */
+	__u64 flows_merged;      /* SYNs on a closed tuple kept in the old flow: no ring room for its record */
+	__u64 flow_extra_full;   /* extension entries that could not be made: counters saturated instead */
+	__u64 zones_full;        /* packets whose zone could not be interned (ZONE_OVERFLOW) */
+	__u64 icmp_errors_quoted; /* ICMP errors counted in the flow they quote */
 	__u64 lost_events;       /* event ring reservations that failed */
 	__u64 capture_packets;   /* frames handed to the capture ring */
 	__u64 capture_bytes;
