@@ -13,66 +13,49 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type FloorsFlowKey struct {
-	_      structs.HostLayout
-	AddrLo [16]uint8
-	AddrHi [16]uint8
-	PortLo uint16
-	PortHi uint16
-	Vlan   [3]uint16
-	Proto  uint8
-	Family uint8
+type FloorsFlowKeyV4 struct {
+	_         structs.HostLayout
+	AddrLo    [4]uint8
+	AddrHi    [4]uint8
+	PortLo    uint16
+	PortHi    uint16
+	ZoneProto uint32
 }
 
 type FloorsFlowValue struct {
-	_          structs.HostLayout
-	LastSeenNs uint64
-	Match      struct {
-		_          structs.HostLayout
-		LoAsSrc    uint32
-		LoAsDst    uint32
-		HiAsSrc    uint32
-		HiAsDst    uint32
-		Generation uint32
-		Listed     uint8
-		Pad        [3]uint8
-	}
-	HistorySeen uint32
-	HistoryLen  uint8
-	CloseFlags  uint8
-	Closed      uint8
-	Initiator   uint8
+	_           structs.HostLayout
+	FirstSeenNs uint64
+	LastSeenUs  uint32
+	ActiveUs    uint32
 	Dir         [2]struct {
-		_            structs.HostLayout
-		Packets      uint64
-		Bytes        uint64
-		PayloadBytes uint64
-		FlagCounts   struct {
-			_      structs.HostLayout
-			Syn    uint32
-			Synack uint32
-			Ack    uint32
-			Fin    uint32
-			Rst    uint32
-			Psh    uint32
-			Urg    uint32
-			Ece    uint32
-			Cwr    uint32
-		}
-		ZeroWindows uint32
-		TcpFlags    uint8
-		Pad         [3]uint8
-		_           [4]byte
+		_          structs.HostLayout
+		Packets    uint32
+		IpBytes    uint32
+		FrameBytes uint32
+		SeqFirst   uint32
+		SeqNext    uint32
+		Ack        uint16
+		Psh        uint16
+		Syn        uint8
+		Synack     uint8
+		Fin        uint8
+		Rst        uint8
+		Urg        uint8
+		Ece        uint8
+		Cwr        uint8
+		TcpFlags   uint8
+		Rxmit      uint8
+		ZeroWin    uint8
+		Gaps       uint8
+		Pad        uint8
 	}
-	FirstSeenNs   uint64
-	CapturedBytes uint64
-	Alerts        uint32
-	Suppressed    uint32
-	History       [28]int8
-	FirstTcpFlags uint8
-	IcmpType      uint8
-	IcmpCode      uint8
-	Pad           uint8
+	History     uint64
+	Generation  uint16
+	HistorySeen uint16
+	State       uint8
+	Marks       uint8
+	HistoryLen  uint8
+	Pad         uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -80,6 +63,7 @@ type FloorsFlowValue struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	FloorsMapFloorFlows       = "floor_flows"
+	FloorsMapFloorNewFlows    = "floor_new_flows"
 	FloorsMapFloorScratch     = "floor_scratch"
 	FloorsMapFloorSeq         = "floor_seq"
 	FloorsProgBareDrop        = "bare_drop"
@@ -147,9 +131,10 @@ type FloorsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type FloorsMapSpecs struct {
-	FloorFlows   *ebpf.MapSpec `ebpf:"floor_flows"`
-	FloorScratch *ebpf.MapSpec `ebpf:"floor_scratch"`
-	FloorSeq     *ebpf.MapSpec `ebpf:"floor_seq"`
+	FloorFlows    *ebpf.MapSpec `ebpf:"floor_flows"`
+	FloorNewFlows *ebpf.MapSpec `ebpf:"floor_new_flows"`
+	FloorScratch  *ebpf.MapSpec `ebpf:"floor_scratch"`
+	FloorSeq      *ebpf.MapSpec `ebpf:"floor_seq"`
 }
 
 // FloorsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -179,14 +164,16 @@ func (o *FloorsObjects) Close() error {
 //
 // It can be passed to LoadFloorsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type FloorsMaps struct {
-	FloorFlows   *ebpf.Map `ebpf:"floor_flows"`
-	FloorScratch *ebpf.Map `ebpf:"floor_scratch"`
-	FloorSeq     *ebpf.Map `ebpf:"floor_seq"`
+	FloorFlows    *ebpf.Map `ebpf:"floor_flows"`
+	FloorNewFlows *ebpf.Map `ebpf:"floor_new_flows"`
+	FloorScratch  *ebpf.Map `ebpf:"floor_scratch"`
+	FloorSeq      *ebpf.Map `ebpf:"floor_seq"`
 }
 
 func (m *FloorsMaps) Close() error {
 	return _FloorsClose(
 		m.FloorFlows,
+		m.FloorNewFlows,
 		m.FloorScratch,
 		m.FloorSeq,
 	)

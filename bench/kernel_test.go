@@ -65,13 +65,13 @@ func benchList() *blocklist.List {
 
 // prefillFlows fills a flow map with n random flows.
 func prefillFlows(tb testing.TB, m *ebpf.Map, n int) {
-	keys := make([]abi.BpfFlowKey, n)
+	keys := make([]abi.BpfFlowKeyV4, n)
 	vals := make([]abi.BpfFlowValue, n)
 	r := rand.New(rand.NewPCG(3, 4))
 	for i := range keys {
-		binary.BigEndian.PutUint32(keys[i].AddrLo[:], 0x0a000000+r.Uint32())
-		binary.BigEndian.PutUint32(keys[i].AddrHi[:], 0x0b000000+r.Uint32())
-		keys[i].PortLo, keys[i].PortHi, keys[i].Proto, keys[i].Family = uint16(i), 80, 6, 4
+		binary.BigEndian.PutUint32(keys[i].AddrLo[:], 0x0a000000+r.Uint32N(1<<24))
+		binary.BigEndian.PutUint32(keys[i].AddrHi[:], 0x0b000000+r.Uint32N(1<<24))
+		keys[i].PortLo, keys[i].PortHi, keys[i].ZoneProto = uint16(i), 80, 6
 	}
 	if _, err := m.BatchUpdate(keys, vals, nil); err != nil {
 		tb.Fatal(err)
@@ -96,7 +96,11 @@ func setup(tb testing.TB) {
 		}
 		sensors = map[string]*sensorBench{}
 		for _, vary := range []bool{false, true} {
-			s, err := loader.Load(loader.Config{FlowTableSize: 2 * prefill, RingSize: 64 << 20, BenchNewFlows: vary})
+			size := uint32(2 * prefill)
+			if vary {
+				size = 1 << 21 // each packet a new flow: room for a benchmark's worth
+			}
+			s, err := loader.Load(loader.Config{FlowTableSize: size, RingSize: 64 << 20, BenchNewFlows: vary})
 			if err != nil {
 				tb.Fatalf("%+v", err)
 			}
@@ -104,7 +108,7 @@ func setup(tb testing.TB) {
 			if _, err := bl.Replace(benchList()); err != nil {
 				tb.Fatal(err)
 			}
-			prefillFlows(tb, s.Objects.Flows, prefill)
+			prefillFlows(tb, s.Objects.FlowsV4, prefill)
 			rd, err := ringbuf.NewReader(s.Objects.Events)
 			if err != nil {
 				tb.Fatal(err)
@@ -216,17 +220,27 @@ func BenchmarkSensor(b *testing.B) {
 	})
 }
 
-// BenchmarkMemory reports kernel memory per flow from the flow map's own
-// accounting (memlock over max entries).
+// BenchmarkMemory reports kernel memory per flow from the flow maps' own
+// accounting (memlock over max entries): each family's table, and both
+// together as a sensor sizes them (IPv6 a quarter of IPv4).
 func BenchmarkMemory(b *testing.B) {
 	setup(b)
-	info, err := sensors[""].s.Objects.Flows.Info()
-	if err != nil {
-		b.Fatal(err)
+	var total, entries uint64
+	for _, m := range []struct {
+		name string
+		m    *ebpf.Map
+	}{{"v4", sensors[""].s.Objects.FlowsV4}, {"v6", sensors[""].s.Objects.FlowsV6}} {
+		info, err := m.m.Info()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ml, _ := info.Memlock()
+		b.ReportMetric(float64(ml)/float64(info.MaxEntries), "bytes/flow-"+m.name)
+		total += ml
+		entries += uint64(info.MaxEntries)
 	}
-	ml, _ := info.Memlock()
 	for i := 0; i < b.N; i++ {
 	}
-	b.ReportMetric(float64(ml)/float64(info.MaxEntries), "bytes/flow")
+	b.ReportMetric(float64(total)/float64(entries), "bytes/flow")
 	_ = fmt.Sprint()
 }

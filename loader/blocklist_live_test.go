@@ -134,6 +134,10 @@ func TestFwsamBecomesExpiry(t *testing.T) {
 // never stops: new flows and an established one, on the other core.
 func TestReloadUnderTrafficMissesNothing(t *testing.T) {
 	h := newHarness(t, Config{FlowTableSize: 1 << 16, RingSize: 16 << 20})
+	// Every packet is inspected: a miss is a packet that saw half a list.
+	if err := h.s.SetAlertEveryPacket(true); err != nil {
+		t.Fatal(err)
+	}
 	bl, _ := blocklistmaps.New(h.s.Maps(), h.s.Config.PinDir)
 	listed := "203.0.113.66"
 	list := func(i int) *blocklist.List {

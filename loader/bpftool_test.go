@@ -43,7 +43,9 @@ func TestBpftoolShowsFieldNames(t *testing.T) {
 	// Field paths each map's first formatted entry must have.
 	want := map[string][]string{
 		"stats":               {"value.packets", "value.tcp_packets", "value.alerts", "value.lost_events", "value.capture_lost", "value.malformed_tcp_doff"},
-		"flows":               {"key.addr_lo", "key.port_hi", "key.vlan", "key.proto", "value.first_seen_ns", "value.dir", "value.match.listed", "value.history", "value.alerts"},
+		"flows_v4":            {"key.addr_lo", "key.port_hi", "key.zone_proto", "value.first_seen_ns", "value.last_seen_us", "value.dir", "value.marks", "value.history", "value.state"},
+		"flow_extras":         {"key.key", "key.first_seen_ns", "value.lo_as_src", "value.hi_as_dst", "value.alerts", "value.dir"},
+		"daemon_counters":     {"value.flows_written", "value.output_records_lost", "value.flow_table_entries"},
 		"rules":               {"value.gid", "value.sid", "value.rev", "value.msg", "value.classtype", "value.threshold_count", "value.source"},
 		"config":              {"value.generation", "value.capture_mode", "value.slots"},
 		"blocklist_v4":        {"key.octets", "value.rule_as_src", "value.rule_as_dst"},

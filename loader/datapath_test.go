@@ -2,12 +2,14 @@ package loader
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/flowtable"
 )
 
 // The seed's first SYN: 192.168.0.31:2253 -> 161.53.178.240:6667 with
@@ -36,7 +38,8 @@ func TestParseAndFlowKeys(t *testing.T) {
 		portHi     uint16
 		proto      uint8
 		family     uint8
-		vlan       [3]uint16
+		zone       uint32   // one VLAN is its id; stacks are interned from 4096 in order
+		vlans      []uint16 // what the zone names
 		senderSide uint8
 		payload    uint64
 		l3bytes    uint64
@@ -62,16 +65,16 @@ func TestParseAndFlowKeys(t *testing.T) {
 				want(t, "udp_bytes", st.UdpBytes, 30)
 			}},
 		{name: "802.1Q", frame: tagged(tcp4("10.0.0.1", "10.0.0.2", 1, 2), vlanTag{0x8100, 0x2064}),
-			loAddr: "10.0.0.1", hiAddr: "10.0.0.2", portLo: 1, portHi: 2, proto: 6, family: 4, vlan: [3]uint16{100}, l3bytes: 40,
+			loAddr: "10.0.0.1", hiAddr: "10.0.0.2", portLo: 1, portHi: 2, proto: 6, family: 4, zone: 100, vlans: []uint16{100}, l3bytes: 40,
 			check: func(t *testing.T, st abi.BpfSensorStats) { want(t, "vlan_packets", st.VlanPackets, 1) }},
 		{name: "802.1ad QinQ", frame: tagged(tcp4("10.0.0.1", "10.0.0.2", 1, 2), vlanTag{0x88a8, 300}, vlanTag{0x8100, 100}),
-			loAddr: "10.0.0.1", hiAddr: "10.0.0.2", portLo: 1, portHi: 2, proto: 6, family: 4, vlan: [3]uint16{300, 100}, l3bytes: 40},
+			loAddr: "10.0.0.1", hiAddr: "10.0.0.2", portLo: 1, portHi: 2, proto: 6, family: 4, zone: 4096, vlans: []uint16{300, 100}, l3bytes: 40},
 		{name: "three tags", frame: tagged(tcp4("10.0.0.1", "10.0.0.2", 1, 2), vlanTag{0x9100, 7}, vlanTag{0x88a8, 8}, vlanTag{0x8100, 9}),
-			loAddr: "10.0.0.1", hiAddr: "10.0.0.2", portLo: 1, portHi: 2, proto: 6, family: 4, vlan: [3]uint16{7, 8, 9}, l3bytes: 40},
+			loAddr: "10.0.0.1", hiAddr: "10.0.0.2", portLo: 1, portHi: 2, proto: 6, family: 4, zone: 4097, vlans: []uint16{7, 8, 9}, l3bytes: 40},
 		{name: "udp", frame: frameSpec{v4: &ip4{src: "192.0.2.1", dst: "198.51.100.1", proto: 17}, l4: udpDgram{sport: 5000, dport: 53, payload: make([]byte, 30)}},
 			loAddr: "192.0.2.1", hiAddr: "198.51.100.1", portLo: 5000, portHi: 53, proto: 17, family: 4, payload: 30, l3bytes: 58},
 		{name: "icmp echo", frame: frameSpec{v4: &ip4{src: "192.0.2.1", dst: "198.51.100.1", proto: 1}, l4: icmpMsg{typ: 8, payload: make([]byte, 56)}},
-			loAddr: "192.0.2.1", hiAddr: "198.51.100.1", proto: 1, family: 4, payload: 56, l3bytes: 84,
+			loAddr: "192.0.2.1", hiAddr: "198.51.100.1", portLo: 8, portHi: 0, proto: 1, family: 4, payload: 56, l3bytes: 84,
 			check: func(t *testing.T, st abi.BpfSensorStats) { want(t, "icmp_packets", st.IcmpPackets, 1) }},
 		{name: "gre other protocol", frame: frameSpec{v4: &ip4{src: "192.0.2.1", dst: "198.51.100.1", proto: 47}, l4: rawL4(make([]byte, 12))},
 			loAddr: "192.0.2.1", hiAddr: "198.51.100.1", proto: 47, family: 4, payload: 12, l3bytes: 32,
@@ -88,7 +91,7 @@ func TestParseAndFlowKeys(t *testing.T) {
 			ext: frag6(17, 0, true), proto: 17}, l4: udpDgram{sport: 10, dport: 20, payload: make([]byte, 8)}},
 			loAddr: "2001:db8::1", hiAddr: "2001:db8::2", portLo: 10, portHi: 20, proto: 17, family: 6, payload: 8, l3bytes: 40 + 8 + 16},
 		{name: "icmpv6", frame: frameSpec{v6: &ip6{src: "2001:db8::1", dst: "2001:db8::2", proto: 58}, l4: icmpMsg{typ: 128, payload: make([]byte, 4)}},
-			loAddr: "2001:db8::1", hiAddr: "2001:db8::2", proto: 58, family: 6, payload: 4, l3bytes: 52,
+			loAddr: "2001:db8::1", hiAddr: "2001:db8::2", portLo: 128, portHi: 129, proto: 58, family: 6, payload: 4, l3bytes: 52,
 			check: func(t *testing.T, st abi.BpfSensorStats) { want(t, "icmpv6_packets", st.Icmpv6Packets, 1) }},
 	}
 	for _, c := range cases {
@@ -104,16 +107,23 @@ func TestParseAndFlowKeys(t *testing.T) {
 			if c.family == 4 {
 				lo, hi = v4key(c.loAddr), v4key(c.hiAddr)
 			}
-			wantKey := abi.BpfFlowKey{AddrLo: lo, AddrHi: hi, PortLo: c.portLo, PortHi: c.portHi, Vlan: c.vlan, Proto: c.proto, Family: c.family}
+			wantKey := abi.BpfFlowKey{AddrLo: lo, AddrHi: hi, PortLo: c.portLo, PortHi: c.portHi, Zone: c.zone, Proto: c.proto, Family: c.family}
 			if k != wantKey {
 				t.Fatalf("flow key\n got %+v\nwant %+v", k, wantKey)
 			}
-			d := v.Dir[c.senderSide]
+			d := v.dir[c.senderSide]
 			want(t, "sender packets", d.Packets, 1)
 			want(t, "sender bytes", d.Bytes, c.l3bytes)
-			want(t, "sender payload", d.PayloadBytes, c.payload)
-			want(t, "other packets", v.Dir[1-c.senderSide].Packets, 0)
-			want(t, "initiator", uint64(v.Initiator), uint64(c.senderSide))
+			want(t, "sender frame bytes", d.FrameBytes, uint64(len(c.frame.build())))
+			if c.proto != 6 { // TCP payload is counted from sequence numbers
+				want(t, "sender payload", d.PayloadBytes, c.payload)
+			}
+			want(t, "other packets", v.dir[1-c.senderSide].Packets, 0)
+			want(t, "initiator", uint64(v.initiator()), uint64(c.senderSide))
+			zones := &flowtable.Zones{Map: h.s.Objects.Zones}
+			if got := zones.VLANs(k.Zone); !slices.Equal(got, c.vlans) {
+				t.Errorf("zone %d names VLANs %v, want %v", k.Zone, got, c.vlans)
+			}
 			st := h.stats()
 			want(t, "flows_new", st.FlowsNew-before.FlowsNew, 1)
 			want(t, "packets", st.Packets-before.Packets, 1)
@@ -282,57 +292,62 @@ func TestNonIPAndLaterFragments(t *testing.T) {
 
 func TestTCPFlagCountsAndClose(t *testing.T) {
 	h := newHarness(t, Config{})
-	c, s := "192.0.2.10", "198.51.100.20"
-	seg := func(src, dst string, sp, dp uint16, flags uint8, payload int) []byte {
-		return frameSpec{v4: &ip4{src: src, dst: dst, proto: 6}, l4: tcpSeg{sport: sp, dport: dp, flags: flags, payload: make([]byte, payload)}}.build()
-	}
-	h.run(seg(c, s, 40000, 8080, event.TCPSyn, 0))
-	h.run(seg(s, c, 8080, 40000, event.TCPSyn|event.TCPAck, 0))
-	h.run(seg(c, s, 40000, 8080, event.TCPAck, 0))
-	h.run(seg(c, s, 40000, 8080, event.TCPAck|event.TCPPsh, 10))
-	h.run(seg(s, c, 8080, 40000, event.TCPAck, 0))
-	h.run(seg(s, c, 8080, 40000, event.TCPAck|event.TCPPsh|0x40|0x80, 20))
-	h.run(seg(c, s, 40000, 8080, event.TCPAck|event.TCPFin, 0))
+	conv := newTCPConv("192.0.2.10", "198.51.100.20", 40000, 8080)
+	const cl, sv = 0, 1
+	h.run(conv.seg(cl, event.TCPSyn, 0))
+	h.run(conv.seg(sv, event.TCPSyn|event.TCPAck, 0))
+	h.run(conv.seg(cl, event.TCPAck, 0))
+	h.run(conv.seg(cl, event.TCPAck|event.TCPPsh, 10))
+	h.run(conv.seg(sv, event.TCPAck, 0))
+	h.run(conv.seg(sv, event.TCPAck|event.TCPPsh|event.TCPEce|event.TCPCwr, 20))
+	h.run(conv.seg(cl, event.TCPAck|event.TCPFin, 0))
 	if _, closed := h.events(); len(closed) != 0 {
 		t.Fatalf("flow closed after one FIN")
 	}
-	h.run(seg(s, c, 8080, 40000, event.TCPAck|event.TCPFin, 0))
+	h.run(conv.seg(sv, event.TCPAck|event.TCPFin, 0))
 	_, closed := h.events()
 	if len(closed) != 1 {
 		t.Fatalf("%d flow-closed events after both FINs, want 1", len(closed))
 	}
 	ev := closed[0]
 	want(t, "reason", uint64(ev.Reason), uint64(abi.BpfFlowEndReasonFLOW_END_FIN))
-	h.run(seg(c, s, 40000, 8080, event.TCPAck, 0)) // the last ACK joins the same entry
+	h.run(conv.seg(cl, event.TCPAck, 0)) // the last ACK joins the same entry
 
 	_, v := h.onlyFlow()
-	cl, sv := v.Dir[0], v.Dir[1] // 192.0.2.10 sorts lower
-	wantCounts := func(who string, got abi.BpfTcpFlagCounts, w abi.BpfTcpFlagCounts) {
+	c, s := v.dir[0], v.dir[1] // 192.0.2.10 sorts lower
+	wantCounts := func(who string, got, w event.TCPFlagCounts) {
 		t.Helper()
 		if got != w {
 			t.Errorf("%s flag counts\n got %+v\nwant %+v", who, got, w)
 		}
 	}
-	wantCounts("client", cl.FlagCounts, abi.BpfTcpFlagCounts{Syn: 1, Ack: 2, Psh: 1, Fin: 1})
-	wantCounts("server", sv.FlagCounts, abi.BpfTcpFlagCounts{Synack: 1, Ack: 1, Psh: 1, Fin: 1, Ece: 1, Cwr: 1})
-	want(t, "client packets", cl.Packets, 5)
-	want(t, "server packets", sv.Packets, 4)
-	want(t, "client payload", cl.PayloadBytes, 10)
-	want(t, "server payload", sv.PayloadBytes, 20)
-	want(t, "client flags", uint64(cl.TcpFlags), uint64(event.TCPSyn|event.TCPAck|event.TCPPsh|event.TCPFin))
-	want(t, "closed", uint64(v.Closed), 1)
-	want(t, "first flags", uint64(v.FirstTcpFlags), event.TCPSyn)
+	wantCounts("client", c.FlagCounts, event.TCPFlagCounts{SYN: 1, ACK: 2, PSH: 1, FIN: 1})
+	wantCounts("server", s.FlagCounts, event.TCPFlagCounts{SYNACK: 1, ACK: 1, PSH: 1, FIN: 1, ECE: 1, CWR: 1})
+	want(t, "client packets", c.Packets, 5)
+	want(t, "server packets", s.Packets, 4)
+	want(t, "client payload (sequence space)", c.PayloadBytes, 10)
+	want(t, "server payload (sequence space)", s.PayloadBytes, 20)
+	want(t, "client missed", c.MissedBytes, 0)
+	want(t, "client flags", uint64(c.TCPFlags), uint64(event.TCPSyn|event.TCPAck|event.TCPPsh|event.TCPFin))
+	want(t, "closed", uint64(v.State&uint8(abi.BpfFlowStateBitsSTATE_CLOSED)), uint64(abi.BpfFlowStateBitsSTATE_CLOSED))
+	if got := v.history(); got != "ShADadFf" {
+		t.Errorf("history %q, want ShADadFf", got)
+	}
+	// Zeek's duration ends at the second FIN, not the final ACK.
+	want(t, "active before last", uint64(v.ActiveUs), 7000)
+	want(t, "last seen", uint64(v.LastSeenUs), 8000)
 	want(t, "flows_closed", h.stats().FlowsClosed, 1)
 
 	// RST closes at once.
-	h.run(seg(c, s, 40001, 8080, event.TCPSyn, 0))
-	h.run(seg(s, c, 8080, 40001, event.TCPRst|event.TCPAck, 0))
+	rst := newTCPConv("192.0.2.10", "198.51.100.20", 40001, 8080)
+	h.run(rst.seg(cl, event.TCPSyn, 0))
+	h.run(rst.seg(sv, event.TCPRst|event.TCPAck, 0))
 	_, closed = h.events()
 	if len(closed) != 1 || closed[0].Reason != uint8(abi.BpfFlowEndReasonFLOW_END_RST) {
 		t.Fatalf("RST: closed events %+v", closed)
 	}
-	want(t, "rst count", uint64(closed[0].Value.Dir[1].FlagCounts.Rst), 1)
-	want(t, "rst flow packets", closed[0].Value.Dir[0].Packets+closed[0].Value.Dir[1].Packets, 2)
+	want(t, "rst count", uint64(closed[0].Value.Dir[1].Rst), 1)
+	want(t, "rst flow packets", uint64(closed[0].Value.Dir[0].Packets+closed[0].Value.Dir[1].Packets), 2)
 }
 
 func TestMonitorPortDrops(t *testing.T) {
@@ -349,7 +364,7 @@ func TestPacketClockFromMetadata(t *testing.T) {
 	h.runAt(seedSYN().build(), 1172053077287574000)
 	_, v := h.onlyFlow()
 	want(t, "first_seen", v.FirstSeenNs, 1172053074366236000)
-	want(t, "last_seen", v.LastSeenNs, 1172053077287574000)
+	want(t, "last_seen", v.FirstSeenNs+uint64(v.LastSeenUs)*1000, 1172053077287574000)
 }
 
 func TestBlocklistMatching(t *testing.T) {
@@ -411,7 +426,7 @@ func TestBlocklistMatching(t *testing.T) {
 			want(t, "dport", uint64(a.Pkt.Dport), 6667)
 			want(t, "tcp flags", uint64(a.Pkt.TcpFlags), event.TCPSyn)
 			_, v := h.onlyFlow()
-			want(t, "flow alerts", uint64(v.Alerts), 1)
+			want(t, "flow alerts", uint64(v.extra().Alerts), 1)
 			if a.FlowStartNs != v.FirstSeenNs || a.HasFlow != 1 {
 				t.Errorf("alert names flow start %d (has_flow %d), flow started %d", a.FlowStartNs, a.HasFlow, v.FirstSeenNs)
 			}
@@ -489,6 +504,9 @@ func TestLaterFragmentMatchesOnAddress(t *testing.T) {
 func TestLostEventsCounted(t *testing.T) {
 	h := newHarness(t, Config{RingSize: 4096})
 	h.block(simpleList(blocklist.ListedAsDst, blocklist.NetAny, "203.0.113.66"))
+	if err := h.s.SetAlertEveryPacket(true); err != nil {
+		t.Fatal(err)
+	}
 	pkt := frameSpec{v4: &ip4{src: "192.0.2.10", dst: "203.0.113.66", proto: 6}, l4: tcpSeg{sport: 1, dport: 2, flags: event.TCPSyn}}.build()
 	const sent = 20
 	for i := 0; i < sent; i++ {

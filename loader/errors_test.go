@@ -68,7 +68,7 @@ func TestIncompatiblePinnedMapIsExplained(t *testing.T) {
 func TestIncompatiblePinnedMapReplacedWithWarning(t *testing.T) {
 	pin := "/sys/fs/bpf/xdpsensor-compat2-" + strings.ReplaceAll(t.Name(), "/", "_")
 	t.Cleanup(func() { Unpin(pin) })
-	s, err := Load(Config{PinDir: pin, FlowTableSize: 1024, RingSize: 4096})
+	s, err := Load(Config{PinDir: pin, FlowTableSize: 1024, FlowTableSizeV6: 256, FlowExtraSize: 4096, RingSize: 4096})
 	if err != nil {
 		t.Fatalf("%+v", err)
 	}
@@ -77,16 +77,16 @@ func TestIncompatiblePinnedMapReplacedWithWarning(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = Load(Config{PinDir: pin, FlowTableSize: 2048, RingSize: 4096, ReplaceIncompatible: true})
+	s, err = Load(Config{PinDir: pin, FlowTableSize: 2048, FlowTableSizeV6: 256, FlowExtraSize: 4096, RingSize: 4096, ReplaceIncompatible: true})
 	if err != nil {
 		t.Fatalf("%+v", err)
 	}
 	defer s.Close()
-	if len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "pinned map flows no longer fits") || !strings.Contains(s.Warnings[0], "the flows it held are not written") {
+	if len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "pinned map flows_v4 no longer fits") || !strings.Contains(s.Warnings[0], "the flows it held are not written") {
 		t.Fatalf("warnings %q", s.Warnings)
 	}
-	if s.Objects.Flows.MaxEntries() != 2048 {
-		t.Fatalf("flows has %d entries", s.Objects.Flows.MaxEntries())
+	if s.Objects.FlowsV4.MaxEntries() != 2048 {
+		t.Fatalf("flows_v4 has %d entries", s.Objects.FlowsV4.MaxEntries())
 	}
 	// The blocklist survived: its maps were compatible and kept.
 	bl, _ = blocklistmaps.New(s.Maps(), s.Config.PinDir)

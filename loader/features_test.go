@@ -79,7 +79,7 @@ func TestThresholds(t *testing.T) {
 			want(t, "flows", st.FlowsNew-before.FlowsNew, uint64(len(c.steps)))
 			var suppressed uint32
 			for _, v := range h.flows() {
-				suppressed += v.Suppressed
+				suppressed += v.extra().Suppressed
 			}
 			want(t, "flow suppressed counters", uint64(suppressed), uint64(len(c.steps)-c.wantAlerts))
 		})
@@ -127,7 +127,7 @@ func TestHistoryLetters(t *testing.T) {
 				h.run(p)
 			}
 			_, v := h.onlyFlow()
-			got := string(int8sToBytes(v.History[:v.HistoryLen]))
+			got := v.history()
 			if got != tc.want {
 				t.Fatalf("history %q (LO upper, HI lower), want %q", got, tc.want)
 			}
@@ -228,8 +228,8 @@ func TestCapture(t *testing.T) {
 		}
 		want(t, "capture_capped", st.CaptureCapped-before.CaptureCapped, 3)
 		_, v := h.onlyFlow()
-		want(t, "flow captured_bytes", v.CapturedBytes, uint64(2*len(benign)))
-		want(t, "flow packets still counted", v.Dir[0].Packets, 5)
+		want(t, "flow frame bytes", v.dir[0].FrameBytes, uint64(5*len(benign)))
+		want(t, "flow packets still counted", v.dir[0].Packets, 5)
 	})
 	t.Run("full ring: lost counted", func(t *testing.T) {
 		h.t = t
@@ -281,7 +281,7 @@ func TestEgressProgramSharesTheFlowTable(t *testing.T) {
 	}
 	_, v := h.onlyFlow()
 	// 69.143.202.28 sorts lower: LO.
-	if v.Dir[0].FlagCounts.Rst != 1 || v.Dir[1].FlagCounts.Synack != 1 || v.Initiator != 1 {
+	if v.dir[0].FlagCounts.RST != 1 || v.dir[1].FlagCounts.SYNACK != 1 || v.initiator() != 1 {
 		t.Fatalf("flow %+v", v)
 	}
 	alerts, closed := h.events()

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"encoding/binary"
+	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"net/netip"
 )
 
@@ -243,4 +244,35 @@ func checksum(b []byte) uint16 {
 		sum = sum&0xffff + sum>>16
 	}
 	return ^uint16(sum)
+}
+
+// tcpConv builds the segments of one TCP connection with the sequence and
+// acknowledgment numbers a real stack sends, window open. Side 0 is the
+// client.
+type tcpConv struct {
+	addr [2]string
+	port [2]uint16
+	seq  [2]uint32
+}
+
+func newTCPConv(client, server string, cport, sport uint16) *tcpConv {
+	return &tcpConv{addr: [2]string{client, server}, port: [2]uint16{cport, sport}, seq: [2]uint32{1000, 5000}}
+}
+
+// seg is the next segment from side from; it advances that side's
+// sequence number by the payload and the SYN and FIN octets.
+func (c *tcpConv) seg(from int, flags uint8, payload int) []byte {
+	to := 1 - from
+	s := tcpSeg{sport: c.port[from], dport: c.port[to], flags: flags, seq: c.seq[from], win: 65535, payload: make([]byte, payload)}
+	if flags&event.TCPAck != 0 {
+		s.ack = c.seq[to]
+	}
+	c.seq[from] += uint32(payload)
+	if flags&event.TCPSyn != 0 {
+		c.seq[from]++
+	}
+	if flags&event.TCPFin != 0 {
+		c.seq[from]++
+	}
+	return frameSpec{v4: &ip4{src: c.addr[from], dst: c.addr[to], proto: 6}, l4: s}.build()
 }

@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"encoding/binary"
 	"errors"
 	"net/netip"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
+	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/flowtable"
 )
 
 const (
@@ -77,12 +78,19 @@ func (h *harness) run(frame []byte) uint32 {
 
 func (h *harness) runAt(frame []byte, ts uint64) uint32 {
 	h.t.Helper()
-	data := make([]byte, 8+len(frame))
-	binary.NativeEndian.PutUint64(data, ts)
-	copy(data[8:], frame)
+	return h.runWire(frame, ts, 0)
+}
+
+// runWire feeds a frame that a capture's snap length cut: wire is its
+// length on the wire (0: the frame is whole).
+func (h *harness) runWire(frame []byte, ts uint64, wire uint32) uint32 {
+	h.t.Helper()
+	data := make([]byte, ReplayMetaLen+len(frame))
+	PutReplayMeta(data, ts, wire)
+	copy(data[ReplayMetaLen:], frame)
 	ret, err := h.s.Objects.Xdpsensor.Run(&ebpf.RunOptions{
 		Data:    data,
-		Context: XDPContext{Data: 8, DataEnd: uint32(len(data))},
+		Context: XDPContext{Data: ReplayMetaLen, DataEnd: uint32(len(data))},
 	})
 	if err != nil {
 		h.t.Fatalf("prog.Run: %v", err)
@@ -113,14 +121,60 @@ func addStats(a, b *abi.BpfSensorStats) {
 	}
 }
 
-func (h *harness) flows() map[abi.BpfFlowKey]abi.BpfFlowValue {
+// flowEntry is a flow of the tables: the entry as the kernel keeps it,
+// its extension, and both directions (LO, HI) read in full.
+type flowEntry struct {
+	abi.BpfFlowValue
+	x   *abi.BpfFlowExtra
+	dir [2]event.DirectionStats
+}
+
+// initiator is the side that sent the first packet.
+func (e *flowEntry) initiator() uint8 {
+	if e.State&uint8(abi.BpfFlowStateBitsSTATE_INITIATOR_HI) != 0 {
+		return 1
+	}
+	return 0
+}
+
+// history is Zeek's history with the LO side's letters in upper case.
+func (e *flowEntry) history() string { return flowtable.History(&e.BpfFlowValue, e.x, 0) }
+
+func (e *flowEntry) extra() abi.BpfFlowExtra {
+	if e.x == nil {
+		return abi.BpfFlowExtra{}
+	}
+	return *e.x
+}
+
+func (h *harness) flows() map[abi.BpfFlowKey]*flowEntry {
 	h.t.Helper()
-	out := map[abi.BpfFlowKey]abi.BpfFlowValue{}
-	var k abi.BpfFlowKey
+	out := map[abi.BpfFlowKey]*flowEntry{}
+	add := func(k abi.BpfFlowKey, v abi.BpfFlowValue) {
+		e := &flowEntry{BpfFlowValue: v}
+		if v.State&uint8(abi.BpfFlowStateBitsSTATE_EXTRA) != 0 {
+			var x abi.BpfFlowExtra
+			ek := abi.BpfFlowExtraKey{Key: k, FirstSeenNs: v.FirstSeenNs}
+			if err := h.s.Objects.FlowExtras.Lookup(&ek, &x); err == nil {
+				e.x = &x
+			}
+		}
+		e.dir = flowtable.Directions(k.Proto, &v, e.x)
+		out[k] = e
+	}
+	var k4 abi.BpfFlowKeyV4
+	var k6 abi.BpfFlowKeyV6
 	var v abi.BpfFlowValue
-	it := h.s.Objects.Flows.Iterate()
-	for it.Next(&k, &v) {
-		out[k] = v
+	it := h.s.Objects.FlowsV4.Iterate()
+	for it.Next(&k4, &v) {
+		add(abi.KeyFromV4(&k4), v)
+	}
+	if err := it.Err(); err != nil {
+		h.t.Fatal(err)
+	}
+	it = h.s.Objects.FlowsV6.Iterate()
+	for it.Next(&k6, &v) {
+		add(abi.KeyFromV6(&k6), v)
 	}
 	if err := it.Err(); err != nil {
 		h.t.Fatal(err)
@@ -128,12 +182,12 @@ func (h *harness) flows() map[abi.BpfFlowKey]abi.BpfFlowValue {
 	return out
 }
 
-// onlyFlow returns the single flow in the table.
-func (h *harness) onlyFlow() (abi.BpfFlowKey, abi.BpfFlowValue) {
+// onlyFlow returns the single flow in the tables.
+func (h *harness) onlyFlow() (abi.BpfFlowKey, *flowEntry) {
 	h.t.Helper()
 	fl := h.flows()
 	if len(fl) != 1 {
-		h.t.Fatalf("flow table holds %d flows, want 1: %+v", len(fl), fl)
+		h.t.Fatalf("flow tables hold %d flows, want 1: %+v", len(fl), fl)
 	}
 	for k, v := range fl {
 		return k, v
@@ -144,7 +198,27 @@ func (h *harness) onlyFlow() (abi.BpfFlowKey, abi.BpfFlowValue) {
 func (h *harness) clearFlows() {
 	h.t.Helper()
 	for k := range h.flows() {
-		if err := h.s.Objects.Flows.Delete(k); err != nil {
+		var err error
+		if k.Family == uint8(abi.BpfAddrFamilyFAMILY_IPV4) {
+			ck := abi.FlowKeyV4(&k)
+			err = h.s.Objects.FlowsV4.Delete(&ck)
+		} else {
+			ck := abi.FlowKeyV6(&k)
+			err = h.s.Objects.FlowsV6.Delete(&ck)
+		}
+		if err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	var ek abi.BpfFlowExtraKey
+	var x abi.BpfFlowExtra
+	var keys []abi.BpfFlowExtraKey
+	it := h.s.Objects.FlowExtras.Iterate()
+	for it.Next(&ek, &x) {
+		keys = append(keys, ek)
+	}
+	for _, ek := range keys {
+		if err := h.s.Objects.FlowExtras.Delete(&ek); err != nil {
 			h.t.Fatal(err)
 		}
 	}
@@ -152,6 +226,13 @@ func (h *harness) clearFlows() {
 
 // events drains the ring.
 func (h *harness) events() (alerts []abi.BpfAlertEvent, closed []abi.BpfFlowEvent) {
+	alerts, closed, _ = h.allEvents()
+	return alerts, closed
+}
+
+// allEvents drains the ring: alerts, close hints and the records the
+// kernel sent (reused tuples, a full table).
+func (h *harness) allEvents() (alerts []abi.BpfAlertEvent, closed, records []abi.BpfFlowEvent) {
 	h.t.Helper()
 	h.rd.SetDeadline(time.Now().Add(10 * time.Millisecond))
 	for {
@@ -167,6 +248,8 @@ func (h *harness) events() (alerts []abi.BpfAlertEvent, closed []abi.BpfFlowEven
 			alerts = append(alerts, *(*abi.BpfAlertEvent)(unsafe.Pointer(&rec.RawSample[0])))
 		case uint8(abi.BpfEventTypeEVENT_FLOW_CLOSED):
 			closed = append(closed, *(*abi.BpfFlowEvent)(unsafe.Pointer(&rec.RawSample[0])))
+		case uint8(abi.BpfEventTypeEVENT_FLOW_RECORD):
+			records = append(records, *(*abi.BpfFlowEvent)(unsafe.Pointer(&rec.RawSample[0])))
 		default:
 			h.t.Fatalf("unknown event type %d", rec.RawSample[0])
 		}

@@ -28,8 +28,12 @@ type Config struct {
 	// PinDir is the bpffs directory for the maps; empty loads a private,
 	// unpinned instance (replay, tests).
 	PinDir string
-	// FlowTableSize is the number of flows the LRU table holds.
-	FlowTableSize uint32
+	// FlowTableSize is the number of IPv4 flows the table holds (0: sized
+	// from the machine's memory, see FlowTables); FlowTableSizeV6 of IPv6
+	// flows (0: a quarter of the IPv4 table's).
+	FlowTableSize, FlowTableSizeV6 uint32
+	// FlowExtraSize caps the flow extensions (0: a quarter of the tables).
+	FlowExtraSize uint32
 	// RingSize is the event ring in bytes (a power of two, at least a page).
 	RingSize uint32
 	// CaptureRingSize is the capture ring in bytes; 0 leaves one page,
@@ -38,8 +42,9 @@ type Config struct {
 	// MonitorPort makes the program drop frames after recording them: on a
 	// dedicated SPAN/tap port the mirrored copies have no place in the stack.
 	MonitorPort bool
-	// ReplayClock takes each packet's time from 8 bytes of XDP metadata
-	// (the capture timestamp) instead of the kernel clock.
+	// ReplayClock takes each packet's time and wire length from 16 bytes
+	// of XDP metadata (ReplayMeta) instead of the kernel clock and the
+	// frame.
 	ReplayClock bool
 	// ReplaceIncompatible lets the daemon start over with a pinned map
 	// whose layout or size no longer fits (a new binary, other sizes): that
@@ -55,21 +60,71 @@ type Config struct {
 	BenchNewFlows bool
 }
 
-// Defaults for a live sensor; replay and tests pass smaller sizes.
+// Defaults for a live sensor; tests pass smaller sizes.
 const (
-	DefaultFlowTableSize = 65536
-	DefaultRingSize      = 16 << 20
+	DefaultRingSize = 16 << 20
+	// MaxDefaultFlows is the IPv4 table a machine with memory to spare
+	// gets; its IPv6 table holds a quarter as many.
+	MaxDefaultFlows = 1 << 20
+	// MinFlows is the smallest table the sizing picks.
+	MinFlows = 1 << 12
+	// DefaultZones is how many VLAN stacks (and tunnels) can be told apart.
+	DefaultZones = 65536
 )
+
+// Kernel memory of one flow table entry, all in: the hash map's 48-byte
+// element header, the key and the 104-byte value, and its bucket (16
+// bytes with a power-of-two table). Userspace sizes tables with these;
+// the benchmarks read the real figure from the maps' memlock.
+const (
+	htabElemHeader = 48
+	htabBucket     = 16
+	FlowBytesV4    = htabElemHeader + 16 + 104 + htabBucket
+	FlowBytesV6    = htabElemHeader + 40 + 104 + htabBucket
+)
+
+// FlowTables sizes the flow tables for a memory budget in bytes (0: a
+// sixteenth of the machine's memory): the largest power-of-two IPv4 table
+// (at most MaxDefaultFlows, at least MinFlows) whose tables, IPv6 a quarter
+// of IPv4, fit.
+func FlowTables(budget uint64) (v4, v6 uint32) {
+	if budget == 0 {
+		var si unix.Sysinfo_t
+		if err := unix.Sysinfo(&si); err == nil {
+			budget = uint64(si.Totalram) * uint64(si.Unit) / 16
+		}
+	}
+	v4 = MaxDefaultFlows
+	for v4 > MinFlows && uint64(v4)*FlowBytesV4+uint64(v4/4)*FlowBytesV6 > budget {
+		v4 /= 2
+	}
+	return v4, v4 / 4
+}
 
 func (c *Config) withDefaults() Config {
 	out := *c
 	if out.FlowTableSize == 0 {
-		out.FlowTableSize = DefaultFlowTableSize
+		v4, v6 := FlowTables(0)
+		out.FlowTableSize = v4
+		if out.FlowTableSizeV6 == 0 {
+			out.FlowTableSizeV6 = v6
+		}
+	}
+	if out.FlowTableSizeV6 == 0 {
+		out.FlowTableSizeV6 = max(out.FlowTableSize/4, 1)
+	}
+	if out.FlowExtraSize == 0 {
+		out.FlowExtraSize = max((out.FlowTableSize+out.FlowTableSizeV6)/4, MinFlows)
 	}
 	if out.RingSize == 0 {
 		out.RingSize = DefaultRingSize
 	}
 	return out
+}
+
+// FlowCapacity is how many flows the tables hold.
+func (c *Config) FlowCapacity() uint64 {
+	return uint64(c.FlowTableSize) + uint64(c.FlowTableSizeV6)
 }
 
 // Objects are what a sensor loads: every map and the XDP program. The TC
@@ -174,7 +229,7 @@ func unpinIncompatible(spec *ebpf.CollectionSpec, dir string) ([]string, error) 
 			return nil, fmt.Errorf("removing incompatible pinned map %s: %w", path, err)
 		}
 		lost := map[string]string{
-			"flows": "the flows it held are not written", "events": "events it held are lost",
+			"flows_v4": "the flows it held are not written", "flows_v6": "the flows it held are not written", "flow_extras": "the flows it held lose their rare counters", "events": "events it held are lost",
 			"capture": "frames it held are lost", "config": "the blocklist must be loaded again",
 			"rules": "the blocklist must be loaded again",
 		}[name]
@@ -191,7 +246,10 @@ func unpinIncompatible(spec *ebpf.CollectionSpec, dir string) ([]string, error) 
 }
 
 func configureSpec(spec *ebpf.CollectionSpec, cfg Config) error {
-	spec.Maps["flows"].MaxEntries = cfg.FlowTableSize
+	spec.Maps["flows_v4"].MaxEntries = cfg.FlowTableSize
+	spec.Maps["flows_v6"].MaxEntries = cfg.FlowTableSizeV6
+	spec.Maps["flow_extras"].MaxEntries = cfg.FlowExtraSize
+	spec.Maps["zones"].MaxEntries = DefaultZones
 	if cfg.RingSize&(cfg.RingSize-1) != 0 || cfg.RingSize < uint32(os.Getpagesize()) {
 		return fmt.Errorf("ring size %d: must be a power of two and at least %d bytes", cfg.RingSize, os.Getpagesize())
 	}

@@ -241,6 +241,12 @@ func refL4(b []byte, r refResult) refResult {
 			return r
 		}
 		r.ICMPType, r.ICMPCode = b[0], b[1]
+		// Flows key ICMP by type and counterpart type (or code), as
+		// Zeek, Suricata and Community ID do.
+		r.Key.PortLo, r.Key.PortHi = uint16(b[0]), uint16(b[1])
+		if cp, ok := refICMPCounterpart(r.Proto == uint8(layers.IPProtocolICMPv4), b[0]); ok {
+			r.Key.PortHi = uint16(cp)
+		}
 		hdr = 8
 	default:
 		r.Payload = uint64(len(b))
@@ -249,6 +255,23 @@ func refL4(b []byte, r refResult) refResult {
 	r.HasL4 = true
 	r.Payload = uint64(len(b) - hdr)
 	return refFinish(r)
+}
+
+// refICMPCounterpart is Zeek's table of ICMP request/reply pairs.
+func refICMPCounterpart(v4 bool, typ uint8) (uint8, bool) {
+	pairs := map[uint8]uint8{8: 0, 13: 14, 15: 16, 10: 9, 17: 18}
+	if !v4 {
+		pairs = map[uint8]uint8{128: 129, 133: 134, 135: 136, 130: 131, 139: 140, 144: 145}
+	}
+	for a, b := range pairs {
+		if typ == a {
+			return b, true
+		}
+		if typ == b {
+			return a, true
+		}
+	}
+	return 0, false
 }
 
 // refFinish orders the key canonically: the (address, port) that sorts lower first.

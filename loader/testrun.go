@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"encoding/binary"
 	"fmt"
 	"runtime"
 	"unsafe"
@@ -72,4 +73,17 @@ func (r *FrameRunner) Run(data []byte, meta uint32) (uint32, error) {
 		return 0, fmt.Errorf("BPF_PROG_TEST_RUN: %w", errno)
 	}
 	return attr.retval, nil
+}
+
+// ReplayMetaLen is the XDP metadata a replayed frame carries (struct
+// replay_meta in bpf/xdpsensor.c): the capture time in ns and the frame's
+// length on the wire, which a capture's snap length may have cut.
+const ReplayMetaLen = 16
+
+// PutReplayMeta writes a frame's replay metadata into the first
+// ReplayMetaLen bytes of b.
+func PutReplayMeta(b []byte, tsNs uint64, wireLen uint32) {
+	binary.NativeEndian.PutUint64(b[0:8], tsNs)
+	binary.NativeEndian.PutUint32(b[8:12], wireLen)
+	binary.NativeEndian.PutUint32(b[12:16], 0)
 }

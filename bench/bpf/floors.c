@@ -16,13 +16,21 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * monitor-port receiver in the live benchmarks. */
 volatile const __u32 floor_verdict = XDP_PASS;
 
-/* Same shape as xdpsensor's flows map. */
+/* Same shape as xdpsensor's flows_v4 map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_key_v4);
+	__type(value, struct flow_value);
+} floor_flows SEC(".maps");
+
+/* The new-flow floor inserts forever: an LRU keeps room. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct flow_key);
+	__type(key, struct flow_key_v4);
 	__type(value, struct flow_value);
-} floor_flows SEC(".maps");
+} floor_new_flows SEC(".maps");
 
 /* Per-CPU sequence to vary the key (new-flow floor). */
 struct {
@@ -75,19 +83,21 @@ int parse_lru_update(struct xdp_md *ctx)
 {
 	struct packet pkt = {};
 	struct flow_key key = {};
+	struct flow_key_v4 k4 = {};
 	if (parse(ctx, &pkt) != PARSE_IP)
 		return XDP_ABORTED;
-	__u8 side = make_flow_key(&key, &pkt);
-	struct flow_value *f = bpf_map_lookup_elem(&floor_flows, &key);
+	__u8 side = make_flow_key(&key, &pkt, 0);
+	key_v4(&k4, &key);
+	struct flow_value *f = bpf_map_lookup_elem(&floor_flows, &k4);
 	if (!f) {
 		__u32 zero = 0;
 		struct flow_value *nf = bpf_map_lookup_elem(&floor_scratch, &zero);
 		if (nf)
-			bpf_map_update_elem(&floor_flows, &key, nf, BPF_NOEXIST);
+			bpf_map_update_elem(&floor_flows, &k4, nf, BPF_NOEXIST);
 		return floor_verdict;
 	}
 	f->dir[side & 1].packets++;
-	f->dir[side & 1].bytes += pkt.l3_len;
+	f->dir[side & 1].ip_bytes += pkt.l3_len;
 	return floor_verdict;
 }
 
@@ -107,9 +117,11 @@ int parse_lru_insert(struct xdp_md *ctx)
 	*n += 1;
 	pkt.sport = (__u16)*n;
 	pkt.dport ^= (__u16)(*n >> 16);
-	make_flow_key(&key, &pkt);
+	struct flow_key_v4 k4 = {};
+	make_flow_key(&key, &pkt, 0);
+	key_v4(&k4, &key);
 	nf->first_seen_ns = *n;
-	bpf_map_update_elem(&floor_flows, &key, nf, BPF_NOEXIST);
+	bpf_map_update_elem(&floor_new_flows, &k4, nf, BPF_NOEXIST);
 	return floor_verdict;
 }
 

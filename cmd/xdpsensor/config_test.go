@@ -226,7 +226,7 @@ replay:
 	if err != nil {
 		t.Fatalf("%+v", err)
 	}
-	if want := "1 alerts, 1 flow records written to " + dir + "\n"; !strings.HasSuffix(out, want) {
+	if want := "1 alerts, 1 flow records written to " + dir + "; 0 lost\n"; !strings.HasSuffix(out, want) {
 		t.Errorf("replay: %q, want ...%q", out, want)
 	}
 	// stats finds the sensor where the file's top level says.

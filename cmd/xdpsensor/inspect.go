@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xdpsensor/xdpsensor/loader"
-	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/ringbuf"
 	"github.com/xdpsensor/xdpsensor/userspace/eve"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
@@ -30,16 +29,11 @@ func newFlowsCommand(g *globalFlags) *cobra.Command {
 			}
 			defer maps.Close()
 			live := &pipeline.LiveSource{}
-			dec := &flowtable.Decoder{Clock: live.Clock, Rules: &ringbuf.KernelRules{Map: maps.Rules}}
-			var flows []*event.Flow
-			var k abi.BpfFlowKey
-			var v abi.BpfFlowValue
-			it := maps.Flows.Iterate()
-			for it.Next(&k, &v) {
-				flows = append(flows, dec.Flow(&k, &v, event.EndActive))
-			}
-			if err := it.Err(); err != nil {
-				return fmt.Errorf("reading flow table: %w", err)
+			zones := &flowtable.Zones{Map: maps.Zones}
+			dec := &flowtable.Decoder{Clock: live.Clock, Rules: &ringbuf.KernelRules{Map: maps.Rules}, Zones: zones.VLANs}
+			flows, err := flowtable.Snapshot(maps, dec)
+			if err != nil {
+				return err
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {

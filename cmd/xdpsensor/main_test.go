@@ -36,7 +36,7 @@ func TestReplayCommand(t *testing.T) {
 	}
 	// Thresholds (limit 1 per hour by source) leave the first C&C SYN and
 	// both backscatter RSTs, two hours apart.
-	want := "replayed 7 packets: 3 alerts, 3 flow records written to " + dir + "\n"
+	want := "replayed 7 packets: 3 alerts, 3 flow records written to " + dir + "; 0 lost\n"
 	if out != want {
 		t.Fatalf("stdout %q, want %q", out, want)
 	}
@@ -44,8 +44,12 @@ func TestReplayCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := bytes.Count(data, []byte("\n")); n != 6 {
-		t.Fatalf("eve.json has %d lines, want 6", n)
+	// 3 alerts, 3 flows and the stats event a replay ends with.
+	if n := bytes.Count(data, []byte("\n")); n != 7 {
+		t.Fatalf("eve.json has %d lines, want 7", n)
+	}
+	if n := bytes.Count(data, []byte(`"event_type":"stats"`)); n != 1 {
+		t.Fatalf("eve.json has %d stats events, want 1", n)
 	}
 }
 

@@ -23,15 +23,12 @@ func newReplayCommand(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if sf.flowTableSize == 0 {
-				cfg.FlowTableSize = 65536
-			}
 			sum, err := pipeline.Replay(cmd.Context(), cfg, files)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "replayed %d packets: %d alerts, %d flow records written to %s\n",
-				sum.Packets, sum.Alerts, sum.Flows, sum.OutDir)
+			fmt.Fprintf(cmd.OutOrStdout(), "replayed %d packets: %d alerts, %d flow records written to %s; %s\n",
+				sum.Packets, sum.Alerts, sum.Flows, sum.OutDir, pipeline.FormatLosses(sum.Losses))
 			if n := sum.Kernel.AlertsSuppressed; n > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "%d matching packets held back by rule thresholds\n", n)
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -48,17 +49,21 @@ func (g *globalFlags) logger() (*slog.Logger, error) {
 
 // sensorFlags are shared by run and replay.
 type sensorFlags struct {
-	blocklists      []string
-	blocklistFormat string
-	homeNet         string
-	externalNet     string
-	classification  string
-	threshold       string
-	out             string
-	sensorName      string
-	flowTimeout     time.Duration
-	flowTableSize   uint32
-	ringSize        uint32
+	blocklists       []string
+	blocklistFormat  string
+	homeNet          string
+	externalNet      string
+	classification   string
+	threshold        string
+	out              string
+	sensorName       string
+	flowTimeout      time.Duration
+	flowTableSize    uint32
+	flowTableMemory  string
+	emergencyTimeout time.Duration
+	alertEveryPacket bool
+	statsInterval    time.Duration
+	ringSize         uint32
 
 	capture     string
 	snaplen     uint32
@@ -81,7 +86,11 @@ func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
 	fl.StringVarP(&f.out, "out", "o", defaultOut, "output directory (eve.json)")
 	fl.StringVar(&f.sensorName, "sensor-name", "", "sensor name for the EVE host field")
 	fl.DurationVar(&f.flowTimeout, "flow-timeout", flowtable.DefaultTimeout, "write a flow's record after this long idle")
-	fl.Uint32Var(&f.flowTableSize, "flow-table-size", loader.DefaultFlowTableSize, "flows the kernel table holds (LRU)")
+	fl.Uint32Var(&f.flowTableSize, "flow-table-size", 0, "IPv4 flows the kernel table holds (0: sized to a sixteenth of memory, at most 1048576); the IPv6 table holds a quarter as many")
+	fl.StringVar(&f.flowTableMemory, "flow-table-memory", "", "size the flow tables to this much kernel memory instead (e.g. 512M)")
+	fl.DurationVar(&f.emergencyTimeout, "emergency-timeout", flowtable.DefaultEmergencyTimeout, "idle timeout while the flow tables are 90% full, until they drain below 70%")
+	fl.BoolVar(&f.alertEveryPacket, "alert-every-packet", false, "alert on every matching packet (Snort 2) instead of each flow direction's first (Suricata's IP-only rules)")
+	fl.DurationVar(&f.statsInterval, "stats-interval", time.Minute, "write a stats event (and log losses) this often; 0: at the end only")
 	fl.Uint32Var(&f.ringSize, "ring-size", loader.DefaultRingSize, "event ring buffer size in bytes (a power of two)")
 	fl.StringVar(&f.capture, "capture", "listed", "full-content capture to OUT/pcap: listed (every packet of flows touching a listed address, from the first), all, or none")
 	fl.Uint32Var(&f.snaplen, "snaplen", 0, "bytes of each frame to capture (0: whole frames)")
@@ -115,6 +124,20 @@ func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
 	if f.snaplen > loader.MaxSnaplen {
 		return pipeline.Config{}, fmt.Errorf("--snaplen %d: at most %d", f.snaplen, loader.MaxSnaplen)
 	}
+	v4, v6 := f.flowTableSize, uint32(0)
+	if f.flowTableMemory != "" {
+		if f.flowTableSize != 0 {
+			return pipeline.Config{}, errors.New("--flow-table-size and --flow-table-memory: give one")
+		}
+		budget, err := capture.ParseSize(f.flowTableMemory)
+		if err != nil || budget < loader.MinFlows*loader.FlowBytesV4 {
+			return pipeline.Config{}, fmt.Errorf("--flow-table-memory %q: want a size of at least %d bytes, like 256M", f.flowTableMemory, loader.MinFlows*loader.FlowBytesV4)
+		}
+		v4, v6 = loader.FlowTables(uint64(budget))
+	}
+	if f.emergencyTimeout <= 0 {
+		return pipeline.Config{}, fmt.Errorf("--emergency-timeout %s: want a positive duration", f.emergencyTimeout)
+	}
 	return pipeline.Config{
 		Capture: pipeline.CaptureConfig{Mode: mode, Snaplen: f.snaplen, FlowBytes: uint64(flowBytes), Files: f.pcapFiles,
 			FileSize: size, Rotate: f.pcapRotate, Format: f.pcapFormat, RingSize: f.captureRing},
@@ -127,7 +150,11 @@ func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
 		OutDir:           f.out,
 		SensorName:       f.sensorName,
 		FlowTimeout:      f.flowTimeout,
-		FlowTableSize:    f.flowTableSize,
+		FlowTableSize:    v4,
+		FlowTableSizeV6:  v6,
+		EmergencyTimeout: f.emergencyTimeout,
+		AlertEveryPacket: f.alertEveryPacket,
+		StatsInterval:    f.statsInterval,
 		RingSize:         f.ringSize,
 		Logger:           log,
 	}, nil

@@ -64,8 +64,8 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "stopped: %d alerts, %d flow records written to %s\n",
-				sum.Alerts, sum.Flows, sum.OutDir)
+			fmt.Fprintf(cmd.OutOrStdout(), "stopped: %d alerts, %d flow records written to %s; %s\n",
+				sum.Alerts, sum.Flows, sum.OutDir, pipeline.FormatLosses(sum.Losses))
 			return nil
 		},
 	}

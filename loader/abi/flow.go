@@ -15,8 +15,8 @@ func Addr(b [16]uint8, family uint8) netip.Addr {
 	return netip.AddrFrom16(b)
 }
 
-// VLANs reads the VLAN ids of a flow key or packet fields, outermost
-// first; the kernel ends the list with a zero.
+// VLANs reads the VLAN ids of packet fields or a zone, outermost first;
+// the kernel ends the list with a zero.
 func VLANs(v [3]uint16) []uint16 {
 	var out []uint16
 	for _, id := range v {
@@ -26,6 +26,40 @@ func VLANs(v [3]uint16) []uint16 {
 		out = append(out, id)
 	}
 	return out
+}
+
+// Zones below this are a single VLAN id (0: untagged); above, ids the
+// kernel interned in the zones map.
+const (
+	ZoneMaxVLAN  = 4095
+	ZoneOverflow = 1<<24 - 1 // the zones map was full
+)
+
+// FlowKeyV4 is the IPv4 flow table's compact key of a canonical key.
+func FlowKeyV4(k *BpfFlowKey) BpfFlowKeyV4 {
+	return BpfFlowKeyV4{AddrLo: [4]uint8(k.AddrLo[:4]), AddrHi: [4]uint8(k.AddrHi[:4]),
+		PortLo: k.PortLo, PortHi: k.PortHi, ZoneProto: k.Zone<<8 | uint32(k.Proto)}
+}
+
+// FlowKeyV6 is the IPv6 flow table's compact key of a canonical key.
+func FlowKeyV6(k *BpfFlowKey) BpfFlowKeyV6 {
+	return BpfFlowKeyV6{AddrLo: k.AddrLo, AddrHi: k.AddrHi,
+		PortLo: k.PortLo, PortHi: k.PortHi, ZoneProto: k.Zone<<8 | uint32(k.Proto)}
+}
+
+// KeyFromV4 is the canonical key of an IPv4 flow table key.
+func KeyFromV4(k *BpfFlowKeyV4) BpfFlowKey {
+	out := BpfFlowKey{PortLo: k.PortLo, PortHi: k.PortHi, Zone: k.ZoneProto >> 8,
+		Proto: uint8(k.ZoneProto), Family: uint8(BpfAddrFamilyFAMILY_IPV4)}
+	copy(out.AddrLo[:], k.AddrLo[:])
+	copy(out.AddrHi[:], k.AddrHi[:])
+	return out
+}
+
+// KeyFromV6 is the canonical key of an IPv6 flow table key.
+func KeyFromV6(k *BpfFlowKeyV6) BpfFlowKey {
+	return BpfFlowKey{AddrLo: k.AddrLo, AddrHi: k.AddrHi, PortLo: k.PortLo, PortHi: k.PortHi,
+		Zone: k.ZoneProto >> 8, Proto: uint8(k.ZoneProto), Family: uint8(BpfAddrFamilyFAMILY_IPV6)}
 }
 
 // FlowID names a flow by its canonical key and start time, so that an
@@ -38,12 +72,10 @@ func FlowID(key *BpfFlowKey, startNs uint64) uint64 {
 	copy(buf[16:32], key.AddrHi[:])
 	binary.BigEndian.PutUint16(buf[32:], key.PortLo)
 	binary.BigEndian.PutUint16(buf[34:], key.PortHi)
-	binary.BigEndian.PutUint16(buf[36:], key.Vlan[0])
-	binary.BigEndian.PutUint16(buf[38:], key.Vlan[1])
-	binary.BigEndian.PutUint16(buf[40:], key.Vlan[2])
-	buf[42] = key.Proto
-	buf[43] = key.Family
-	h.Write(buf[:44])
+	binary.BigEndian.PutUint32(buf[36:], key.Zone)
+	buf[40] = key.Proto
+	buf[41] = key.Family
+	h.Write(buf[:42])
 	binary.BigEndian.PutUint64(buf[:8], startNs)
 	h.Write(buf[:8])
 	return jsonSafe(h.Sum64())

@@ -11,6 +11,7 @@ type Kind uint8
 const (
 	KindAlert      = Kind(BpfEventTypeEVENT_ALERT)
 	KindFlowClosed = Kind(BpfEventTypeEVENT_FLOW_CLOSED)
+	KindFlowRecord = Kind(BpfEventTypeEVENT_FLOW_RECORD)
 )
 
 var (

@@ -71,6 +71,12 @@ func DaemonCounters(s *BpfDaemonStats) ([]Counter, error) {
 	return named("daemon_stats", words(s))
 }
 
+// DaemonCountersNames are daemon_stats' field names, in order.
+func DaemonCountersNames() []string {
+	names, _ := namesOf("daemon_stats")
+	return names
+}
+
 // ReadDaemonStats reads the counters the daemon publishes.
 func (m *BpfMaps) ReadDaemonStats() (BpfDaemonStats, error) {
 	var d BpfDaemonStats

@@ -37,8 +37,14 @@ type BpfAlertEvent struct {
 	FrameLen    uint32
 	CapLen      uint32
 	Data        [256]uint8
-	_           [4]byte
 }
+
+type BpfAlertMode uint32
+
+const (
+	BpfAlertModeALERT_PER_DIRECTION BpfAlertMode = 0
+	BpfAlertModeALERT_EVERY_PACKET  BpfAlertMode = 1
+)
 
 type BpfBlocklistEntry struct {
 	_         structs.HostLayout
@@ -65,7 +71,6 @@ type BpfCaptureRecord struct {
 	Listed      uint8
 	Direction   uint8
 	Pad         [2]uint8
-	_           [4]byte
 }
 
 type BpfCaptureScratch struct {
@@ -73,14 +78,6 @@ type BpfCaptureScratch struct {
 	Hdr  BpfCaptureRecord
 	Data [9216]uint8
 }
-
-type BpfCloseBits uint32
-
-const (
-	BpfCloseBitsCLOSE_FIN_LO BpfCloseBits = 1
-	BpfCloseBitsCLOSE_FIN_HI BpfCloseBits = 2
-	BpfCloseBitsCLOSE_RST    BpfCloseBits = 4
-)
 
 type BpfDaemonStats struct {
 	_                  structs.HostLayout
@@ -107,11 +104,66 @@ type BpfDaemonStats struct {
 	RingRecordsUnknown uint64
 }
 
+type BpfDpState struct {
+	_   structs.HostLayout
+	Pkt struct {
+		_          structs.HostLayout
+		Src        [16]uint8
+		Dst        [16]uint8
+		Sport      uint16
+		Dport      uint16
+		Vlan       [3]uint16
+		L3Offset   uint16
+		L4Offset   uint16
+		Window     uint16
+		L3Len      uint32
+		PayloadLen uint32
+		WireLen    uint32
+		Seq        uint32
+		Ack        uint32
+		Family     uint8
+		Proto      uint8
+		TcpFlags   uint8
+		Fragment   uint8
+		IcmpType   uint8
+		IcmpCode   uint8
+		VlanCount  uint8
+		HasL4      uint8
+		Segs       uint16
+		Quoted     uint8
+		Q_proto    uint8
+		Q_sport    uint16
+		Q_dport    uint16
+		Q_src      [16]uint8
+		Q_dst      [16]uint8
+	}
+	Key BpfFlowKey
+	Md  struct {
+		_       structs.HostLayout
+		LoAsSrc uint32
+		LoAsDst uint32
+		HiAsSrc uint32
+		HiAsDst uint32
+		Listed  uint8
+		Pad     [3]uint8
+	}
+	Now      uint64
+	Gen      uint32
+	FrameLen uint32
+	Zone     uint32
+	Side     uint8
+	Fresh    uint8
+	Decided  uint8
+	Pad      uint8
+	Ek       BpfFlowExtraKey
+}
+
 type BpfEventType uint32
 
 const (
 	BpfEventTypeEVENT_ALERT       BpfEventType = 1
 	BpfEventTypeEVENT_FLOW_CLOSED BpfEventType = 2
+	BpfEventTypeEVENT_FLOW_RECORD BpfEventType = 3
 )
 
 type BpfExternalMode uint32
@@ -122,33 +174,88 @@ const (
 	BpfExternalModeEXTERNAL_LIST     BpfExternalMode = 2
 )
 
-type BpfFlowDirection struct {
-	_            structs.HostLayout
-	Packets      uint64
-	Bytes        uint64
-	PayloadBytes uint64
-	FlagCounts   BpfTcpFlagCounts
-	ZeroWindows  uint32
-	TcpFlags     uint8
-	Pad          [3]uint8
-	_            [4]byte
+type BpfFlowDir struct {
+	_          structs.HostLayout
+	Packets    uint32
+	IpBytes    uint32
+	FrameBytes uint32
+	SeqFirst   uint32
+	SeqNext    uint32
+	Ack        uint16
+	Psh        uint16
+	Syn        uint8
+	Synack     uint8
+	Fin        uint8
+	Rst        uint8
+	Urg        uint8
+	Ece        uint8
+	Cwr        uint8
+	TcpFlags   uint8
+	Rxmit      uint8
+	ZeroWin    uint8
+	Gaps       uint8
+	Pad        uint8
 }
 
 type BpfFlowEndReason uint32
 
 const (
-	BpfFlowEndReasonFLOW_END_FIN BpfFlowEndReason = 1
-	BpfFlowEndReasonFLOW_END_RST BpfFlowEndReason = 2
+	BpfFlowEndReasonFLOW_END_FIN        BpfFlowEndReason = 1
+	BpfFlowEndReasonFLOW_END_RST        BpfFlowEndReason = 2
+	BpfFlowEndReasonFLOW_END_TABLE_FULL BpfFlowEndReason = 3
 )
 
 type BpfFlowEvent struct {
 	_      structs.HostLayout
 	Type   uint8
 	Reason uint8
-	Pad    [6]uint8
+	Family uint8
+	Pad    [5]uint8
 	Key    BpfFlowKey
-	_      [4]byte
 	Value  BpfFlowValue
+}
+
+type BpfFlowExtra struct {
+	_           structs.HostLayout
+	LoAsSrc     uint32
+	LoAsDst     uint32
+	HiAsSrc     uint32
+	HiAsDst     uint32
+	Alerts      uint32
+	Suppressed  uint32
+	LastSeenNs  uint64
+	Dir         [2]BpfFlowExtraDir
+	History     [28]uint8
+	HistoryLost uint32
+}
+
+type BpfFlowExtraDir struct {
+	_            structs.HostLayout
+	PacketsHi    uint32
+	IpBytesHi    uint32
+	FrameBytesHi uint32
+	SeqWraps     uint32
+	AckHi        uint32
+	PshHi        uint32
+	SynHi        uint32
+	SynackHi     uint32
+	FinHi        uint32
+	RstHi        uint32
+	UrgHi        uint32
+	EceHi        uint32
+	CwrHi        uint32
+	RxmitHi      uint32
+	ZeroWinHi    uint32
+	GapsHi       uint32
+	HoleStart    uint32
+	HoleEnd      uint32
+	MissedBytes  uint64
+}
+
+type BpfFlowExtraKey struct {
+	_           structs.HostLayout
+	Key         BpfFlowKey
+	FirstSeenNs uint64
 }
 
 type BpfFlowKey struct {
@@ -157,20 +264,28 @@ type BpfFlowKey struct {
 	AddrHi [16]uint8
 	PortLo uint16
 	PortHi uint16
-	Vlan   [3]uint16
+	Zone   uint32
 	Proto  uint8
 	Family uint8
+	Pad    [6]uint8
 }
 
-type BpfFlowMatch struct {
-	_          structs.HostLayout
-	LoAsSrc    uint32
-	LoAsDst    uint32
-	HiAsSrc    uint32
-	HiAsDst    uint32
-	Generation uint32
-	Listed     uint8
-	Pad        [3]uint8
+type BpfFlowKeyV4 struct {
+	_         structs.HostLayout
+	AddrLo    [4]uint8
+	AddrHi    [4]uint8
+	PortLo    uint16
+	PortHi    uint16
+	ZoneProto uint32
+}
+
+type BpfFlowKeyV6 struct {
+	_         structs.HostLayout
+	AddrLo    [16]uint8
+	AddrHi    [16]uint8
+	PortLo    uint16
+	PortHi    uint16
+	ZoneProto uint32
 }
 
 type BpfFlowSide uint32
@@ -180,38 +295,48 @@ const (
 	BpfFlowSideSIDE_HI BpfFlowSide = 1
 )
 
+type BpfFlowStateBits uint32
+
+const (
+	BpfFlowStateBitsSTATE_FIN_LO       BpfFlowStateBits = 1
+	BpfFlowStateBitsSTATE_FIN_HI       BpfFlowStateBits = 2
+	BpfFlowStateBitsSTATE_RST_LO       BpfFlowStateBits = 4
+	BpfFlowStateBitsSTATE_RST_HI       BpfFlowStateBits = 8
+	BpfFlowStateBitsSTATE_CLOSED       BpfFlowStateBits = 16
+	BpfFlowStateBitsSTATE_INITIATOR_HI BpfFlowStateBits = 32
+	BpfFlowStateBitsSTATE_EXTRA        BpfFlowStateBits = 64
+)
+
 type BpfFlowValue struct {
-	_             structs.HostLayout
-	LastSeenNs    uint64
-	Match         BpfFlowMatch
-	HistorySeen   uint32
-	HistoryLen    uint8
-	CloseFlags    uint8
-	Closed        uint8
-	Initiator     uint8
-	Dir           [2]BpfFlowDirection
-	FirstSeenNs   uint64
-	CapturedBytes uint64
-	Alerts        uint32
-	Suppressed    uint32
-	History       [28]int8
-	FirstTcpFlags uint8
-	IcmpType      uint8
-	IcmpCode      uint8
-	Pad           uint8
+	_           structs.HostLayout
+	FirstSeenNs uint64
+	LastSeenUs  uint32
+	ActiveUs    uint32
+	Dir         [2]BpfFlowDir
+	History     uint64
+	Generation  uint16
+	HistorySeen uint16
+	State       uint8
+	Marks       uint8
+	HistoryLen  uint8
+	Pad         uint8
 }
 
 type BpfHistoryLetter uint32
 
 const (
-	BpfHistoryLetterHIST_SYN     BpfHistoryLetter = 0
-	BpfHistoryLetterHIST_SYNACK  BpfHistoryLetter = 1
-	BpfHistoryLetterHIST_ACK     BpfHistoryLetter = 2
-	BpfHistoryLetterHIST_DATA    BpfHistoryLetter = 3
-	BpfHistoryLetterHIST_FIN     BpfHistoryLetter = 4
-	BpfHistoryLetterHIST_RST     BpfHistoryLetter = 5
-	BpfHistoryLetterHIST_MULTI   BpfHistoryLetter = 6
-	BpfHistoryLetterHIST_ZEROWIN BpfHistoryLetter = 7
+	BpfHistoryLetterHIST_SYN          BpfHistoryLetter = 0
+	BpfHistoryLetterHIST_SYNACK       BpfHistoryLetter = 1
+	BpfHistoryLetterHIST_ACK          BpfHistoryLetter = 2
+	BpfHistoryLetterHIST_DATA         BpfHistoryLetter = 3
+	BpfHistoryLetterHIST_FIN          BpfHistoryLetter = 4
+	BpfHistoryLetterHIST_RST          BpfHistoryLetter = 5
+	BpfHistoryLetterHIST_MULTI        BpfHistoryLetter = 6
+	BpfHistoryLetterHIST_INCONSISTENT BpfHistoryLetter = 7
+	BpfHistoryLetterHIST_ZEROWIN      BpfHistoryLetter = 8
+	BpfHistoryLetterHIST_RXMIT        BpfHistoryLetter = 9
+	BpfHistoryLetterHIST_GAP          BpfHistoryLetter = 10
+	BpfHistoryLetterHISTORY_SIDE_HI   BpfHistoryLetter = 16
 )
 
 type BpfIpv4Addr struct {
@@ -222,8 +347,13 @@ type BpfIpv4Addr struct {
 type BpfListedBits uint32
 
 const (
-	BpfListedBitsLISTED_LO BpfListedBits = 1
-	BpfListedBitsLISTED_HI BpfListedBits = 2
+	BpfListedBitsLISTED_LO    BpfListedBits = 1
+	BpfListedBitsLISTED_HI    BpfListedBits = 2
+	BpfListedBitsINSPECTED_LO BpfListedBits = 4
+	BpfListedBitsINSPECTED_HI BpfListedBits = 8
+	BpfListedBitsMARK_LONG    BpfListedBits = 16
+	BpfListedBitsMARK_HOLE_LO BpfListedBits = 32
+	BpfListedBitsMARK_HOLE_HI BpfListedBits = 64
 )
 
 type BpfLpmV4Key struct {
@@ -317,7 +447,7 @@ type BpfSensorConfig struct {
 	HomeNetSet       uint8
 	ExternalMode     uint8
 	CaptureMode      uint8
-	Pad              uint8
+	AlertMode        uint8
 	CaptureSnaplen   uint32
 	_                [4]byte
 	CaptureFlowBytes uint64
@@ -348,8 +478,15 @@ type BpfSensorStats struct {
 	Alerts           uint64
 	AlertsSuppressed uint64
 	FlowsNew         uint64
+	FlowsReused      uint64
 	FlowsClosed      uint64
-	FlowInsertFailed uint64
+	FlowRecords      uint64
+	FlowTableFull    uint64
+	FlowRecordsLost  uint64
+	FlowsMerged      uint64
+	FlowExtraFull    uint64
+	ZonesFull        uint64
+	IcmpErrorsQuoted uint64
 	LostEvents       uint64
 	CapturePackets   uint64
 	CaptureBytes     uint64
@@ -388,19 +525,6 @@ const (
 	BpfTcpFlagBitsTCP_CWR BpfTcpFlagBits = 128
 )
 
-type BpfTcpFlagCounts struct {
-	_      structs.HostLayout
-	Syn    uint32
-	Synack uint32
-	Ack    uint32
-	Fin    uint32
-	Rst    uint32
-	Psh    uint32
-	Urg    uint32
-	Ece    uint32
-	Cwr    uint32
-}
-
 type BpfThresholdKey struct {
 	_      structs.HostLayout
 	RuleId uint32
@@ -432,6 +556,12 @@ const (
 	BpfThresholdTypeTHRESHOLD_BOTH      BpfThresholdType = 3
 )
 
+type BpfZoneKey struct {
+	_    structs.HostLayout
+	Vlan [3]uint16
+	Pad  uint16
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -445,29 +575,38 @@ const (
 	BpfMapCaptureScratch         = "capture_scratch"
 	BpfMapConfig                 = "config"
 	BpfMapDaemonCounters         = "daemon_counters"
+	BpfMapDpStates               = "dp_states"
 	BpfMapEvents                 = "events"
 	BpfMapExactFilterSlots       = "exact_filter_slots"
+	BpfMapExtraScratch           = "extra_scratch"
+	BpfMapFlowExtras             = "flow_extras"
 	BpfMapFlowScratch            = "flow_scratch"
-	BpfMapFlows                  = "flows"
+	BpfMapFlowsV4                = "flows_v4"
+	BpfMapFlowsV6                = "flows_v6"
 	BpfMapNetvarsV4              = "netvars_v4"
 	BpfMapNetvarsV6              = "netvars_v6"
 	BpfMapPrefixV4Filter         = "prefix_v4_filter"
 	BpfMapRules                  = "rules"
 	BpfMapStats                  = "stats"
 	BpfMapThresholds             = "thresholds"
+	BpfMapZoneIds                = "zone_ids"
+	BpfMapZones                  = "zones"
 	BpfProgXdpsensor             = "xdpsensor"
 	BpfProgXdpsensorEgress       = "xdpsensor_egress"
 	BpfVarBtfAddrFamily          = "btf_addr_family"
 	BpfVarBtfAlertEvent          = "btf_alert_event"
+	BpfVarBtfAlertMode           = "btf_alert_mode"
 	BpfVarBtfBlocklistEntry      = "btf_blocklist_entry"
 	BpfVarBtfCaptureMode         = "btf_capture_mode"
 	BpfVarBtfCaptureRecord       = "btf_capture_record"
-	BpfVarBtfCloseBits           = "btf_close_bits"
 	BpfVarBtfEventType           = "btf_event_type"
 	BpfVarBtfExternalMode        = "btf_external_mode"
 	BpfVarBtfFlowEndReason       = "btf_flow_end_reason"
 	BpfVarBtfFlowEvent           = "btf_flow_event"
+	BpfVarBtfFlowExtra           = "btf_flow_extra"
+	BpfVarBtfFlowExtraKey        = "btf_flow_extra_key"
 	BpfVarBtfFlowSide            = "btf_flow_side"
+	BpfVarBtfFlowStateBits       = "btf_flow_state_bits"
 	BpfVarBtfHistoryLetter       = "btf_history_letter"
 	BpfVarBtfIn6Addr             = "btf_in6_addr"
 	BpfVarBtfIpv4Addr            = "btf_ipv4_addr"
@@ -543,16 +682,22 @@ type BpfMapSpecs struct {
 	CaptureScratch         *ebpf.MapSpec `ebpf:"capture_scratch"`
 	Config                 *ebpf.MapSpec `ebpf:"config"`
 	DaemonCounters         *ebpf.MapSpec `ebpf:"daemon_counters"`
+	DpStates               *ebpf.MapSpec `ebpf:"dp_states"`
 	Events                 *ebpf.MapSpec `ebpf:"events"`
 	ExactFilterSlots       *ebpf.MapSpec `ebpf:"exact_filter_slots"`
+	ExtraScratch           *ebpf.MapSpec `ebpf:"extra_scratch"`
+	FlowExtras             *ebpf.MapSpec `ebpf:"flow_extras"`
 	FlowScratch            *ebpf.MapSpec `ebpf:"flow_scratch"`
-	Flows                  *ebpf.MapSpec `ebpf:"flows"`
+	FlowsV4                *ebpf.MapSpec `ebpf:"flows_v4"`
+	FlowsV6                *ebpf.MapSpec `ebpf:"flows_v6"`
 	NetvarsV4              *ebpf.MapSpec `ebpf:"netvars_v4"`
 	NetvarsV6              *ebpf.MapSpec `ebpf:"netvars_v6"`
 	PrefixV4Filter         *ebpf.MapSpec `ebpf:"prefix_v4_filter"`
 	Rules                  *ebpf.MapSpec `ebpf:"rules"`
 	Stats                  *ebpf.MapSpec `ebpf:"stats"`
 	Thresholds             *ebpf.MapSpec `ebpf:"thresholds"`
+	ZoneIds                *ebpf.MapSpec `ebpf:"zone_ids"`
+	Zones                  *ebpf.MapSpec `ebpf:"zones"`
 }
 
 // BpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -561,15 +706,18 @@ type BpfMapSpecs struct {
 type BpfVariableSpecs struct {
 	BtfAddrFamily     *ebpf.VariableSpec `ebpf:"btf_addr_family"`
 	BtfAlertEvent     *ebpf.VariableSpec `ebpf:"btf_alert_event"`
+	BtfAlertMode      *ebpf.VariableSpec `ebpf:"btf_alert_mode"`
 	BtfBlocklistEntry *ebpf.VariableSpec `ebpf:"btf_blocklist_entry"`
 	BtfCaptureMode    *ebpf.VariableSpec `ebpf:"btf_capture_mode"`
 	BtfCaptureRecord  *ebpf.VariableSpec `ebpf:"btf_capture_record"`
-	BtfCloseBits      *ebpf.VariableSpec `ebpf:"btf_close_bits"`
 	BtfEventType      *ebpf.VariableSpec `ebpf:"btf_event_type"`
 	BtfExternalMode   *ebpf.VariableSpec `ebpf:"btf_external_mode"`
 	BtfFlowEndReason  *ebpf.VariableSpec `ebpf:"btf_flow_end_reason"`
 	BtfFlowEvent      *ebpf.VariableSpec `ebpf:"btf_flow_event"`
+	BtfFlowExtra      *ebpf.VariableSpec `ebpf:"btf_flow_extra"`
+	BtfFlowExtraKey   *ebpf.VariableSpec `ebpf:"btf_flow_extra_key"`
 	BtfFlowSide       *ebpf.VariableSpec `ebpf:"btf_flow_side"`
+	BtfFlowStateBits  *ebpf.VariableSpec `ebpf:"btf_flow_state_bits"`
 	BtfHistoryLetter  *ebpf.VariableSpec `ebpf:"btf_history_letter"`
 	BtfIn6Addr        *ebpf.VariableSpec `ebpf:"btf_in6_addr"`
 	BtfIpv4Addr       *ebpf.VariableSpec `ebpf:"btf_ipv4_addr"`
@@ -615,16 +763,22 @@ type BpfMaps struct {
 	CaptureScratch         *ebpf.Map `ebpf:"capture_scratch"`
 	Config                 *ebpf.Map `ebpf:"config"`
 	DaemonCounters         *ebpf.Map `ebpf:"daemon_counters"`
+	DpStates               *ebpf.Map `ebpf:"dp_states"`
 	Events                 *ebpf.Map `ebpf:"events"`
 	ExactFilterSlots       *ebpf.Map `ebpf:"exact_filter_slots"`
+	ExtraScratch           *ebpf.Map `ebpf:"extra_scratch"`
+	FlowExtras             *ebpf.Map `ebpf:"flow_extras"`
 	FlowScratch            *ebpf.Map `ebpf:"flow_scratch"`
-	Flows                  *ebpf.Map `ebpf:"flows"`
+	FlowsV4                *ebpf.Map `ebpf:"flows_v4"`
+	FlowsV6                *ebpf.Map `ebpf:"flows_v6"`
 	NetvarsV4              *ebpf.Map `ebpf:"netvars_v4"`
 	NetvarsV6              *ebpf.Map `ebpf:"netvars_v6"`
 	PrefixV4Filter         *ebpf.Map `ebpf:"prefix_v4_filter"`
 	Rules                  *ebpf.Map `ebpf:"rules"`
 	Stats                  *ebpf.Map `ebpf:"stats"`
 	Thresholds             *ebpf.Map `ebpf:"thresholds"`
+	ZoneIds                *ebpf.Map `ebpf:"zone_ids"`
+	Zones                  *ebpf.Map `ebpf:"zones"`
 }
 
 func (m *BpfMaps) Close() error {
@@ -638,16 +792,22 @@ func (m *BpfMaps) Close() error {
 		m.CaptureScratch,
 		m.Config,
 		m.DaemonCounters,
+		m.DpStates,
 		m.Events,
 		m.ExactFilterSlots,
+		m.ExtraScratch,
+		m.FlowExtras,
 		m.FlowScratch,
-		m.Flows,
+		m.FlowsV4,
+		m.FlowsV6,
 		m.NetvarsV4,
 		m.NetvarsV6,
 		m.PrefixV4Filter,
 		m.Rules,
 		m.Stats,
 		m.Thresholds,
+		m.ZoneIds,
+		m.Zones,
 	)
 }
 
@@ -657,15 +817,18 @@ func (m *BpfMaps) Close() error {
 type BpfVariables struct {
 	BtfAddrFamily     *ebpf.Variable `ebpf:"btf_addr_family"`
 	BtfAlertEvent     *ebpf.Variable `ebpf:"btf_alert_event"`
+	BtfAlertMode      *ebpf.Variable `ebpf:"btf_alert_mode"`
 	BtfBlocklistEntry *ebpf.Variable `ebpf:"btf_blocklist_entry"`
 	BtfCaptureMode    *ebpf.Variable `ebpf:"btf_capture_mode"`
 	BtfCaptureRecord  *ebpf.Variable `ebpf:"btf_capture_record"`
-	BtfCloseBits      *ebpf.Variable `ebpf:"btf_close_bits"`
 	BtfEventType      *ebpf.Variable `ebpf:"btf_event_type"`
 	BtfExternalMode   *ebpf.Variable `ebpf:"btf_external_mode"`
 	BtfFlowEndReason  *ebpf.Variable `ebpf:"btf_flow_end_reason"`
 	BtfFlowEvent      *ebpf.Variable `ebpf:"btf_flow_event"`
+	BtfFlowExtra      *ebpf.Variable `ebpf:"btf_flow_extra"`
+	BtfFlowExtraKey   *ebpf.Variable `ebpf:"btf_flow_extra_key"`
 	BtfFlowSide       *ebpf.Variable `ebpf:"btf_flow_side"`
+	BtfFlowStateBits  *ebpf.Variable `ebpf:"btf_flow_state_bits"`
 	BtfHistoryLetter  *ebpf.Variable `ebpf:"btf_history_letter"`
 	BtfIn6Addr        *ebpf.Variable `ebpf:"btf_in6_addr"`
 	BtfIpv4Addr       *ebpf.Variable `ebpf:"btf_ipv4_addr"`

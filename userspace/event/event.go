@@ -48,16 +48,21 @@ type Endpoint struct {
 
 // TCPFlagCounts counts the packets of one direction carrying each flag.
 // SYN counts SYN without ACK, SYNACK SYN with ACK, ACK pure ACKs (no
-// SYN/FIN/RST/PSH/URG and no payload).
+// SYN/FIN/RST and no payload).
 type TCPFlagCounts struct {
-	SYN, SYNACK, ACK, FIN, RST, PSH, URG, ECE, CWR uint32
+	SYN, SYNACK, ACK, FIN, RST, PSH, URG, ECE, CWR uint64
 }
 
 // DirectionStats are the counters of one direction of a flow.
 type DirectionStats struct {
-	Packets      uint64
-	Bytes        uint64 // L3 bytes, IP headers included
-	PayloadBytes uint64 // L4 payload
+	Packets    uint64
+	Bytes      uint64 // IP bytes: the IP length field, headers included (Zeek's *_ip_bytes)
+	FrameBytes uint64 // whole frames as captured, link layer included (Suricata's bytes_to*)
+	// PayloadBytes is the payload sent: for TCP from the sequence numbers
+	// (Zeek's orig_bytes/resp_bytes, retransmissions not counted twice,
+	// gaps included), for other protocols the L4 payload.
+	PayloadBytes uint64
+	MissedBytes  uint64 // bytes acknowledged that the sensor never saw (TCP content gaps)
 	TCPFlags     uint8  // OR of every flag seen
 	FlagCounts   TCPFlagCounts
 }
@@ -128,6 +133,12 @@ const (
 	EndTimeout  EndReason = "timeout"  // idle past the flow timeout
 	EndShutdown EndReason = "shutdown" // still open when the sensor stopped
 	EndActive   EndReason = "active"   // not ended: a snapshot of a live flow
+	// EndEmergency: idle past the emergency timeout, while the flow table
+	// was nearly full (Suricata's emergency mode).
+	EndEmergency EndReason = "emergency-timeout"
+	// EndTableFull: the flow table had no room; this packet is a record
+	// of its own.
+	EndTableFull EndReason = "table-full"
 )
 
 // Flow is a session record. Client is the side that sent the first packet.
@@ -137,7 +148,11 @@ type Flow struct {
 	Client, Server Endpoint
 	VLAN           []uint16
 	Start, End     time.Time
-	ToServer       DirectionStats
+	// ActiveEnd is the last packet before both sides closed: where Zeek
+	// ends a connection's duration (the final ACK after FIN/FIN is not in
+	// it). End is the last packet, as Suricata ends a flow.
+	ActiveEnd time.Time
+	ToServer  DirectionStats
 	ToClient       DirectionStats
 	FirstTCPFlags  uint8 // flags of the first packet: SYN, or SYN-ACK for backscatter
 	ICMPType       uint8 // of the first ICMP packet
@@ -146,10 +161,11 @@ type Flow struct {
 	Alerts         uint32 // alert events raised by the flow's packets
 	Suppressed     uint32 // matching packets a rule's threshold kept from alerting
 	// History is Zeek's connection history as the kernel saw it, in order
-	// of first occurrence: upper case for the client, lower case for the
-	// server (S SYN, H SYN-ACK, A pure ACK, D data, F FIN, R RST, Q SYN
-	// with FIN/RST, W zero window, repeated at 10, 100, ...). No '^' flip:
-	// encoders that follow Zeek's orientation apply it.
+	// of occurrence: upper case for the client, lower case for the server
+	// (S SYN, H SYN-ACK, A pure ACK, D data, F FIN, R RST, Q SYN with
+	// FIN/RST, I FIN with RST; S H F R again at a new sequence number;
+	// W zero window, T retransmission, G content gap at 1, 10, 100...).
+	// No '^' flip: encoders that follow Zeek's orientation apply it.
 	History      string
 	ClientListed bool // the client address is on the blocklist
 	ServerListed bool

@@ -8,7 +8,8 @@ import (
 )
 
 // Decoder builds session records from flow-table entries (those of the
-// table itself, and the snapshots flow-closed events carry).
+// table itself, and those the kernel sends through the event ring) and
+// their extensions.
 type Decoder struct {
 	// Clock converts the kernel's packet time to wall time.
 	Clock func(ns uint64) time.Time
@@ -16,92 +17,236 @@ type Decoder struct {
 	Rules interface {
 		Rule(id, generation uint32) (event.Rule, bool)
 	}
+	// Zones names a flow key's zone: its VLAN ids; nil reads a zone id
+	// up to abi.ZoneMaxVLAN as one VLAN id and others as none.
+	Zones func(zone uint32) []uint16
+	// Generation is the blocklist generation now; the kernel keeps only
+	// its low 16 bits per flow.
+	Generation func() uint32
 }
 
-// Flow builds a session record from a flow-table entry.
-func (d *Decoder) Flow(key *abi.BpfFlowKey, v *abi.BpfFlowValue, reason event.EndReason) *event.Flow {
-	client, server := uint8(v.Initiator&1), uint8(1-(v.Initiator&1))
+// historyLetters are the kernel's history codes (enum history_letter).
+const historyLetters = "SHADFRQIWTG"
+
+// Flow builds a session record from a flow-table entry and its extension
+// (nil when the flow has none).
+func (d *Decoder) Flow(key *abi.BpfFlowKey, v *abi.BpfFlowValue, x *abi.BpfFlowExtra, reason event.EndReason) *event.Flow {
+	client := uint8(0)
+	if v.State&uint8(abi.BpfFlowStateBitsSTATE_INITIATOR_HI) != 0 {
+		client = 1
+	}
+	server := 1 - client
 	ends := [2]event.Endpoint{
 		{IP: abi.Addr(key.AddrLo, key.Family), Port: key.PortLo},
 		{IP: abi.Addr(key.AddrHi, key.Family), Port: key.PortHi},
 	}
-	f := &event.Flow{
-		FlowID:        abi.FlowID(key, v.FirstSeenNs),
-		Proto:         key.Proto,
-		Client:        ends[client],
-		Server:        ends[server],
-		VLAN:          abi.VLANs(key.Vlan),
-		Start:         d.Clock(v.FirstSeenNs),
-		End:           d.Clock(v.LastSeenNs),
-		ToServer:      direction(&v.Dir[client]),
-		ToClient:      direction(&v.Dir[server]),
-		FirstTCPFlags: v.FirstTcpFlags,
-		ICMPType:      v.IcmpType,
-		ICMPCode:      v.IcmpCode,
-		Reason:        reason,
-		Alerts:        v.Alerts,
-		Suppressed:    v.Suppressed,
-		History:       history(v, client),
+	if x == nil {
+		x = &abi.BpfFlowExtra{}
 	}
-	listed := [2]bool{v.Match.Listed&uint8(abi.BpfListedBitsLISTED_LO) != 0, v.Match.Listed&uint8(abi.BpfListedBitsLISTED_HI) != 0}
+	last := v.FirstSeenNs + uint64(v.LastSeenUs)*1000
+	if v.Marks&uint8(abi.BpfListedBitsMARK_LONG) != 0 && x.LastSeenNs > last {
+		last = x.LastSeenNs
+	}
+	active := v.FirstSeenNs + uint64(v.ActiveUs)*1000
+	if v.Marks&uint8(abi.BpfListedBitsMARK_LONG) != 0 && v.ActiveUs == 0xffffffff {
+		active = last
+	}
+	f := &event.Flow{
+		FlowID:     abi.FlowID(key, v.FirstSeenNs),
+		Proto:      key.Proto,
+		Client:     ends[client],
+		Server:     ends[server],
+		VLAN:       d.vlans(key.Zone),
+		Start:      d.Clock(v.FirstSeenNs),
+		End:        d.Clock(last),
+		ActiveEnd:  d.Clock(active),
+		ToServer:   direction(key.Proto, &v.Dir[client], &x.Dir[client]),
+		ToClient:   direction(key.Proto, &v.Dir[server], &x.Dir[server]),
+		Reason:     reason,
+		Alerts:     x.Alerts,
+		Suppressed: x.Suppressed,
+		History:    History(v, x, client),
+	}
+	f.FirstTCPFlags = firstFlags(f.History)
+	if key.Proto == event.ProtoICMP || key.Proto == event.ProtoICMPv6 {
+		// The key's "ports" are the type and its counterpart (for
+		// request/reply pairs, whose code is 0) or the code.
+		f.ICMPType = uint8(f.Client.Port)
+		if !icmpPaired(key.Family, f.ICMPType) {
+			f.ICMPCode = uint8(f.Server.Port)
+		}
+	}
+	listed := [2]bool{v.Marks&uint8(abi.BpfListedBitsLISTED_LO) != 0, v.Marks&uint8(abi.BpfListedBitsLISTED_HI) != 0}
 	f.ClientListed, f.ServerListed = listed[client], listed[server]
+	gen := d.generation(v.Generation)
 	seen := map[uint32]bool{}
-	for _, id := range []uint32{v.Match.LoAsSrc, v.Match.LoAsDst, v.Match.HiAsSrc, v.Match.HiAsDst} {
+	for _, id := range []uint32{x.LoAsSrc, x.LoAsDst, x.HiAsSrc, x.HiAsDst} {
 		if id == 0 || seen[id] {
 			continue
 		}
 		seen[id] = true
-		if r, ok := d.Rules.Rule(id, v.Match.Generation); ok {
+		if r, ok := d.Rules.Rule(id, gen); ok {
 			f.Rules = append(f.Rules, r)
 		}
 	}
 	return f
 }
 
-// history turns the kernel's LO-upper/HI-lower letters into client-upper.
-func history(v *abi.BpfFlowValue, client uint8) string {
-	n := min(int(v.HistoryLen), len(v.History))
-	b := make([]byte, n)
+// generation widens a flow's 16-bit generation to the newest full
+// generation with those low bits.
+func (d *Decoder) generation(low uint16) uint32 {
+	if d.Generation == nil {
+		return uint32(low)
+	}
+	now := d.Generation()
+	g := now&^0xffff | uint32(low)
+	if g > now {
+		g -= 1 << 16
+	}
+	return g
+}
+
+func (d *Decoder) vlans(zone uint32) []uint16 {
+	if d.Zones != nil {
+		return d.Zones(zone)
+	}
+	if zone == 0 || zone > abi.ZoneMaxVLAN {
+		return nil
+	}
+	return []uint16{uint16(zone)}
+}
+
+// History decodes the kernel's codes (the first FLOW_HISTORY_HOT in the
+// entry, the rest in the extension) into letters, the client's in upper
+// case (client 0: the LO side, 1: HI).
+func History(v *abi.BpfFlowValue, x *abi.BpfFlowExtra, client uint8) string {
+	const hot = 12
+	n := int(v.HistoryLen)
+	b := make([]byte, 0, n)
 	for i := 0; i < n; i++ {
-		c := byte(v.History[i])
-		if client == uint8(abi.BpfFlowSideSIDE_HI) {
-			switch {
-			case c >= 'A' && c <= 'Z':
-				c += 'a' - 'A'
-			case c >= 'a' && c <= 'z':
-				c -= 'a' - 'A'
-			}
+		var code uint8
+		switch {
+		case i < hot:
+			code = uint8(v.History >> (5 * i) & 31)
+		case i-hot < len(x.History):
+			code = x.History[i-hot]
+		default:
+			continue
 		}
-		b[i] = c
+		letter := code & 15
+		if int(letter) >= len(historyLetters) {
+			continue
+		}
+		c := historyLetters[letter]
+		if code>>4&1 != client {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
 	}
 	return string(b)
 }
 
-func direction(d *abi.BpfFlowDirection) event.DirectionStats {
-	c := &d.FlagCounts
-	return event.DirectionStats{
-		Packets:      d.Packets,
-		Bytes:        d.Bytes,
-		PayloadBytes: d.PayloadBytes,
-		TCPFlags:     d.TcpFlags,
-		FlagCounts: event.TCPFlagCounts{
-			SYN: c.Syn, SYNACK: c.Synack, ACK: c.Ack, FIN: c.Fin, RST: c.Rst,
-			PSH: c.Psh, URG: c.Urg, ECE: c.Ece, CWR: c.Cwr,
-		},
+// firstFlags are the flags of a TCP flow's first packet, as its history's
+// first letter tells them.
+func firstFlags(history string) uint8 {
+	if history == "" {
+		return 0
 	}
+	switch history[0] | 0x20 {
+	case 's':
+		return event.TCPSyn
+	case 'h':
+		return event.TCPSyn | event.TCPAck
+	case 'a', 'd':
+		return event.TCPAck
+	case 'f':
+		return event.TCPFin | event.TCPAck
+	case 'r':
+		return event.TCPRst
+	}
+	return 0
 }
 
-// endReason maps a flow-closed event's reason.
+// icmpPaired reports ICMP types with a counterpart (request/reply).
+func icmpPaired(family, typ uint8) bool {
+	if family == uint8(abi.BpfAddrFamilyFAMILY_IPV4) {
+		switch typ {
+		case 0, 8, 9, 10, 13, 14, 15, 16, 17, 18:
+			return true
+		}
+		return false
+	}
+	switch typ {
+	case 128, 129, 130, 131, 133, 134, 135, 136, 139, 140, 144, 145:
+		return true
+	}
+	return false
+}
+
+// Directions reads a flow's two directions, LO then HI, with the carries
+// of its extension (x may be nil).
+func Directions(proto uint8, v *abi.BpfFlowValue, x *abi.BpfFlowExtra) [2]event.DirectionStats {
+	if x == nil {
+		x = &abi.BpfFlowExtra{}
+	}
+	return [2]event.DirectionStats{direction(proto, &v.Dir[0], &x.Dir[0]), direction(proto, &v.Dir[1], &x.Dir[1])}
+}
+
+// direction reads one direction's narrow counters with their carries.
+func direction(proto uint8, d *abi.BpfFlowDir, x *abi.BpfFlowExtraDir) event.DirectionStats {
+	wide := func(lo uint64, hi uint32, bits uint) uint64 { return uint64(hi)<<bits | lo }
+	s := event.DirectionStats{
+		Packets:     wide(uint64(d.Packets), x.PacketsHi, 32),
+		Bytes:       wide(uint64(d.IpBytes), x.IpBytesHi, 32),
+		FrameBytes:  wide(uint64(d.FrameBytes), x.FrameBytesHi, 32),
+		MissedBytes: x.MissedBytes,
+		TCPFlags:    d.TcpFlags,
+		FlagCounts: event.TCPFlagCounts{
+			SYN:    wide(uint64(d.Syn), x.SynHi, 8),
+			SYNACK: wide(uint64(d.Synack), x.SynackHi, 8),
+			ACK:    wide(uint64(d.Ack), x.AckHi, 16),
+			FIN:    wide(uint64(d.Fin), x.FinHi, 8),
+			RST:    wide(uint64(d.Rst), x.RstHi, 8),
+			PSH:    wide(uint64(d.Psh), x.PshHi, 16),
+			URG:    wide(uint64(d.Urg), x.UrgHi, 8),
+			ECE:    wide(uint64(d.Ece), x.EceHi, 8),
+			CWR:    wide(uint64(d.Cwr), x.CwrHi, 8),
+		},
+	}
+	if proto != event.ProtoTCP {
+		s.PayloadBytes = uint64(d.SeqNext)<<32 | uint64(d.SeqFirst)
+		return s
+	}
+	if d.Packets == 0 && x.PacketsHi == 0 {
+		return s
+	}
+	// Zeek's endpoint size: the sequence space from the first to the
+	// highest sequence number, without the SYN's and the FIN's octets.
+	size := uint64(x.SeqWraps)<<32 + uint64(d.SeqNext-d.SeqFirst)
+	if size > 0 {
+		size-- // the SYN (or, without one, the octet before the first seen)
+	}
+	if s.FlagCounts.FIN > 0 && size > 0 {
+		size--
+	}
+	s.PayloadBytes = size
+	return s
+}
+
+// endReason maps a kernel record's reason.
 func endReason(reason uint8) event.EndReason {
-	if reason == uint8(abi.BpfFlowEndReasonFLOW_END_FIN) {
+	switch reason {
+	case uint8(abi.BpfFlowEndReasonFLOW_END_FIN):
 		return event.EndFIN
+	case uint8(abi.BpfFlowEndReasonFLOW_END_TABLE_FULL):
+		return event.EndTableFull
 	}
 	return event.EndRST
 }
 
 // closeReason reads why a closed flow's table entry closed.
 func closeReason(v *abi.BpfFlowValue) event.EndReason {
-	if v.CloseFlags&uint8(abi.BpfCloseBitsCLOSE_RST) != 0 {
+	if v.State&uint8(abi.BpfFlowStateBitsSTATE_RST_LO|abi.BpfFlowStateBitsSTATE_RST_HI) != 0 {
 		return event.EndRST
 	}
 	return event.EndFIN

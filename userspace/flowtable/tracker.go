@@ -1,10 +1,22 @@
-// Package flowtable turns the kernel's flow table into session records:
-// closed flows after a short linger, idle flows after the flow timeout, and
-// every remaining flow at shutdown. Each flow is written exactly once: its
-// entry leaves the kernel table only after its record reached the output
-// (Commit, after a flush), and a restarted daemon skips flows whose record
-// the output already holds (Skip) — so a kill at any moment neither loses
-// nor repeats a record.
+// Package flowtable turns the kernel's flow tables into session records:
+// closed flows after a short linger, idle flows after the flow timeout,
+// records the kernel sends itself (a tuple reused by a new connection, a
+// packet the full table had no room for), and every remaining flow at
+// shutdown.
+//
+// Each flow is written exactly once, or counted. Its entry leaves the
+// kernel table only after its record reached the output (Commit, after a
+// flush), and a restarted daemon skips flows whose record the output
+// already holds (Skip) — so a kill at any moment neither loses nor
+// repeats a record. The removal reads the entry as it goes (lookup and
+// delete in one call): packets that reached the flow between its record
+// and its removal are counted (LatePackets), and a flow that a new
+// connection replaced meanwhile is put back.
+//
+// The tables are plain hashes the kernel never evicts from: the tracker
+// sweeps them in slices (a whole pass every SweepPeriod of packet time),
+// and when they fill past a high-water mark it shortens the idle timeout
+// (emergency mode, as Suricata does) until they drain.
 package flowtable
 
 import (
@@ -18,217 +30,483 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 )
 
-// Defaults: SANCP's and Suricata's idle timeout, and the time a closed
-// flow waits for its last packets (the final ACK after FIN/FIN).
+// Defaults: SANCP's and Suricata's idle timeout, the time a closed flow
+// waits for its last packets (the final ACK after FIN/FIN), the idle
+// timeout while the table is nearly full, and its marks.
 const (
-	DefaultTimeout = 120 * time.Second
-	DefaultLinger  = 2 * time.Second
+	DefaultTimeout          = 120 * time.Second
+	DefaultLinger           = 2 * time.Second
+	DefaultEmergencyTimeout = 10 * time.Second
+	DefaultHighWater        = 0.9
+	DefaultLowWater         = 0.7
+	// DefaultSweepPeriod is how long one pass over the tables takes, in
+	// packet time: a flow is written at most this long after it is due.
+	DefaultSweepPeriod = 10 * time.Second
 )
 
 // Tracker finalizes flows. Times are on the packet clock (kernel
 // monotonic live, capture time in replay).
 type Tracker struct {
-	Flows   *ebpf.Map
+	Maps    *abi.BpfMaps
 	Decoder *Decoder
 	Write   func(*event.Flow) error
-	Timeout time.Duration
-	Linger  time.Duration
+	// Timeout is the idle timeout; Linger the wait after a close.
+	Timeout, Linger time.Duration
+	// EmergencyTimeout is the idle timeout of flows seen one way only
+	// while the tables are above HighWater of Capacity; flows seen both
+	// ways then time out after the larger of it and Timeout/4. Emergency
+	// ends below LowWater.
+	EmergencyTimeout    time.Duration
+	HighWater, LowWater float64
+	// Capacity is how many flows the tables hold (both families).
+	Capacity uint64
+	// SweepPeriod is the time of one pass over the tables.
+	SweepPeriod time.Duration
 
 	// Skip holds flow ids already written (by an earlier process): their
 	// entries are removed without a second record.
 	Skip map[uint64]bool
 
-	closing  map[abi.BpfFlowKey]closingFlow
-	lastScan uint64
-	// written flows wait here for Commit to remove them from the kernel,
-	// indexed by key (first_seen) so that scans skip them cheaply.
-	uncommitted []committed
-	written     map[abi.BpfFlowKey]uint64
-	// Counters for stats.
-	Written, Expired, Finished uint64
+	Counters Counters
+
+	closing map[abi.BpfFlowKey]closingFlow
+	// written flows wait here for Commit to remove them from the kernel.
+	uncommitted []written
+	inFlight    map[abi.BpfFlowKey]uint64 // key -> first_seen of a written, uncommitted flow
+
+	v4    sweep[abi.BpfFlowKeyV4]
+	v6    sweep[abi.BpfFlowKeyV6]
+	which int // the table the current pass is in: 0 v4, 1 v6
+	// Sweep pacing on the packet clock.
+	lastTick  uint64
+	budget    float64
+	passSeen  uint64 // entries seen in the current pass
+	newAtPass uint64 // the kernel's flows_new when the pass started
+	deleted   uint64 // entries this tracker removed since the pass started
 }
 
-type committed struct {
+// Counters are what the tracker wrote and could not, for stats.
+type Counters struct {
+	Written, Timeout, Emergency, Closed, Shutdown, FromRing uint64
+	// LatePackets reached a flow between its record and its removal:
+	// counted in the kernel, in no record.
+	LatePackets uint64
+	// Split counts flows removed while a new connection had replaced
+	// them and that could not be put back: written as two records.
+	Split uint64
+	// ExtrasOrphaned counts extensions whose flow was gone, removed.
+	ExtrasOrphaned uint64
+	// Entries is the tables' occupancy at the last pass (an estimate
+	// between passes); InEmergency says the high-water mark was crossed,
+	// EmergencyEntered how often.
+	Entries          uint64
+	InEmergency      bool
+	EmergencyEntered uint64
+}
+
+type written struct {
 	key   abi.BpfFlowKey
-	first uint64 // first_seen of the flow written: a newer flow on the key stays
+	value abi.BpfFlowValue // as written: what arrives later is late
+	extra bool             // the flow has an extension to remove
+	table bool             // the record came from the table (not the ring)
 }
 
 type closingFlow struct {
-	value  abi.BpfFlowValue // snapshot from the close event
+	first  uint64 // first_seen of the flow that closed
 	reason event.EndReason
 	due    uint64
 }
 
-// Closed records a flow-closed event; the record is written after Linger.
+// sweep walks one table in slices.
+type sweep[K any] struct {
+	cursor ebpf.MapBatchCursor
+	keys   []K
+	vals   []abi.BpfFlowValue
+	done   bool // the pass reached the end of this table
+}
+
+func (t *Tracker) linger() uint64 { return uint64(orDefault(t.Linger, DefaultLinger)) }
+func (t *Tracker) timeout() uint64 {
+	return uint64(orDefault(t.Timeout, DefaultTimeout))
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// Closed records a close hint; the record is written after Linger.
 func (t *Tracker) Closed(ev *abi.BpfFlowEvent, now uint64) {
 	if t.closing == nil {
 		t.closing = map[abi.BpfFlowKey]closingFlow{}
 	}
+	last := ev.Value.FirstSeenNs + uint64(ev.Value.LastSeenUs)*1000
 	t.closing[ev.Key] = closingFlow{
-		value:  ev.Value,
+		first:  ev.Value.FirstSeenNs,
 		reason: endReason(ev.Reason),
-		due:    max(now, ev.Value.LastSeenNs) + uint64(t.linger()),
+		due:    max(now, last) + t.linger(),
 	}
 }
 
-func (t *Tracker) linger() time.Duration {
-	if t.Linger > 0 {
-		return t.Linger
-	}
-	return DefaultLinger
+// Record writes a finished flow the kernel sent through the ring: one
+// whose tuple a new connection reused, or a packet the full table had no
+// room for. The table does not hold it; its extension, if any, goes.
+func (t *Tracker) Record(ev *abi.BpfFlowEvent) error {
+	x, hasExtra := t.extra(&ev.Key, &ev.Value)
+	t.Counters.FromRing++
+	return t.write(&ev.Key, &ev.Value, x, endReason(ev.Reason), hasExtra, false)
 }
 
-func (t *Tracker) timeout() time.Duration {
-	if t.Timeout > 0 {
-		return t.Timeout
+// extra reads a flow's extension.
+func (t *Tracker) extra(key *abi.BpfFlowKey, v *abi.BpfFlowValue) (*abi.BpfFlowExtra, bool) {
+	if v.State&uint8(abi.BpfFlowStateBitsSTATE_EXTRA) == 0 {
+		return nil, false
 	}
-	return DefaultTimeout
+	var x abi.BpfFlowExtra
+	ek := abi.BpfFlowExtraKey{Key: *key, FirstSeenNs: v.FirstSeenNs}
+	if err := t.Maps.FlowExtras.Lookup(&ek, &x); err != nil {
+		return nil, false
+	}
+	return &x, true
 }
 
-// Tick writes closed flows whose linger has passed and expires idle flows.
-// The idle scan reads the whole table, so it runs at most once a second of
-// packet time.
+// Tick writes closed flows whose linger has passed and sweeps a slice of
+// the tables for idle flows.
 func (t *Tracker) Tick(now uint64) error {
 	for k, c := range t.closing {
 		if now < c.due {
 			continue
 		}
-		if err := t.finishClosed(k, c); err != nil {
+		delete(t.closing, k)
+		if err := t.finishClosed(&k, c); err != nil {
 			return err
 		}
 	}
-	if now-t.lastScan < uint64(time.Second) && t.lastScan != 0 {
-		return nil
-	}
-	t.lastScan = now
-	return t.scan(func(k *abi.BpfFlowKey, v *abi.BpfFlowValue) (event.EndReason, bool) {
-		if _, pending := t.closing[*k]; pending {
-			return "", false
-		}
-		if t.isUncommitted(k, v) {
-			return "", false
-		}
-		if v.Closed != 0 && v.LastSeenNs+uint64(t.linger()) <= now {
-			// Its close event was lost: finish it from the table.
-			return closeReason(v), true
-		}
-		if v.LastSeenNs+uint64(t.timeout()) <= now {
-			return event.EndTimeout, true
-		}
-		return "", false
-	})
+	return t.sweepSlice(now)
 }
 
-func (t *Tracker) isUncommitted(k *abi.BpfFlowKey, v *abi.BpfFlowValue) bool {
-	first, ok := t.written[*k]
+// finishClosed writes a closed flow from its table entry, which also has
+// the packets after the close. A flow no longer in the table was written
+// already (its tuple reused: the kernel sent its record).
+func (t *Tracker) finishClosed(k *abi.BpfFlowKey, c closingFlow) error {
+	v, ok := t.lookup(k)
+	if !ok || v.FirstSeenNs != c.first || t.isInFlight(k, &v) {
+		return nil
+	}
+	t.Counters.Closed++
+	x, hasExtra := t.extra(k, &v)
+	return t.write(k, &v, x, c.reason, hasExtra, true)
+}
+
+func (t *Tracker) lookup(k *abi.BpfFlowKey) (abi.BpfFlowValue, bool) {
+	var v abi.BpfFlowValue
+	var err error
+	if k.Family == uint8(abi.BpfAddrFamilyFAMILY_IPV4) {
+		ck := abi.FlowKeyV4(k)
+		err = t.Maps.FlowsV4.Lookup(&ck, &v)
+	} else {
+		ck := abi.FlowKeyV6(k)
+		err = t.Maps.FlowsV6.Lookup(&ck, &v)
+	}
+	return v, err == nil
+}
+
+func (t *Tracker) isInFlight(k *abi.BpfFlowKey, v *abi.BpfFlowValue) bool {
+	first, ok := t.inFlight[*k]
 	return ok && first == v.FirstSeenNs
+}
+
+// due picks the flows a sweep writes now, and why.
+func (t *Tracker) due(k *abi.BpfFlowKey, v *abi.BpfFlowValue, now uint64) (event.EndReason, bool) {
+	if _, pending := t.closing[*k]; pending {
+		return "", false
+	}
+	if t.isInFlight(k, v) {
+		return "", false
+	}
+	last := v.FirstSeenNs + uint64(v.LastSeenUs)*1000
+	if v.Marks&uint8(abi.BpfListedBitsMARK_LONG) != 0 {
+		if x, ok := t.extra(k, v); ok && x.LastSeenNs > last {
+			last = x.LastSeenNs
+		}
+	}
+	if now < last {
+		return "", false
+	}
+	idle := now - last
+	if v.State&uint8(abi.BpfFlowStateBitsSTATE_CLOSED) != 0 && idle >= t.linger() {
+		return closeReason(v), true // its close hint was lost
+	}
+	if idle >= t.timeout() {
+		return event.EndTimeout, true
+	}
+	if t.Counters.InEmergency {
+		limit := uint64(orDefault(t.EmergencyTimeout, DefaultEmergencyTimeout))
+		if v.Dir[0].Packets != 0 && v.Dir[1].Packets != 0 {
+			limit = max(limit, t.timeout()/4)
+		}
+		if idle >= limit {
+			return event.EndEmergency, true
+		}
+	}
+	return "", false
+}
+
+// sweepSlice continues the current pass by as many entries as the packet
+// time since the last tick earns (a whole pass per SweepPeriod).
+func (t *Tracker) sweepSlice(now uint64) error {
+	period := float64(orDefault(t.SweepPeriod, DefaultSweepPeriod))
+	capacity := float64(max(t.Capacity, 1))
+	switch {
+	case t.lastTick == 0:
+		// The first tick sweeps everything: the tables may hold flows
+		// an earlier run left, or a whole capture's batch.
+		t.startPass()
+		t.budget = capacity
+	case now < t.lastTick:
+		// The packet clock went back (captures out of order): no budget.
+	default:
+		t.budget = min(t.budget+capacity*float64(now-t.lastTick)/period, capacity)
+	}
+	t.lastTick = max(t.lastTick, now)
+	t.updateEmergency()
+	for t.budget >= 1 {
+		// A batch must hold a whole hash bucket: never fewer than 256.
+		n, err := t.sweepBatch(now, int(max(min(t.budget, 4096), 256)))
+		if err != nil {
+			return err
+		}
+		t.budget -= float64(max(n, 1))
+		if t.which > 1 {
+			t.endPass()
+			break
+		}
+	}
+	return nil
+}
+
+// sweepBatch reads up to n entries of the current table.
+func (t *Tracker) sweepBatch(now uint64, n int) (int, error) {
+	pick := func(k *abi.BpfFlowKey, v *abi.BpfFlowValue) (event.EndReason, bool) { return t.due(k, v, now) }
+	var got int
+	var done bool
+	var err error
+	if t.which == 0 {
+		got, done, err = sweepTable(t, &t.v4, t.Maps.FlowsV4, n, abi.KeyFromV4, pick)
+	} else {
+		got, done, err = sweepTable(t, &t.v6, t.Maps.FlowsV6, n, abi.KeyFromV6, pick)
+	}
+	t.passSeen += uint64(got)
+	if done {
+		t.which++
+	}
+	return got, err
+}
+
+func sweepTable[K any](t *Tracker, s *sweep[K], m *ebpf.Map, n int, wide func(*K) abi.BpfFlowKey,
+	pick func(*abi.BpfFlowKey, *abi.BpfFlowValue) (event.EndReason, bool)) (int, bool, error) {
+	if len(s.keys) < n {
+		s.keys = make([]K, n)
+		s.vals = make([]abi.BpfFlowValue, n)
+	}
+	got, err := m.BatchLookup(&s.cursor, s.keys[:n], s.vals[:n], nil)
+	for i := 0; i < got; i++ {
+		k := wide(&s.keys[i])
+		if reason, ok := pick(&k, &s.vals[i]); ok {
+			if reason == event.EndTimeout {
+				t.Counters.Timeout++
+			} else if reason == event.EndEmergency {
+				t.Counters.Emergency++
+			}
+			x, hasExtra := t.extra(&k, &s.vals[i])
+			if werr := t.write(&k, &s.vals[i], x, reason, hasExtra, true); werr != nil {
+				return got, false, werr
+			}
+		}
+	}
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		s.cursor = ebpf.MapBatchCursor{}
+		return got, true, nil
+	}
+	if err != nil {
+		return got, false, fmt.Errorf("reading flow table: %w", err)
+	}
+	return got, false, nil
+}
+
+func (t *Tracker) startPass() {
+	t.which, t.passSeen, t.deleted = 0, 0, 0
+	if st, err := t.Maps.ReadStats(); err == nil {
+		t.newAtPass = st.FlowsNew
+	}
+}
+
+func (t *Tracker) endPass() {
+	t.Counters.Entries = t.passSeen
+	t.startPass()
+}
+
+// updateEmergency estimates the tables' occupancy (the last pass's count,
+// plus flows made since, less those removed) and enters or leaves
+// emergency mode.
+func (t *Tracker) updateEmergency() {
+	if t.Capacity == 0 {
+		return
+	}
+	est := t.Counters.Entries
+	if st, err := t.Maps.ReadStats(); err == nil && st.FlowsNew >= t.newAtPass {
+		est += st.FlowsNew - t.newAtPass
+	}
+	est -= min(est, t.deleted)
+	fill := float64(est) / float64(t.Capacity)
+	high, low := t.HighWater, t.LowWater
+	if high == 0 {
+		high = DefaultHighWater
+	}
+	if low == 0 {
+		low = DefaultLowWater
+	}
+	switch {
+	case !t.Counters.InEmergency && fill >= high:
+		t.Counters.InEmergency = true
+		t.Counters.EmergencyEntered++
+	case t.Counters.InEmergency && fill < low:
+		t.Counters.InEmergency = false
+	}
 }
 
 // Flush writes every flow still known: lingering ones with their close
 // reason, the rest as shutdown.
 func (t *Tracker) Flush() error {
 	for k, c := range t.closing {
-		if err := t.finishClosed(k, c); err != nil {
+		delete(t.closing, k)
+		if err := t.finishClosed(&k, c); err != nil {
 			return err
 		}
 	}
-	return t.scan(func(k *abi.BpfFlowKey, v *abi.BpfFlowValue) (event.EndReason, bool) {
-		if t.isUncommitted(k, v) {
+	pick := func(k *abi.BpfFlowKey, v *abi.BpfFlowValue) (event.EndReason, bool) {
+		if t.isInFlight(k, v) {
 			return "", false
 		}
-		if v.Closed != 0 {
+		if v.State&uint8(abi.BpfFlowStateBitsSTATE_CLOSED) != 0 {
+			t.Counters.Closed++
 			return closeReason(v), true
 		}
+		t.Counters.Shutdown++
 		return event.EndShutdown, true
-	})
+	}
+	if err := flushTable(t, t.Maps.FlowsV4, abi.KeyFromV4, pick); err != nil {
+		return err
+	}
+	return flushTable(t, t.Maps.FlowsV6, abi.KeyFromV6, pick)
 }
 
-// finishClosed writes a closed flow from its latest table entry (which has
-// the packets after the close), or from the event's snapshot when the entry
-// is gone or already belongs to a newer flow.
-func (t *Tracker) finishClosed(k abi.BpfFlowKey, c closingFlow) error {
-	delete(t.closing, k)
-	v := c.value
-	var cur abi.BpfFlowValue
-	if err := t.Flows.Lookup(&k, &cur); err == nil && cur.FirstSeenNs == c.value.FirstSeenNs {
-		v = cur
+// flushTable writes every flow of a table pick selects.
+func flushTable[K any](t *Tracker, m *ebpf.Map, wide func(*K) abi.BpfFlowKey,
+	pick func(*abi.BpfFlowKey, *abi.BpfFlowValue) (event.EndReason, bool)) error {
+	var s sweep[K]
+	for {
+		_, done, err := sweepTable(t, &s, m, 4096, wide, pick)
+		if done || err != nil {
+			return err
+		}
 	}
-	t.Finished++
-	return t.write(&k, &v, c.reason)
 }
 
-func (t *Tracker) write(k *abi.BpfFlowKey, v *abi.BpfFlowValue, reason event.EndReason) error {
-	t.uncommitted = append(t.uncommitted, committed{*k, v.FirstSeenNs})
-	if t.written == nil {
-		t.written = map[abi.BpfFlowKey]uint64{}
+func (t *Tracker) write(k *abi.BpfFlowKey, v *abi.BpfFlowValue, x *abi.BpfFlowExtra, reason event.EndReason, hasExtra, fromTable bool) error {
+	t.uncommitted = append(t.uncommitted, written{key: *k, value: *v, extra: hasExtra, table: fromTable})
+	if fromTable {
+		if t.inFlight == nil {
+			t.inFlight = map[abi.BpfFlowKey]uint64{}
+		}
+		t.inFlight[*k] = v.FirstSeenNs
 	}
-	t.written[*k] = v.FirstSeenNs
-	f := t.Decoder.Flow(k, v, reason)
+	f := t.Decoder.Flow(k, v, x, reason)
 	if t.Skip[f.FlowID] {
 		return nil // an earlier process wrote it, then stopped before removing it
 	}
-	t.Written++
-	if reason == event.EndTimeout {
-		t.Expired++
-	}
+	t.Counters.Written++
 	return t.Write(f)
 }
 
-// Commit removes the flows written so far from the kernel table; call it
-// once their records are flushed to the output. Batches of 4096 keys, one
-// syscall each; a batch stops at a key already gone (evicted), which is
-// then skipped.
+// Commit removes the flows written so far from the kernel; call it once
+// their records are flushed to the output.
 func (t *Tracker) Commit() error {
-	keys := make([]abi.BpfFlowKey, 0, min(len(t.uncommitted), 4096))
-	for i := 0; i < len(t.uncommitted); {
-		keys = keys[:0]
-		for j := i; j < len(t.uncommitted) && len(keys) < cap(keys); j++ {
-			keys = append(keys, t.uncommitted[j].key)
-		}
-		n, err := t.Flows.BatchDelete(keys, nil)
-		switch {
-		case err == nil:
-			i += len(keys)
-		case errors.Is(err, ebpf.ErrKeyNotExist):
-			i += n + 1 // keys[n] was gone already
-		case errors.Is(err, ebpf.ErrNotSupported):
-			for _, k := range keys {
-				if err := t.Flows.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-					return fmt.Errorf("removing a written flow: %w", err)
-				}
+	for i := range t.uncommitted {
+		w := &t.uncommitted[i]
+		if w.table {
+			if err := t.remove(w); err != nil {
+				return err
 			}
-			i += len(keys)
-		default:
-			return fmt.Errorf("removing written flows: %w", err)
+		}
+		if w.extra {
+			ek := abi.BpfFlowExtraKey{Key: w.key, FirstSeenNs: w.value.FirstSeenNs}
+			if err := t.Maps.FlowExtras.Delete(&ek); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return fmt.Errorf("removing a written flow's extension: %w", err)
+			}
 		}
 	}
 	t.uncommitted = t.uncommitted[:0]
-	clear(t.written)
+	clear(t.inFlight)
 	return nil
 }
 
-// scan walks the table in batches and writes the flows pick selects (they
-// leave the table at Commit). The batch's values are fresh enough: idle
-// and closed flows see no more packets, and at shutdown the program is
-// already detached.
-func (t *Tracker) scan(pick func(*abi.BpfFlowKey, *abi.BpfFlowValue) (event.EndReason, bool)) error {
-	keys := make([]abi.BpfFlowKey, 4096)
-	vals := make([]abi.BpfFlowValue, 4096)
-	var cursor ebpf.MapBatchCursor
-	for {
-		n, err := t.Flows.BatchLookup(&cursor, keys, vals, nil)
-		for i := 0; i < n; i++ {
-			if reason, ok := pick(&keys[i], &vals[i]); ok {
-				if werr := t.write(&keys[i], &vals[i], reason); werr != nil {
-					return werr
-				}
-			}
-		}
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("reading flow table: %w", err)
-		}
+// remove takes a written flow out of its table, reading what it held at
+// that moment.
+func (t *Tracker) remove(w *written) error {
+	var now abi.BpfFlowValue
+	var err error
+	var putBack func() error
+	if w.key.Family == uint8(abi.BpfAddrFamilyFAMILY_IPV4) {
+		ck := abi.FlowKeyV4(&w.key)
+		err = t.Maps.FlowsV4.LookupAndDelete(&ck, &now)
+		putBack = func() error { return t.Maps.FlowsV4.Update(&ck, &now, ebpf.UpdateNoExist) }
+	} else {
+		ck := abi.FlowKeyV6(&w.key)
+		err = t.Maps.FlowsV6.LookupAndDelete(&ck, &now)
+		putBack = func() error { return t.Maps.FlowsV6.Update(&ck, &now, ebpf.UpdateNoExist) }
 	}
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("removing a written flow: %w", err)
+	}
+	t.deleted++
+	if now.FirstSeenNs != w.value.FirstSeenNs {
+		// A new connection took the tuple after the record was written:
+		// that flow is not ours to remove.
+		if perr := putBack(); perr != nil {
+			// Yet another flow took its place: this one is written as
+			// it stands, cut short.
+			t.Counters.Split++
+			t.Counters.Written++
+			x, _ := t.extra(&w.key, &now)
+			return t.Write(t.Decoder.Flow(&w.key, &now, x, event.EndShutdown))
+		}
+		t.deleted--
+		return nil
+	}
+	late := func(a, b uint32) uint64 { return uint64(a - b) } // narrow counters wrap
+	t.Counters.LatePackets += late(now.Dir[0].Packets, w.value.Dir[0].Packets) +
+		late(now.Dir[1].Packets, w.value.Dir[1].Packets)
+	return nil
+}
+
+// Snapshot decodes every flow the tables hold now, as active records,
+// without changing them (the `flows` command, tests).
+func Snapshot(maps *abi.BpfMaps, dec *Decoder) ([]*event.Flow, error) {
+	t := &Tracker{Maps: maps, Decoder: dec}
+	var out []*event.Flow
+	t.Write = func(f *event.Flow) error { out = append(out, f); return nil }
+	all := func(*abi.BpfFlowKey, *abi.BpfFlowValue) (event.EndReason, bool) { return event.EndActive, true }
+	if err := flushTable(t, maps.FlowsV4, abi.KeyFromV4, all); err != nil {
+		return nil, err
+	}
+	if err := flushTable(t, maps.FlowsV6, abi.KeyFromV6, all); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -1,15 +1,17 @@
 // Package metrics exports a sensor's counters to Prometheus.
 //
-// The Collector reads the kernel counters when Prometheus scrapes: the
-// per-CPU stats map, the config entry (blocklist generation and entry
-// counts) and the flow table's size, plus the NIC's own RX counters and
-// whatever the daemon reports through Options.Pipeline. Nothing polls in
-// the background; a scrape costs one stats lookup, one config lookup, one
-// netlink dump per interface and one batch walk of the flow table's keys.
+// The Collector reads the counters when Prometheus scrapes: the per-CPU
+// stats map, the daemon's counters (daemon_stats, which the daemon
+// publishes in a pinned map: records written, records lost by reason,
+// the flow tables' occupancy), the config entry (blocklist generation and
+// entry counts), plus the NIC's own RX counters. Nothing polls in the
+// background; a scrape costs three map lookups and one netlink dump per
+// interface, whichever process serves it.
 //
-// Every kernel counter of struct sensor_stats is exported (the names come
-// from BTF, so a counter added to the C struct appears as
-// xdpsensor_<name>_total until it is given a better name here).
+// Every counter of struct sensor_stats and struct daemon_stats is exported
+// (the names come from BTF, so a counter added to a C struct appears as
+// xdpsensor_<name>_total, or xdpsensor_daemon_<name>_total, until it is
+// given a better name here).
 //
 // Bytes by protocol are what the kernel counts: the IP length (header and
 // payload) for IP protocols, the whole frame for non-IP ethertypes. The
@@ -20,12 +22,9 @@
 package metrics
 
 import (
-	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
-	"github.com/cilium/ebpf"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
 
@@ -46,17 +45,6 @@ type Interface struct {
 	EgressMode string
 }
 
-// PipelineCounts are what the daemon wrote. Fields the daemon does not
-// track (yet) stay zero.
-type PipelineCounts struct {
-	AlertsWritten    uint64 // alert records written (EVE, unified2, ...)
-	FlowsWritten     uint64 // flow records written, all reasons
-	FlowsExpired     uint64 // ... of which for an idle timeout
-	FlowsFinished    uint64 // ... of which after the flow closed (FIN/RST)
-	PcapBytesWritten uint64 // bytes written to capture files
-	CaptureDrops     uint64 // captured frames the daemon could not write
-}
-
 // Options describe what the kernel maps do not know.
 type Options struct {
 	// Interfaces the sensor watches: their NIC RX counters and attach modes
@@ -65,11 +53,6 @@ type Options struct {
 	// Netns is the network namespace of the interfaces (a name under
 	// /var/run/netns or a path; "" for ours).
 	Netns string
-	// Pipeline returns the daemon's counters; nil leaves out the
-	// daemon-side metrics and the derived eviction count. It is called
-	// once per scrape, from the scraping goroutine: it must be safe for
-	// concurrent use with the pipeline (atomics or a lock).
-	Pipeline func() PipelineCounts
 }
 
 // Collector is a prometheus.Collector over a sensor's maps.
@@ -80,21 +63,10 @@ type Collector struct {
 	kernel []kernelMetric // in sensor_stats order
 	daemon []daemonMetric // in daemon_stats order
 
-	alertsWritten, flowsWritten, flowsExpired, flowsFinished *prometheus.Desc
-	pcapBytes, captureDrops                                  *prometheus.Desc
-	flowsActive, flowsEvicted                                *prometheus.Desc
-	blocklistEntries, blocklistGeneration                    *prometheus.Desc
-	ifPackets, ifBytes, attachMode, egressMode               *prometheus.Desc
+	blocklistEntries, blocklistGeneration      *prometheus.Desc
+	ifPackets, ifBytes, attachMode, egressMode *prometheus.Desc
 
-	mu   sync.Mutex // guards the batch buffers
-	keys []abi.BpfFlowKey
-	vals []abi.BpfFlowValue
-	// flowBase is flows_new − active flows when the collector was made:
-	// the flows an earlier daemon wrote or lost, which this one's
-	// FlowsWritten does not include (stats and flows stay pinned across
-	// restarts).
-	flowBase uint64
-	initErr  error
+	initErr error
 }
 
 // kernelMetric is where one sensor_stats field goes.
@@ -126,8 +98,15 @@ var kernelNames = map[string]struct{ name, help string }{
 	"alerts":             {"alerts_total", "Alert events the kernel emitted to the event ring."},
 	"alerts_suppressed":  {"alerts_suppressed_total", "Matches a rule's threshold held back."},
 	"flows_new":          {"flows_created_total", "Flows the kernel created in its flow table."},
-	"flows_closed":       {"flows_closed_total", "Flow-closed (FIN/RST) events the kernel emitted."},
-	"flow_insert_failed": {"flow_insert_failed_total", "Packets whose flow could not be inserted in the flow table."},
+	"flows_closed":       {"flows_closed_total", "Flow close hints (FIN/FIN or RST) the kernel emitted."},
+	"flows_reused":       {"flows_reused_total", "Flows made by a SYN on a closed tuple; the old flow went out as its own record."},
+	"flow_records":       {"flow_records_total", "Finished flow records the kernel sent through the event ring (reused tuples, full table)."},
+	"flow_table_full":    {"flow_table_full_total", "Packets the full flow table had no room for: each a record of its own."},
+	"flow_records_lost":  {"flow_records_lost_total", "Flow records lost because the event ring was full."},
+	"flows_merged":       {"flows_merged_total", "New connections kept in the old flow because the event ring was full."},
+	"flow_extra_full":    {"flow_extra_full_total", "Flow extensions that could not be made: counters saturated instead."},
+	"zones_full":         {"zones_full_total", "Packets whose VLAN stack could not be interned (zones map full)."},
+	"icmp_errors_quoted": {"icmp_errors_quoted_total", "ICMP errors counted in the flow they quote."},
 	"lost_events":        {"lost_events_total", "Events lost because the event ring was full."},
 	"capture_packets":    {"capture_packets_total", "Frames the kernel handed to the capture ring."},
 	"capture_bytes":      {"capture_bytes_total", "Bytes the kernel handed to the capture ring."},
@@ -137,10 +116,8 @@ var kernelNames = map[string]struct{ name, help string }{
 }
 
 // NewCollector makes a collector over maps (a loaded sensor's, or
-// loader.OpenPinned's). With a Pipeline it reads the stats and the flow
-// table once, to tell the flows this daemon will write from those an
-// earlier one already did: make it before the pipeline writes anything.
-// An error reading the maps here is reported by every scrape.
+// loader.OpenPinned's). An error reading the maps here is reported by
+// every scrape.
 func NewCollector(maps *abi.BpfMaps, opts Options) *Collector {
 	c := &Collector{maps: maps, opts: opts}
 	var zero abi.BpfSensorStats
@@ -164,16 +141,6 @@ func NewCollector(maps *abi.BpfMaps, opts Options) *Collector {
 		c.daemon = append(c.daemon, daemonMetricFor(n.Name))
 	}
 
-	c.alertsWritten = desc("alerts_written_total", "Alert records the daemon wrote.")
-	c.flowsWritten = desc("flows_written_total", "Flow records the daemon wrote, all end reasons.")
-	c.flowsExpired = desc("flows_expired_total", "Flow records the daemon wrote for flows idle past the flow timeout.")
-	c.flowsFinished = desc("flows_finished_total", "Flow records the daemon wrote for flows that closed (FIN/RST).")
-	c.pcapBytes = desc("pcap_written_bytes_total", "Bytes the daemon wrote to capture files.")
-	c.captureDrops = desc("capture_dropped_total", "Captured frames the daemon could not write.")
-	c.flowsActive = desc("flows_active", "Flows in the kernel flow table now.")
-	c.flowsEvicted = desc("flows_evicted",
-		"Flows the kernel's LRU table evicted before the daemon wrote them, derived: created - written - active "+
-			"(counted from this daemon's start), clamped at 0. An estimate: a gauge, as it may dip between scrapes.")
 	c.blocklistEntries = desc("blocklist_entries", "Entries of the live blocklist slot, by kind.", "kind")
 	c.blocklistGeneration = desc("blocklist_generation", "Generation of the live blocklist (each install adds one).")
 	c.ifPackets = desc("interface_rx_packets_total", "Packets the NIC received (its own counters, netlink).", "interface")
@@ -181,19 +148,6 @@ func NewCollector(maps *abi.BpfMaps, opts Options) *Collector {
 	c.attachMode = desc("interface_attach_mode", "XDP attach mode per interface (always 1).", "interface", "mode")
 	c.egressMode = desc("interface_egress_attach_mode", "Host mode's TC egress hook per interface (always 1).", "interface", "mode")
 
-	if opts.Pipeline != nil && c.initErr == nil {
-		st, err := maps.ReadStats()
-		if err != nil {
-			c.initErr = err
-			return c
-		}
-		active, err := c.countFlows()
-		if err != nil {
-			c.initErr = err
-			return c
-		}
-		c.flowBase = sub(st.FlowsNew, active)
-	}
 	return c
 }
 
@@ -267,40 +221,26 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.daemon {
 		ch <- d.desc
 	}
-	for _, d := range []*prometheus.Desc{c.flowsActive, c.blocklistEntries, c.blocklistGeneration,
+	for _, d := range []*prometheus.Desc{c.blocklistEntries, c.blocklistGeneration,
 		c.ifPackets, c.ifBytes, c.attachMode, c.egressMode} {
 		ch <- d
-	}
-	if c.opts.Pipeline != nil {
-		for _, d := range []*prometheus.Desc{c.alertsWritten, c.flowsWritten, c.flowsExpired, c.flowsFinished,
-			c.pcapBytes, c.captureDrops, c.flowsEvicted} {
-			ch <- d
-		}
 	}
 }
 
 // Collect reads the maps and the NICs now.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	// The daemon's counts first: a flow it writes between this read and
-	// the kernel's then counts as created and not (yet) written, never as
-	// written and not created.
-	var pc PipelineCounts
-	if c.opts.Pipeline != nil {
-		pc = c.opts.Pipeline()
-	}
-
 	if c.initErr != nil {
-		ch <- prometheus.NewInvalidMetric(c.flowsActive, c.initErr)
+		ch <- prometheus.NewInvalidMetric(c.blocklistGeneration, c.initErr)
 		return
 	}
 	st, err := c.maps.ReadStats()
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.flowsActive, err)
+		ch <- prometheus.NewInvalidMetric(c.blocklistGeneration, err)
 		return
 	}
 	counters, err := abi.Counters(&st)
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.flowsActive, err)
+		ch <- prometheus.NewInvalidMetric(c.blocklistGeneration, err)
 		return
 	}
 	for i, k := range counters {
@@ -313,29 +253,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	c.collectDaemon(ch)
-
-	active, err := c.countFlows()
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.flowsActive, err)
-	} else {
-		ch <- prometheus.MustNewConstMetric(c.flowsActive, prometheus.GaugeValue, float64(active))
-	}
-
-	if c.opts.Pipeline != nil {
-		for _, m := range []struct {
-			d *prometheus.Desc
-			v uint64
-		}{
-			{c.alertsWritten, pc.AlertsWritten}, {c.flowsWritten, pc.FlowsWritten}, {c.flowsExpired, pc.FlowsExpired},
-			{c.flowsFinished, pc.FlowsFinished}, {c.pcapBytes, pc.PcapBytesWritten}, {c.captureDrops, pc.CaptureDrops},
-		} {
-			ch <- prometheus.MustNewConstMetric(m.d, prometheus.CounterValue, float64(m.v))
-		}
-		if err == nil {
-			evicted := sub(sub(sub(st.FlowsNew, c.flowBase), pc.FlowsWritten), active)
-			ch <- prometheus.MustNewConstMetric(c.flowsEvicted, prometheus.GaugeValue, float64(evicted))
-		}
-	}
 
 	if cfg, err := c.maps.ReadConfig(); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.blocklistGeneration, err)
@@ -393,59 +310,4 @@ func (c *Collector) collectInterfaces(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.ifPackets, prometheus.CounterValue, float64(stats[i].RxPackets), ifc.Name)
 		ch <- prometheus.MustNewConstMetric(c.ifBytes, prometheus.CounterValue, float64(stats[i].RxBytes), ifc.Name)
 	}
-}
-
-// countFlows counts the flow table's entries with batch lookups (one
-// syscall per 4096 flows). The table changes while it is walked, so the
-// count is as exact as a snapshot of a live hash table can be.
-func (c *Collector) countFlows() (uint64, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.keys == nil {
-		c.keys = make([]abi.BpfFlowKey, 4096)
-		c.vals = make([]abi.BpfFlowValue, 4096)
-	}
-	var cursor ebpf.MapBatchCursor
-	var total uint64
-	for {
-		n, err := c.maps.Flows.BatchLookup(&cursor, c.keys, c.vals, nil)
-		total += uint64(n)
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return total, nil
-		}
-		if errors.Is(err, ebpf.ErrNotSupported) {
-			return c.countFlowsByKey()
-		}
-		if err != nil {
-			return 0, fmt.Errorf("counting flows: %w", err)
-		}
-	}
-}
-
-// countFlowsByKey walks the keys one syscall each, for kernels without
-// batch operations on hash maps (before 5.6).
-func (c *Collector) countFlowsByKey() (uint64, error) {
-	var total uint64
-	var k abi.BpfFlowKey
-	var prev any
-	for {
-		err := c.maps.Flows.NextKey(prev, &k)
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return total, nil
-		}
-		if err != nil {
-			return 0, fmt.Errorf("counting flows: %w", err)
-		}
-		total++
-		cur := k
-		prev = &cur
-	}
-}
-
-// sub is a - b clamped at 0.
-func sub(a, b uint64) uint64 {
-	if b > a {
-		return 0
-	}
-	return a - b
 }

@@ -158,11 +158,13 @@ func TestKernelCounters(t *testing.T) {
 		frameBytes += len(f)
 	}
 
-	pc := PipelineCounts{AlertsWritten: 1, FlowsWritten: 0, PcapBytesWritten: 4096, CaptureDrops: 3}
+	// What a daemon publishes in its counters map.
+	if err := s.Maps().WriteDaemonStats(&abi.BpfDaemonStats{AlertsWritten: 1, PcapBytesWritten: 4096, PcapFramesLost: 3, FlowTableEntries: 4}); err != nil {
+		t.Fatal(err)
+	}
 	c := NewCollector(s.Maps(), Options{
 		Interfaces: []Interface{{Name: "eth-a", Mode: "native"}, {Name: "eth-b", Mode: "generic", EgressMode: "tcx"}},
 		Netns:      "/proc/self/ns/net",
-		Pipeline:   func() PipelineCounts { return pc },
 	})
 	// The interfaces do not exist: leave out the NIC counters here
 	// (TestInterfaceCounters has them) by comparing the other metrics.
@@ -209,9 +211,9 @@ xdpsensor_matches_total 1
 # HELP xdpsensor_alerts_total Alert events the kernel emitted to the event ring.
 # TYPE xdpsensor_alerts_total counter
 xdpsensor_alerts_total 1
-# HELP xdpsensor_alerts_written_total Alert records the daemon wrote.
-# TYPE xdpsensor_alerts_written_total counter
-xdpsensor_alerts_written_total 1
+# HELP xdpsensor_daemon_alerts_written_total Daemon counter daemon_stats.alerts_written.
+# TYPE xdpsensor_daemon_alerts_written_total counter
+xdpsensor_daemon_alerts_written_total 1
 # HELP xdpsensor_alerts_suppressed_total Matches a rule's threshold held back.
 # TYPE xdpsensor_alerts_suppressed_total counter
 xdpsensor_alerts_suppressed_total 0
@@ -221,12 +223,9 @@ xdpsensor_lost_events_total 0
 # HELP xdpsensor_flows_created_total Flows the kernel created in its flow table.
 # TYPE xdpsensor_flows_created_total counter
 xdpsensor_flows_created_total 4
-# HELP xdpsensor_flows_active Flows in the kernel flow table now.
-# TYPE xdpsensor_flows_active gauge
-xdpsensor_flows_active 4
-# HELP xdpsensor_flows_evicted Flows the kernel's LRU table evicted before the daemon wrote them, derived: created - written - active (counted from this daemon's start), clamped at 0. An estimate: a gauge, as it may dip between scrapes.
-# TYPE xdpsensor_flows_evicted gauge
-xdpsensor_flows_evicted 0
+# HELP xdpsensor_daemon_flow_table_entries Daemon gauge daemon_stats.flow_table_entries.
+# TYPE xdpsensor_daemon_flow_table_entries gauge
+xdpsensor_daemon_flow_table_entries 4
 # HELP xdpsensor_blocklist_entries Entries of the live blocklist slot, by kind.
 # TYPE xdpsensor_blocklist_entries gauge
 xdpsensor_blocklist_entries{kind="exact_v4"} 1
@@ -239,12 +238,12 @@ xdpsensor_blocklist_generation 1
 # HELP xdpsensor_capture_packets_total Frames the kernel handed to the capture ring.
 # TYPE xdpsensor_capture_packets_total counter
 xdpsensor_capture_packets_total 0
-# HELP xdpsensor_pcap_written_bytes_total Bytes the daemon wrote to capture files.
-# TYPE xdpsensor_pcap_written_bytes_total counter
-xdpsensor_pcap_written_bytes_total 4096
-# HELP xdpsensor_capture_dropped_total Captured frames the daemon could not write.
-# TYPE xdpsensor_capture_dropped_total counter
-xdpsensor_capture_dropped_total 3
+# HELP xdpsensor_daemon_pcap_bytes_written_total Daemon counter daemon_stats.pcap_bytes_written.
+# TYPE xdpsensor_daemon_pcap_bytes_written_total counter
+xdpsensor_daemon_pcap_bytes_written_total 4096
+# HELP xdpsensor_daemon_pcap_frames_lost_total Daemon counter daemon_stats.pcap_frames_lost.
+# TYPE xdpsensor_daemon_pcap_frames_lost_total counter
+xdpsensor_daemon_pcap_frames_lost_total 3
 # HELP xdpsensor_interface_attach_mode XDP attach mode per interface (always 1).
 # TYPE xdpsensor_interface_attach_mode gauge
 xdpsensor_interface_attach_mode{interface="eth-a",mode="native"} 1
@@ -263,7 +262,7 @@ xdpsensor_interface_egress_attach_mode{interface="eth-b",mode="tcx"} 1
 	// that as an error, which CollectAndCompare would fail on. Compare a
 	// collector without them for the counters, and this one's attach
 	// modes through a registry that tolerates the error.
-	noIf := NewCollector(s.Maps(), Options{Pipeline: func() PipelineCounts { return pc }})
+	noIf := NewCollector(s.Maps(), Options{})
 	var kernelNames []string
 	for _, n := range names {
 		if !strings.Contains(n, "attach_mode") {
@@ -321,7 +320,7 @@ func gatherText(c prometheus.Collector) (string, error) {
 // every name follows Prometheus conventions.
 func TestEveryCounterNamedAndLinted(t *testing.T) {
 	s := testSensor(t)
-	c := NewCollector(s.Maps(), Options{Pipeline: func() PipelineCounts { return PipelineCounts{} }})
+	c := NewCollector(s.Maps(), Options{})
 	for _, k := range c.kernel {
 		if strings.Contains(k.desc.String(), "Kernel counter sensor_stats.") {
 			t.Errorf("sensor_stats field without a metric name of its own: %s", k.desc)
@@ -338,78 +337,11 @@ func TestEveryCounterNamedAndLinted(t *testing.T) {
 	counters, _ := abi.Counters(&zero)
 	var zeroDaemon abi.BpfDaemonStats
 	daemon, _ := abi.DaemonCounters(&zeroDaemon)
-	// One series per kernel and daemon counter, plus active flows,
-	// blocklist (4 kinds and generation), the pipeline's six and evicted.
-	if n, want := testutil.CollectAndCount(c), len(counters)+len(daemon)+1+5+6+1; n != want {
+	// One series per kernel and daemon counter, plus the blocklist (4
+	// kinds and generation).
+	if n, want := testutil.CollectAndCount(c), len(counters)+len(daemon)+5; n != want {
 		t.Errorf("%d series, want %d", n, want)
 	}
-}
-
-// Active flows are counted in the table; evicted ones derived from what
-// was created, written and is still there.
-func TestFlowsActiveAndEvicted(t *testing.T) {
-	s := testSensor(t)
-	flows := s.Maps().Flows
-	keys := func() []abi.BpfFlowKey {
-		var out []abi.BpfFlowKey
-		var k abi.BpfFlowKey
-		var v abi.BpfFlowValue
-		it := flows.Iterate()
-		for it.Next(&k, &v) {
-			out = append(out, k)
-		}
-		if err := it.Err(); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	newFlows := func(from, n int) {
-		for i := from; i < from+n; i++ {
-			runFrame(t, s, tcpSYN(t, fmt.Sprintf("10.1.0.%d", i), "10.2.0.1"))
-		}
-	}
-	// An earlier daemon: 3 flows, one written (and removed), one lost.
-	newFlows(1, 3)
-	ks := keys()
-	for _, k := range ks[:2] {
-		if err := flows.Delete(&k); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	var written atomic.Uint64
-	c := NewCollector(s.Maps(), Options{Pipeline: func() PipelineCounts { return PipelineCounts{FlowsWritten: written.Load()} }})
-	check := func(active, evicted int) {
-		t.Helper()
-		want := fmt.Sprintf(`
-# HELP xdpsensor_flows_active Flows in the kernel flow table now.
-# TYPE xdpsensor_flows_active gauge
-xdpsensor_flows_active %d
-# HELP xdpsensor_flows_evicted Flows the kernel's LRU table evicted before the daemon wrote them, derived: created - written - active (counted from this daemon's start), clamped at 0. An estimate: a gauge, as it may dip between scrapes.
-# TYPE xdpsensor_flows_evicted gauge
-xdpsensor_flows_evicted %d
-`, active, evicted)
-		if err := testutil.CollectAndCompare(c, strings.NewReader(want), "xdpsensor_flows_active", "xdpsensor_flows_evicted"); err != nil {
-			t.Error(err)
-		}
-	}
-	check(1, 0) // the earlier daemon's losses are not ours
-	newFlows(10, 4)
-	check(5, 0)
-	// This daemon writes two (they leave the table) ...
-	ks = keys()
-	for _, k := range ks[:2] {
-		flows.Delete(&k)
-	}
-	written.Store(2)
-	check(3, 0)
-	// ... and the LRU evicts one.
-	flows.Delete(&ks[2])
-	check(2, 1)
-	// Written but not yet removed from the table (the tracker removes
-	// records once flushed): never below zero.
-	written.Store(5)
-	check(2, 0)
 }
 
 // The NIC's own counters, from a namespace of our own where nothing else
@@ -489,16 +421,13 @@ func TestServe(t *testing.T) {
 	for _, line := range []string{
 		`xdpsensor_packets_total{proto="udp"} 1`,
 		`xdpsensor_frames_total 1`,
-		`xdpsensor_flows_active 1`,
+		`xdpsensor_daemon_flows_written_total 0`,
 		`xdpsensor_interface_attach_mode{interface="xsnosuchif0",mode="native"} 1`,
 		`# TYPE go_goroutines gauge`,
 	} {
 		if !strings.Contains(string(body), line+"\n") {
 			t.Errorf("/metrics lacks %q", line)
 		}
-	}
-	if strings.Contains(string(body), "xdpsensor_alerts_written_total") {
-		t.Error("daemon metrics without a Pipeline func")
 	}
 
 	cancel()

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,6 +22,17 @@ type segment struct {
 	syn, ack, fin bool
 	rst, psh      bool
 	payload       string
+	// rewind sends this segment that many bytes back in its side's
+	// sequence space (a retransmission); skip jumps that many ahead first
+	// (bytes the capture missed).
+	rewind, skip int
+}
+
+// tcpEnd is one side of a capture's connection: its ISN and the next
+// sequence number it sends.
+type tcpEnd struct {
+	isn, next uint32
+	synSent   bool
 }
 
 var captureStart = time.Date(2007, 2, 21, 10, 0, 0, 0, time.UTC)
@@ -37,10 +49,45 @@ func writeTCPCapture(t *testing.T, path string, segs []segment) {
 	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
 		t.Fatal(err)
 	}
+	// Sequence and acknowledgment numbers as real stacks send them: each
+	// side counts its payload, SYN and FIN; a repeated SYN is a
+	// retransmission with the same ISN.
+	ends := map[string]*tcpEnd{}
+	end := func(src string, sport uint16, dst string, dport uint16) *tcpEnd {
+		k := fmt.Sprintf("%s:%d>%s:%d", src, sport, dst, dport)
+		if ends[k] == nil {
+			isn := uint32(1000 + 100000*len(ends))
+			ends[k] = &tcpEnd{isn: isn, next: isn}
+		}
+		return ends[k]
+	}
 	for i, s := range segs {
+		me, peer := end(s.src, s.sport, s.dst, s.dport), end(s.dst, s.dport, s.src, s.sport)
+		me.next += uint32(s.skip)
+		seq := me.next - uint32(s.rewind)
+		if s.syn {
+			seq = me.isn
+		}
+		var ack uint32
+		if s.ack {
+			ack = peer.next
+		}
+		if s.rewind == 0 {
+			switch {
+			case s.syn && !me.synSent:
+				me.next = me.isn + 1 + uint32(len(s.payload))
+				me.synSent = true
+			case s.syn:
+			default:
+				me.next += uint32(len(s.payload))
+				if s.fin {
+					me.next++
+				}
+			}
+		}
 		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
 		ip := &layers.IPv4{Version: 4, TTL: 64, Id: uint16(i + 1), Protocol: layers.IPProtocolTCP, SrcIP: net.ParseIP(s.src), DstIP: net.ParseIP(s.dst)}
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(s.sport), DstPort: layers.TCPPort(s.dport), SYN: s.syn, ACK: s.ack, FIN: s.fin, RST: s.rst, PSH: s.psh, Window: 64240, Seq: uint32(1000 * i)}
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(s.sport), DstPort: layers.TCPPort(s.dport), SYN: s.syn, ACK: s.ack, FIN: s.fin, RST: s.rst, PSH: s.psh, Window: 64240, Seq: seq, Ack: ack}
 		tcp.SetNetworkLayerForChecksum(ip)
 		buf := gopacket.NewSerializeBuffer()
 		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},

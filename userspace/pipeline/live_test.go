@@ -205,8 +205,10 @@ func TestLiveLab(t *testing.T) {
 			ccAlerts++
 		}
 	}
-	if ccAlerts != syns {
-		t.Errorf("%d alerts for %d SYNs", ccAlerts, syns)
+	// The address list is inspected once per flow direction, as
+	// Suricata inspects IP-only rules: the retransmitted SYNs raise none.
+	if ccAlerts != 1 {
+		t.Errorf("%d alerts for the %d SYNs of one flow, want 1", ccAlerts, syns)
 	}
 	ts, tc := back.TCP.FlagCounts["toserver"], back.TCP.FlagCounts["toclient"]
 	if back.SrcPort != 6667 || back.DestIP != env["inside_v4"] || back.DestPort != 1024 ||

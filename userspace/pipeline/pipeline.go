@@ -18,7 +18,6 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/flowtable"
 	"github.com/xdpsensor/xdpsensor/userspace/label"
-	"github.com/xdpsensor/xdpsensor/userspace/metrics"
 )
 
 // Source delivers packets to the sensor's kernel program.
@@ -39,6 +38,12 @@ type Source interface {
 type Options struct {
 	FlowTimeout time.Duration
 	FlowLinger  time.Duration
+	// EmergencyTimeout is the idle timeout while the flow tables are
+	// nearly full (0: flowtable.DefaultEmergencyTimeout).
+	EmergencyTimeout time.Duration
+	// StatsInterval is how often a stats event is written (wall clock,
+	// live); 0 writes one at the end only.
+	StatsInterval time.Duration
 	// Classify resolves a classtype to its long name and priority.
 	Classify func(classtype string) (category string, priority uint32, ok bool)
 	Logger   *slog.Logger
@@ -56,7 +61,8 @@ type Options struct {
 
 // Counts are what a pipeline wrote.
 type Counts struct {
-	Alerts, Flows uint64
+	Alerts, Flows, Stats uint64
+	Unknown          uint64 // ring records of an unknown type
 }
 
 // Pipeline drains one sensor into its sinks.
@@ -75,10 +81,10 @@ type Pipeline struct {
 	log     *slog.Logger
 	capture *captureSink // nil without full-content capture
 
-	// published is what MetricsCounts hands to other goroutines, refreshed
-	// once per drain round.
-	pubMu     sync.Mutex
-	published metrics.PipelineCounts
+	started   time.Time // wall clock, for the stats events' uptime
+	lastStats time.Time
+	// lastLoss is the counters the last loss report was made from.
+	lastLoss []abi.Counter
 }
 
 // New prepares a pipeline over a loaded sensor.
@@ -93,15 +99,20 @@ func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, er
 	}
 	p.rules = &ringbuf.KernelRules{Map: sensor.Objects.Rules, Classify: opts.Classify}
 	p.decoder = &ringbuf.Decoder{Rules: p.rules, Interface: interfaceNames(opts.Interfaces)}
-	p.flows = &flowtable.Decoder{Rules: p.rules}
+	zones := &flowtable.Zones{Map: sensor.Objects.Zones}
+	p.flows = &flowtable.Decoder{Rules: p.rules, Zones: zones.VLANs, Generation: p.generation}
 	p.tracker = &flowtable.Tracker{
-		Flows:   sensor.Objects.Flows,
-		Decoder: p.flows,
-		Write:   p.writeFlow,
-		Timeout: opts.FlowTimeout,
-		Linger:  opts.FlowLinger,
-		Skip:    opts.SkipFlows,
+		Maps:             sensor.Maps(),
+		Capacity:         sensor.Config.FlowCapacity(),
+		Decoder:          p.flows,
+		Write:            p.writeFlow,
+		Timeout:          opts.FlowTimeout,
+		Linger:           opts.FlowLinger,
+		EmergencyTimeout: opts.EmergencyTimeout,
+		Skip:             opts.SkipFlows,
 	}
+	p.started = time.Now()
+	p.lastStats = p.started
 	return p, nil
 }
 
@@ -162,6 +173,11 @@ func (p *Pipeline) loop(ctx context.Context, src Source) error {
 		if err := p.tracker.Commit(); err != nil {
 			return err
 		}
+		if iv := p.opts.StatsInterval; iv > 0 && time.Since(p.lastStats) >= iv {
+			if err := p.writeStats(time.Now()); err != nil {
+				p.log.Warn("stats", "err", err)
+			}
+		}
 		select {
 		case <-p.opts.Reopen:
 			if err := reopenOutputs(p.sinks); err != nil {
@@ -204,32 +220,37 @@ func (p *Pipeline) finish() error {
 	if err := p.flush(); err != nil {
 		return err
 	}
-	return p.tracker.Commit()
+	if err := p.tracker.Commit(); err != nil {
+		return err
+	}
+	// The last stats event: what this run wrote and lost.
+	p.publish()
+	if err := p.writeStats(time.Now()); err != nil {
+		return err
+	}
+	return p.flush()
 }
 
-// MetricsCounts is the pipeline's side of the metrics, safe to call from
-// any goroutine.
-func (p *Pipeline) MetricsCounts() metrics.PipelineCounts {
-	p.pubMu.Lock()
-	defer p.pubMu.Unlock()
-	return p.published
+// Losses are what this run lost, by reason (the kernel's counters and
+// the daemon's).
+func (p *Pipeline) Losses() []Loss {
+	c, err := p.counters()
+	if err != nil {
+		return nil
+	}
+	return losses(c)
 }
 
 // flush pushes buffered output to disk once per drain round, so an analyst
-// tailing eve.json sees an alert within one poll interval.
+// tailing eve.json sees an alert within one poll interval, and publishes
+// the daemon's counters.
 func (p *Pipeline) flush() error {
-	c := metrics.PipelineCounts{AlertsWritten: p.counts.Alerts, FlowsWritten: p.tracker.Written,
-		FlowsExpired: p.tracker.Expired, FlowsFinished: p.tracker.Finished}
 	if p.capture != nil {
 		if err := p.capture.flush(); err != nil {
 			p.log.Warn("flushing the pcap ring", "err", err)
 		}
-		st := p.capture.ring.Stats()
-		c.PcapBytesWritten, c.CaptureDrops = st.Bytes, st.Dropped
 	}
-	p.pubMu.Lock()
-	p.published = c
-	p.pubMu.Unlock()
+	p.publish()
 	if p.counts == p.flushed {
 		return nil
 	}
@@ -242,6 +263,53 @@ func (p *Pipeline) flush() error {
 		}
 	}
 	return nil
+}
+
+// daemonStats are the daemon's counters now.
+func (p *Pipeline) daemonStats() abi.BpfDaemonStats {
+	c := &p.tracker.Counters
+	d := abi.BpfDaemonStats{
+		AlertsWritten:      p.counts.Alerts,
+		FlowsWritten:       c.Written,
+		FlowsTimeout:       c.Timeout,
+		FlowsEmergency:     c.Emergency,
+		FlowsClosedWritten: c.Closed,
+		FlowsShutdown:      c.Shutdown,
+		FlowsFromRing:      c.FromRing,
+		StatsWritten:       p.counts.Stats,
+		FlowTableEntries:   c.Entries,
+		FlowTableCapacity:  p.tracker.Capacity,
+		EmergencyEntered:   c.EmergencyEntered,
+		ExportLatePackets:  c.LatePackets,
+		ExportSplit:        c.Split,
+		ExtrasOrphaned:     c.ExtrasOrphaned,
+		RingRecordsUnknown: p.counts.Unknown,
+	}
+	if c.InEmergency {
+		d.Emergency = 1
+	}
+	if p.capture != nil {
+		st := p.capture.ring.Stats()
+		d.PcapBytesWritten, d.PcapFramesLost = st.Bytes, st.Dropped
+	}
+	return d
+}
+
+// publish writes the daemon's counters where stats and metrics read them.
+func (p *Pipeline) publish() {
+	d := p.daemonStats()
+	if err := p.sensor.Maps().WriteDaemonStats(&d); err != nil {
+		p.log.Warn("publishing counters", "err", err)
+	}
+}
+
+// generation is the blocklist generation now.
+func (p *Pipeline) generation() uint32 {
+	cfg, err := p.sensor.Maps().ReadConfig()
+	if err != nil {
+		return 0
+	}
+	return cfg.Generation
 }
 
 func (p *Pipeline) refreshRules() {
@@ -273,7 +341,14 @@ func (p *Pipeline) handle(raw []byte) error {
 			return err
 		}
 		p.tracker.Closed(ev, p.now)
+	case abi.KindFlowRecord:
+		ev, err := abi.FlowEvent(raw)
+		if err != nil {
+			return err
+		}
+		return p.tracker.Record(ev)
 	default:
+		p.counts.Unknown++
 		p.log.Warn("unknown ring record", "type", raw[0], "bytes", len(raw))
 	}
 	return nil

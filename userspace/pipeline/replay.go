@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"golang.org/x/sys/unix"
@@ -79,14 +78,19 @@ func (r *ReplaySource) run(pkt capture.Packet) error {
 	if ts > r.now {
 		r.now = ts
 	}
-	r.buf = append(r.buf[:0], 0, 0, 0, 0, 0, 0, 0, 0)
-	binary.NativeEndian.PutUint64(r.buf, ts)
+	// Metadata first: the capture time, and the length on the wire, by
+	// which a frame cut by the capture's snap length is counted.
+	wire := uint32(len(pkt.Data))
+	if !pkt.Synthetic && pkt.OrigLen > len(pkt.Data) {
+		wire = uint32(pkt.OrigLen)
+	}
+	r.buf = append(r.buf[:0], make([]byte, loader.ReplayMetaLen)...)
+	loader.PutReplayMeta(r.buf, ts, wire)
 	r.buf = append(r.buf, pkt.Data...)
 	if r.runner == nil {
 		r.runner = loader.NewFrameRunner(r.Program)
 	}
-	// The first 8 bytes are XDP metadata: the capture timestamp.
-	if _, err := r.runner.Run(r.buf, 8); errors.Is(err, unix.EINVAL) && len(pkt.Data) > 60000 {
+	if _, err := r.runner.Run(r.buf, loader.ReplayMetaLen); errors.Is(err, unix.EINVAL) && len(pkt.Data) > 60000 {
 		r.Skipped++ // beyond what a multi-buffer frame can hold
 		return nil
 	} else if err != nil {

@@ -36,10 +36,18 @@ type Config struct {
 	OutDir           string
 	SensorName       string
 	FlowTimeout      time.Duration
-	FlowTableSize    uint32
-	RingSize         uint32
-	Capture          CaptureConfig
-	Logger           *slog.Logger
+	FlowTableSize    uint32 // IPv4 flows, 0: from memory (loader.FlowTables)
+	FlowTableSizeV6  uint32 // IPv6 flows, 0: a quarter of FlowTableSize
+	EmergencyTimeout time.Duration
+	// AlertEveryPacket alerts on every matching packet (Snort 2) rather
+	// than each flow direction's first (Suricata's IP-only rules).
+	AlertEveryPacket bool
+	// StatsInterval is how often a stats event is written and losses are
+	// logged (live); 0: at the end only.
+	StatsInterval time.Duration
+	RingSize      uint32
+	Capture       CaptureConfig
+	Logger        *slog.Logger
 }
 
 // LiveConfig adds what a live sensor needs.
@@ -76,6 +84,7 @@ type Summary struct {
 	Blocklist blocklistmaps.InstallStats
 	OutDir    string
 	Kernel    abi.BpfSensorStats // the kernel's counters at the end
+	Losses    []Loss             // what was lost, by reason (none: nothing)
 }
 
 type prepared struct {
@@ -83,12 +92,14 @@ type prepared struct {
 	list    *blocklist.List
 	netvars blocklistmaps.NetVars
 	log     *slog.Logger
+	// alertEveryPacket: IP-only rules alert on every packet (Snort 2).
+	alertEveryPacket bool
 }
 
 // prepare reads every input before anything touches the kernel, so bad
 // input fails fast and changes nothing.
 func prepare(cfg *Config) (*prepared, error) {
-	p := &prepared{log: cfg.Logger}
+	p := &prepared{log: cfg.Logger, alertEveryPacket: cfg.AlertEveryPacket}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -159,6 +170,9 @@ func (p *prepared) install(s *loader.Sensor) (blocklistmaps.InstallStats, error)
 	if err := blocklistmaps.SetNetVars(s.Maps(), p.netvars); err != nil {
 		return blocklistmaps.InstallStats{}, err
 	}
+	if err := s.SetAlertEveryPacket(p.alertEveryPacket); err != nil {
+		return blocklistmaps.InstallStats{}, err
+	}
 	if p.list == nil {
 		return blocklistmaps.InstallStats{}, nil
 	}
@@ -197,8 +211,12 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	if cfg.Capture.RingSize > 16<<20 {
 		cfg.Capture.RingSize = 16 << 20 // replay drains every batch: 1024 frames fit
 	}
+	if cfg.FlowTableSize == 0 {
+		cfg.FlowTableSize, cfg.FlowTableSizeV6 = replayTables(files)
+	}
 	s, err := loader.Load(loader.Config{
 		FlowTableSize:   cfg.FlowTableSize,
+		FlowTableSizeV6: cfg.FlowTableSizeV6,
 		RingSize:        cfg.RingSize,
 		CaptureRingSize: cfg.Capture.RingSize,
 		ReplayClock:     true,
@@ -216,7 +234,8 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, Classify: prep.classify, Logger: prep.log})
+	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, EmergencyTimeout: cfg.EmergencyTimeout,
+		StatsInterval: cfg.StatsInterval, Classify: prep.classify, Logger: prep.log})
 	if err != nil {
 		return sum, err
 	}
@@ -234,7 +253,31 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	if st, serr := s.Maps().ReadStats(); serr == nil {
 		sum.Kernel = st
 	}
+	if p != nil {
+		sum.Losses = p.Losses()
+	}
 	return sum, err
+}
+
+// replayTables sizes the flow tables for captures: a record holds at
+// least a 16-byte header and a 14-byte frame, so a file of B bytes holds
+// at most B/30 packets and no more flows. Preallocating the default tables
+// takes longer than replaying a small capture.
+func replayTables(files []string) (v4, v6 uint32) {
+	v4, v6 = loader.FlowTables(0)
+	var total int64
+	for _, f := range files {
+		st, err := os.Stat(f)
+		if err != nil || !st.Mode().IsRegular() {
+			return v4, v6
+		}
+		total += st.Size()
+	}
+	n := uint32(loader.MinFlows)
+	for n < v4 && int64(n) < total/30 {
+		n *= 2
+	}
+	return n, n
 }
 
 // Live attaches to interfaces and runs until ctx is cancelled.
@@ -264,11 +307,12 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	defer unlock()
 	cfg.Capture = cfg.Capture.withDefaults()
 	s, err := loader.Load(loader.Config{
-		PinDir:        pinDir,
-		FlowTableSize: cfg.FlowTableSize,
-		RingSize:      cfg.RingSize,
-		MonitorPort:   cfg.MonitorPort,
-		Frags:         cfg.Frags,
+		PinDir:          pinDir,
+		FlowTableSize:   cfg.FlowTableSize,
+		FlowTableSizeV6: cfg.FlowTableSizeV6,
+		RingSize:        cfg.RingSize,
+		MonitorPort:     cfg.MonitorPort,
+		Frags:           cfg.Frags,
 
 		CaptureRingSize:     cfg.Capture.RingSize,
 		ReplaceIncompatible: true,
@@ -315,8 +359,8 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 			prep.log.Warn("reading earlier flow records", "err", err)
 		}
 	}
-	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, Classify: prep.classify, Logger: prep.log,
-		Interfaces: names, KeepFlows: cfg.KeepAttached, SkipFlows: skip, Reopen: cfg.Reopen})
+	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, EmergencyTimeout: cfg.EmergencyTimeout,
+		StatsInterval: cfg.StatsInterval, Classify: prep.classify, Logger: prep.log, Interfaces: names, KeepFlows: cfg.KeepAttached, SkipFlows: skip, Reopen: cfg.Reopen})
 	if err != nil {
 		return sum, err
 	}
@@ -338,6 +382,9 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	sum.Counts, err = p.Run(ctx, src)
 	if st, serr := s.Maps().ReadStats(); serr == nil {
 		sum.Kernel = st
+	}
+	if p != nil {
+		sum.Losses = p.Losses()
 	}
 	return sum, err
 }
@@ -417,7 +464,7 @@ func serveMetrics(ctx context.Context, cfg *LiveConfig, s *loader.Sensor, src *L
 		}
 		ifs = append(ifs, mi)
 	}
-	reg, err := metrics.NewRegistry(metrics.NewCollector(s.Maps(), metrics.Options{Interfaces: ifs, Netns: cfg.Netns, Pipeline: p.MetricsCounts}))
+	reg, err := metrics.NewRegistry(metrics.NewCollector(s.Maps(), metrics.Options{Interfaces: ifs, Netns: cfg.Netns}))
 	if err != nil {
 		return err
 	}

@@ -143,15 +143,15 @@ type record struct {
 }
 
 type flagCounts struct {
-	SYN    uint32 `json:"syn"`
-	SYNACK uint32 `json:"synack"`
-	ACK    uint32 `json:"ack"`
-	FIN    uint32 `json:"fin"`
-	RST    uint32 `json:"rst"`
-	PSH    uint32 `json:"psh"`
-	URG    uint32 `json:"urg"`
-	ECE    uint32 `json:"ece"`
-	CWR    uint32 `json:"cwr"`
+	SYN    uint64 `json:"syn"`
+	SYNACK uint64 `json:"synack"`
+	ACK    uint64 `json:"ack"`
+	FIN    uint64 `json:"fin"`
+	RST    uint64 `json:"rst"`
+	PSH    uint64 `json:"psh"`
+	URG    uint64 `json:"urg"`
+	ECE    uint64 `json:"ece"`
+	CWR    uint64 `json:"cwr"`
 }
 
 // protoNumbers maps EVE's protocol names back to numbers.
@@ -425,7 +425,7 @@ func countList(c *event.TCPFlagCounts) []string {
 
 type countPair struct {
 	name string
-	n    uint32
+	n    uint64
 }
 
 func countPairs(c *event.TCPFlagCounts) []countPair {
@@ -455,8 +455,8 @@ type JSONSession struct {
 	DstBytes      uint64            `json:"dst_bytes"`
 	SrcFlags      string            `json:"src_flags,omitempty"`
 	DstFlags      string            `json:"dst_flags,omitempty"`
-	SrcFlagCounts map[string]uint32 `json:"src_flag_counts,omitempty"`
-	DstFlagCounts map[string]uint32 `json:"dst_flag_counts,omitempty"`
+	SrcFlagCounts map[string]uint64 `json:"src_flag_counts,omitempty"`
+	DstFlagCounts map[string]uint64 `json:"dst_flag_counts,omitempty"`
 	Listed        []string          `json:"listed,omitempty"`
 	Label         string            `json:"label,omitempty"`
 	LabelNote     string            `json:"label_note,omitempty"`
@@ -501,8 +501,8 @@ func (s *Session) JSON() JSONSession {
 	return j
 }
 
-func countMap(c *event.TCPFlagCounts) map[string]uint32 {
-	m := map[string]uint32{}
+func countMap(c *event.TCPFlagCounts) map[string]uint64 {
+	m := map[string]uint64{}
 	for _, kv := range countPairs(c) {
 		if kv.n > 0 {
 			m[kv.name] = kv.n

@@ -1,0 +1,163 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/xdpsensor/xdpsensor/loader/abi"
+	"github.com/xdpsensor/xdpsensor/userspace/event"
+)
+
+// suricataNames are the kernel and daemon counters that mean what one of
+// Suricata's stats counters means, under Suricata's name.
+var suricataNames = []struct{ name, ours string }{
+	{"decoder.pkts", "packets"},
+	{"decoder.bytes", "bytes"},
+	{"decoder.ipv4", "ipv4_packets"},
+	{"decoder.ipv6", "ipv6_packets"},
+	{"decoder.tcp", "tcp_packets"},
+	{"decoder.udp", "udp_packets"},
+	{"decoder.icmpv4", "icmp_packets"},
+	{"decoder.icmpv6", "icmpv6_packets"},
+	{"decoder.vlan", "vlan_packets"},
+	{"flow.total", "flows_new"},
+	{"flow.tcp_reuse", "flows_reused"},
+	{"flow.active", "flow_table_entries"},
+	{"flow.emerg_mode_entered", "emergency_entered"},
+}
+
+// Loss is one reason something the sensor saw reached no output.
+type Loss struct {
+	Counter string // the kernel's or the daemon's counter
+	What    string
+	N       uint64
+}
+
+// lossReasons name every counter of something lost (or merged, or
+// saturated), in the order a summary lists them.
+var lossReasons = []struct{ counter, what string }{
+	{"flow_records_lost", "flow records (event ring full)"},
+	{"lost_events", "events (event ring full)"},
+	{"flows_merged", "new connections kept in the old flow (event ring full)"},
+	{"capture_lost", "captured frames (capture ring full)"},
+	{"pcap_frames_lost", "captured frames the pcap ring could not write"},
+	{"output_records_lost", "records outputs could not write"},
+	{"export_late_packets", "packets that reached a flow after its record"},
+	{"export_split", "flows written in two records (a race with a new connection)"},
+	{"flow_extra_full", "flows whose rare counters saturated (extension map full)"},
+	{"zones_full", "packets whose VLAN stack could not be told apart (zones map full)"},
+	{"ring_records_unknown", "event ring records of an unknown type"},
+}
+
+// losses lists the nonzero loss counters of a counter set.
+func losses(counters []abi.Counter) []Loss {
+	byName := map[string]uint64{}
+	for _, c := range counters {
+		byName[c.Name] = c.Value
+	}
+	var out []Loss
+	for _, r := range lossReasons {
+		if n := byName[r.counter]; n > 0 {
+			out = append(out, Loss{Counter: r.counter, What: r.what, N: n})
+		}
+	}
+	return out
+}
+
+// FormatLosses is how a summary line says what was lost: "0 lost", or
+// each reason with its count.
+func FormatLosses(ls []Loss) string {
+	if len(ls) == 0 {
+		return "0 lost"
+	}
+	parts := make([]string, len(ls))
+	for i, l := range ls {
+		parts[i] = fmt.Sprintf("%d %s", l.N, l.What)
+	}
+	return "lost: " + strings.Join(parts, ", ")
+}
+
+// counters reads the kernel's counters and the daemon's, in that order.
+func (p *Pipeline) counters() ([]abi.Counter, error) {
+	st, err := p.sensor.Maps().ReadStats()
+	if err != nil {
+		return nil, err
+	}
+	kernel, err := abi.Counters(&st)
+	if err != nil {
+		return nil, err
+	}
+	d := p.daemonStats()
+	daemon, err := abi.DaemonCounters(&d)
+	if err != nil {
+		return nil, err
+	}
+	return append(kernel, daemon...), nil
+}
+
+// statsEvent is a stats event of the counters: Suricata's names for what
+// Suricata counts the same way, then every kernel counter under
+// xdpsensor_kernel and every daemon counter under xdpsensor_daemon.
+func (p *Pipeline) statsEvent(counters []abi.Counter, kernelCount int, now time.Time) *event.Stats {
+	byName := map[string]uint64{}
+	for _, c := range counters {
+		byName[c.Name] = c.Value
+	}
+	s := &event.Stats{Time: now, Uptime: now.Sub(p.started)}
+	for _, n := range suricataNames {
+		s.Counters = append(s.Counters, event.Counter{Name: n.name, Value: byName[n.ours]})
+	}
+	for i, c := range counters {
+		group := "xdpsensor_kernel."
+		if i >= kernelCount {
+			group = "xdpsensor_daemon."
+		}
+		s.Counters = append(s.Counters, event.Counter{Name: group + c.Name, Value: c.Value})
+	}
+	return s
+}
+
+// writeStats writes a stats event to every output that takes one and logs
+// what was lost since the last one.
+func (p *Pipeline) writeStats(now time.Time) error {
+	counters, err := p.counters()
+	if err != nil {
+		return fmt.Errorf("reading counters: %w", err)
+	}
+	kernelCount := len(counters) - len(abi.DaemonCountersNames())
+	ev := p.statsEvent(counters, kernelCount, now)
+	for _, s := range p.sinks {
+		if ss, ok := s.(event.StatsSink); ok {
+			if err := ss.WriteStats(ev); err != nil {
+				return fmt.Errorf("writing stats: %w", err)
+			}
+		}
+	}
+	p.counts.Stats++
+	p.logLosses(counters)
+	p.lastStats = now
+	return nil
+}
+
+// logLosses logs what was lost since the last report, if anything.
+func (p *Pipeline) logLosses(counters []abi.Counter) {
+	prev := map[string]uint64{}
+	for _, c := range p.lastLoss {
+		prev[c.Name] = c.Value
+	}
+	var delta []abi.Counter
+	for _, c := range counters {
+		delta = append(delta, abi.Counter{Name: c.Name, Value: c.Value - min(c.Value, prev[c.Name])})
+	}
+	p.lastLoss = counters
+	ls := losses(delta)
+	if len(ls) == 0 {
+		return
+	}
+	args := []any{}
+	for _, l := range ls {
+		args = append(args, l.Counter, l.N)
+	}
+	p.log.Warn("losses since the last report", args...)
+}
