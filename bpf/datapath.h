@@ -198,30 +198,18 @@ __noinline int DP(inspect)(DP_CTX *ctx, struct flow_value *f, struct dp_state *s
 	if (cfg->alert_mode != ALERT_EVERY_PACKET && (f->marks & bit))
 		return 0;
 	f->marks |= bit;
-	struct flow_extra *x = extra_find(&s->key, f);
+	/* Listed flows are few: the rules are decided again rather than kept. */
 	if (!s->decided) {
-		if (x) {
-			s->md.lo_as_src = x->lo_as_src;
-			s->md.lo_as_dst = x->lo_as_dst;
-			s->md.hi_as_src = x->hi_as_src;
-			s->md.hi_as_dst = x->hi_as_dst;
-		} else {
-			decide_match(&s->md, &s->key, s->gen); /* no extension to keep it in */
-		}
+		decide_match(&s->md, &s->key, s->gen);
+		s->decided = 1;
 	}
 	struct alert_info ai = {.now = s->now, .side = side, .generation = s->gen, .flow_start = f->first_seen_ns};
 	ai.rule_id = packet_rule(&s->md, side, &ai.listed);
-	if (!ai.rule_id)
+	if (!rule_fires(st, &s->pkt, ai.rule_id, s->now))
 		return 0;
-	if (rule_fires(st, &s->pkt, ai.rule_id, s->now)) {
-		if (x)
-			x->alerts++;
-		DP(emit_alert)(ctx, &s->pkt, &s->key, &ai);
-		return 1;
-	}
-	if (x)
-		x->suppressed++;
-	return 0;
+	f->marks |= MARK_ALERTED;
+	DP(emit_alert)(ctx, &s->pkt, &s->key, &ai);
+	return 1;
 }
 
 /* Everything a flow's packet does to its entry (a table entry, or the

@@ -616,8 +616,7 @@ static __always_inline void flow_start(struct flow_value *f, __u8 side, __u64 no
 /* ---- Blocklist decision ------------------------------------------------- */
 
 /* Decide the flow's match when it starts and again when the blocklist
- * generation moved on; a listed flow keeps its rule ids in its extension.
- * A new decision inspects each direction again. */
+ * generation moved on. A new decision inspects each direction again. */
 __noinline int refresh_match(struct flow_value *f, struct dp_state *s)
 {
 	if (!f || !s)
@@ -625,21 +624,10 @@ __noinline int refresh_match(struct flow_value *f, struct dp_state *s)
 	s->decided = 0;
 	if (!s->fresh && f->generation == (__u16)s->gen)
 		return 0;
-	struct match_decision *md = &s->md;
-	decide_match(md, &s->key, s->gen);
+	decide_match(&s->md, &s->key, s->gen);
 	s->decided = 1;
-	__u8 was = f->marks & (LISTED_LO | LISTED_HI);
 	f->generation = s->gen;
-	f->marks = (f->marks & ~(LISTED_LO | LISTED_HI | INSPECTED_LO | INSPECTED_HI)) | md->listed;
-	if (md->listed || was) {
-		struct flow_extra *x = md->listed ? extra_get(&s->key, f) : extra_find(&s->key, f);
-		if (x) {
-			x->lo_as_src = md->lo_as_src;
-			x->lo_as_dst = md->lo_as_dst;
-			x->hi_as_src = md->hi_as_src;
-			x->hi_as_dst = md->hi_as_dst;
-		}
-	}
+	f->marks = (f->marks & ~(LISTED_LO | LISTED_HI | INSPECTED_LO | INSPECTED_HI)) | s->md.listed;
 	return 1;
 }
 

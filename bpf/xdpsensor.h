@@ -38,6 +38,7 @@ enum listed_bits {
 	MARK_LONG = 16,    /* last_seen outgrew last_seen_us: it lives in the extension */
 	MARK_HOLE_LO = 32, /* LO's stream has a hole awaiting its ACK (in flow_extra) */
 	MARK_HOLE_HI = 64,
+	MARK_ALERTED = 128, /* the flow raised an alert */
 };
 
 /* Which end of a packet a rule wants its listed address on. */
@@ -217,9 +218,10 @@ struct flow_value {
 #define FLOW_HISTORY_EXTRA 28
 
 /* What does not fit a flow's 104 bytes, kept for the few flows that need
- * it: the high parts of wrapped counters (elephant flows), the blocklist
- * decision of listed flows, stream holes, long flows' last packet time,
- * and history past FLOW_HISTORY_HOT letters. Created on first need. */
+ * it: the high parts of wrapped counters (elephant flows), stream holes,
+ * long flows' last packet time, and history past FLOW_HISTORY_HOT
+ * letters. Created on first need. A listed flow needs none: its rules are
+ * decided again on each direction's first packet, and named by userspace. */
 struct flow_extra_dir {
 	__u32 packets_hi;     /* in units of 2^32 */
 	__u32 ip_bytes_hi;
@@ -248,12 +250,6 @@ struct flow_extra_key {
 };
 
 struct flow_extra {
-	__u32 lo_as_src;      /* rule ids of a listed flow's decision, 0: none */
-	__u32 lo_as_dst;
-	__u32 hi_as_src;
-	__u32 hi_as_dst;
-	__u32 alerts;         /* alert events raised by the flow */
-	__u32 suppressed;     /* matches a threshold held back */
 	__u64 last_seen_ns;   /* MARK_LONG flows */
 	struct flow_extra_dir dir[2];
 	__u8 history[FLOW_HISTORY_EXTRA]; /* codes past FLOW_HISTORY_HOT, one a byte */

@@ -39,12 +39,14 @@ func TestBpftoolShowsFieldNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.runAt(synTo("203.0.113.66", 1000), 1)
+	// The same flow three hours later: a long flow gets an extension.
+	h.runAt(synTo("203.0.113.66", 1000), 3*3600*1_000_000_000)
 
 	// Field paths each map's first formatted entry must have.
 	want := map[string][]string{
 		"stats":               {"value.packets", "value.tcp_packets", "value.alerts", "value.lost_events", "value.capture_lost", "value.malformed_tcp_doff"},
 		"flows_v4":            {"key.addr_lo", "key.port_hi", "key.zone_proto", "value.first_seen_ns", "value.last_seen_us", "value.dir", "value.marks", "value.history", "value.state"},
-		"flow_extras":         {"key.key", "key.first_seen_ns", "value.lo_as_src", "value.hi_as_dst", "value.alerts", "value.dir"},
+		"flow_extras":         {"key.key", "key.first_seen_ns", "value.last_seen_ns", "value.dir", "value.history"},
 		"daemon_counters":     {"value.flows_written", "value.output_records_lost", "value.flow_table_entries"},
 		"rules":               {"value.gid", "value.sid", "value.rev", "value.msg", "value.classtype", "value.threshold_count", "value.source"},
 		"config":              {"value.generation", "value.capture_mode", "value.slots"},

@@ -22,7 +22,15 @@ func seedSYN() frameSpec {
 	}
 }
 
+// The table runs through both hooks of the one datapath template: XDP
+// (ingress) and TC (egress, host mode).
 func TestParseAndFlowKeys(t *testing.T) {
+	for _, hook := range []string{"xdp", "tc"} {
+		t.Run(hook, func(t *testing.T) { testParseAndFlowKeys(t, hook) })
+	}
+}
+
+func testParseAndFlowKeys(t *testing.T, hook string) {
 	h := newHarness(t, Config{})
 	tagged := func(f frameSpec, tags ...vlanTag) frameSpec { f.vlans = tags; return f }
 	tcp4 := func(src, dst string, sport, dport uint16) frameSpec {
@@ -99,7 +107,11 @@ func TestParseAndFlowKeys(t *testing.T) {
 			h.t = t
 			h.clearFlows()
 			before := h.stats()
-			if ret := h.run(c.frame.build()); ret != xdpPass {
+			if hook == "tc" {
+				if ret := h.runEgress(c.frame.build()); ret != tcActOK {
+					t.Fatalf("verdict %d, want TC_ACT_OK", ret)
+				}
+			} else if ret := h.run(c.frame.build()); ret != xdpPass {
 				t.Fatalf("verdict %d, want XDP_PASS", ret)
 			}
 			k, v := h.onlyFlow()
@@ -426,7 +438,7 @@ func TestBlocklistMatching(t *testing.T) {
 			want(t, "dport", uint64(a.Pkt.Dport), 6667)
 			want(t, "tcp flags", uint64(a.Pkt.TcpFlags), event.TCPSyn)
 			_, v := h.onlyFlow()
-			want(t, "flow alerts", uint64(v.extra().Alerts), 1)
+			want(t, "flow alerted", uint64(v.Marks&uint8(abi.BpfListedBitsMARK_ALERTED)), uint64(abi.BpfListedBitsMARK_ALERTED))
 			if a.FlowStartNs != v.FirstSeenNs || a.HasFlow != 1 {
 				t.Errorf("alert names flow start %d (has_flow %d), flow started %d", a.FlowStartNs, a.HasFlow, v.FirstSeenNs)
 			}

@@ -21,6 +21,7 @@ import (
 const (
 	xdpDrop = 1
 	xdpPass = 2
+	tcActOK = 0
 )
 
 // harness runs frames through a private (unpinned) instance of the program.
@@ -79,6 +80,21 @@ func (h *harness) run(frame []byte) uint32 {
 func (h *harness) runAt(frame []byte, ts uint64) uint32 {
 	h.t.Helper()
 	return h.runWire(frame, ts, 0)
+}
+
+// runEgress feeds one frame to the TC egress program (host mode), which
+// shares the maps; its clock is the kernel's.
+func (h *harness) runEgress(frame []byte) uint32 {
+	h.t.Helper()
+	egress, err := h.s.LoadEgress()
+	if err != nil {
+		h.t.Fatalf("loading the egress program: %+v", err)
+	}
+	ret, err := egress.Run(&ebpf.RunOptions{Data: frame})
+	if err != nil {
+		h.t.Fatalf("egress prog.Run: %v", err)
+	}
+	return ret
 }
 
 // runWire feeds a frame that a capture's snap length cut: wire is its

@@ -217,12 +217,6 @@ type BpfFlowEvent struct {
 
 type BpfFlowExtra struct {
 	_           structs.HostLayout
-	LoAsSrc     uint32
-	LoAsDst     uint32
-	HiAsSrc     uint32
-	HiAsDst     uint32
-	Alerts      uint32
-	Suppressed  uint32
 	LastSeenNs  uint64
 	Dir         [2]BpfFlowExtraDir
 	History     [28]uint8
@@ -354,6 +348,7 @@ const (
 	BpfListedBitsMARK_LONG    BpfListedBits = 16
 	BpfListedBitsMARK_HOLE_LO BpfListedBits = 32
 	BpfListedBitsMARK_HOLE_HI BpfListedBits = 64
+	BpfListedBitsMARK_ALERTED BpfListedBits = 128
 )
 
 type BpfLpmV4Key struct {

@@ -158,8 +158,9 @@ type Flow struct {
 	ICMPType       uint8 // of the first ICMP packet
 	ICMPCode       uint8
 	Reason         EndReason
-	Alerts         uint32 // alert events raised by the flow's packets
-	Suppressed     uint32 // matching packets a rule's threshold kept from alerting
+	// Alerts is 1 when the flow raised an alert (the kernel keeps a bit
+	// per flow, not a count: EVE's flow.alerted).
+	Alerts uint32
 	// History is Zeek's connection history as the kernel saw it, in order
 	// of occurrence: upper case for the client, lower case for the server
 	// (S SYN, H SYN-ACK, A pure ACK, D data, F FIN, R RST, Q SYN with

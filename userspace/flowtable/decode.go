@@ -1,6 +1,7 @@
 package flowtable
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/xdpsensor/xdpsensor/loader/abi"
@@ -20,9 +21,9 @@ type Decoder struct {
 	// Zones names a flow key's zone: its VLAN ids; nil reads a zone id
 	// up to abi.ZoneMaxVLAN as one VLAN id and others as none.
 	Zones func(zone uint32) []uint16
-	// Generation is the blocklist generation now; the kernel keeps only
-	// its low 16 bits per flow.
-	Generation func() uint32
+	// Listed names the rules listing an address now (the kernel keeps no
+	// rule ids per flow); nil names none.
+	Listed func(addr netip.Addr) []event.Rule
 }
 
 // historyLetters are the kernel's history codes (enum history_letter).
@@ -52,20 +53,21 @@ func (d *Decoder) Flow(key *abi.BpfFlowKey, v *abi.BpfFlowValue, x *abi.BpfFlowE
 		active = last
 	}
 	f := &event.Flow{
-		FlowID:     abi.FlowID(key, v.FirstSeenNs),
-		Proto:      key.Proto,
-		Client:     ends[client],
-		Server:     ends[server],
-		VLAN:       d.vlans(key.Zone),
-		Start:      d.Clock(v.FirstSeenNs),
-		End:        d.Clock(last),
-		ActiveEnd:  d.Clock(active),
-		ToServer:   direction(key.Proto, &v.Dir[client], &x.Dir[client]),
-		ToClient:   direction(key.Proto, &v.Dir[server], &x.Dir[server]),
-		Reason:     reason,
-		Alerts:     x.Alerts,
-		Suppressed: x.Suppressed,
-		History:    History(v, x, client),
+		FlowID:    abi.FlowID(key, v.FirstSeenNs),
+		Proto:     key.Proto,
+		Client:    ends[client],
+		Server:    ends[server],
+		VLAN:      d.vlans(key.Zone),
+		Start:     d.Clock(v.FirstSeenNs),
+		End:       d.Clock(last),
+		ActiveEnd: d.Clock(active),
+		ToServer:  direction(key.Proto, &v.Dir[client], &x.Dir[client]),
+		ToClient:  direction(key.Proto, &v.Dir[server], &x.Dir[server]),
+		Reason:    reason,
+		History:   History(v, x, client),
+	}
+	if v.Marks&uint8(abi.BpfListedBitsMARK_ALERTED) != 0 {
+		f.Alerts = 1
 	}
 	f.FirstTCPFlags = firstFlags(f.History)
 	if key.Proto == event.ProtoICMP || key.Proto == event.ProtoICMPv6 {
@@ -78,32 +80,24 @@ func (d *Decoder) Flow(key *abi.BpfFlowKey, v *abi.BpfFlowValue, x *abi.BpfFlowE
 	}
 	listed := [2]bool{v.Marks&uint8(abi.BpfListedBitsLISTED_LO) != 0, v.Marks&uint8(abi.BpfListedBitsLISTED_HI) != 0}
 	f.ClientListed, f.ServerListed = listed[client], listed[server]
-	gen := d.generation(v.Generation)
-	seen := map[uint32]bool{}
-	for _, id := range []uint32{x.LoAsSrc, x.LoAsDst, x.HiAsSrc, x.HiAsDst} {
-		if id == 0 || seen[id] {
-			continue
-		}
-		seen[id] = true
-		if r, ok := d.Rules.Rule(id, gen); ok {
-			f.Rules = append(f.Rules, r)
+	if d.Listed != nil {
+		seen := map[uint32]bool{}
+		for _, e := range []struct {
+			listed bool
+			addr   netip.Addr
+		}{{f.ClientListed, f.Client.IP}, {f.ServerListed, f.Server.IP}} {
+			if !e.listed {
+				continue
+			}
+			for _, r := range d.Listed(e.addr) {
+				if !seen[r.ID] {
+					seen[r.ID] = true
+					f.Rules = append(f.Rules, r)
+				}
+			}
 		}
 	}
 	return f
-}
-
-// generation widens a flow's 16-bit generation to the newest full
-// generation with those low bits.
-func (d *Decoder) generation(low uint16) uint32 {
-	if d.Generation == nil {
-		return uint32(low)
-	}
-	now := d.Generation()
-	g := now&^0xffff | uint32(low)
-	if g > now {
-		g -= 1 << 16
-	}
-	return g
 }
 
 func (d *Decoder) vlans(zone uint32) []uint16 {

@@ -62,6 +62,14 @@ type Tracker struct {
 	Capacity uint64
 	// SweepPeriod is the time of one pass over the tables.
 	SweepPeriod time.Duration
+	// Quiescent says no packet reaches the tables between a Tick and the
+	// Commit after it (a replay runs the program only in between): written
+	// flows are removed in batches, without reading them back.
+	Quiescent bool
+	// Sync makes the records written so far durable (flushes the
+	// outputs); a long sweep calls it, then Commit, every commitEvery
+	// records. Nil: records wait for the caller's Commit.
+	Sync func() error
 
 	// Skip holds flow ids already written (by an earlier process): their
 	// entries are removed without a second record.
@@ -105,11 +113,16 @@ type Counters struct {
 }
 
 type written struct {
-	key   abi.BpfFlowKey
-	value abi.BpfFlowValue // as written: what arrives later is late
-	extra bool             // the flow has an extension to remove
-	table bool             // the record came from the table (not the ring)
+	key     abi.BpfFlowKey
+	first   uint64    // the flow's first_seen: a newer flow on the key is not ours
+	packets [2]uint32 // as written: what arrives later is late
+	extra   bool      // the flow has an extension to remove
+	table   bool      // the record came from the table (not the ring)
 }
+
+// commitEvery is how many written flows a long sweep or the final flush
+// holds before it syncs the outputs and removes them from the kernel.
+const commitEvery = 65536
 
 type closingFlow struct {
 	first  uint64 // first_seen of the flow that closed
@@ -326,6 +339,9 @@ func sweepTable[K any](t *Tracker, s *sweep[K], m *ebpf.Map, n int, wide func(*K
 			}
 		}
 	}
+	if cerr := t.commitIfLong(); cerr != nil {
+		return got, false, cerr
+	}
 	if errors.Is(err, ebpf.ErrKeyNotExist) {
 		s.cursor = ebpf.MapBatchCursor{}
 		return got, true, nil
@@ -334,6 +350,19 @@ func sweepTable[K any](t *Tracker, s *sweep[K], m *ebpf.Map, n int, wide func(*K
 		return got, false, fmt.Errorf("reading flow table: %w", err)
 	}
 	return got, false, nil
+}
+
+// commitIfLong syncs and commits when many records are pending. Removing
+// entries behind the batch cursor does not disturb the walk: the cursor
+// is a bucket.
+func (t *Tracker) commitIfLong() error {
+	if t.Sync == nil || len(t.uncommitted) < commitEvery {
+		return nil
+	}
+	if err := t.Sync(); err != nil {
+		return err
+	}
+	return t.Commit()
 }
 
 func (t *Tracker) startPass() {
@@ -416,7 +445,8 @@ func flushTable[K any](t *Tracker, m *ebpf.Map, wide func(*K) abi.BpfFlowKey,
 }
 
 func (t *Tracker) write(k *abi.BpfFlowKey, v *abi.BpfFlowValue, x *abi.BpfFlowExtra, reason event.EndReason, hasExtra, fromTable bool) error {
-	t.uncommitted = append(t.uncommitted, written{key: *k, value: *v, extra: hasExtra, table: fromTable})
+	t.uncommitted = append(t.uncommitted, written{key: *k, first: v.FirstSeenNs,
+		packets: [2]uint32{v.Dir[0].Packets, v.Dir[1].Packets}, extra: hasExtra, table: fromTable})
 	if fromTable {
 		if t.inFlight == nil {
 			t.inFlight = map[abi.BpfFlowKey]uint64{}
@@ -434,15 +464,20 @@ func (t *Tracker) write(k *abi.BpfFlowKey, v *abi.BpfFlowValue, x *abi.BpfFlowEx
 // Commit removes the flows written so far from the kernel; call it once
 // their records are flushed to the output.
 func (t *Tracker) Commit() error {
+	if t.Quiescent {
+		if err := t.removeQuiet(); err != nil {
+			return err
+		}
+	}
 	for i := range t.uncommitted {
 		w := &t.uncommitted[i]
-		if w.table {
+		if w.table && !t.Quiescent {
 			if err := t.remove(w); err != nil {
 				return err
 			}
 		}
 		if w.extra {
-			ek := abi.BpfFlowExtraKey{Key: w.key, FirstSeenNs: w.value.FirstSeenNs}
+			ek := abi.BpfFlowExtraKey{Key: w.key, FirstSeenNs: w.first}
 			if err := t.Maps.FlowExtras.Delete(&ek); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 				return fmt.Errorf("removing a written flow's extension: %w", err)
 			}
@@ -451,6 +486,49 @@ func (t *Tracker) Commit() error {
 	t.uncommitted = t.uncommitted[:0]
 	clear(t.inFlight)
 	return nil
+}
+
+// removeQuiet removes the written flows in batches: the tables held still
+// since they were read, so the entries are the ones written.
+func (t *Tracker) removeQuiet() error {
+	var v4 []abi.BpfFlowKeyV4
+	var v6 []abi.BpfFlowKeyV6
+	for i := range t.uncommitted {
+		w := &t.uncommitted[i]
+		if !w.table {
+			continue
+		}
+		if w.key.Family == uint8(abi.BpfAddrFamilyFAMILY_IPV4) {
+			v4 = append(v4, abi.FlowKeyV4(&w.key))
+		} else {
+			v6 = append(v6, abi.FlowKeyV6(&w.key))
+		}
+	}
+	n4, err := batchDelete(t.Maps.FlowsV4, v4)
+	if err != nil {
+		return err
+	}
+	n6, err := batchDelete(t.Maps.FlowsV6, v6)
+	t.deleted += uint64(n4 + n6)
+	return err
+}
+
+func batchDelete[K any](m *ebpf.Map, keys []K) (int, error) {
+	deleted := 0
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), 4096)]
+		n, err := m.BatchDelete(chunk, nil)
+		deleted += n
+		switch {
+		case err == nil:
+			keys = keys[len(chunk):]
+		case errors.Is(err, ebpf.ErrKeyNotExist):
+			keys = keys[n+1:] // chunk[n] was gone already
+		default:
+			return deleted, fmt.Errorf("removing written flows: %w", err)
+		}
+	}
+	return deleted, nil
 }
 
 // remove takes a written flow out of its table, reading what it held at
@@ -475,7 +553,7 @@ func (t *Tracker) remove(w *written) error {
 		return fmt.Errorf("removing a written flow: %w", err)
 	}
 	t.deleted++
-	if now.FirstSeenNs != w.value.FirstSeenNs {
+	if now.FirstSeenNs != w.first {
 		// A new connection took the tuple after the record was written:
 		// that flow is not ours to remove.
 		if perr := putBack(); perr != nil {
@@ -490,8 +568,7 @@ func (t *Tracker) remove(w *written) error {
 		return nil
 	}
 	late := func(a, b uint32) uint64 { return uint64(a - b) } // narrow counters wrap
-	t.Counters.LatePackets += late(now.Dir[0].Packets, w.value.Dir[0].Packets) +
-		late(now.Dir[1].Packets, w.value.Dir[1].Packets)
+	t.Counters.LatePackets += late(now.Dir[0].Packets, w.packets[0]) + late(now.Dir[1].Packets, w.packets[1])
 	return nil
 }
 

@@ -24,7 +24,8 @@ type segment struct {
 	payload       string
 	// rewind sends this segment that many bytes back in its side's
 	// sequence space (a retransmission); skip jumps that many ahead first
-	// (bytes the capture missed).
+	// (bytes the capture missed), or for a SYN moves the ISN (a new
+	// connection on the tuple).
 	rewind, skip int
 }
 
@@ -63,7 +64,13 @@ func writeTCPCapture(t *testing.T, path string, segs []segment) {
 	}
 	for i, s := range segs {
 		me, peer := end(s.src, s.sport, s.dst, s.dport), end(s.dst, s.dport, s.src, s.sport)
-		me.next += uint32(s.skip)
+		if s.syn && !s.ack && s.skip > 0 {
+			// A new connection attempt on the tuple: a new ISN.
+			me.isn += uint32(s.skip)
+			me.synSent = false
+		} else {
+			me.next += uint32(s.skip)
+		}
 		seq := me.next - uint32(s.rewind)
 		if s.syn {
 			seq = me.isn

@@ -24,6 +24,9 @@ func (l *LiveSource) Feed(ctx context.Context) (uint64, bool, error) {
 	return monotonicNow(), ctx.Err() != nil, nil
 }
 
+// Quiescent: packets arrive at any time.
+func (l *LiveSource) Quiescent() bool { return false }
+
 // Wait blocks on the ring for up to Poll.
 func (l *LiveSource) Wait() time.Duration {
 	if l.Poll > 0 {

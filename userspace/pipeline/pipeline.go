@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/xdpsensor/xdpsensor/loader"
 	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/ringbuf"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/flowtable"
 	"github.com/xdpsensor/xdpsensor/userspace/label"
@@ -32,6 +34,9 @@ type Source interface {
 	Clock(ns uint64) time.Time
 	// Stop ends packet delivery (detaches a live interface).
 	Stop() error
+	// Quiescent says the datapath runs only inside Feed (a replay):
+	// between Feeds the flow tables hold still.
+	Quiescent() bool
 }
 
 // Options configure a pipeline.
@@ -62,7 +67,7 @@ type Options struct {
 // Counts are what a pipeline wrote.
 type Counts struct {
 	Alerts, Flows, Stats uint64
-	Unknown          uint64 // ring records of an unknown type
+	Unknown              uint64 // ring records of an unknown type
 }
 
 // Pipeline drains one sensor into its sinks.
@@ -75,6 +80,7 @@ type Pipeline struct {
 	decoder *ringbuf.Decoder
 	flows   *flowtable.Decoder
 	tracker *flowtable.Tracker
+	listed  *blocklistmaps.Resolver
 	now     uint64
 	counts  Counts
 	flushed Counts
@@ -100,7 +106,8 @@ func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, er
 	p.rules = &ringbuf.KernelRules{Map: sensor.Objects.Rules, Classify: opts.Classify}
 	p.decoder = &ringbuf.Decoder{Rules: p.rules, Interface: interfaceNames(opts.Interfaces)}
 	zones := &flowtable.Zones{Map: sensor.Objects.Zones}
-	p.flows = &flowtable.Decoder{Rules: p.rules, Zones: zones.VLANs, Generation: p.generation}
+	p.listed = &blocklistmaps.Resolver{Maps: sensor.Maps()}
+	p.flows = &flowtable.Decoder{Rules: p.rules, Zones: zones.VLANs, Listed: p.listedRules}
 	p.tracker = &flowtable.Tracker{
 		Maps:             sensor.Maps(),
 		Capacity:         sensor.Config.FlowCapacity(),
@@ -111,6 +118,7 @@ func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, er
 		EmergencyTimeout: opts.EmergencyTimeout,
 		Skip:             opts.SkipFlows,
 	}
+	p.tracker.Sync = p.flush
 	p.started = time.Now()
 	p.lastStats = p.started
 	return p, nil
@@ -122,6 +130,7 @@ func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, er
 func (p *Pipeline) Run(ctx context.Context, src Source) (Counts, error) {
 	p.decoder.Clock = src.Clock
 	p.flows.Clock = src.Clock
+	p.tracker.Quiescent = src.Quiescent()
 	if p.capture != nil {
 		p.capture.clock = src.Clock
 		p.capture.iface = p.decoder.Interface
@@ -144,6 +153,7 @@ func (p *Pipeline) Run(ctx context.Context, src Source) (Counts, error) {
 		}
 	}
 	p.reader.Close()
+	p.listed.Close()
 	return p.counts, err
 }
 
@@ -303,19 +313,30 @@ func (p *Pipeline) publish() {
 	}
 }
 
-// generation is the blocklist generation now.
-func (p *Pipeline) generation() uint32 {
-	cfg, err := p.sensor.Maps().ReadConfig()
+// listedRules names the rules that list addr now.
+func (p *Pipeline) listedRules(addr netip.Addr) []event.Rule {
+	e, gen, err := p.listed.Lookup(addr)
 	if err != nil {
-		return 0
+		p.log.Warn("naming a flow's rules", "addr", addr, "err", err)
+		return nil
 	}
-	return cfg.Generation
+	var out []event.Rule
+	for _, id := range []uint32{e.RuleAsSrc, e.RuleAsDst} {
+		if id == 0 || (len(out) == 1 && out[0].ID == id) {
+			continue
+		}
+		if r, ok := p.rules.Rule(id, gen); ok {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (p *Pipeline) refreshRules() {
 	var cfg abi.BpfSensorConfig
 	if err := p.sensor.Objects.Config.Lookup(uint32(0), &cfg); err == nil {
 		p.rules.Refresh(cfg.Generation)
+		p.listed.Refresh(cfg.Generation)
 	}
 }
 

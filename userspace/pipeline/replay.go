@@ -100,6 +100,9 @@ func (r *ReplaySource) run(pkt capture.Packet) error {
 	return nil
 }
 
+// Quiescent: the program runs only inside Feed.
+func (r *ReplaySource) Quiescent() bool { return true }
+
 // Wait does not block: replay drains what each batch produced.
 func (r *ReplaySource) Wait() time.Duration { return 0 }
 
