@@ -151,13 +151,13 @@ type Flow struct {
 	// ActiveEnd is the last packet before both sides closed: where Zeek
 	// ends a connection's duration (the final ACK after FIN/FIN is not in
 	// it). End is the last packet, as Suricata ends a flow.
-	ActiveEnd time.Time
-	ToServer  DirectionStats
-	ToClient       DirectionStats
-	FirstTCPFlags  uint8 // flags of the first packet: SYN, or SYN-ACK for backscatter
-	ICMPType       uint8 // of the first ICMP packet
-	ICMPCode       uint8
-	Reason         EndReason
+	ActiveEnd     time.Time
+	ToServer      DirectionStats
+	ToClient      DirectionStats
+	FirstTCPFlags uint8 // flags of the first packet: SYN, or SYN-ACK for backscatter
+	ICMPType      uint8 // of the first ICMP packet
+	ICMPCode      uint8
+	Reason        EndReason
 	// Alerts is 1 when the flow raised an alert (the kernel keeps a bit
 	// per flow, not a count: EVE's flow.alerted).
 	Alerts uint32
