@@ -23,7 +23,9 @@ const (
 	GenVarGenIfindex     = "gen_ifindex"
 	GenVarGenListedDst   = "gen_listed_dst"
 	GenVarGenListedEvery = "gen_listed_every"
+	GenVarGenNewFlows    = "gen_new_flows"
 	GenVarGenPlainDst    = "gen_plain_dst"
+	GenVarGenSrcNet      = "gen_src_net"
 )
 
 // LoadGen returns the embedded CollectionSpec for Gen.
@@ -87,7 +89,9 @@ type GenVariableSpecs struct {
 	GenIfindex     *ebpf.VariableSpec `ebpf:"gen_ifindex"`
 	GenListedDst   *ebpf.VariableSpec `ebpf:"gen_listed_dst"`
 	GenListedEvery *ebpf.VariableSpec `ebpf:"gen_listed_every"`
+	GenNewFlows    *ebpf.VariableSpec `ebpf:"gen_new_flows"`
 	GenPlainDst    *ebpf.VariableSpec `ebpf:"gen_plain_dst"`
+	GenSrcNet      *ebpf.VariableSpec `ebpf:"gen_src_net"`
 }
 
 // GenObjects contains all objects after they have been loaded into the kernel.
@@ -127,7 +131,9 @@ type GenVariables struct {
 	GenIfindex     *ebpf.Variable `ebpf:"gen_ifindex"`
 	GenListedDst   *ebpf.Variable `ebpf:"gen_listed_dst"`
 	GenListedEvery *ebpf.Variable `ebpf:"gen_listed_every"`
+	GenNewFlows    *ebpf.Variable `ebpf:"gen_new_flows"`
 	GenPlainDst    *ebpf.Variable `ebpf:"gen_plain_dst"`
+	GenSrcNet      *ebpf.Variable `ebpf:"gen_src_net"`
 }
 
 // GenPrograms contains all programs after they have been loaded into the kernel.

@@ -64,7 +64,7 @@ func sh(tb testing.TB, args ...string) string {
 	return string(out)
 }
 
-func newLiveEnv(b *testing.B, gro bool) *liveEnv {
+func newLiveEnv(b testing.TB, gro bool) *liveEnv {
 	e := &liveEnv{ns: fmt.Sprintf("xsb%d", os.Getpid()%100000), gen: "gen0", rcv: "rcv0"}
 	exec.Command("ip", "netns", "del", e.ns).Run()
 	sh(b, "ip", "netns", "add", e.ns)
@@ -91,14 +91,20 @@ func newLiveEnv(b *testing.B, gro bool) *liveEnv {
 }
 
 // generator loads the generator program aimed at the env's veth.
-func (e *liveEnv) generator(b *testing.B, drop bool) *ebpf.Program {
+func (e *liveEnv) generator(b testing.TB, drop bool, vars ...map[string]uint32) *ebpf.Program {
 	spec, err := LoadGen()
 	if err != nil {
 		b.Fatal(err)
 	}
 	be := func(a netip.Addr) uint32 { return binary.NativeEndian.Uint32(a.AsSlice()) }
-	for k, v := range map[string]uint32{"gen_ifindex": uint32(e.genIdx), "gen_flows": liveFlows,
-		"gen_listed_every": listedEvery, "gen_listed_dst": be(listedDst), "gen_plain_dst": be(plainDst)} {
+	set := map[string]uint32{"gen_ifindex": uint32(e.genIdx), "gen_flows": liveFlows,
+		"gen_listed_every": listedEvery, "gen_listed_dst": be(listedDst), "gen_plain_dst": be(plainDst)}
+	for _, more := range vars {
+		for k, v := range more {
+			set[k] = v
+		}
+	}
+	for k, v := range set {
 		if err := spec.Variables[k].Set(v); err != nil {
 			b.Fatal(err)
 		}
@@ -116,7 +122,7 @@ func (e *liveEnv) generator(b *testing.B, drop bool) *ebpf.Program {
 
 // send runs n frames through the generator on genCPU, inside the env's
 // namespace, and returns the wall time.
-func (e *liveEnv) send(b *testing.B, prog *ebpf.Program, frame []byte, n int) time.Duration {
+func (e *liveEnv) send(b testing.TB, prog *ebpf.Program, frame []byte, n int) time.Duration {
 	var took time.Duration
 	done := make(chan error)
 	go func() {

@@ -372,6 +372,8 @@ static __always_inline int DP(process)(DP_CTX *ctx)
 		if (emit_flow_event(&s->key, f, EVENT_FLOW_RECORD, end_reason(f))) {
 			flow_start(f, s->side, s->now);
 			st->flows_new++;
+			if (s->key.family == FAMILY_IPV6)
+				st->flows_new_v6++;
 			st->flows_reused++;
 			s->fresh = 1;
 		} else {
@@ -385,6 +387,8 @@ static __always_inline int DP(process)(DP_CTX *ctx)
 		flow_start(nf, s->side, s->now);
 		if (flow_insert(&s->key, nf) == 0) {
 			st->flows_new++;
+			if (s->key.family == FAMILY_IPV6)
+				st->flows_new_v6++;
 			s->fresh = 1;
 		}
 		/* Inserted, or another CPU inserted it first. */

@@ -463,6 +463,7 @@ struct sensor_stats {
 	__u64 alerts;            /* alert events written to the ring */
 	__u64 alerts_suppressed; /* matches a rule's threshold held back */
 	__u64 flows_new;         /* entries created in the flow tables */
+	__u64 flows_new_v6;      /* ... of which in the IPv6 table */
 	__u64 flows_reused;      /* of those, a SYN on a closed tuple: the old flow went out as a record */
 	__u64 flows_closed;      /* close hints written (FIN/FIN or RST) */
 	__u64 flow_records;      /* finished records the kernel wrote to the ring (reused tuples, table full) */

@@ -28,11 +28,36 @@ func NewReader(events *ebpf.Map) (*Reader, error) {
 	return &Reader{rd: rd}, nil
 }
 
-// ReadUntil hands every record to fn until deadline passes with the ring
-// empty (it returns nil) or a Flush was consumed (it returns ErrFlushed).
-// The slice passed to fn is only valid during the call.
+// ReadUntil hands records to fn until deadline passes (it returns nil,
+// with records possibly left for the next call: a storm must not keep the
+// caller from its other work) or a Flush was consumed (it returns
+// ErrFlushed). The slice passed to fn is only valid during the call.
 func (r *Reader) ReadUntil(deadline time.Time, fn func(raw []byte) error) error {
 	r.rd.SetDeadline(deadline)
+	for n := 0; ; n++ {
+		if n&255 == 255 && time.Now().After(deadline) {
+			return nil
+		}
+		err := r.rd.ReadInto(&r.rec)
+		switch {
+		case err == nil:
+			if err := fn(r.rec.RawSample); err != nil {
+				return err
+			}
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil
+		case errors.Is(err, ciliumringbuf.ErrFlushed):
+			return ErrFlushed
+		default:
+			return fmt.Errorf("reading event ring: %w", err)
+		}
+	}
+}
+
+// Drain hands every record the ring holds now to fn, without waiting for
+// more.
+func (r *Reader) Drain(fn func(raw []byte) error) error {
+	r.rd.SetDeadline(time.Now())
 	for {
 		err := r.rd.ReadInto(&r.rec)
 		switch {

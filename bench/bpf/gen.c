@@ -17,6 +17,8 @@ volatile const __u32 gen_flows = 65536;    /* distinct source ports */
 volatile const __u32 gen_listed_every = 0; /* every Nth frame to the listed address, 0: never */
 volatile const __u32 gen_listed_dst = 0;   /* the listed address, network order */
 volatile const __u32 gen_plain_dst = 0;    /* the others' destination, network order */
+volatile const __u32 gen_new_flows = 0;    /* 1: every frame a new flow (a storm): source address and port walk */
+volatile const __u32 gen_src_net = 0;      /* storms: the /24 the sources walk, network order */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -38,6 +40,14 @@ static __always_inline int rewrite(struct xdp_md *ctx)
 	if (!n)
 		return -1;
 	__u64 i = (*n)++;
+	if (gen_new_flows) {
+		/* 64512 source ports per address, 256 addresses: 16.5M flows. */
+		__u32 host = (__u32)(i / 64512) & 0xff;
+		th->source = bpf_htons(1024 + (__u16)(i % 64512));
+		ip->saddr = gen_src_net | bpf_htonl(host);
+		ip->daddr = gen_plain_dst;
+		return 0;
+	}
 	th->source = bpf_htons(1024 + (__u16)(i % gen_flows));
 	ip->daddr = gen_listed_every && i % gen_listed_every == 0 ? gen_listed_dst : gen_plain_dst;
 	return 0;

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -18,8 +19,9 @@ import (
 )
 
 type globalFlags struct {
-	pinDir   string
-	logLevel string
+	pinDir     string
+	logLevel   string
+	cpuProfile string
 }
 
 func newRootCommand() *cobra.Command {
@@ -32,6 +34,27 @@ func newRootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.pinDir, "pin-dir", loader.DefaultPinDir, "bpffs directory of the sensor's pinned maps")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	// For finding where the daemon spends its time under load.
+	root.PersistentFlags().StringVar(&g.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the command to this file")
+	root.PersistentFlags().MarkHidden("cpu-profile")
+	var profile *os.File
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if g.cpuProfile == "" {
+			return nil
+		}
+		f, err := os.Create(g.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		profile = f
+		return pprof.StartCPUProfile(f)
+	}
+	root.PersistentPostRun = func(*cobra.Command, []string) {
+		if profile != nil {
+			pprof.StopCPUProfile()
+			profile.Close()
+		}
+	}
 	root.AddCommand(newRunCommand(g), newReplayCommand(g), newStatsCommand(g), newFlowsCommand(g), newDetachCommand(g),
 		newBlocklistCommand(g), newSessionsCommand(g), newCarveCommand(g), newPcapCommand(g))
 	// After AddCommand: --config fills every command's flags from a file.

@@ -473,6 +473,7 @@ type BpfSensorStats struct {
 	Alerts           uint64
 	AlertsSuppressed uint64
 	FlowsNew         uint64
+	FlowsNewV6       uint64
 	FlowsReused      uint64
 	FlowsClosed      uint64
 	FlowRecords      uint64

@@ -58,8 +58,9 @@ type Tracker struct {
 	// ends below LowWater.
 	EmergencyTimeout    time.Duration
 	HighWater, LowWater float64
-	// Capacity is how many flows the tables hold (both families).
-	Capacity uint64
+	// Capacity is how many flows the tables hold (both families);
+	// CapacityV6 of them in the IPv6 table.
+	Capacity, CapacityV6 uint64
 	// SweepPeriod is the time of one pass over the tables.
 	SweepPeriod time.Duration
 	// Quiescent says no packet reaches the tables between a Tick and the
@@ -86,11 +87,15 @@ type Tracker struct {
 	v6    sweep[abi.BpfFlowKeyV6]
 	which int // the table the current pass is in: 0 v4, 1 v6
 	// Sweep pacing on the packet clock.
-	lastTick  uint64
-	budget    float64
-	passSeen  uint64 // entries seen in the current pass
-	newAtPass uint64 // the kernel's flows_new when the pass started
-	deleted   uint64 // entries this tracker removed since the pass started
+	lastTick uint64
+	budget   float64
+	// Occupancy, per family (0 IPv4, 1 IPv6): entries seen in the current
+	// pass and at the last one's end, the kernel's new-flow counters when
+	// the pass started, entries removed since.
+	passSeen, entries, newAtPass, deleted [2]uint64
+	// fullAt is the kernel's flow_table_full at the last check: when it
+	// moves, a table is full now.
+	fullAt uint64
 }
 
 // Counters are what the tracker wrote and could not, for stats.
@@ -271,6 +276,10 @@ func (t *Tracker) due(k *abi.BpfFlowKey, v *abi.BpfFlowValue, now uint64) (event
 // time since the last tick earns (a whole pass per SweepPeriod).
 func (t *Tracker) sweepSlice(now uint64) error {
 	period := float64(orDefault(t.SweepPeriod, DefaultSweepPeriod))
+	if t.Counters.InEmergency {
+		// Nearly full: sweep twice as fast.
+		period /= 2
+	}
 	capacity := float64(max(t.Capacity, 1))
 	switch {
 	case t.lastTick == 0:
@@ -311,7 +320,9 @@ func (t *Tracker) sweepBatch(now uint64, n int) (int, error) {
 	} else {
 		got, done, err = sweepTable(t, &t.v6, t.Maps.FlowsV6, n, abi.KeyFromV6, pick)
 	}
-	t.passSeen += uint64(got)
+	if t.which < 2 {
+		t.passSeen[t.which] += uint64(got)
+	}
 	if done {
 		t.which++
 	}
@@ -366,30 +377,33 @@ func (t *Tracker) commitIfLong() error {
 }
 
 func (t *Tracker) startPass() {
-	t.which, t.passSeen, t.deleted = 0, 0, 0
+	t.which, t.passSeen, t.deleted = 0, [2]uint64{}, [2]uint64{}
 	if st, err := t.Maps.ReadStats(); err == nil {
-		t.newAtPass = st.FlowsNew
+		t.newAtPass = [2]uint64{st.FlowsNew - st.FlowsNewV6, st.FlowsNewV6}
 	}
 }
 
 func (t *Tracker) endPass() {
-	t.Counters.Entries = t.passSeen
+	t.entries = t.passSeen
+	t.Counters.Entries = t.entries[0] + t.entries[1]
 	t.startPass()
 }
 
-// updateEmergency estimates the tables' occupancy (the last pass's count,
-// plus flows made since, less those removed) and enters or leaves
-// emergency mode.
+// updateEmergency estimates each table's occupancy (the last pass's count,
+// plus flows made since, less those removed) and enters emergency mode
+// when one passes the high-water mark or the kernel had to send a packet
+// as a record of its own because a table was full; it leaves once both
+// are below the low-water mark and none was full since the last check.
 func (t *Tracker) updateEmergency() {
 	if t.Capacity == 0 {
 		return
 	}
-	est := t.Counters.Entries
-	if st, err := t.Maps.ReadStats(); err == nil && st.FlowsNew >= t.newAtPass {
-		est += st.FlowsNew - t.newAtPass
+	st, err := t.Maps.ReadStats()
+	if err != nil {
+		return
 	}
-	est -= min(est, t.deleted)
-	fill := float64(est) / float64(t.Capacity)
+	made := [2]uint64{st.FlowsNew - st.FlowsNewV6, st.FlowsNewV6}
+	size := [2]uint64{t.Capacity - t.CapacityV6, t.CapacityV6}
 	high, low := t.HighWater, t.LowWater
 	if high == 0 {
 		high = DefaultHighWater
@@ -397,11 +411,28 @@ func (t *Tracker) updateEmergency() {
 	if low == 0 {
 		low = DefaultLowWater
 	}
+	var fill float64
+	var total uint64
+	for i := range made {
+		est := t.entries[i]
+		if made[i] >= t.newAtPass[i] {
+			est += made[i] - t.newAtPass[i]
+		}
+		est -= min(est, t.deleted[i])
+		est = min(est, size[i])
+		total += est
+		if size[i] > 0 {
+			fill = max(fill, float64(est)/float64(size[i]))
+		}
+	}
+	t.Counters.Entries = total
+	full := st.FlowTableFull != t.fullAt
+	t.fullAt = st.FlowTableFull
 	switch {
-	case !t.Counters.InEmergency && fill >= high:
+	case !t.Counters.InEmergency && (fill >= high || full):
 		t.Counters.InEmergency = true
 		t.Counters.EmergencyEntered++
-	case t.Counters.InEmergency && fill < low:
+	case t.Counters.InEmergency && fill < low && !full:
 		t.Counters.InEmergency = false
 	}
 }
@@ -505,11 +536,12 @@ func (t *Tracker) removeQuiet() error {
 		}
 	}
 	n4, err := batchDelete(t.Maps.FlowsV4, v4)
+	t.deleted[0] += uint64(n4)
 	if err != nil {
 		return err
 	}
 	n6, err := batchDelete(t.Maps.FlowsV6, v6)
-	t.deleted += uint64(n4 + n6)
+	t.deleted[1] += uint64(n6)
 	return err
 }
 
@@ -552,7 +584,11 @@ func (t *Tracker) remove(w *written) error {
 	if err != nil {
 		return fmt.Errorf("removing a written flow: %w", err)
 	}
-	t.deleted++
+	fam := 0
+	if w.key.Family == uint8(abi.BpfAddrFamilyFAMILY_IPV6) {
+		fam = 1
+	}
+	t.deleted[fam]++
 	if now.FirstSeenNs != w.first {
 		// A new connection took the tuple after the record was written:
 		// that flow is not ours to remove.
@@ -564,7 +600,7 @@ func (t *Tracker) remove(w *written) error {
 			x, _ := t.extra(&w.key, &now)
 			return t.Write(t.Decoder.Flow(&w.key, &now, x, event.EndShutdown))
 		}
-		t.deleted--
+		t.deleted[fam]--
 		return nil
 	}
 	late := func(a, b uint32) uint64 { return uint64(a - b) } // narrow counters wrap

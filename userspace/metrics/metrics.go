@@ -99,6 +99,7 @@ var kernelNames = map[string]struct{ name, help string }{
 	"alerts_suppressed":  {"alerts_suppressed_total", "Matches a rule's threshold held back."},
 	"flows_new":          {"flows_created_total", "Flows the kernel created in its flow table."},
 	"flows_closed":       {"flows_closed_total", "Flow close hints (FIN/FIN or RST) the kernel emitted."},
+	"flows_new_v6":       {"flows_created_ipv6_total", "Of the flows created, those in the IPv6 table."},
 	"flows_reused":       {"flows_reused_total", "Flows made by a SYN on a closed tuple; the old flow went out as its own record."},
 	"flow_records":       {"flow_records_total", "Finished flow records the kernel sent through the event ring (reused tuples, full table)."},
 	"flow_table_full":    {"flow_table_full_total", "Packets the full flow table had no room for: each a record of its own."},

@@ -90,7 +90,7 @@ func openCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) (*captureSi
 
 // drain writes every frame the capture ring holds.
 func (c *captureSink) drain() error {
-	err := c.reader.ReadUntil(time.Now(), c.write)
+	err := c.reader.Drain(c.write)
 	if errors.Is(err, ringbuf.ErrFlushed) {
 		return nil
 	}

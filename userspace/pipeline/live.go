@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -17,11 +18,16 @@ type LiveSource struct {
 	Egress      []*loader.EgressAttachment // host mode
 	// Poll is how long a drain blocks before the flow tracker runs.
 	Poll time.Duration
+	// offset turns CLOCK_MONOTONIC into wall time, measured once per
+	// Feed: a clock_gettime per timestamp costs more than the record.
+	offset atomic.Int64
 }
 
 // Feed has nothing to feed: packets arrive by themselves.
 func (l *LiveSource) Feed(ctx context.Context) (uint64, bool, error) {
-	return monotonicNow(), ctx.Err() != nil, nil
+	mono := monotonicNow()
+	l.offset.Store(time.Now().UnixNano() - int64(mono))
+	return mono, ctx.Err() != nil, nil
 }
 
 // Quiescent: packets arrive at any time.
@@ -35,10 +41,15 @@ func (l *LiveSource) Wait() time.Duration {
 	return 100 * time.Millisecond
 }
 
-// Clock converts CLOCK_MONOTONIC ns to wall time with the current offset.
+// Clock converts CLOCK_MONOTONIC ns to wall time with the offset of the
+// last Feed.
 func (l *LiveSource) Clock(ns uint64) time.Time {
-	now := time.Now()
-	return now.Add(-time.Duration(int64(monotonicNow()) - int64(ns))).UTC()
+	off := l.offset.Load()
+	if off == 0 {
+		off = time.Now().UnixNano() - int64(monotonicNow())
+		l.offset.Store(off)
+	}
+	return time.Unix(0, int64(ns)+off).UTC()
 }
 
 // Stop detaches from every interface.

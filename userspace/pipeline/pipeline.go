@@ -111,6 +111,7 @@ func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, er
 	p.tracker = &flowtable.Tracker{
 		Maps:             sensor.Maps(),
 		Capacity:         sensor.Config.FlowCapacity(),
+		CapacityV6:       uint64(sensor.Config.FlowTableSizeV6),
 		Decoder:          p.flows,
 		Write:            p.writeFlow,
 		Timeout:          opts.FlowTimeout,
@@ -171,7 +172,12 @@ func (p *Pipeline) loop(ctx context.Context, src Source) error {
 			return err
 		}
 		deadline := time.Now().Add(src.Wait())
-		if err := p.reader.ReadUntil(deadline, p.handle); err != nil {
+		read := func() error { return p.reader.ReadUntil(deadline, p.handle) }
+		if src.Quiescent() {
+			// A replay's batch is whole in the ring: take all of it.
+			read = func() error { return p.reader.Drain(p.handle) }
+		}
+		if err := read(); err != nil {
 			return err
 		}
 		if err := p.tracker.Tick(p.now); err != nil {
@@ -223,6 +229,9 @@ func (p *Pipeline) finish() error {
 		return err
 	}
 	if !p.opts.KeepFlows {
+		// The source stopped (the program is detached): the tables hold
+		// still, written flows leave them in batches.
+		p.tracker.Quiescent = true
 		if err := p.tracker.Flush(); err != nil {
 			return err
 		}
