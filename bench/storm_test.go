@@ -177,4 +177,3 @@ func procRSS(t *testing.T, pid int) int {
 	}
 	return 0
 }
-

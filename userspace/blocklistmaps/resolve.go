@@ -18,11 +18,11 @@ import (
 type Resolver struct {
 	Maps *abi.BpfMaps
 
-	gen   uint32 // as the caller last saw it
+	gen    uint32 // as the caller last saw it
 	opened uint32 // the generation the inner maps were opened for
-	ready bool
-	cache map[netip.Addr]abi.BpfBlocklistEntry
-	inner [4]*ebpf.Map // exact v4, exact v6, prefix v4, prefix v6 of the live slot
+	ready  bool
+	cache  map[netip.Addr]abi.BpfBlocklistEntry
+	inner  [4]*ebpf.Map // exact v4, exact v6, prefix v4, prefix v6 of the live slot
 }
 
 // Refresh tells the resolver the blocklist generation now.
