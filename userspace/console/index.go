@@ -121,16 +121,16 @@ func (ix *Index) notify() {
 // eveRecord is what the index decodes of an EVE line; unknown fields are
 // ignored, so records that gained fields still decode.
 type eveRecord struct {
-	Timestamp   string  `json:"timestamp"`
-	FlowID      uint64  `json:"flow_id"`
-	EventType   string  `json:"event_type"`
-	SrcIP       string  `json:"src_ip"`
-	SrcPort     uint16  `json:"src_port"`
-	DestIP      string  `json:"dest_ip"`
-	DestPort    uint16  `json:"dest_port"`
-	Proto       string  `json:"proto"`
-	CommunityID string  `json:"community_id"`
-	Host        string  `json:"host"`
+	Timestamp   string `json:"timestamp"`
+	FlowID      uint64 `json:"flow_id"`
+	EventType   string `json:"event_type"`
+	SrcIP       string `json:"src_ip"`
+	SrcPort     uint16 `json:"src_port"`
+	DestIP      string `json:"dest_ip"`
+	DestPort    uint16 `json:"dest_port"`
+	Proto       string `json:"proto"`
+	CommunityID string `json:"community_id"`
+	Host        string `json:"host"`
 	Alert       *struct {
 		GID         uint32 `json:"gid"`
 		SignatureID uint32 `json:"signature_id"`

@@ -140,7 +140,7 @@ func New(cfg Config) (*Server, error) {
 	sensor, _ := os.Hostname()
 	return &Server{
 		sensor: sensor,
-		cfg: cfg, log: log, index: newIndex(cfg.MaxAlerts, cfg.MaxFlows),
+		cfg:    cfg, log: log, index: newIndex(cfg.MaxAlerts, cfg.MaxFlows),
 		pinned: &pinnedHealth{pinDir: cfg.PinDir, every: 5 * time.Second},
 		pages:  pg, assets: assets, loopback: IsLoopback(host),
 		streams: make(chan struct{}, 64),
