@@ -256,6 +256,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 func TestConsoleInBrowser(t *testing.T) {
 	start := time.Now()
 	dir := replaySeeds(t)
+	appendLines(t, dir, statsEvents...)
 	srv, base := startConsole(t, dir)
 	ctx, events := newBrowser(t)
 
@@ -276,6 +277,20 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The probe's rule message is text in the row, not markup.
 	if got := text(t, ctx, "#alert-rows tr:first-child td.rule a"); !strings.Contains(got, xssMsg) {
 		t.Errorf("probe row shows %q, want the message %q as text", got, xssMsg)
+	}
+
+	// Health from the EVE stats events: counters, their rates over the
+	// 10 s between the two, the lost capture flagged.
+	if got := text(t, ctx, `#health [data-field=generation]`); got != "4" {
+		t.Errorf("blocklist generation %q, want 4", got)
+	}
+	if got := eval[[]string](t, ctx, `[...document.querySelectorAll('#health .strip > span:not(.muted)')].map(e => e.textContent)`); !equal(got, []string{
+		"blocklist generation 4", "decoder.pkts 3000 200.0/s", "xdpsensor.alerts 5 0.0/s", "xdpsensor.capture_lost 2", "xdpsensor.lost_events 0",
+	}) {
+		t.Errorf("health strip %q", got)
+	}
+	if got := text(t, ctx, `#health .loss.alarm`); got != "xdpsensor.capture_lost 2" {
+		t.Errorf("flagged loss %q", got)
 	}
 
 	// Live: an alert appended to eve.json shows without a reload, as a
@@ -320,7 +335,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	// The backscatter seed's session query: both sessions of the listed
 	// server, two hours apart.
-	shown := eval[[]string](t, ctx, `[...document.querySelectorAll('#host-sessions tbody tr[data-flow-id]')].map(r => r.cells[3].textContent + ' -> ' + r.cells[4].textContent)`)
+	shown := eval[[]string](t, ctx, `[...document.querySelectorAll('#host-sessions tbody tr[data-flow-id]')].map(r => r.cells[2].textContent + ' -> ' + r.cells[3].textContent)`)
 	if want := []string{"193.109.122.67:6667 -> 69.143.202.28:1024", "193.109.122.67:6667 -> 69.143.202.28:3072"}; !equal(shown, want) {
 		t.Errorf("host sessions %v, want %v", shown, want)
 	}
@@ -416,6 +431,26 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Logf("replay, console and browser: %s", time.Since(start).Round(time.Millisecond))
 }
 
+// statsEvents are EVE stats events as Suricata writes them (counters
+// nested by dotted name), 10 s apart.
+var statsEvents = []string{
+	`{"timestamp":"2007-03-22T09:00:10.000000+0000","event_type":"stats","stats":{"uptime":10,"decoder":{"pkts":1000},"xdpsensor":{"alerts":5,"lost_events":0,"capture_lost":0,"blocklist_generation":4}}}`,
+	`{"timestamp":"2007-03-22T09:00:20.000000+0000","event_type":"stats","stats":{"uptime":20,"decoder":{"pkts":3000},"xdpsensor":{"alerts":5,"lost_events":0,"capture_lost":2,"blocklist_generation":4}}}`,
+}
+
+// appendLines appends lines to eve.json, as the sensor does.
+func appendLines(t *testing.T, dir string, lines ...string) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(dir, "eve.json"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(strings.Join(lines, "\n") + "\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // appendAlert appends to eve.json, as a running sensor would, another
 // alert of the bot C&C host's rule, three minutes after its first.
 func appendAlert(t *testing.T, dir string) {
@@ -438,14 +473,7 @@ func appendAlert(t *testing.T, dir string) {
 	line := regexp.MustCompile(`"timestamp":"[^"]*"`).ReplaceAllString(first, `"timestamp":"2007-02-21T10:20:00.000000+0000"`)
 	line = regexp.MustCompile(`"xdpsensor_alert_id":\d+`).ReplaceAllString(line, `"xdpsensor_alert_id":77`)
 	line = regexp.MustCompile(`"flow_id":\d+`).ReplaceAllString(line, `"flow_id":78`)
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(line + "\n"); err != nil {
-		t.Fatal(err)
-	}
+	appendLines(t, dir, line)
 }
 
 func equal(a, b []string) bool {

@@ -20,15 +20,32 @@ type Health struct {
 	At         time.Time
 	Generation string
 	Rows       []HealthRow
-	Losses     []HealthRow // the counters of lost evidence, shown first
+	Headline   []HealthRow // packets, alerts, flows: shown at a glance
+	Losses     []HealthRow // the counters of lost evidence, shown at a glance
 	Problem    string      // why there are no numbers
 }
 
-// withLosses picks the loss counters out for the summary line.
-func (h Health) withLosses() Health {
+// headline tells the counters shown at a glance, by the last part of
+// their name (kernel counters are flat, EVE's dotted).
+func headline(name string) bool {
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		name = name[i+1:]
+	}
+	switch name {
+	case "packets", "pkts", "alerts", "flows_new":
+		return true
+	}
+	return false
+}
+
+// withSummary picks the counters of the summary line.
+func (h Health) withSummary() Health {
 	for _, r := range h.Rows {
-		if isLoss(r.Name) {
+		switch {
+		case isLoss(r.Name):
 			h.Losses = append(h.Losses, r)
+		case headline(r.Name):
+			h.Headline = append(h.Headline, r)
 		}
 	}
 	return h
@@ -72,7 +89,7 @@ func healthFromStats(cur, prev *Stats) Health {
 		}
 		h.Rows = append(h.Rows, row)
 	}
-	return h.withLosses()
+	return h.withSummary()
 }
 
 func (s *Stats) counter(name string) (float64, bool) {
@@ -169,5 +186,5 @@ func (p *pinnedHealth) health() Health {
 		}
 		h.Rows = append(h.Rows, row)
 	}
-	return h.withLosses()
+	return h.withSummary()
 }
