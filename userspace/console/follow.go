@@ -13,6 +13,9 @@ import (
 // SIGHUP/logrotate replaces (rename, then the sensor reopens the path) or
 // truncates (copytruncate). Each complete line is handed on once, in
 // order: a replaced file is read to its end before the new one is opened.
+// A truncation is seen when the file is found shorter than what was read,
+// so one that is written back past that size between two polls is missed
+// (tail -F has the same blind spot); the sensor's SIGHUP reopen has none.
 type follower struct {
 	path     string
 	maxLine  int // a longer line is dropped, not buffered without bound
@@ -119,8 +122,10 @@ func (fl *follower) take(b []byte, fn func(lines []byte)) {
 			return
 		}
 		if len(fl.partial) > 0 {
-			fl.partial = append(fl.partial, b[:i+1]...)
-			fn(fl.partial)
+			if len(fl.partial)+i+1 <= fl.maxLine {
+				fl.partial = append(fl.partial, b[:i+1]...)
+				fn(fl.partial)
+			}
 			fl.partial = fl.partial[:0]
 			b = b[i+1:]
 			continue

@@ -160,10 +160,11 @@ func (ix *Index) addEVE(lines []byte) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			return true
 		}
-		if r := parseEVE(line); r != nil {
-			recs = append(recs, r)
-		} else {
+		switch r, ok := parseEVE(line); {
+		case !ok:
 			skipped++
+		case r != nil:
+			recs = append(recs, r)
 		}
 		return true
 	})
@@ -190,22 +191,23 @@ func (ix *Index) addEVE(lines []byte) {
 	}
 }
 
-// parseEVE decodes an alert, flow or stats record; other event types and
-// lines that are not EVE give nil.
-func parseEVE(line []byte) any {
+// parseEVE decodes an alert, flow or stats record; other event types give
+// nil, and lines that are not EVE records (or records of those types that
+// do not decode) false.
+func parseEVE(line []byte) (any, bool) {
 	var rec eveRecord
 	if err := json.Unmarshal(line, &rec); err != nil {
-		return nil
+		return nil, false
 	}
 	ts, err := time.Parse(eveTime, rec.Timestamp)
 	if err != nil {
-		return nil
+		return nil, false
 	}
 	raw := bytes.Clone(line)
 	switch rec.EventType {
 	case "alert":
 		if rec.Alert == nil {
-			return nil
+			return nil, false
 		}
 		a := &Alert{
 			ID: rec.AlertID, FlowID: rec.FlowID, Time: ts, SrcPort: rec.SrcPort, DstPort: rec.DestPort, Proto: rec.Proto,
@@ -217,26 +219,26 @@ func parseEVE(line []byte) any {
 		a.Dst, _ = netip.ParseAddr(rec.DestIP)
 		a.Src, a.Dst = a.Src.Unmap(), a.Dst.Unmap()
 		_ = json.Unmarshal(rec.Listed, &a.Listed)
-		return a
+		return a, true
 	case "flow":
 		// The session view's reading of a flow record: flags, payload
 		// bytes, label (computed when the record has none).
 		res, err := sessions.Read(bytes.NewReader(line), "")
 		if err != nil || len(res.Sessions) != 1 {
-			return nil
+			return nil, false
 		}
 		f := &Flow{Session: res.Sessions[0], CommunityID: rec.CommunityID, Rules: rec.Rules, Raw: raw}
 		f.Flow.Client.IP, f.Flow.Server.IP = f.Flow.Client.IP.Unmap(), f.Flow.Server.IP.Unmap()
 		if rec.Flow != nil {
 			f.State = rec.Flow.State
 		}
-		return f
+		return f, true
 	case "stats":
 		s := &Stats{Time: ts, Counters: map[string]float64{}}
 		flatten("", rec.Stats, s.Counters)
-		return s
+		return s, true
 	}
-	return nil
+	return nil, true
 }
 
 // flatten turns nested stats objects into dotted names ("capture.kernel_drops").
