@@ -12,9 +12,7 @@ func collect(t *testing.T, f *follower) []string {
 	t.Helper()
 	var got []string
 	if err := f.poll(func(lines []byte) {
-		for _, l := range strings.Split(strings.TrimSuffix(string(lines), "\n"), "\n") {
-			got = append(got, l)
-		}
+		got = append(got, strings.Split(strings.TrimSuffix(string(lines), "\n"), "\n")...)
 	}); err != nil {
 		t.Fatal(err)
 	}
