@@ -51,5 +51,7 @@ and the browser keeps it in a cookie.`,
 	fl.StringVar(&cfg.TLSKey, "tls-key", "", "the certificate's key (PEM)")
 	fl.StringVar(&cfg.ClientCA, "tls-client-ca", "", "require client certificates signed by this CA (PEM)")
 	fl.DurationVar(&cfg.Window, "window", console.DefaultWindow, "an alert page lists the host's sessions this long before and after the alert")
+	fl.IntVar(&cfg.MaxAlerts, "max-alerts", console.DefaultMaxAlerts, "alerts held in memory (the newest)")
+	fl.IntVar(&cfg.MaxFlows, "max-flows", console.DefaultMaxFlows, "flow records held in memory: past it the oldest without alerts or listed addresses are forgotten first")
 	return cmd
 }

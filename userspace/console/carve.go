@@ -91,11 +91,16 @@ func (b *boundedBuffer) Write(p []byte) (int, error) {
 func (s *Server) content(r *http.Request, flowID uint64, t *flowTuple, fl *Flow, a *Alert, pcapURL string) contentView {
 	v := contentView{PcapURL: pcapURL}
 	if flowID == 0 {
-		if a == nil || len(a.Frame) == 0 {
+		if a == nil {
+			v.Problem = "no packet"
+			return v
+		}
+		frame := a.Frame()
+		if len(frame) == 0 {
 			v.Problem = "no packet: the alert is in no flow and its record carries no packet"
 			return v
 		}
-		v.Packets = []Packet{decodePacket(1, a.Time, a.Frame, len(a.Frame))}
+		v.Packets = []Packet{decodePacket(1, a.Time, frame, len(frame))}
 		return v
 	}
 	buf := &boundedBuffer{max: maxShownBytes}
@@ -144,13 +149,17 @@ func (s *Server) servePcap(w http.ResponseWriter, r *http.Request, name string, 
 	h.Set("Cache-Control", "no-store")
 	if flowID == 0 {
 		// An alert in no flow: its own packet is all there is.
-		if a == nil || len(a.Frame) == 0 {
+		var frame []byte
+		if a != nil {
+			frame = a.Frame()
+		}
+		if len(frame) == 0 {
 			http.Error(w, "no packet: the alert is in no flow and its record carries no packet", http.StatusNotFound)
 			return
 		}
 		pw := pcapgo.NewWriter(w)
 		_ = pw.WriteFileHeader(capture.DefaultSnaplen, layers.LinkTypeEthernet)
-		_ = pw.WritePacket(gopacket.CaptureInfo{Timestamp: a.Time, CaptureLength: len(a.Frame), Length: len(a.Frame)}, a.Frame)
+		_ = pw.WritePacket(gopacket.CaptureInfo{Timestamp: a.Time, CaptureLength: len(frame), Length: len(frame)}, frame)
 		return
 	}
 	cw := &committedWriter{w: w}

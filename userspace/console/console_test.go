@@ -416,3 +416,39 @@ func TestMain(m *testing.M) {
 	os.Setenv("TZ", "UTC")
 	os.Exit(m.Run())
 }
+
+// Past the limit, flows that neither alerted nor touch a listed address go
+// first: the evidence the pages link to stays.
+func TestIndexForgetsPlainFlowsFirst(t *testing.T) {
+	ix := newIndex(8, 8)
+	at := time.Date(2007, 3, 20, 0, 0, 0, 0, time.UTC)
+	var lines []byte
+	for i := range 12 {
+		f := eventtest.BackscatterFlow()
+		f.FlowID = uint64(100 + i)
+		f.Start, f.End = at.Add(time.Duration(i)*time.Minute), at.Add(time.Duration(i)*time.Minute+time.Second)
+		if i%3 != 0 { // 0, 3, 6, 9 are evidence
+			f.ClientListed = false
+		} else {
+			label.Apply(f)
+		}
+		lines = append(eve.AppendFlow(lines, f, eve.Options{}), '\n')
+	}
+	ix.addEVE(lines)
+	var kept []uint64
+	for _, f := range ix.flows {
+		kept = append(kept, f.Flow.FlowID)
+	}
+	for _, id := range []uint64{100, 103, 106, 109} {
+		if ix.Flow(id) == nil {
+			t.Errorf("evidence flow %d forgotten (kept %v)", id, kept)
+		}
+	}
+	if len(kept) > 8 {
+		t.Errorf("%d flows kept, limit 8: %v", len(kept), kept)
+	}
+	c := ix.Counts()
+	if c.Dropped != 12-len(kept) || c.PlainForgotten.IsZero() {
+		t.Errorf("counts %+v with %d kept", c, len(kept))
+	}
+}

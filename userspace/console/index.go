@@ -32,12 +32,23 @@ type Alert struct {
 	Category    string
 	Severity    int
 	Listed      string // "src" or "dst": which address is on the blocklist
-	Frame       []byte // the packet that raised it, from Ethernet on
 	CaptureFile string
 	CommunityID string
 	Sensor      string
 	Raw         []byte
 	seq         uint64 // arrival order
+}
+
+// Frame decodes the packet that raised the alert (EVE's "packet", from
+// Ethernet on) from the record: kept once, in Raw, not twice.
+func (a *Alert) Frame() []byte {
+	var rec struct {
+		Packet []byte `json:"packet"`
+	}
+	if json.Unmarshal(a.Raw, &rec) != nil {
+		return nil
+	}
+	return rec.Packet
 }
 
 // HasPorts says whether the ports mean anything (TCP, UDP, SCTP).
@@ -93,8 +104,12 @@ type Index struct {
 	stats    [2]*Stats // the latest and the one before, for rates
 	skipped  int       // lines that were not EVE records
 	dropped  int       // records forgotten to stay within the limits
-	loaded   bool      // the files as they were at start have been read
-	changed  chan struct{}
+	// plainForgotten is the end of the latest flow forgotten that neither
+	// alerted nor touched a listed address: host pages are not complete
+	// before it.
+	plainForgotten time.Time
+	loaded         bool // the files as they were at start have been read
+	changed        chan struct{}
 }
 
 func newIndex(maxAlerts, maxFlows int) *Index {
@@ -139,7 +154,6 @@ type eveRecord struct {
 		Category    string `json:"category"`
 		Severity    int    `json:"severity"`
 	} `json:"alert"`
-	Packet      []byte          `json:"packet"` // base64 in the JSON
 	CaptureFile string          `json:"capture_file"`
 	Listed      json.RawMessage `json:"xdpsensor_listed"` // a string in alerts
 	AlertID     uint64          `json:"xdpsensor_alert_id"`
@@ -212,7 +226,7 @@ func parseEVE(line []byte) (any, bool) {
 		a := &Alert{
 			ID: rec.AlertID, FlowID: rec.FlowID, Time: ts, SrcPort: rec.SrcPort, DstPort: rec.DestPort, Proto: rec.Proto,
 			GID: rec.Alert.GID, SID: rec.Alert.SignatureID, Rev: rec.Alert.Rev, Signature: rec.Alert.Signature,
-			Category: rec.Alert.Category, Severity: rec.Alert.Severity, Frame: rec.Packet, CaptureFile: rec.CaptureFile,
+			Category: rec.Alert.Category, Severity: rec.Alert.Severity, CaptureFile: rec.CaptureFile,
 			CommunityID: rec.CommunityID, Sensor: rec.Host, Raw: raw,
 		}
 		a.Src, _ = netip.ParseAddr(rec.SrcIP)
@@ -302,15 +316,49 @@ func (ix *Index) addFlow(f *Flow) {
 		ix.flowByID[f.Flow.FlowID] = f
 	}
 	if len(ix.flows) > ix.maxFlows {
-		n := len(ix.flows) - ix.maxFlows*3/4
-		for _, old := range ix.flows[:n] {
-			if ix.flowByID[old.Flow.FlowID] == old {
-				delete(ix.flowByID, old.Flow.FlowID)
-			}
+		ix.forgetFlows()
+	}
+}
+
+// evidence tells the flows the pages link to: those that alerted or touch
+// a listed address. The others are forgotten first.
+func evidence(f *Flow) bool {
+	fl := &f.Flow
+	return fl.Alerts > 0 || fl.ClientListed || fl.ServerListed || fl.Label != ""
+}
+
+// forgetFlows drops the oldest quarter of the flows that are not evidence;
+// evidence goes too only past twice the limit.
+func (ix *Index) forgetFlows() {
+	drop := len(ix.flows) - ix.maxFlows*3/4
+	kept := ix.flows[:0]
+	for _, f := range ix.flows {
+		if drop > 0 && !evidence(f) {
+			drop--
+			ix.forget(f)
+			continue
+		}
+		kept = append(kept, f)
+	}
+	clear(ix.flows[len(kept):])
+	ix.flows = kept
+	if over := len(ix.flows) - 2*ix.maxFlows; over > 0 {
+		n := over + ix.maxFlows/2
+		for _, f := range ix.flows[:n] {
+			ix.forget(f)
 		}
 		ix.flows = slices.Clone(ix.flows[n:])
-		ix.dropped += n
 	}
+}
+
+func (ix *Index) forget(f *Flow) {
+	if ix.flowByID[f.Flow.FlowID] == f {
+		delete(ix.flowByID, f.Flow.FlowID)
+	}
+	if !evidence(f) && f.Flow.End.After(ix.plainForgotten) {
+		ix.plainForgotten = f.Flow.End
+	}
+	ix.dropped++
 }
 
 // AlertFilter selects alerts; its zero value selects all.
@@ -549,13 +597,16 @@ func (ix *Index) LatestStats() (cur, prev *Stats) {
 type Counts struct {
 	Alerts, Flows, Skipped, Dropped int
 	Loaded                          bool
+	// PlainForgotten: sessions without alerts or listed addresses that
+	// ended before this are no longer held (zero: none forgotten).
+	PlainForgotten time.Time
 }
 
 // Counts returns the index's sizes.
 func (ix *Index) Counts() Counts {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return Counts{Alerts: len(ix.alerts), Flows: len(ix.flows), Skipped: ix.skipped, Dropped: ix.dropped, Loaded: ix.loaded}
+	return Counts{Alerts: len(ix.alerts), Flows: len(ix.flows), Skipped: ix.skipped, Dropped: ix.dropped, Loaded: ix.loaded, PlainForgotten: ix.plainForgotten}
 }
 
 func (ix *Index) setLoaded() {

@@ -35,6 +35,10 @@ import (
 const (
 	DefaultAddr   = "127.0.0.1:8080"
 	DefaultWindow = 24 * time.Hour
+	// The records held in memory: each costs about its EVE line and a few
+	// hundred bytes, so the defaults stay within a few hundred megabytes.
+	DefaultMaxAlerts = 100_000
+	DefaultMaxFlows  = 100_000
 	// TokenEnv names the environment variable that can hold the token.
 	TokenEnv = "XDPSENSOR_UI_TOKEN"
 )
@@ -53,7 +57,10 @@ type Config struct {
 	Window                    time.Duration // an alert's host sessions: this long before and after it
 	Logger                    *slog.Logger
 	Poll                      time.Duration // how often eve.json and conn.log are checked for growth
-	MaxAlerts, MaxFlows       int           // records kept in memory; the oldest are forgotten past these
+	// MaxAlerts and MaxFlows bound the records held in memory; past them
+	// the oldest are forgotten, flows that neither alerted nor touch a
+	// listed address first.
+	MaxAlerts, MaxFlows int
 }
 
 // IsLoopback tells whether an --addr host is only reachable from this machine.
@@ -119,10 +126,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.Poll = 250 * time.Millisecond
 	}
 	if cfg.MaxAlerts <= 0 {
-		cfg.MaxAlerts = 200_000
+		cfg.MaxAlerts = DefaultMaxAlerts
 	}
 	if cfg.MaxFlows <= 0 {
-		cfg.MaxFlows = 500_000
+		cfg.MaxFlows = DefaultMaxFlows
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -139,11 +146,15 @@ func New(cfg Config) (*Server, error) {
 	host, _, _ := net.SplitHostPort(cfg.Addr)
 	sensor, _ := os.Hostname()
 	return &Server{
-		sensor: sensor,
-		cfg:    cfg, log: log, index: newIndex(cfg.MaxAlerts, cfg.MaxFlows),
-		pinned: &pinnedHealth{pinDir: cfg.PinDir, every: 5 * time.Second},
-		pages:  pg, assets: assets, loopback: IsLoopback(host),
-		streams: make(chan struct{}, 64),
+		cfg:      cfg,
+		log:      log,
+		index:    newIndex(cfg.MaxAlerts, cfg.MaxFlows),
+		pinned:   &pinnedHealth{pinDir: cfg.PinDir, every: 5 * time.Second},
+		pages:    pg,
+		assets:   assets,
+		loopback: IsLoopback(host),
+		streams:  make(chan struct{}, 64),
+		sensor:   sensor,
 	}, nil
 }
 

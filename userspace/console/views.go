@@ -424,6 +424,17 @@ type alertView struct {
 	Content    contentView
 	Fields     []fieldRow
 	FlowStatus string
+	Partial    string // why the session list may lack older sessions
+}
+
+// partialNote says, when it is so, that sessions without alerts or listed
+// addresses that ended before the window's end were forgotten (--max-flows).
+func (s *Server) partialNote(from time.Time) string {
+	pf := s.index.Counts().PlainForgotten
+	if pf.IsZero() || !from.IsZero() && from.After(pf) {
+		return ""
+	}
+	return fmt.Sprintf("Sessions without alerts or listed addresses that ended before %s are no longer held (--max-flows); xdpsensor sessions --host reads all of eve.json.", fmtTime(pf))
 }
 
 func parseID(s, suffix string) (uint64, bool, error) {
@@ -455,7 +466,7 @@ func (s *Server) handleAlert(w http.ResponseWriter, r *http.Request) {
 	}
 	v := alertView{Alert: a, Ports: a.HasPorts(), Group: s.index.Group(a), Host: a.ListedAddr(), Window: fmtWindow(window),
 		From: a.Time.Add(-window), To: a.Time.Add(window), Fields: recordFields(a.Raw)}
-	v.Pane, v.HasPane = sguilView(a.Frame)
+	v.Pane, v.HasPane = sguilView(a.Frame())
 	fl := s.index.Flow(a.FlowID)
 	v.Session = s.sessionView(fl)
 	switch {
@@ -465,6 +476,7 @@ func (s *Server) handleAlert(w http.ResponseWriter, r *http.Request) {
 		v.FlowStatus = "No flow record yet: the flow is still open (its record is written when it ends)."
 	}
 	v.Others = s.sessionRows(s.index.HostSessions(v.Host, v.From, v.To), a.FlowID)
+	v.Partial = s.partialNote(v.From)
 	v.Content = s.content(r, a.FlowID, alertTuple(a), fl, a, fmt.Sprintf("/alerts/%d.pcap", a.ID))
 	v.Content.Command = fmt.Sprintf("xdpsensor carve --dir %s --alert-id %d -w - | tcpdump -nn -v -S -X -tttt -r -", s.cfg.Dir, a.ID)
 	title := fmt.Sprintf("[%d:%d:%d] %s", a.GID, a.SID, a.Rev, a.Signature)
@@ -521,6 +533,7 @@ type hostView struct {
 	Alerts      []*Alert
 	Sessions    []sessionRow
 	TimelineURL string
+	Partial     string
 }
 
 func parseAddr(s string) (netip.Addr, error) {
@@ -568,7 +581,7 @@ func (s *Server) handleHost(w http.ResponseWriter, r *http.Request) {
 		tl += "?" + q.Encode()
 	}
 	v := hostView{Addr: addr, From: r.URL.Query().Get("from"), To: r.URL.Query().Get("to"), Errors: errs,
-		Alerts: s.index.HostAlerts(addr, from, to), Sessions: s.sessionRows(s.index.HostSessions(addr, from, to), 0), TimelineURL: tl}
+		Alerts: s.index.HostAlerts(addr, from, to), Sessions: s.sessionRows(s.index.HostSessions(addr, from, to), 0), TimelineURL: tl, Partial: s.partialNote(from)}
 	s.render(w, http.StatusOK, "host", "Host "+addr.String(), true, v)
 }
 
