@@ -401,6 +401,17 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("timeline legend %v, want %v", legend, want)
 	}
 	screenshot(t, ctx, "console-host.png")
+	// A click on the first session's point opens it.
+	over := eval[[]float64](t, ctx, `(() => { const r = document.querySelector('#timeline .u-over').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`)
+	first, last := 1174413859.731091, 1174421834.402455 // the sessions' first and the alerts' last point
+	pad := max(60, (last-first)*0.05)                   // as console.js pads the time axis
+	x := over[0] + over[2]*pad/(last-first+2*pad)
+	y := over[1] + over[3]*(2.6-1)/(2.6-0.4) // lane 1 of the y range 0.4-2.6
+	do(t, ctx, chromedp.MouseClickXY(x, y), chromedp.WaitVisible(chromedp.CSS(`.session .directions`)))
+	firstSession := srv.Index().HostSessions(netip.MustParseAddr("193.109.122.67"), time.Time{}, time.Time{})[0].Flow.FlowID
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasSuffix(loc, fmt.Sprintf("/flows/%d", firstSession)) {
+		t.Errorf("a click on the timeline's first session went to %s", loc)
+	}
 
 	// The XSS probe's data packet: message and payload as text, nothing run.
 	probe := srv.Index().HostAlerts(netip.MustParseAddr(xssServer), time.Time{}, time.Time{})

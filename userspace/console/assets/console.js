@@ -88,13 +88,23 @@
       cursor: { drag: { x: true, y: false }, points: { size: 14 } },
       series,
     }, data, el);
+    // A click opens the point nearest to it (within a few pixels): its
+    // alert or session.
     u.over.classList.add('clickable');
-    u.over.addEventListener('click', () => {
-      const i = u.cursor.idx;
-      if (i == null) return;
-      for (const s of d.series) {
-        if (s.y[i] != null && s.links[i]) { window.location.href = s.links[i]; return; }
-      }
+    u.over.addEventListener('click', (e) => {
+      const r = u.over.getBoundingClientRect();
+      const cx = e.clientX - r.left;
+      const cy = e.clientY - r.top;
+      let best = null;
+      let bestDist = 12;
+      d.series.forEach((s) => {
+        s.y.forEach((y, i) => {
+          if (y == null || !s.links[i]) return;
+          const dist = Math.hypot(u.valToPos(d.x[i], 'x') - cx, u.valToPos(y, 'y') - cy);
+          if (dist < bestDist) { best = s.links[i]; bestDist = dist; }
+        });
+      });
+      if (best) window.location.href = best;
     });
     window.addEventListener('resize', () => u.setSize({ width: el.clientWidth, height }));
   }
