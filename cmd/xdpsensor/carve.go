@@ -178,20 +178,7 @@ in DIR/eve.json ("xdpsensor_alert_id") and carves its flow.`,
 }
 
 // findRing lists the ring files in dir and dir/pcap.
-func findRing(dir string) ([]capture.RingFile, error) {
-	var files []capture.RingFile
-	for _, d := range []string{dir, filepath.Join(dir, "pcap")} {
-		fs1, err := capture.FindRingFiles(d)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		files = append(files, fs1...)
-	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("%w in %s or %s", capture.ErrNoRingFiles, dir, filepath.Join(dir, "pcap"))
-	}
-	return files, nil
-}
+func findRing(dir string) ([]capture.RingFile, error) { return capture.FindOutputRing(dir) }
 
 // parseWhen reads a time: RFC 3339, "2006-01-02 15:04:05[.frac]" or
 // "2006-01-02T15:04:05[.frac]" in UTC, or Unix seconds[.frac]. whole says

@@ -32,7 +32,7 @@ func newRootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.pinDir, "pin-dir", loader.DefaultPinDir, "bpffs directory of the sensor's pinned maps")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.AddCommand(newRunCommand(g), newReplayCommand(g), newStatsCommand(g), newFlowsCommand(g), newDetachCommand(g),
-		newBlocklistCommand(g), newSessionsCommand(g), newCarveCommand(g), newPcapCommand(g))
+		newBlocklistCommand(g), newSessionsCommand(g), newCarveCommand(g), newPcapCommand(g), newUICommand(g))
 	// After AddCommand: --config fills every command's flags from a file.
 	addConfigFlag(root)
 	return root
