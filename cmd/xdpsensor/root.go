@@ -68,6 +68,7 @@ type sensorFlags struct {
 	pcapRotate  time.Duration
 	pcapFormat  string
 	captureRing uint32
+	backlog     string
 }
 
 func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
@@ -90,6 +91,7 @@ func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
 	fl.StringVar(&f.pcapSize, "pcap-size", "100M", "start a new pcap file at this size (tshark -b filesize)")
 	fl.DurationVar(&f.pcapRotate, "pcap-rotate", 0, "also start a new pcap file this often (e.g. 1h; 0: by size only)")
 	fl.StringVar(&f.pcapFormat, "pcap-format", "pcap", "pcap or pcapng")
+	fl.StringVar(&f.backlog, "output-backlog", "8M", "records each output file keeps in memory while it cannot be written (disk full), retried every second; past this they are counted as lost")
 	fl.Uint32Var(&f.captureRing, "capture-ring-size", pipeline.DefaultCaptureRingSize, "kernel-to-daemon capture ring in bytes (a power of two)")
 }
 
@@ -112,6 +114,10 @@ func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
 	if f.pcapFiles < 1 {
 		return pipeline.Config{}, fmt.Errorf("--pcap-files %d: want at least 1", f.pcapFiles)
 	}
+	backlog, err := capture.ParseSize(f.backlog)
+	if err != nil || backlog < 0 || backlog > 1<<30 {
+		return pipeline.Config{}, fmt.Errorf("--output-backlog %q: want a size like 8M, at most 1G", f.backlog)
+	}
 	if f.snaplen > loader.MaxSnaplen {
 		return pipeline.Config{}, fmt.Errorf("--snaplen %d: at most %d", f.snaplen, loader.MaxSnaplen)
 	}
@@ -125,6 +131,7 @@ func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
 		Classification:   f.classification,
 		DefaultThreshold: f.threshold,
 		OutDir:           f.out,
+		OutputBacklog:    int(backlog),
 		SensorName:       f.sensorName,
 		FlowTimeout:      f.flowTimeout,
 		FlowTableSize:    f.flowTableSize,

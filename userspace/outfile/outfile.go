@@ -41,6 +41,7 @@ const retryInterval = time.Second
 
 // Stats are a Writer's failure counters since it was made.
 type Stats struct {
+	Path        string // the file, "" over an io.Writer
 	WriteErrors uint64 // failed writes (and opens) of the file
 	RecordsLost uint64 // records dropped: the retry buffer was full, or Close could not write them
 	Pending     int    // records waiting to be written
@@ -240,6 +241,7 @@ func (w *Writer) Closed() bool { return w.closed }
 // Stats returns the Writer's failure counters.
 func (w *Writer) Stats() Stats {
 	st := w.stats
+	st.Path = w.path
 	st.Pending = len(w.ends)
 	return st
 }

@@ -34,6 +34,9 @@ type Config struct {
 	// by_src, count 1, seconds 60") for rules of feeds without rules.
 	DefaultThreshold string
 	OutDir           string
+	// OutputBacklog is the bytes of records each output keeps while it
+	// cannot be written (0: outfile.DefaultMaxPending).
+	OutputBacklog int
 	SensorName       string
 	FlowTimeout      time.Duration
 	FlowTableSize    uint32

@@ -216,6 +216,9 @@ func (w *Writer) Reopen() error {
 // OutputStats reports the records the file could not take (outfile.Reporter).
 func (w *Writer) OutputStats() outfile.Stats { return w.out.Stats() }
 
+// SetMaxPending bounds the bytes kept while the file cannot be written.
+func (w *Writer) SetMaxPending(n int) { w.out.SetMaxPending(n) }
+
 // Close writes #close, flushes, and closes the underlying writer if it is
 // an io.Closer. Closing twice returns an error.
 func (w *Writer) Close() error {
