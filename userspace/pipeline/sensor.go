@@ -37,12 +37,12 @@ type Config struct {
 	// OutputBacklog is the bytes of records each output keeps while it
 	// cannot be written (0: outfile.DefaultMaxPending).
 	OutputBacklog int
-	SensorName       string
-	FlowTimeout      time.Duration
-	FlowTableSize    uint32
-	RingSize         uint32
-	Capture          CaptureConfig
-	Logger           *slog.Logger
+	SensorName    string
+	FlowTimeout   time.Duration
+	FlowTableSize uint32
+	RingSize      uint32
+	Capture       CaptureConfig
+	Logger        *slog.Logger
 }
 
 // LiveConfig adds what a live sensor needs.
