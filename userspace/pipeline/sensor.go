@@ -79,6 +79,7 @@ type Summary struct {
 	Blocklist blocklistmaps.InstallStats
 	OutDir    string
 	Kernel    abi.BpfSensorStats // the kernel's counters at the end
+	Daemon    abi.BpfDaemonStats // the daemon's counters at the end
 }
 
 type prepared struct {
@@ -237,6 +238,7 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	if st, serr := s.Maps().ReadStats(); serr == nil {
 		sum.Kernel = st
 	}
+	sum.Daemon, _ = s.Maps().ReadDaemonStats()
 	return sum, err
 }
 
