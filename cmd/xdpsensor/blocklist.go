@@ -32,7 +32,7 @@ func newBlocklistCommand(g *globalFlags) *cobra.Command {
 
 // parseLists reads blocklist files all-or-nothing, printing warnings.
 func parseLists(cmd *cobra.Command, files []string, format string) (*blocklist.List, error) {
-	list, err := blocklist.Load(files, blocklist.Options{Format: format, Classes: classification.Standard()})
+	list, err := blocklist.LoadContext(cmd.Context(), files, blocklist.Options{Format: format, Classes: classification.Standard()})
 	if err != nil {
 		return nil, fmt.Errorf("blocklist rejected, nothing changed:\n%w", err)
 	}

@@ -91,7 +91,7 @@ type prepared struct {
 
 // prepare reads every input before anything touches the kernel, so bad
 // input fails fast and changes nothing.
-func prepare(cfg *Config) (*prepared, error) {
+func prepare(ctx context.Context, cfg *Config) (*prepared, error) {
 	p := &prepared{log: cfg.Logger}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -108,7 +108,7 @@ func prepare(cfg *Config) (*prepared, error) {
 		}
 	}
 	if len(cfg.Blocklists) > 0 {
-		list, err := blocklist.Load(cfg.Blocklists, blocklist.Options{Format: cfg.BlocklistFormat, Classes: p.classes})
+		list, err := blocklist.LoadContext(ctx, cfg.Blocklists, blocklist.Options{Format: cfg.BlocklistFormat, Classes: p.classes})
 		if err != nil {
 			return nil, fmt.Errorf("blocklist rejected, nothing loaded:\n%w", err)
 		}
@@ -193,7 +193,7 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 			return Summary{}, fmt.Errorf("capture %w", err)
 		}
 	}
-	prep, err := prepare(&cfg)
+	prep, err := prepare(ctx, &cfg)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -247,7 +247,7 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	if len(cfg.Interfaces) == 0 {
 		return Summary{}, errors.New("no interface to watch (--iface)")
 	}
-	prep, err := prepare(&cfg.Config)
+	prep, err := prepare(ctx, &cfg.Config)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -258,6 +258,9 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	pinDir := cfg.PinDir
 	if pinDir == "" {
 		pinDir = loader.DefaultPinDir
+	}
+	if canon, err := canonicalPath(pinDir); err == nil {
+		pinDir = canon // one daemon per directory, however it is spelled
 	}
 	if err := loader.CheckPrivileges(); err != nil {
 		return Summary{}, err
