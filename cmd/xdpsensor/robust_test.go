@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/userspace/pipeline"
 )
 
 var (
@@ -85,5 +89,32 @@ func TestBlocklistLoadHonoursSignals(t *testing.T) {
 			<-done
 			t.Fatalf("%v: blocklist load still running 5 s later", sig)
 		}
+	}
+}
+
+// TestDetachRefusesRunningDaemon: detach names the daemon that holds the
+// pin directory and changes nothing, unless --force.
+func TestDetachRefusesRunningDaemon(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root (make test runs as root)")
+	}
+	pin := fmt.Sprintf("/sys/fs/bpf/xs-detach-%d", os.Getpid())
+	t.Cleanup(func() { loader.Unpin(pin) })
+	unlock, err := pipeline.LockDaemon(pin) // as `run` does; creates the directory
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	_, err = runCLI(t, "detach", "--pin-dir", pin)
+	want := fmt.Sprintf("xdpsensor run (pid %d) is using %s: stop it first (it detaches when it exits), or detach anyway with --force", os.Getpid(), pin)
+	if err == nil || err.Error() != want {
+		t.Fatalf("detach beside a daemon: %v\nwant %s", err, want)
+	}
+	if _, err := os.Stat(pin); err != nil {
+		t.Fatalf("the refused detach removed %s: %v", pin, err)
+	}
+	out, err := runCLI(t, "detach", "--force", "--pin-dir", pin)
+	if err != nil || out != "removed "+pin+"\n" {
+		t.Fatalf("detach --force: %q, %v", out, err)
 	}
 }

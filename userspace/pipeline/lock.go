@@ -73,6 +73,10 @@ func lockDaemon(pinDir string) (unlock func(), err error) {
 	}, nil
 }
 
+// LockDaemon takes pinDir's one-daemon lock, as `run` does (tests, tools
+// that must not run beside a daemon).
+func LockDaemon(pinDir string) (unlock func(), err error) { return lockDaemon(pinDir) }
+
 // canonicalPath makes p absolute and resolves the symlinks of its longest
 // existing prefix.
 func canonicalPath(p string) (string, error) {
