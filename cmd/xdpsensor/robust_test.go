@@ -118,3 +118,36 @@ func TestDetachRefusesRunningDaemon(t *testing.T) {
 		t.Fatalf("detach --force: %q, %v", out, err)
 	}
 }
+
+// TestCarveRefusesToWriteItsInput: -w naming a ring file (directly,
+// through a symlink or a hard link), its index or eve.json is refused and
+// the file is left as it was.
+func TestCarveRefusesToWriteItsInput(t *testing.T) {
+	dir := sensorDir(t)
+	ring, err := findRing(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := ring[0].Path
+	link := filepath.Join(t.TempDir(), "link.pcap")
+	os.Symlink(first, link)
+	hard := filepath.Join(dir, "hard.pcap")
+	if err := os.Link(first, hard); err != nil {
+		t.Fatal(err)
+	}
+	for out, input := range map[string]string{
+		first: first, link: first, hard: first,
+		filepath.Join(dir, "eve.json"): filepath.Join(dir, "eve.json"),
+		filepath.Join(dir, "pcap", "..", "eve.json"): filepath.Join(dir, "eve.json"),
+	} {
+		before, _ := os.ReadFile(input)
+		_, _, err := runCarveCLI(t, "carve", "--dir", dir, "--host", "193.109.122.67", "-w", out)
+		want := fmt.Sprintf("-w %s is ", out)
+		if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "one of carve's inputs: writing it would destroy the evidence") {
+			t.Errorf("-w %s: %v", out, err)
+		}
+		if after, _ := os.ReadFile(input); !bytes.Equal(before, after) {
+			t.Errorf("-w %s changed %s: %d bytes, were %d", out, input, len(after), len(before))
+		}
+	}
+}
