@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -120,8 +121,14 @@ func parseDays(s string) (time.Duration, error) {
 	for unit, d := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
 		if n, ok := strings.CutSuffix(s, unit); ok {
 			v, err := strconv.ParseFloat(n, 64)
-			if err != nil || v <= 0 {
-				return 0, fmt.Errorf("bad duration %q", s)
+			// ParseFloat takes NaN and Inf; NaN fails every comparison.
+			if err != nil || !(v > 0) || math.IsInf(v, 0) {
+				return 0, fmt.Errorf("bad duration %q (e.g. 30d, 2w, 12h)", s)
+			}
+			// A Duration holds about 292 years; past that it wraps into
+			// the past and the next sweep would delete the entry.
+			if v*float64(d) >= math.MaxInt64 {
+				return 0, fmt.Errorf("duration %q is too long: at most %dd", s, int64(math.MaxInt64/int64(24*time.Hour)))
 			}
 			return time.Duration(v * float64(d)), nil
 		}

@@ -151,3 +151,30 @@ func TestCarveRefusesToWriteItsInput(t *testing.T) {
 		}
 	}
 }
+
+// TestParseDaysRejectsWhatDoesNotFit: durations past what a Duration
+// holds (they wrapped into the past), NaN and Inf are errors.
+func TestParseDaysRejectsWhatDoesNotFit(t *testing.T) {
+	for in, want := range map[string]string{
+		"110000d": `duration "110000d" is too long: at most 106751d`,
+		"16000w":  `duration "16000w" is too long: at most 106751d`,
+		"NaNd":    `bad duration "NaNd" (e.g. 30d, 2w, 12h)`,
+		"Infd":    `bad duration "Infd" (e.g. 30d, 2w, 12h)`,
+		"+Infw":   `bad duration "+Infw" (e.g. 30d, 2w, 12h)`,
+		"-1d":     `bad duration "-1d" (e.g. 30d, 2w, 12h)`,
+		"0d":      `bad duration "0d" (e.g. 30d, 2w, 12h)`,
+	} {
+		if d, err := parseDays(in); err == nil || err.Error() != want {
+			t.Errorf("parseDays(%q) = %v, %v; want %s", in, d, err, want)
+		}
+	}
+	for in, want := range map[string]time.Duration{"30d": 720 * time.Hour, "1.5w": 252 * time.Hour, "12h": 12 * time.Hour} {
+		if d, err := parseDays(in); err != nil || d != want {
+			t.Errorf("parseDays(%q) = %v, %v; want %v", in, d, err, want)
+		}
+	}
+	d, err := parseDays("106750d")
+	if err != nil || time.Now().Add(d).Year() < 2300 {
+		t.Errorf("parseDays(106750d) = %v, %v: want a time about 292 years ahead", d, err)
+	}
+}
