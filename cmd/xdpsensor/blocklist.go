@@ -75,6 +75,7 @@ func withBlocklist(g *globalFlags, write bool, fn func(*blocklistmaps.Blocklist)
 
 func newBlocklistLoad(g *globalFlags) *cobra.Command {
 	var format string
+	var replace blocklist.ReplaceOptions
 	cmd := &cobra.Command{
 		Use:   "load FILE...",
 		Short: "Replace the whole blocklist atomically (all files or nothing)",
@@ -84,6 +85,9 @@ func newBlocklistLoad(g *globalFlags) *cobra.Command {
 			list, err := parseLists(cmd, files, format)
 			if err != nil {
 				return err
+			}
+			if err := list.CheckReplacement(replace); err != nil {
+				return fmt.Errorf("blocklist refused, nothing changed: %w", err)
 			}
 			return withBlocklist(g, true, func(bl *blocklistmaps.Blocklist) error {
 				st, err := bl.Replace(list)
@@ -97,6 +101,8 @@ func newBlocklistLoad(g *globalFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "auto", "file format (auto detects per file)")
+	cmd.Flags().BoolVar(&replace.AllowEmpty, "allow-empty", false, "load a list with no address (removes every entry)")
+	cmd.Flags().BoolVar(&replace.AllowAll, "allow-all", false, "load a list holding 0.0.0.0/0 or ::/0 (every packet alerts)")
 	return cmd
 }
 

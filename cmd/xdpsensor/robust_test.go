@@ -178,3 +178,39 @@ func TestParseDaysRejectsWhatDoesNotFit(t *testing.T) {
 		t.Errorf("parseDays(106750d) = %v, %v: want a time about 292 years ahead", d, err)
 	}
 }
+
+// TestBlocklistLoadRefusesEmptyAndAll: a comment-only list, and lists of
+// 0.0.0.0/0 or ::/0, leave the live blocklist as it was unless allowed.
+func TestBlocklistLoadRefusesEmptyAndAll(t *testing.T) {
+	pin := pinnedSensor(t)
+	rules := filepath.Join(testdata, "bleeding-botcc-group1.rules")
+	if _, err := runCLI(t, "blocklist", "load", "--pin-dir", pin, rules); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.txt")
+	os.WriteFile(empty, []byte("# the feed was down today\n\n"), 0o644)
+	all4 := filepath.Join(dir, "all4.txt")
+	os.WriteFile(all4, []byte("203.0.113.5\n0.0.0.0/0\n"), 0o644)
+	all6 := filepath.Join(dir, "all6.txt")
+	os.WriteFile(all6, []byte("::/0\n"), 0o644)
+	for _, tc := range []struct{ file, want string }{
+		{empty, "blocklist refused, nothing changed: " + empty + ": no address listed: loading it would remove every entry of the running blocklist; give --allow-empty if that is what you want"},
+		{all4, "blocklist refused, nothing changed: " + all4 + ":2: 0.0.0.0/0 lists every address: every packet would alert; give --allow-all if that is what you want"},
+		{all6, "blocklist refused, nothing changed: " + all6 + ":1: ::/0 lists every address: every packet would alert; give --allow-all if that is what you want"},
+	} {
+		if _, err := runCLI(t, "blocklist", "load", "--pin-dir", pin, tc.file); err == nil || err.Error() != tc.want {
+			t.Errorf("load %s: %v\nwant %s", tc.file, err, tc.want)
+		}
+		out, _ := runCLI(t, "blocklist", "list", "--pin-dir", pin)
+		if n := strings.Count(out, "\n"); n != 61 {
+			t.Fatalf("after the refused load of %s: %d lines listed, want 61 (the botcc list)", tc.file, n)
+		}
+	}
+	if out, err := runCLI(t, "blocklist", "load", "--allow-all", "--pin-dir", pin, all4); err != nil || !strings.HasPrefix(out, "loaded generation 2: 1 rules, 1 IPv4 and 0 IPv6 addresses, 1 IPv4 and 0 IPv6 prefixes") {
+		t.Errorf("load --allow-all: %q, %v", out, err)
+	}
+	if out, err := runCLI(t, "blocklist", "load", "--allow-empty", "--pin-dir", pin, empty); err != nil || !strings.HasPrefix(out, "loaded generation 3: 0 rules, 0 IPv4") {
+		t.Errorf("load --allow-empty: %q, %v", out, err)
+	}
+}

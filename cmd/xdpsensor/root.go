@@ -69,6 +69,7 @@ type sensorFlags struct {
 	pcapFormat  string
 	captureRing uint32
 	backlog     string
+	replace     blocklist.ReplaceOptions
 }
 
 func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
@@ -79,6 +80,8 @@ func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
 	fl.StringVar(&f.externalNet, "external-net", "any", "$EXTERNAL_NET: any, !$HOME_NET, or CIDRs")
 	fl.StringVar(&f.classification, "classification", "", "Snort classification.config (default: the standard table)")
 	fl.StringVar(&f.threshold, "threshold", "", `threshold for feeds without rules of their own, as Snort writes it ("type limit, track by_src, count 1, seconds 60")`)
+	fl.BoolVar(&f.replace.AllowEmpty, "allow-empty", false, "accept --blocklist files with no address")
+	fl.BoolVar(&f.replace.AllowAll, "allow-all", false, "accept --blocklist files holding 0.0.0.0/0 or ::/0 (every packet alerts)")
 	fl.StringVarP(&f.out, "out", "o", defaultOut, "output directory (eve.json)")
 	fl.StringVar(&f.sensorName, "sensor-name", "", "sensor name for the EVE host field")
 	fl.DurationVar(&f.flowTimeout, "flow-timeout", flowtable.DefaultTimeout, "write a flow's record after this long idle")
@@ -126,6 +129,7 @@ func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
 			FileSize: size, Rotate: f.pcapRotate, Format: f.pcapFormat, RingSize: f.captureRing},
 		Blocklists:       f.blocklists,
 		BlocklistFormat:  f.blocklistFormat,
+		Replace:          f.replace,
 		HomeNet:          f.homeNet,
 		ExternalNet:      f.externalNet,
 		Classification:   f.classification,

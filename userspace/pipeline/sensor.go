@@ -27,9 +27,11 @@ import (
 type Config struct {
 	Blocklists      []string // files; empty keeps a pinned sensor's current list
 	BlocklistFormat string   // auto, plain, snort
-	HomeNet         string   // $HOME_NET: "any" or CIDRs
-	ExternalNet     string   // $EXTERNAL_NET: "any", "!$HOME_NET" or CIDRs
-	Classification  string   // classification.config file; empty: Snort's standard table
+	// Replace allows an empty list, or one listing every address.
+	Replace        blocklist.ReplaceOptions
+	HomeNet        string // $HOME_NET: "any" or CIDRs
+	ExternalNet    string // $EXTERNAL_NET: "any", "!$HOME_NET" or CIDRs
+	Classification string // classification.config file; empty: Snort's standard table
 	// DefaultThreshold is a Snort threshold value ("type limit, track
 	// by_src, count 1, seconds 60") for rules of feeds without rules.
 	DefaultThreshold string
@@ -111,6 +113,9 @@ func prepare(ctx context.Context, cfg *Config) (*prepared, error) {
 		list, err := blocklist.LoadContext(ctx, cfg.Blocklists, blocklist.Options{Format: cfg.BlocklistFormat, Classes: p.classes})
 		if err != nil {
 			return nil, fmt.Errorf("blocklist rejected, nothing loaded:\n%w", err)
+		}
+		if err := list.CheckReplacement(cfg.Replace); err != nil {
+			return nil, fmt.Errorf("blocklist refused, nothing loaded: %w", err)
 		}
 		for _, w := range list.Warnings {
 			p.log.Warn("blocklist", "warning", w)
