@@ -160,6 +160,7 @@ func parseDirection(s string) (blocklist.Direction, error) {
 
 func newBlocklistAdd(g *globalFlags) *cobra.Command {
 	var msg, classtype, direction, expires string
+	var override bool
 	var gid, sid, rev uint32
 	cmd := &cobra.Command{
 		Use:   "add ADDR|CIDR [--msg MSG --sid N --expires 30d]",
@@ -178,7 +179,7 @@ func newBlocklistAdd(g *globalFlags) *cobra.Command {
 				return fmt.Errorf("--classtype %q is not in the classification table", classtype)
 			}
 			opts := blocklistmaps.AddOptions{Rule: blocklist.Rule{GID: gid, SID: sid, Rev: rev, Msg: msg, Classtype: classtype,
-				Direction: dir, Source: "xdpsensor blocklist add"}}
+				Direction: dir, Source: blocklistmaps.ManualSource}, Override: override}
 			if expires != "" {
 				d, err := parseDays(expires)
 				if err != nil {
@@ -203,6 +204,7 @@ func newBlocklistAdd(g *globalFlags) *cobra.Command {
 	f.StringVar(&classtype, "classtype", "trojan-activity", "classification")
 	f.StringVar(&direction, "direction", "any", "which end of a packet must be the address: src, dst or any")
 	f.StringVar(&expires, "expires", "", "remove it after this long (30d, 2w, 12h)")
+	f.BoolVar(&override, "override", false, "replace the rule a loaded list gave the address, until the next load (a later del removes the address altogether)")
 	return cmd
 }
 
@@ -217,8 +219,15 @@ func newBlocklistDel(g *globalFlags) *cobra.Command {
 				return err
 			}
 			return withBlocklist(g, true, func(bl *blocklistmaps.Blocklist) error {
-				if err := bl.Del(p); err != nil {
+				kept, err := bl.DelManual(p)
+				if err != nil {
 					return err
+				}
+				if kept != nil {
+					r := kept.Rule
+					fmt.Fprintf(cmd.OutOrStdout(), "removed the listing `blocklist add` made of %s; [%d:%d:%d] %s (%s) still lists it as %s\n",
+						p, r.GID, r.SID, r.Rev, r.Msg, r.Source, kept.Side)
+					return nil
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", p)
 				return nil

@@ -214,3 +214,47 @@ func TestBlocklistLoadRefusesEmptyAndAll(t *testing.T) {
 		t.Errorf("load --allow-empty: %q, %v", out, err)
 	}
 }
+
+// TestBlocklistAddKeepsFeedRules: adding an address a loaded list holds is
+// refused, naming the feed's rule and file:line; --direction for the other
+// end adds beside it, and del then removes only the manual listing;
+// --override replaces it.
+func TestBlocklistAddKeepsFeedRules(t *testing.T) {
+	pin := pinnedSensor(t)
+	rules := filepath.Join(testdata, "bleeding-botcc-group1.rules")
+	if _, err := runCLI(t, "blocklist", "load", "--pin-dir", pin, rules); err != nil {
+		t.Fatal(err)
+	}
+	feed := "[1:2405000:602] BLEEDING-EDGE DROP Known Bot C&C Traffic (group 1) - BLOCKING SOURCE (" + rules + ":2)"
+	_, err := runCLI(t, "blocklist", "add", "--pin-dir", pin, "193.109.122.67", "--sid", "9000100")
+	want := "adding 193.109.122.67/32: 193.109.122.67/32 is already listed as destination by " + feed +
+		": adding would replace that rule until the next load, and a later del would remove the feed's listing too; give --override to do it anyway"
+	if err == nil || err.Error() != want {
+		t.Fatalf("add over a feed's address: %v\nwant %s", err, want)
+	}
+	check := func(want string) {
+		t.Helper()
+		out, _ := runCLI(t, "blocklist", "check", "--pin-dir", pin, "193.109.122.67")
+		if !strings.Contains(out, want) {
+			t.Errorf("check:\n%s\nwant it to contain %q", out, want)
+		}
+	}
+	check("kernel decision: 193.109.122.67 as destination -> [1:2405000:602] BLEEDING-EDGE DROP Known Bot C&C Traffic (group 1) - BLOCKING SOURCE; as source -> no alert")
+
+	// The other end is free: added beside the feed's rule.
+	if _, err := runCLI(t, "blocklist", "add", "--pin-dir", pin, "193.109.122.67", "--direction", "src", "--sid", "9000100", "--msg", "case 42"); err != nil {
+		t.Fatal(err)
+	}
+	check("as destination -> [1:2405000:602] BLEEDING-EDGE DROP Known Bot C&C Traffic (group 1) - BLOCKING SOURCE; as source -> [1:9000100:1] case 42")
+	out, err := runCLI(t, "blocklist", "del", "--pin-dir", pin, "193.109.122.67")
+	if want := "removed the listing `blocklist add` made of 193.109.122.67/32; " + feed + " still lists it as destination\n"; err != nil || out != want {
+		t.Fatalf("del: %q, %v\nwant %q", out, err, want)
+	}
+	check("as destination -> [1:2405000:602] BLEEDING-EDGE DROP Known Bot C&C Traffic (group 1) - BLOCKING SOURCE; as source -> no alert")
+
+	// --override: the operator's rule wins for both ends.
+	if _, err := runCLI(t, "blocklist", "add", "--override", "--pin-dir", pin, "193.109.122.67", "--sid", "9000101", "--msg", "case 43"); err != nil {
+		t.Fatal(err)
+	}
+	check("as destination -> [1:9000101:1] case 43; as source -> [1:9000101:1] case 43")
+}
