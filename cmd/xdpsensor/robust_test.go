@@ -137,7 +137,7 @@ func TestCarveRefusesToWriteItsInput(t *testing.T) {
 	}
 	for out, input := range map[string]string{
 		first: first, link: first, hard: first,
-		filepath.Join(dir, "eve.json"): filepath.Join(dir, "eve.json"),
+		filepath.Join(dir, "eve.json"):               filepath.Join(dir, "eve.json"),
 		filepath.Join(dir, "pcap", "..", "eve.json"): filepath.Join(dir, "eve.json"),
 	} {
 		before, _ := os.ReadFile(input)
