@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/pipeline"
 )
 
@@ -257,4 +258,90 @@ func TestBlocklistAddKeepsFeedRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("as destination -> [1:9000101:1] case 43; as source -> [1:9000101:1] case 43")
+}
+
+// TestBlocklistReloadManyRules: a list of 33,000 rules (more than half the
+// rules one generation may hold) reloads again and again, and `blocklist
+// add` still works; a load that fails half-way leaves the rules map as
+// it was.
+func TestBlocklistReloadManyRules(t *testing.T) {
+	pin := pinnedSensor(t)
+	writeRules := func(path string, n int) {
+		var b strings.Builder
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "alert ip $HOME_NET any -> 10.%d.%d.%d any (msg:\"rule %d\"; sid:%d;)\n", i>>16&255, i>>8&255, i&255, i, 5000000+i)
+		}
+		os.WriteFile(path, []byte(b.String()), 0o644)
+	}
+	dir := t.TempDir()
+	many := filepath.Join(dir, "many.rules")
+	writeRules(many, 33000)
+	for i := 1; i <= 2; i++ {
+		out, err := runCLI(t, "blocklist", "load", "--pin-dir", pin, many)
+		if want := fmt.Sprintf("loaded generation %d: 33000 rules, 33000 IPv4", i); err != nil || !strings.HasPrefix(out, want) {
+			t.Fatalf("load %d: %q, %v; want %q", i, out, err, want)
+		}
+	}
+	if out, err := runCLI(t, "blocklist", "add", "--pin-dir", pin, "203.0.113.99", "--sid", "9000200"); err != nil || !strings.HasPrefix(out, "added 203.0.113.99/32") {
+		t.Fatalf("add after the reloads: %q, %v", out, err)
+	}
+	maps, err := loader.OpenPinned(pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer maps.Close()
+	countRules := func() int {
+		n := 0
+		var key any // nil: the first key
+		var id uint32
+		for maps.Rules.NextKey(key, &id) == nil {
+			n++
+			next := id
+			key = &next
+		}
+		return n
+	}
+	// A load that fails half-way (the map is full of the live
+	// generation's added rules) leaves nothing behind.
+	cfg, err := maps.ReadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := cfg.Generation & 1
+	liveRules := 0
+	var idle []uint32
+	var id uint32
+	var r abi.BpfRule
+	for it := maps.Rules.Iterate(); it.Next(&id, &r); {
+		if id>>24 == live {
+			liveRules++
+		} else {
+			idle = append(idle, id) // the next load deletes them first anyway
+		}
+	}
+	if _, err := maps.Rules.BatchDelete(idle, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Room for 20,000 rules of the next load, not its 33,000.
+	var ids []uint32
+	for i := 0; i < loader.RulesMapEntries-liveRules-20000; i++ {
+		ids = append(ids, live<<24|uint32(1_000_000+i))
+	}
+	vals := make([]abi.BpfRule, len(ids))
+	if _, err := maps.Rules.BatchUpdate(ids, vals, nil); err != nil {
+		t.Fatal(err)
+	}
+	full := countRules()
+	if _, err := runCLI(t, "blocklist", "load", "--pin-dir", pin, many); err == nil || !strings.Contains(err.Error(), "writing rules") {
+		t.Fatalf("load into a full rules map: %v", err)
+	}
+	if after := countRules(); after != full {
+		t.Errorf("the failed load left %d rules in the map, %d before", after, full)
+	}
+	if _, err := maps.Rules.BatchDelete(ids, nil); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, "blocklist", "load", "--pin-dir", pin, many); err != nil || !strings.HasPrefix(out, "loaded generation") {
+		t.Fatalf("load after the failed one: %q, %v", out, err)
+	}
 }
