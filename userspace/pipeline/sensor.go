@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/xdpsensor/xdpsensor/loader"
@@ -80,6 +81,7 @@ type Summary struct {
 	Skipped   uint64 // replay: frames BPF_PROG_TEST_RUN could not take
 	Blocklist blocklistmaps.InstallStats
 	OutDir    string
+	Problems  []string           // replay: what of the captures could not be read
 	Kernel    abi.BpfSensorStats // the kernel's counters at the end
 	Daemon    abi.BpfDaemonStats // the daemon's counters at the end
 }
@@ -237,6 +239,13 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	sum.Counts, err = p.Run(ctx, src)
 	sum.Packets = src.Packets
 	sum.Skipped = src.Skipped
+	sum.Problems = src.Problems
+	for _, pr := range src.Problems {
+		prep.log.Warn("capture", "problem", pr)
+	}
+	if err == nil && len(src.Problems) > 0 && src.Packets == 0 && src.Skipped == 0 {
+		err = fmt.Errorf("no packet could be read:\n%s", strings.Join(src.Problems, "\n"))
+	}
 	if src.Skipped > 0 {
 		prep.log.Warn("frames the kernel program could not run (shorter than Ethernet or longer than ~64 KB)", "skipped", src.Skipped)
 	}
