@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // TestLoadBoundedRead: a device that never ends is refused by name once
@@ -47,5 +48,20 @@ func TestLoadContextFIFO(t *testing.T) {
 	_, err = LoadContext(ctx, []string{fifo}, Options{})
 	if err == nil || err.Error() != "reading "+fifo+": context deadline exceeded" || time.Since(start) > 2*time.Second {
 		t.Errorf("LoadContext of a silent FIFO: %v after %v", err, time.Since(start))
+	}
+}
+
+// TestLongBadTokenIsCut: a 3 MB bad token is quoted in part, with the
+// line and the reason kept.
+func TestLongBadTokenIsCut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.txt")
+	os.WriteFile(path, []byte("192.0.2.1\n"+strings.Repeat("é", 1_500_000)+"\n"), 0o644)
+	_, err := Load([]string{path}, Options{Format: FormatPlain})
+	if err == nil {
+		t.Fatal("a bad token loaded")
+	}
+	msg := err.Error()
+	if len(msg) > 600 || !strings.HasPrefix(msg, path+":2: ") || !strings.Contains(msg, "bytes cut]") || !utf8.ValidString(msg) {
+		t.Errorf("%d bytes: %.300q", len(msg), msg)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/xdpsensor/xdpsensor/userspace/classification"
@@ -416,19 +417,40 @@ func newLoader(opts Options) (*loader, error) {
 }
 
 func (l *loader) problem(path string, line int, reason string) {
-	l.problems = append(l.problems, problem{l.file, path + ":" + strconv.Itoa(line) + ": " + reason})
+	l.problems = append(l.problems, problem{l.file, path + ":" + strconv.Itoa(line) + ": " + cutMiddle(reason)})
 }
 
 func (l *loader) fileProblem(path, reason string) {
-	l.problems = append(l.problems, problem{l.file, path + ": " + reason})
+	l.problems = append(l.problems, problem{l.file, path + ": " + cutMiddle(reason)})
 }
 
 func (l *loader) warn(path string, line int, text string) {
-	l.warnings = append(l.warnings, warning{at: pos{l.file, int32(line)}, text: path + ":" + strconv.Itoa(line) + ": " + text})
+	l.warnings = append(l.warnings, warning{at: pos{l.file, int32(line)}, text: path + ":" + strconv.Itoa(line) + ": " + cutMiddle(text)})
 }
 
 func (l *loader) fileWarn(path, text string) {
-	l.warnings = append(l.warnings, warning{at: pos{l.file, 0}, text: path + ": " + text})
+	l.warnings = append(l.warnings, warning{at: pos{l.file, 0}, text: path + ": " + cutMiddle(text)})
+}
+
+// maxMessage bounds a problem or warning: a multi-megabyte bad token is
+// not echoed whole to a terminal.
+const maxMessage = 400
+
+// cutMiddle shortens s past maxMessage by cutting out its middle (at
+// character boundaries), keeping the start of the quoted token and the
+// reason that follows it.
+func cutMiddle(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	head, tail := 200, len(s)-150
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
+	}
+	for tail < len(s) && !utf8.RuneStart(s[tail]) {
+		tail++
+	}
+	return s[:head] + fmt.Sprintf("…[%d bytes cut]…", tail-head) + s[tail:]
 }
 
 // source returns "path:line".
