@@ -136,6 +136,9 @@ func (b *Blocklist) Replace(list *blocklist.List) (InstallStats, error) {
 	if err := b.writeRules(img.rules); err != nil {
 		return InstallStats{}, err
 	}
+	if err := b.carryThresholds(cfg.Generation&1, img.rules); err != nil {
+		return InstallStats{}, err
+	}
 	// The maps of the idle slot are independent: fill them side by side.
 	var (
 		inner      [4]*ebpf.Map
