@@ -273,7 +273,7 @@ func views(snap *blocklistmaps.Snapshot, e blocklistmaps.LiveEntry) []entryView 
 	add := func(id uint32, dir string) {
 		r := snap.Rules[id]
 		v := entryView{Prefix: e.Prefix.String(), Direction: dir, GID: r.Gid, SID: r.Sid, Rev: r.Rev,
-			Msg: abi.CString(r.Msg[:]), Classtype: abi.CString(r.Classtype[:]), Source: abi.CString(r.Source[:]), RuleID: id}
+			Msg: abi.CString(r.Msg[:]), Classtype: abi.CString(r.Classtype[:]), Source: e.EntrySource(abi.CString(r.Source[:])), RuleID: id}
 		if r.ExpiresUnix != 0 {
 			v.Expires = time.Unix(int64(r.ExpiresUnix), 0).UTC().Format(time.RFC3339)
 		}

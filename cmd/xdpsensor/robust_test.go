@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -343,5 +344,35 @@ func TestBlocklistReloadManyRules(t *testing.T) {
 	}
 	if out, err := runCLI(t, "blocklist", "load", "--pin-dir", pin, many); err != nil || !strings.HasPrefix(out, "loaded generation") {
 		t.Fatalf("load after the failed one: %q, %v", out, err)
+	}
+}
+
+// TestBlocklistListShowsEachEntrysLine: every entry of a plain list shows
+// its own line, also after an in-place add; the rule's line is shown for
+// rule files.
+func TestBlocklistListShowsEachEntrysLine(t *testing.T) {
+	pin := pinnedSensor(t)
+	plain := filepath.Join(t.TempDir(), "drop.txt")
+	os.WriteFile(plain, []byte("# drop list\n203.0.113.5\n\n203.0.113.9\n198.51.100.0/24\n"), 0o644)
+	if _, err := runCLI(t, "blocklist", "load", "--pin-dir", pin, plain); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"203.0.113.5/32": plain + ":2", "203.0.113.9/32": plain + ":4", "198.51.100.0/24": plain + ":5",
+		"192.0.2.77/32": "xdpsensor blocklist add"}
+	if _, err := runCLI(t, "blocklist", "add", "--pin-dir", pin, "192.0.2.77"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "blocklist", "list", "--json", "--pin-dir", pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var v entryView
+		json.Unmarshal([]byte(l), &v)
+		got[v.Prefix] = v.Source
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("sources %v\nwant %v", got, want)
 	}
 }

@@ -41,6 +41,9 @@ type LiveEntry struct {
 	Prefix    netip.Prefix
 	RuleAsSrc uint32 // rule ids, 0 for none
 	RuleAsDst uint32
+	// Sources are the entry's own "file:line"s as its load recorded them
+	// (see EntrySource), nil when they are its rules'.
+	Sources []string
 }
 
 // Snapshot is the live blocklist as the kernel holds it.
@@ -101,6 +104,11 @@ func (b *Blocklist) Snapshot() (*Snapshot, error) {
 		return nil, err
 	}
 	slices.SortFunc(snap.Entries, func(a, b LiveEntry) int { return comparePrefix(a.Prefix, b.Prefix) })
+	if srcs := b.readSources(cfg.Generation); srcs != nil {
+		for i := range snap.Entries {
+			snap.Entries[i].Sources = srcs[snap.Entries[i].Prefix]
+		}
+	}
 	return snap, nil
 }
 

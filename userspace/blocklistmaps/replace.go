@@ -201,6 +201,8 @@ func (b *Blocklist) Replace(list *blocklist.List) (InstallStats, error) {
 		return InstallStats{}, fmt.Errorf("switching to generation %d: %w", gen, err)
 	}
 	flipped = true
+	// Best effort: without it, `blocklist list` shows each rule's line.
+	_ = b.writeSources(gen, list)
 	if err := b.pinLive(inner); err != nil {
 		return InstallStats{}, err
 	}
