@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/xdpsensor/xdpsensor/loader"
-	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 )
 
 // pinnedSensor loads a sensor pinned under a unique directory, as `run`
@@ -17,10 +16,7 @@ import (
 func pinnedSensor(t *testing.T) string {
 	t.Helper()
 	pin := fmt.Sprintf("/sys/fs/bpf/xdpsensor-cli-%s-%d", strings.ToLower(t.Name()), os.Getpid())
-	t.Cleanup(func() {
-		blocklistmaps.RemoveSources(pin)
-		loader.Unpin(pin)
-	})
+	t.Cleanup(func() { loader.Unpin(pin) })
 	s, err := loader.Load(loader.Config{PinDir: pin, FlowTableSize: 1024, RingSize: 1 << 16})
 	if err != nil {
 		t.Fatalf("%+v", err)

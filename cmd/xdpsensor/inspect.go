@@ -11,7 +11,6 @@ import (
 	"github.com/xdpsensor/xdpsensor/loader"
 	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/ringbuf"
-	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 	"github.com/xdpsensor/xdpsensor/userspace/eve"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/flowtable"
@@ -89,7 +88,6 @@ func newDetachCommand(g *globalFlags) *cobra.Command {
 				}
 				return fmt.Errorf("xdpsensor run (%s) is using %s: stop it first (it detaches when it exits), or detach anyway with --force", who, g.pinDir)
 			}
-			blocklistmaps.RemoveSources(g.pinDir)
 			if err := loader.Unpin(g.pinDir); err != nil {
 				return fmt.Errorf("removing %s: %w", g.pinDir, err)
 			}

@@ -5,30 +5,20 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpsensor/xdpsensor/loader/sidecar"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 )
 
 // The kernel keeps one source ("file:line") per rule, so every entry of a
 // plain list would show its list's first line. Each entry's own line is
-// kept beside the daemon's lock under /run (bpffs holds only BPF objects),
-// one file per pin directory, written by every load.
-const sourcesDir = "/run/xdpsensor"
-
-// sourcesPath names the pin directory's sources file by its inode, as the
-// daemon lock does.
-func sourcesPath(pinDir string) (string, bool) {
-	var st unix.Stat_t
-	if pinDir == "" || unix.Stat(pinDir, &st) != nil {
-		return "", false
-	}
-	return filepath.Join(sourcesDir, fmt.Sprintf("sources-dev%d-ino%d.tsv", st.Dev, st.Ino)), true
-}
+// kept in a file beside the pin directory (loader/sidecar; bpffs holds
+// only BPF objects), written by every load, removed by loader.Unpin.
+func sourcesPath(pinDir string) (string, bool) { return sidecar.Path(pinDir, "sources") }
 
 // writeSources records, for generation gen, the source of every entry
 // whose line is not its rule's. It is best effort: without it, `list`
@@ -38,7 +28,7 @@ func (b *Blocklist) writeSources(gen uint32, list *blocklist.List) error {
 	if !ok {
 		return nil
 	}
-	if err := os.MkdirAll(sourcesDir, 0o700); err != nil {
+	if err := os.MkdirAll(sidecar.Dir, 0o700); err != nil {
 		return err
 	}
 	tmp := path + ".tmp"
@@ -115,11 +105,4 @@ func (e LiveEntry) EntrySource(ruleSource string) string {
 		}
 	}
 	return ruleSource
-}
-
-// RemoveSources removes the pin directory's sources file (detach).
-func RemoveSources(pinDir string) {
-	if path, ok := sourcesPath(pinDir); ok {
-		os.Remove(path)
-	}
 }

@@ -10,10 +10,12 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/xdpsensor/xdpsensor/loader/sidecar"
 )
 
 // lockDir holds the daemons' lock files (bpffs holds only BPF objects).
-const lockDir = "/run/xdpsensor"
+const lockDir = sidecar.Dir
 
 // lockDaemon makes sure one daemon at a time drains a pin directory's
 // rings: two would steal each other's events. The lock is a file under
@@ -34,14 +36,11 @@ func lockDaemon(pinDir string) (unlock func(), err error) {
 			created = true
 		}
 	}
-	var name string
-	var st unix.Stat_t
-	if err := unix.Stat(canon, &st); err == nil {
-		name = fmt.Sprintf("pin-dev%d-ino%d.lock", st.Dev, st.Ino)
-	} else {
+	path, ok := sidecar.Path(canon, "lock")
+	if !ok {
 		// Not there yet (bpffs not mounted: the loader mounts it): the
 		// canonical path, escaped so that distinct paths stay distinct.
-		name = "path" + strings.NewReplacer("%", "%25", "/", "%2F").Replace(canon) + ".lock"
+		path = filepath.Join(lockDir, "lock-path"+strings.NewReplacer("%", "%25", "/", "%2F").Replace(canon))
 	}
 	removeCreated := func() {
 		if created {
@@ -52,22 +51,33 @@ func lockDaemon(pinDir string) (unlock func(), err error) {
 		removeCreated()
 		return nil, fmt.Errorf("creating %s: %w", lockDir, err)
 	}
-	path := filepath.Join(lockDir, name)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		removeCreated()
-		return nil, fmt.Errorf("opening %s: %w", path, err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		owner, _ := os.ReadFile(path)
-		pid, _, _ := strings.Cut(strings.TrimSpace(string(owner)), " ")
+	var f *os.File
+	for {
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
+		if err != nil {
+			removeCreated()
+			return nil, fmt.Errorf("opening %s: %w", path, err)
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			owner, _ := os.ReadFile(path)
+			pid, _, _ := strings.Cut(strings.TrimSpace(string(owner)), " ")
+			f.Close()
+			return nil, fmt.Errorf("another xdpsensor run (pid %s) is using %s: stop it first, or give this one its own --pin-dir",
+				pid, canon)
+		}
+		// The holder before us removes the file when it unlocks: when
+		// that happened between our open and our lock, we hold a file no
+		// one else finds, so start over.
+		var held, named unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &held) == nil && unix.Stat(path, &named) == nil && held.Ino == named.Ino {
+			break
+		}
 		f.Close()
-		return nil, fmt.Errorf("another xdpsensor run (pid %s) is using %s: stop it first, or give this one its own --pin-dir",
-			pid, canon)
 	}
 	f.Truncate(0)
 	f.WriteString(strconv.Itoa(os.Getpid()) + " " + canon + "\n")
 	return func() {
+		os.Remove(path) // while still locked: see above
 		f.Close()
 		removeCreated()
 	}, nil
@@ -104,11 +114,10 @@ func DaemonPID(pinDir string) int {
 	if err != nil {
 		return 0
 	}
-	var st unix.Stat_t
-	if unix.Stat(canon, &st) != nil {
+	path, ok := sidecar.Path(canon, "lock")
+	if !ok {
 		return 0
 	}
-	path := filepath.Join(lockDir, fmt.Sprintf("pin-dev%d-ino%d.lock", st.Dev, st.Ino))
 	f, err := os.Open(path)
 	if err != nil {
 		return 0
