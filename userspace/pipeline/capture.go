@@ -151,16 +151,22 @@ func (c *captureSink) close() error {
 
 // startCapture sets the kernel's capture settings and opens the pcap ring.
 func (p *Pipeline) startCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) error {
-	if err := s.SetCapture(loader.CaptureSettings{Mode: cfg.Mode, Snaplen: cfg.Snaplen, FlowBytes: cfg.FlowBytes}); err != nil {
-		return err
-	}
-	if !cfg.enabled() {
-		return nil
-	}
-	c, err := openCapture(cfg, outDir, s)
+	c, err := prepareCapture(cfg, outDir, s)
 	if err != nil {
 		return err
 	}
 	p.capture = c
 	return nil
+}
+
+// prepareCapture sets the kernel's capture settings and opens the pcap
+// ring, nil when capture is off: Live does it before attaching.
+func prepareCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) (*captureSink, error) {
+	if err := s.SetCapture(loader.CaptureSettings{Mode: cfg.Mode, Snaplen: cfg.Snaplen, FlowBytes: cfg.FlowBytes}); err != nil {
+		return nil, err
+	}
+	if !cfg.enabled() {
+		return nil, nil
+	}
+	return openCapture(cfg, outDir, s)
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xdpsensor/xdpsensor/loader"
 	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
@@ -22,6 +24,7 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/eve"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/metrics"
+	"github.com/xdpsensor/xdpsensor/userspace/outfile"
 )
 
 // Config is what `run` and `replay` share.
@@ -265,9 +268,24 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	// Check the interfaces before anything is loaded or pinned.
+	// What the operator gave is checked before anything is loaded,
+	// pinned or attached: a run that cannot start leaves nothing behind.
 	if err := checkInterfaces(cfg.Netns, cfg.Interfaces); err != nil {
 		return Summary{}, err
+	}
+	if err := checkOutDir(&cfg.Config); err != nil {
+		return Summary{}, err
+	}
+	var ln net.Listener
+	if cfg.MetricsAddr != "" {
+		if ln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return Summary{}, fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer func() {
+			if ln != nil {
+				ln.Close() // not handed to the server: Live failed
+			}
+		}()
 	}
 	pinDir := cfg.PinDir
 	if pinDir == "" {
@@ -284,6 +302,8 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		return Summary{}, err
 	}
 	defer unlock()
+	_, statErr := os.Stat(filepath.Join(pinDir, "config"))
+	fresh := statErr != nil // no sensor pinned here before this run
 	cfg.Capture = cfg.Capture.withDefaults()
 	s, err := loader.Load(loader.Config{
 		PinDir:        pinDir,
@@ -299,6 +319,14 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		return Summary{}, err
 	}
 	defer s.Close()
+	running := false
+	defer func() {
+		// A first run that failed removes the maps (and kept links) it
+		// pinned; a restart's pins hold an earlier run's state and stay.
+		if !running && fresh {
+			loader.Unpin(pinDir)
+		}
+	}()
 	for _, w := range s.Warnings {
 		prep.log.Warn(w)
 	}
@@ -316,15 +344,21 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		return sum, err
 	}
 	src := &LiveSource{}
+	var capSink *captureSink
 	// Until the pipeline runs (and then stops and closes them itself), a
 	// failure detaches what was attached and closes the outputs.
-	running := false
 	defer func() {
 		if !running {
 			src.Stop()
 			closeSinks(sinks)
+			if capSink != nil {
+				capSink.close()
+			}
 		}
 	}()
+	if capSink, err = prepareCapture(cfg.Capture, cfg.OutDir, s); err != nil {
+		return sum, err
+	}
 	names, adopted, err := attachAll(s, &cfg, src, prep.log)
 	if err != nil {
 		return sum, err
@@ -342,13 +376,15 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	if err := p.startCapture(cfg.Capture, cfg.OutDir, s); err != nil {
-		return sum, err
-	}
-	if cfg.MetricsAddr != "" {
-		if err := serveMetrics(ctx, &cfg, s, src, p, prep.log); err != nil {
+	p.capture = capSink
+	if ln != nil {
+		if err := serveMetrics(ctx, ln, &cfg, s, src, p, prep.log); err != nil {
 			return sum, err
 		}
+		ln = nil // the server closes it
+	}
+	if err := watchInterfaces(ctx, s, &cfg, src, prep.log); err != nil {
+		return sum, err
 	}
 	if cfg.Ready != nil {
 		cfg.Ready()
@@ -362,6 +398,32 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		sum.Kernel = st
 	}
 	return sum, err
+}
+
+// checkOutDir creates the output directory (and OUT/pcap when capturing)
+// and fails when it cannot be written to or others could plant files in it.
+func checkOutDir(cfg *Config) error {
+	if cfg.OutDir == "" {
+		return errors.New("no output directory (--out)")
+	}
+	dirs := []string{cfg.OutDir}
+	if cfg.Capture.enabled() {
+		dirs = append(dirs, filepath.Join(cfg.OutDir, "pcap"))
+	}
+	for _, dir := range dirs {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return fmt.Errorf("creating output directory: %w", err)
+		}
+		d, err := outfile.OpenDir(dir)
+		if err != nil {
+			return err
+		}
+		d.Close()
+		if err := unix.Access(dir, unix.W_OK); err != nil {
+			return fmt.Errorf("output directory %s cannot be written: %w", dir, err)
+		}
+	}
+	return nil
 }
 
 // checkInterfaces fails on the first interface netns does not have.
@@ -428,9 +490,8 @@ func attachAll(s *loader.Sensor, cfg *LiveConfig, src *LiveSource, log *slog.Log
 	return names, adopted, err
 }
 
-// serveMetrics starts the Prometheus endpoint and returns once it listens
-// (or failed to).
-func serveMetrics(ctx context.Context, cfg *LiveConfig, s *loader.Sensor, src *LiveSource, p *Pipeline, log *slog.Logger) error {
+// serveMetrics starts the Prometheus endpoint on ln.
+func serveMetrics(ctx context.Context, ln net.Listener, cfg *LiveConfig, s *loader.Sensor, src *LiveSource, p *Pipeline, log *slog.Logger) error {
 	var ifs []metrics.Interface
 	for i, a := range src.Attachments {
 		mi := metrics.Interface{Name: a.Interface, Mode: string(a.Mode)}
@@ -443,16 +504,12 @@ func serveMetrics(ctx context.Context, cfg *LiveConfig, s *loader.Sensor, src *L
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- metrics.Serve(ctx, cfg.MetricsAddr, reg, log) }()
-	select {
-	case err := <-errc:
-		if err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
+	go func() {
+		if err := metrics.ServeListener(ctx, ln, reg, log); err != nil {
+			log.Error("serving metrics", "err", err)
 		}
-	case <-time.After(50 * time.Millisecond): // listening
-	}
-	log.Info("serving metrics", "addr", cfg.MetricsAddr)
+	}()
+	log.Info("serving metrics", "addr", ln.Addr().String())
 	return nil
 }
 
