@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/xdpsensor/xdpsensor/loader/abi"
-	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/outfile"
 )
 
@@ -94,18 +93,4 @@ func (h *outputHealth) logOutput(log *slog.Logger, st outfile.Stats) {
 		log.Warn("output still cannot be written", "file", st.Path, "err", st.LastError,
 			"pending", st.Pending, "records_lost", st.RecordsLost)
 	}
-}
-
-// sinkStats sums the outputs' counters (tests and the summary).
-func sinkStats(sinks []event.Sink) outfile.Stats {
-	var sum outfile.Stats
-	for _, s := range sinks {
-		if r, ok := s.(outfile.Reporter); ok {
-			st := r.OutputStats()
-			sum.WriteErrors += st.WriteErrors
-			sum.RecordsLost += st.RecordsLost
-			sum.Pending += st.Pending
-		}
-	}
-	return sum
 }
