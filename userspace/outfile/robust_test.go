@@ -356,3 +356,46 @@ func TestOpenTightensModeAndRefusesFIFO(t *testing.T) {
 		t.Fatal("Open of a FIFO hangs")
 	}
 }
+
+// TestOpenOnFullDisk: a restart on a disk too full to create the file
+// does not fail: the Writer counts the error, keeps the records and
+// creates the file once it can.
+func TestOpenOnFullDisk(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := filepath.Join(t.TempDir(), "mnt")
+	os.Mkdir(dir, 0o700)
+	// Room for the root directory and one file: no inode for eve.json.
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "mode=0700,size=64k,nr_inodes=2", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	filler := filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "eve.json")
+	w, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open on a full disk: %v", err)
+	}
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w.now = func() time.Time { return clock }
+	if err := w.Write(record(1, 100)); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	if st := w.Stats(); st.WriteErrors != 1 || !st.Failing || st.Pending != 1 || !errors.Is(st.LastError, syscall.ENOSPC) {
+		t.Fatalf("stats: %+v", st)
+	}
+	os.Remove(filler)
+	clock = clock.Add(time.Second)
+	w.Flush()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := wholeLines(t, path, 100); fmt.Sprint(got) != "[1]" {
+		t.Errorf("records %v, want [1]", got)
+	}
+}
