@@ -136,6 +136,13 @@ in DIR/eve.json ("xdpsensor_alert_id") and carves its flow.`,
 			if out == "-" {
 				w, msg = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			} else {
+				inputs := []string{evePath}
+				for _, rf := range files {
+					inputs = append(inputs, rf.Path, capture.IndexPath(rf.Path))
+				}
+				if err := refuseInput(out, inputs); err != nil {
+					return err
+				}
 				if outFile, err = os.Create(out); err != nil {
 					return err
 				}
@@ -178,6 +185,22 @@ in DIR/eve.json ("xdpsensor_alert_id") and carves its flow.`,
 }
 
 // findRing lists the ring files in dir and dir/pcap.
+// refuseInput fails when out is one of the inputs (by device and inode,
+// so a symlink, a hard link or another spelling of the path is caught):
+// creating it would truncate the evidence being carved.
+func refuseInput(out string, inputs []string) error {
+	ost, err := os.Stat(out)
+	if err != nil {
+		return nil // a new file (or one Create will report)
+	}
+	for _, in := range inputs {
+		if ist, err := os.Stat(in); err == nil && os.SameFile(ost, ist) {
+			return fmt.Errorf("-w %s is %s, one of carve's inputs: writing it would destroy the evidence; choose another file", out, in)
+		}
+	}
+	return nil
+}
+
 func findRing(dir string) ([]capture.RingFile, error) { return capture.FindOutputRing(dir) }
 
 // parseWhen reads a time: RFC 3339, "2006-01-02 15:04:05[.frac]" or

@@ -74,6 +74,7 @@ type Pipeline struct {
 	flushed Counts
 	log     *slog.Logger
 	capture *captureSink // nil without full-content capture
+	health  outputHealth // outputhealth.go: write failures, daemon_stats
 
 	// published is what MetricsCounts hands to other goroutines, refreshed
 	// once per drain round.
@@ -230,6 +231,7 @@ func (p *Pipeline) flush() error {
 	p.pubMu.Lock()
 	p.published = c
 	p.pubMu.Unlock()
+	defer p.outputRound() // hook: retry held-back records, publish daemon_stats
 	if p.counts == p.flushed {
 		return nil
 	}
