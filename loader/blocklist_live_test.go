@@ -200,3 +200,32 @@ func TestReloadUnderTrafficMissesNothing(t *testing.T) {
 		t.Fatalf("generation %d after 101 loads", cfg.Generation)
 	}
 }
+
+// TestReloadKeepsThresholdWindows: reloading an identical list keeps each
+// rule's threshold windows (a "limit 1 per hour" rule does not alert again
+// at the reload); a changed threshold starts afresh.
+func TestReloadKeepsThresholdWindows(t *testing.T) {
+	h := newHarness(t, Config{})
+	limited := func(seconds uint32) *blocklist.List {
+		l := simpleList(blocklist.ListedAsDst, blocklist.NetAny, "203.0.113.66")
+		l.Rules[0].Threshold = &blocklist.Threshold{Type: "limit", Track: "by_src", Count: 1, Seconds: seconds}
+		return l
+	}
+	h.block(limited(3600))
+	if n := h.alertsFor("203.0.113.66", 1); n != 1 {
+		t.Fatalf("first SYN: %d alerts, want 1", n)
+	}
+	if n := h.alertsFor("203.0.113.66", 2); n != 0 {
+		t.Fatalf("second SYN within the hour: %d alerts, want 0", n)
+	}
+	for i := 0; i < 3; i++ {
+		h.block(limited(3600)) // cron reloads an unchanged feed
+		if n := h.alertsFor("203.0.113.66", uint16(10+i)); n != 0 {
+			t.Fatalf("after identical reload %d: %d alerts, want 0 (the window is kept)", i+1, n)
+		}
+	}
+	h.block(limited(60)) // another threshold: another rule
+	if n := h.alertsFor("203.0.113.66", 20); n != 1 {
+		t.Fatalf("after a reload with a new threshold: %d alerts, want 1", n)
+	}
+}

@@ -60,6 +60,16 @@ type Config struct {
 	BenchNewFlows bool
 }
 
+// RulesPerGeneration is the most rules one blocklist load may hold
+// (blocklistmaps.DefaultCapacity.Rules).
+const RulesPerGeneration = 1 << 16
+
+// RulesMapEntries sizes the rules map: a reload writes the new
+// generation's rules while the live one's are still in use, so the map
+// holds both in full, plus as many again for `blocklist add` (which
+// adds to the live generation until the next reload).
+const RulesMapEntries = 3 * RulesPerGeneration
+
 // Defaults for a live sensor; tests pass smaller sizes.
 const (
 	DefaultRingSize = 16 << 20
@@ -250,6 +260,7 @@ func configureSpec(spec *ebpf.CollectionSpec, cfg Config) error {
 	spec.Maps["flows_v6"].MaxEntries = cfg.FlowTableSizeV6
 	spec.Maps["flow_extras"].MaxEntries = cfg.FlowExtraSize
 	spec.Maps["zones"].MaxEntries = DefaultZones
+	spec.Maps["rules"].MaxEntries = RulesMapEntries // bpf/maps.h says 65536: one generation's worth
 	if cfg.RingSize&(cfg.RingSize-1) != 0 || cfg.RingSize < uint32(os.Getpagesize()) {
 		return fmt.Errorf("ring size %d: must be a power of two and at least %d bytes", cfg.RingSize, os.Getpagesize())
 	}

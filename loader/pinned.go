@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/xdpsensor/xdpsensor/loader/abi"
+	"github.com/xdpsensor/xdpsensor/loader/sidecar"
 )
 
 // OpenPinned opens the maps a running sensor pinned under dir, for the CLI.
@@ -69,8 +70,12 @@ func assignMaps(maps *abi.BpfMaps, opened map[string]*ebpf.Map) error {
 	return nil
 }
 
-// Unpin removes every object the sensor pinned under dir.
+// Unpin removes every object the sensor pinned under dir (and the
+// blocklist's entry sources kept for it).
 func Unpin(dir string) error {
+	if path, ok := sidecar.Path(dir, "sources"); ok {
+		os.Remove(path)
+	}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

@@ -139,6 +139,7 @@ for want in \
 	'AmbientCapabilities=CAP_BPF CAP_PERFMON CAP_NET_ADMIN' \
 	'ProtectSystem=strict' 'ProtectHome=yes' 'PrivateTmp=yes' 'NoNewPrivileges=yes' \
 	'ReadWritePaths=/sys/fs/bpf /var/log/xdpsensor' 'StateDirectory=xdpsensor' 'LogsDirectory=xdpsensor' \
+	'RuntimeDirectory=xdpsensor' 'RuntimeDirectoryPreserve=yes' \
 	'Restart=on-failure' 'KillSignal=SIGTERM'; do
 	if grep -qxF -- "$want" "$unit"; then ok "unit: $want"; else fail "unit lacks: $want"; fi
 done

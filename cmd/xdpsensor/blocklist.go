@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -32,7 +33,7 @@ func newBlocklistCommand(g *globalFlags) *cobra.Command {
 
 // parseLists reads blocklist files all-or-nothing, printing warnings.
 func parseLists(cmd *cobra.Command, files []string, format string) (*blocklist.List, error) {
-	list, err := blocklist.Load(files, blocklist.Options{Format: format, Classes: classification.Standard()})
+	list, err := blocklist.LoadContext(cmd.Context(), files, blocklist.Options{Format: format, Classes: classification.Standard()})
 	if err != nil {
 		return nil, fmt.Errorf("blocklist rejected, nothing changed:\n%w", err)
 	}
@@ -74,6 +75,7 @@ func withBlocklist(g *globalFlags, write bool, fn func(*blocklistmaps.Blocklist)
 
 func newBlocklistLoad(g *globalFlags) *cobra.Command {
 	var format string
+	var replace blocklist.ReplaceOptions
 	cmd := &cobra.Command{
 		Use:   "load FILE...",
 		Short: "Replace the whole blocklist atomically (all files or nothing)",
@@ -83,6 +85,9 @@ func newBlocklistLoad(g *globalFlags) *cobra.Command {
 			list, err := parseLists(cmd, files, format)
 			if err != nil {
 				return err
+			}
+			if err := list.CheckReplacement(replace); err != nil {
+				return fmt.Errorf("blocklist refused, nothing changed: %w", err)
 			}
 			return withBlocklist(g, true, func(bl *blocklistmaps.Blocklist) error {
 				st, err := bl.Replace(list)
@@ -96,6 +101,8 @@ func newBlocklistLoad(g *globalFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "auto", "file format (auto detects per file)")
+	cmd.Flags().BoolVar(&replace.AllowEmpty, "allow-empty", false, "load a list with no address (removes every entry)")
+	cmd.Flags().BoolVar(&replace.AllowAll, "allow-all", false, "load a list holding 0.0.0.0/0 or ::/0 (every packet alerts)")
 	return cmd
 }
 
@@ -120,8 +127,14 @@ func parseDays(s string) (time.Duration, error) {
 	for unit, d := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
 		if n, ok := strings.CutSuffix(s, unit); ok {
 			v, err := strconv.ParseFloat(n, 64)
-			if err != nil || v <= 0 {
-				return 0, fmt.Errorf("bad duration %q", s)
+			// ParseFloat takes NaN and Inf; NaN fails every comparison.
+			if err != nil || !(v > 0) || math.IsInf(v, 0) {
+				return 0, fmt.Errorf("bad duration %q (e.g. 30d, 2w, 12h)", s)
+			}
+			// A Duration holds about 292 years; past that it wraps into
+			// the past and the next sweep would delete the entry.
+			if v*float64(d) >= math.MaxInt64 {
+				return 0, fmt.Errorf("duration %q is too long: at most %dd", s, int64(math.MaxInt64/int64(24*time.Hour)))
 			}
 			return time.Duration(v * float64(d)), nil
 		}
@@ -147,6 +160,7 @@ func parseDirection(s string) (blocklist.Direction, error) {
 
 func newBlocklistAdd(g *globalFlags) *cobra.Command {
 	var msg, classtype, direction, expires string
+	var override bool
 	var gid, sid, rev uint32
 	cmd := &cobra.Command{
 		Use:   "add ADDR|CIDR [--msg MSG --sid N --expires 30d]",
@@ -165,7 +179,7 @@ func newBlocklistAdd(g *globalFlags) *cobra.Command {
 				return fmt.Errorf("--classtype %q is not in the classification table", classtype)
 			}
 			opts := blocklistmaps.AddOptions{Rule: blocklist.Rule{GID: gid, SID: sid, Rev: rev, Msg: msg, Classtype: classtype,
-				Direction: dir, Source: "xdpsensor blocklist add"}}
+				Direction: dir, Source: blocklistmaps.ManualSource}, Override: override}
 			if expires != "" {
 				d, err := parseDays(expires)
 				if err != nil {
@@ -190,6 +204,7 @@ func newBlocklistAdd(g *globalFlags) *cobra.Command {
 	f.StringVar(&classtype, "classtype", "trojan-activity", "classification")
 	f.StringVar(&direction, "direction", "any", "which end of a packet must be the address: src, dst or any")
 	f.StringVar(&expires, "expires", "", "remove it after this long (30d, 2w, 12h)")
+	f.BoolVar(&override, "override", false, "replace the rule a loaded list gave the address, until the next load (a later del removes the address altogether)")
 	return cmd
 }
 
@@ -204,8 +219,15 @@ func newBlocklistDel(g *globalFlags) *cobra.Command {
 				return err
 			}
 			return withBlocklist(g, true, func(bl *blocklistmaps.Blocklist) error {
-				if err := bl.Del(p); err != nil {
+				kept, err := bl.DelManual(p)
+				if err != nil {
 					return err
+				}
+				if kept != nil {
+					r := kept.Rule
+					fmt.Fprintf(cmd.OutOrStdout(), "removed the listing `blocklist add` made of %s; [%d:%d:%d] %s (%s) still lists it as %s\n",
+						p, r.GID, r.SID, r.Rev, r.Msg, r.Source, kept.Side)
+					return nil
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", p)
 				return nil
@@ -251,7 +273,7 @@ func views(snap *blocklistmaps.Snapshot, e blocklistmaps.LiveEntry) []entryView 
 	add := func(id uint32, dir string) {
 		r := snap.Rules[id]
 		v := entryView{Prefix: e.Prefix.String(), Direction: dir, GID: r.Gid, SID: r.Sid, Rev: r.Rev,
-			Msg: abi.CString(r.Msg[:]), Classtype: abi.CString(r.Classtype[:]), Source: abi.CString(r.Source[:]), RuleID: id}
+			Msg: abi.CString(r.Msg[:]), Classtype: abi.CString(r.Classtype[:]), Source: e.EntrySource(abi.CString(r.Source[:])), RuleID: id}
 		if r.ExpiresUnix != 0 {
 			v.Expires = time.Unix(int64(r.ExpiresUnix), 0).UTC().Format(time.RFC3339)
 		}

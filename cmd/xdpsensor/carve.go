@@ -136,6 +136,13 @@ in DIR/eve.json ("xdpsensor_alert_id") and carves its flow.`,
 			if out == "-" {
 				w, msg = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			} else {
+				inputs := []string{evePath}
+				for _, rf := range files {
+					inputs = append(inputs, rf.Path, capture.IndexPath(rf.Path))
+				}
+				if err := refuseInput(out, inputs); err != nil {
+					return err
+				}
 				if outFile, err = os.Create(out); err != nil {
 					return err
 				}
@@ -178,20 +185,23 @@ in DIR/eve.json ("xdpsensor_alert_id") and carves its flow.`,
 }
 
 // findRing lists the ring files in dir and dir/pcap.
-func findRing(dir string) ([]capture.RingFile, error) {
-	var files []capture.RingFile
-	for _, d := range []string{dir, filepath.Join(dir, "pcap")} {
-		fs1, err := capture.FindRingFiles(d)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+// refuseInput fails when out is one of the inputs (by device and inode,
+// so a symlink, a hard link or another spelling of the path is caught):
+// creating it would truncate the evidence being carved.
+func refuseInput(out string, inputs []string) error {
+	ost, err := os.Stat(out)
+	if err != nil {
+		return nil // a new file (or one Create will report)
+	}
+	for _, in := range inputs {
+		if ist, err := os.Stat(in); err == nil && os.SameFile(ost, ist) {
+			return fmt.Errorf("-w %s is %s, one of carve's inputs: writing it would destroy the evidence; choose another file", out, in)
 		}
-		files = append(files, fs1...)
 	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("%w in %s or %s", capture.ErrNoRingFiles, dir, filepath.Join(dir, "pcap"))
-	}
-	return files, nil
+	return nil
 }
+
+func findRing(dir string) ([]capture.RingFile, error) { return capture.FindOutputRing(dir) }
 
 // parseWhen reads a time: RFC 3339, "2006-01-02 15:04:05[.frac]" or
 // "2006-01-02T15:04:05[.frac]" in UTC, or Unix seconds[.frac]. whole says

@@ -61,7 +61,8 @@ func newFlowsCommand(g *globalFlags) *cobra.Command {
 }
 
 func newDetachCommand(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
+	var force bool
+	cmd := &cobra.Command{
 		Use:   "detach",
 		Short: "Remove the sensor's pinned maps (the blocklist and any flows left in the kernel)",
 		Args:  cobra.NoArgs,
@@ -72,6 +73,15 @@ func newDetachCommand(g *globalFlags) *cobra.Command {
 			if _, err := os.Stat(g.pinDir); err != nil {
 				return fmt.Errorf("nothing pinned at %s", g.pinDir)
 			}
+			// Pulling the maps from under a running daemon leaves one that
+			// can no longer be managed (stats, blocklist, detach).
+			if pid := pipeline.DaemonPID(g.pinDir); pid != 0 && !force {
+				who := fmt.Sprintf("pid %d", pid)
+				if pid < 0 {
+					who = "pid unknown"
+				}
+				return fmt.Errorf("xdpsensor run (%s) is using %s: stop it first (it detaches when it exits), or detach anyway with --force", who, g.pinDir)
+			}
 			if err := loader.Unpin(g.pinDir); err != nil {
 				return fmt.Errorf("removing %s: %w", g.pinDir, err)
 			}
@@ -79,6 +89,8 @@ func newDetachCommand(g *globalFlags) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&force, "force", false, "detach even while a daemon runs on the pin directory")
+	return cmd
 }
 
 func endpoint(e event.Endpoint) string {

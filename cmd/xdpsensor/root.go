@@ -56,7 +56,7 @@ func newRootCommand() *cobra.Command {
 		}
 	}
 	root.AddCommand(newRunCommand(g), newReplayCommand(g), newStatsCommand(g), newFlowsCommand(g), newDetachCommand(g),
-		newBlocklistCommand(g), newSessionsCommand(g), newCarveCommand(g), newPcapCommand(g))
+		newBlocklistCommand(g), newSessionsCommand(g), newCarveCommand(g), newPcapCommand(g), newUICommand(g))
 	// After AddCommand: --config fills every command's flags from a file.
 	addConfigFlag(root)
 	return root
@@ -96,6 +96,8 @@ type sensorFlags struct {
 	pcapRotate  time.Duration
 	pcapFormat  string
 	captureRing uint32
+	backlog     string
+	replace     blocklist.ReplaceOptions
 }
 
 func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
@@ -106,6 +108,8 @@ func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
 	fl.StringVar(&f.externalNet, "external-net", "any", "$EXTERNAL_NET: any, !$HOME_NET, or CIDRs")
 	fl.StringVar(&f.classification, "classification", "", "Snort classification.config (default: the standard table)")
 	fl.StringVar(&f.threshold, "threshold", "", `threshold for feeds without rules of their own, as Snort writes it ("type limit, track by_src, count 1, seconds 60")`)
+	fl.BoolVar(&f.replace.AllowEmpty, "allow-empty", false, "accept --blocklist files with no address")
+	fl.BoolVar(&f.replace.AllowAll, "allow-all", false, "accept --blocklist files holding 0.0.0.0/0 or ::/0 (every packet alerts)")
 	fl.StringVarP(&f.out, "out", "o", defaultOut, "output directory (eve.json)")
 	fl.StringVar(&f.sensorName, "sensor-name", "", "sensor name for the EVE host field")
 	fl.DurationVar(&f.flowTimeout, "flow-timeout", flowtable.DefaultTimeout, "write a flow's record after this long idle")
@@ -122,6 +126,7 @@ func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
 	fl.StringVar(&f.pcapSize, "pcap-size", "100M", "start a new pcap file at this size (tshark -b filesize)")
 	fl.DurationVar(&f.pcapRotate, "pcap-rotate", 0, "also start a new pcap file this often (e.g. 1h; 0: by size only)")
 	fl.StringVar(&f.pcapFormat, "pcap-format", "pcap", "pcap or pcapng")
+	fl.StringVar(&f.backlog, "output-backlog", "8M", "records each output file keeps in memory while it cannot be written (disk full), retried every second; past this they are counted as lost")
 	fl.Uint32Var(&f.captureRing, "capture-ring-size", pipeline.DefaultCaptureRingSize, "kernel-to-daemon capture ring in bytes (a power of two)")
 }
 
@@ -143,6 +148,10 @@ func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
 	}
 	if f.pcapFiles < 1 {
 		return pipeline.Config{}, fmt.Errorf("--pcap-files %d: want at least 1", f.pcapFiles)
+	}
+	backlog, err := capture.ParseSize(f.backlog)
+	if err != nil || backlog < 0 || backlog > 1<<30 {
+		return pipeline.Config{}, fmt.Errorf("--output-backlog %q: want a size like 8M, at most 1G", f.backlog)
 	}
 	if f.snaplen > loader.MaxSnaplen {
 		return pipeline.Config{}, fmt.Errorf("--snaplen %d: at most %d", f.snaplen, loader.MaxSnaplen)
@@ -166,11 +175,13 @@ func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
 			FileSize: size, Rotate: f.pcapRotate, Format: f.pcapFormat, RingSize: f.captureRing},
 		Blocklists:       f.blocklists,
 		BlocklistFormat:  f.blocklistFormat,
+		Replace:          f.replace,
 		HomeNet:          f.homeNet,
 		ExternalNet:      f.externalNet,
 		Classification:   f.classification,
 		DefaultThreshold: f.threshold,
 		OutDir:           f.out,
+		OutputBacklog:    int(backlog),
 		SensorName:       f.sensorName,
 		FlowTimeout:      f.flowTimeout,
 		FlowTableSize:    v4,

@@ -3,7 +3,9 @@
 package blocklist
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -84,4 +86,38 @@ type List struct {
 	// Files are the inputs, in the order loaded, with the format each was
 	// read as. Load and Parse set it; a List built by hand may leave it nil.
 	Files []File
+}
+
+// ReplaceOptions say which lists a caller may put in place of the live
+// one although they are almost surely a mistake.
+type ReplaceOptions struct {
+	AllowEmpty bool // a list with no address (removes every entry)
+	AllowAll   bool // a list with 0.0.0.0/0 or ::/0 (every packet alerts)
+}
+
+// CheckReplacement refuses a list that would empty the live blocklist (an
+// empty or comment-only file, a truncated download) or make every packet
+// alert (0.0.0.0/0, ::/0), unless opts allow it.
+func (l *List) CheckReplacement(opts ReplaceOptions) error {
+	if len(l.Entries) == 0 && !opts.AllowEmpty {
+		names := make([]string, len(l.Files))
+		for i, f := range l.Files {
+			names[i] = f.Path
+		}
+		return fmt.Errorf("%s: no address listed: loading it would remove every entry of the running blocklist; "+
+			"give --allow-empty if that is what you want", strings.Join(names, ", "))
+	}
+	if opts.AllowAll {
+		return nil
+	}
+	var all []string
+	for _, e := range l.Entries {
+		if e.Prefix.Bits() == 0 {
+			all = append(all, fmt.Sprintf("%s: %s lists every address", e.Source, e.Prefix))
+		}
+	}
+	if len(all) > 0 {
+		return fmt.Errorf("%s: every packet would alert; give --allow-all if that is what you want", strings.Join(all, "; "))
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package blocklist
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/xdpsensor/xdpsensor/userspace/classification"
@@ -55,7 +59,16 @@ type Options struct {
 	// against: a classtype it does not define is an error, as in Snort.
 	// When nil, classtypes are not checked.
 	Classes *classification.Table
+
+	// MaxFileSize is the most a file may hold (0: DefaultMaxFileSize): a
+	// device or a runaway feed is an error naming the file, not a
+	// process that grows without bound.
+	MaxFileSize int64
 }
+
+// DefaultMaxFileSize bounds a blocklist file: several times the largest
+// public feeds (a million IPv4 addresses is about 15 MB).
+const DefaultMaxFileSize = 128 << 20
 
 // Error is what Load and Parse return when any input is bad. It holds
 // every problem found, each "path:line: reason" (or "path: reason" for a
@@ -220,14 +233,27 @@ func (e *Error) Problems() []string { return slices.Clone(e.problems) }
 // kept)". Warnings also note IPv4-mapped IPv6 rewritten as IPv4 and rules
 // that share a gid:sid. They come in file and line order.
 func Load(paths []string, opts Options) (*List, error) {
+	return LoadContext(context.Background(), paths, opts)
+}
+
+// LoadContext is Load that stops reading when ctx is done (a FIFO no one
+// writes to, a slow mount): it then returns ctx's error.
+func LoadContext(ctx context.Context, paths []string, opts Options) (*List, error) {
 	l, err := newLoader(opts)
 	if err != nil {
 		return nil, err
 	}
+	limit := opts.MaxFileSize
+	if limit <= 0 {
+		limit = DefaultMaxFileSize
+	}
 	inputs := make([]input, 0, len(paths))
 	for i, path := range paths {
 		l.file = int32(i)
-		data, err := os.ReadFile(path)
+		data, err := readBounded(ctx, path, limit)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("reading %s: %w", path, ctx.Err())
+		}
 		if err != nil {
 			l.fileProblem(path, "cannot read: "+describeIOError(err))
 			continue
@@ -253,6 +279,41 @@ func Parse(name string, r io.Reader, opts Options) (*List, error) {
 	}
 	l.parseInputs([]input{{index: 0, path: name, data: data}})
 	return l.finish()
+}
+
+// readBounded reads at most limit bytes of path, giving up when ctx is
+// done. The file is opened non-blocking, so that neither opening a FIFO
+// nor reading one with no writer hangs the caller.
+func readBounded(ctx context.Context, path string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var buf bytes.Buffer
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		if st.Size() > limit {
+			return nil, fmt.Errorf("%d bytes is more than a blocklist may hold (%d MiB)", st.Size(), limit>>20)
+		}
+		buf.Grow(int(st.Size()) + 512)
+	}
+	for {
+		buf.Grow(1 << 20)
+		b := buf.AvailableBuffer()
+		n, err := f.Read(b[:cap(b)])
+		buf.Write(b[:n])
+		if int64(buf.Len()) > limit {
+			return nil, fmt.Errorf("more than the %d MiB a blocklist may hold: not a blocklist", limit>>20)
+		}
+		if err == io.EOF {
+			return buf.Bytes(), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // describeIOError drops the path a *fs.PathError repeats.
@@ -356,19 +417,40 @@ func newLoader(opts Options) (*loader, error) {
 }
 
 func (l *loader) problem(path string, line int, reason string) {
-	l.problems = append(l.problems, problem{l.file, path + ":" + strconv.Itoa(line) + ": " + reason})
+	l.problems = append(l.problems, problem{l.file, path + ":" + strconv.Itoa(line) + ": " + cutMiddle(reason)})
 }
 
 func (l *loader) fileProblem(path, reason string) {
-	l.problems = append(l.problems, problem{l.file, path + ": " + reason})
+	l.problems = append(l.problems, problem{l.file, path + ": " + cutMiddle(reason)})
 }
 
 func (l *loader) warn(path string, line int, text string) {
-	l.warnings = append(l.warnings, warning{at: pos{l.file, int32(line)}, text: path + ":" + strconv.Itoa(line) + ": " + text})
+	l.warnings = append(l.warnings, warning{at: pos{l.file, int32(line)}, text: path + ":" + strconv.Itoa(line) + ": " + cutMiddle(text)})
 }
 
 func (l *loader) fileWarn(path, text string) {
-	l.warnings = append(l.warnings, warning{at: pos{l.file, 0}, text: path + ": " + text})
+	l.warnings = append(l.warnings, warning{at: pos{l.file, 0}, text: path + ": " + cutMiddle(text)})
+}
+
+// maxMessage bounds a problem or warning: a multi-megabyte bad token is
+// not echoed whole to a terminal.
+const maxMessage = 400
+
+// cutMiddle shortens s past maxMessage by cutting out its middle (at
+// character boundaries), keeping the start of the quoted token and the
+// reason that follows it.
+func cutMiddle(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	head, tail := 200, len(s)-150
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
+	}
+	for tail < len(s) && !utf8.RuneStart(s[tail]) {
+		tail++
+	}
+	return s[:head] + fmt.Sprintf("…[%d bytes cut]…", tail-head) + s[tail:]
 }
 
 // source returns "path:line".

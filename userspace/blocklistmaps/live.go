@@ -41,6 +41,9 @@ type LiveEntry struct {
 	Prefix    netip.Prefix
 	RuleAsSrc uint32 // rule ids, 0 for none
 	RuleAsDst uint32
+	// Sources are the entry's own "file:line"s as its load recorded them
+	// (see EntrySource), nil when they are its rules'.
+	Sources []string
 }
 
 // Snapshot is the live blocklist as the kernel holds it.
@@ -101,6 +104,11 @@ func (b *Blocklist) Snapshot() (*Snapshot, error) {
 		return nil, err
 	}
 	slices.SortFunc(snap.Entries, func(a, b LiveEntry) int { return comparePrefix(a.Prefix, b.Prefix) })
+	if srcs := b.readSources(cfg.Generation); srcs != nil {
+		for i := range snap.Entries {
+			snap.Entries[i].Sources = srcs[snap.Entries[i].Prefix]
+		}
+	}
 	return snap, nil
 }
 
@@ -188,6 +196,71 @@ func (s *Snapshot) Effective(addr netip.Addr) abi.BpfBlocklistEntry {
 type AddOptions struct {
 	Rule    blocklist.Rule // msg, sid, direction...
 	Expires time.Time      // zero: never
+	// Override replaces the rule a loaded list gave the address (for the
+	// directions added) instead of refusing: the kernel keeps one rule per
+	// address and side, so until the next load the feed's rule is gone for
+	// those directions, and a Del removes the address altogether.
+	Override bool
+}
+
+// ManualSource is the Source of rules that Add writes.
+const ManualSource = "xdpsensor blocklist add"
+
+// ListedError is Add's refusal to replace the rule a loaded list gave an
+// address.
+type ListedError struct {
+	Prefix netip.Prefix
+	Side   string // "source", "destination" or "either end"
+	Rule   blocklist.Rule
+}
+
+func (e *ListedError) Error() string {
+	r := e.Rule
+	return fmt.Sprintf("%s is already listed as %s by [%d:%d:%d] %s (%s): adding would replace that rule until the next load, "+
+		"and a later del would remove the feed's listing too; give --override to do it anyway", e.Prefix, e.Side, r.GID, r.SID, r.Rev, r.Msg, r.Source)
+}
+
+// feedRuleFor returns the rule a loaded list (not Add) gives p in the
+// live slot for the directions of dir, if any.
+func (b *Blocklist) feedRuleFor(slot uint32, p netip.Prefix, dir blocklist.Direction) (*ListedError, error) {
+	outer, key := b.entryMap(p)
+	m, err := innerMap(outer, slot)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	defer m.Close()
+	var cur abi.BpfBlocklistEntry
+	if err := m.Lookup(key, &cur); errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var found *ListedError
+	for _, side := range []struct {
+		bit  blocklist.Direction
+		id   uint32
+		name string
+	}{{blocklist.ListedAsSrc, cur.RuleAsSrc, "source"}, {blocklist.ListedAsDst, cur.RuleAsDst, "destination"}} {
+		if dir&side.bit == 0 || side.id == 0 {
+			continue
+		}
+		var kr abi.BpfRule
+		if err := b.Maps.Rules.Lookup(side.id, &kr); err != nil {
+			continue
+		}
+		r := abi.RuleFromKernel(&kr)
+		if r.Source == ManualSource {
+			continue
+		}
+		if found != nil && found.Rule.Source == r.Source && found.Rule.SID == r.SID {
+			found.Side = "either end"
+			continue
+		}
+		if found == nil {
+			found = &ListedError{Prefix: p, Side: side.name, Rule: r}
+		}
+	}
+	return found, nil
 }
 
 // Add lists one address or prefix in the live slot, in place. A slot
@@ -197,6 +270,21 @@ func (b *Blocklist) Add(p netip.Prefix, opts AddOptions) error {
 	cfg, slot, err := b.live()
 	if err != nil {
 		return err
+	}
+	if opts.Rule.Source == "" {
+		opts.Rule.Source = ManualSource
+	}
+	if dir := opts.Rule.Direction; !opts.Override {
+		if dir == 0 {
+			dir = blocklist.ListedAsAny
+		}
+		listed, err := b.feedRuleFor(slot, p, dir)
+		if err != nil {
+			return err
+		}
+		if listed != nil {
+			return listed
+		}
 	}
 	id, err := b.newRuleID(slot)
 	if err != nil {
@@ -240,20 +328,58 @@ func (b *Blocklist) Add(p netip.Prefix, opts AddOptions) error {
 
 // Del removes one address or prefix from the live slot.
 func (b *Blocklist) Del(p netip.Prefix) error {
+	_, err := b.DelManual(p)
+	return err
+}
+
+// DelManual removes one address or prefix from the live slot. When Add
+// listed it for one direction and a loaded list for the other, only Add's
+// listing goes and kept describes the list's rule that still holds it.
+func (b *Blocklist) DelManual(p netip.Prefix) (kept *ListedError, err error) {
 	p = p.Masked()
 	_, slot, err := b.live()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	outer, key := b.entryMap(p)
 	m, err := innerMap(outer, slot)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if m == nil {
-		return fmt.Errorf("%s is not on the blocklist", p)
+		return nil, fmt.Errorf("%s is not on the blocklist", p)
 	}
 	defer m.Close()
+	var cur abi.BpfBlocklistEntry
+	if err := m.Lookup(key, &cur); err == nil {
+		manual := func(id uint32) bool {
+			var kr abi.BpfRule
+			return id != 0 && b.Maps.Rules.Lookup(id, &kr) == nil && abi.CString(kr.Source[:]) == ManualSource
+		}
+		srcManual, dstManual := manual(cur.RuleAsSrc), manual(cur.RuleAsDst)
+		srcFeed, dstFeed := cur.RuleAsSrc != 0 && !srcManual, cur.RuleAsDst != 0 && !dstManual
+		if (srcManual || dstManual) && (srcFeed || dstFeed) {
+			next := cur
+			if srcManual {
+				next.RuleAsSrc = 0
+			}
+			if dstManual {
+				next.RuleAsDst = 0
+			}
+			if err := m.Put(key, &next); err != nil {
+				return nil, fmt.Errorf("writing %s: %w", p, err)
+			}
+			kept, err = b.feedRuleFor(slot, p, blocklist.ListedAsAny)
+			if err != nil {
+				return nil, err
+			}
+			return kept, b.bumpGeneration(slot, p, 0)
+		}
+	}
+	return nil, b.delEntry(m, key, slot, p)
+}
+
+func (b *Blocklist) delEntry(m *ebpf.Map, key any, slot uint32, p netip.Prefix) error {
 	if err := m.Delete(key); err != nil {
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("%s is not on the blocklist", p)

@@ -125,7 +125,18 @@ func (b *Blocklist) Replace(list *blocklist.List) (InstallStats, error) {
 	if err := b.deleteSlotRules(slot); err != nil {
 		return InstallStats{}, err
 	}
+	flipped := false
+	defer func() {
+		if !flipped {
+			// Nothing of a failed load stays in the rules map: a full map
+			// would fail the next load and `blocklist add` too.
+			b.deleteSlotRules(slot)
+		}
+	}()
 	if err := b.writeRules(img.rules); err != nil {
+		return InstallStats{}, err
+	}
+	if err := b.carryThresholds(cfg.Generation&1, img.rules); err != nil {
 		return InstallStats{}, err
 	}
 	// The maps of the idle slot are independent: fill them side by side.
@@ -189,6 +200,9 @@ func (b *Blocklist) Replace(list *blocklist.List) (InstallStats, error) {
 	if err := b.Maps.Config.Put(uint32(0), &cfg); err != nil {
 		return InstallStats{}, fmt.Errorf("switching to generation %d: %w", gen, err)
 	}
+	flipped = true
+	// Best effort: without it, `blocklist list` shows each rule's line.
+	_ = b.writeSources(gen, list)
 	if err := b.pinLive(inner); err != nil {
 		return InstallStats{}, err
 	}
@@ -325,16 +339,22 @@ func (img *slotImage) markPrefixV4(p netip.Prefix) {
 // before: two loads ago, long drained from the ring.
 func (b *Blocklist) deleteSlotRules(slot uint32) error {
 	var stale []uint32
+	// Keys only: a rule is ~800 bytes, and the map may hold 196,608.
+	var key any // nil: the first key
 	var id uint32
-	var r abi.BpfRule
-	it := b.Maps.Rules.Iterate()
-	for it.Next(&id, &r) {
+	for {
+		err := b.Maps.Rules.NextKey(key, &id)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("listing rules: %w", err)
+		}
 		if id>>ruleSlotShift == slot {
 			stale = append(stale, id)
 		}
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("listing rules: %w", err)
+		next := id
+		key = &next
 	}
 	for _, id := range stale {
 		if err := b.Maps.Rules.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -103,7 +104,7 @@ func ReadIndex(path string) (*Index, error) {
 // temporary file renamed over FILE.idx).
 func WriteIndex(path string, ix *Index) error {
 	tmp := IndexPath(path) + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o640) // never through a planted symlink
 	if err != nil {
 		return fmt.Errorf("pcap index: %w", err)
 	}

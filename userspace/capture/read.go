@@ -28,6 +28,12 @@ type Packet struct {
 }
 
 // Reader reads pcap or pcapng files of any link type the sensor can parse.
+//
+// pcapng goes through gopacket's pcapgo (mixed link types allowed: each
+// interface keeps its own). Classic pcap is read here: pcapgo refuses
+// version 2.0-2.3 files that libpcap and tshark read, carries an
+// out-of-range microsecond field silently into the next second, and
+// says nothing of which record was cut or corrupt.
 type Reader struct {
 	path  string
 	f     *os.File
@@ -37,7 +43,16 @@ type Reader struct {
 	index int
 	// truncated is set when the file ended in the middle of a packet.
 	truncated bool
+	// cut says why reading stopped before the end of the file, "" if it
+	// did not.
+	cut string
+	// notes are what was odd about records that were still read.
+	notes      []string
+	notesTotal int
 }
+
+// maxNotes bounds the notes a Reader keeps (Notes counts the rest).
+const maxNotes = 5
 
 // Open opens a capture, telling pcap from pcapng by its magic number.
 func Open(path string) (*Reader, error) {
@@ -53,7 +68,9 @@ func Open(path string) (*Reader, error) {
 	}
 	r := &Reader{path: path, f: f}
 	if binary.LittleEndian.Uint32(magic) == 0x0a0d0d0a {
-		ng, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
+		opts := pcapgo.DefaultNgReaderOptions
+		opts.WantMixedLinkType = true // every interface's packets, each with its link type
+		ng, err := pcapgo.NewNgReader(br, opts)
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("%s: reading pcapng: %w", path, err)
@@ -66,36 +83,47 @@ func Open(path string) (*Reader, error) {
 			return ng.LinkType()
 		}
 	} else {
-		pr, err := pcapgo.NewReader(br)
+		pr, err := newPcapReader(br)
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("%s: not a pcap or pcapng file: %w", path, err)
 		}
-		r.next = pr.ReadPacketData
-		lt := pr.LinkType()
+		pr.note = r.note
+		r.next = pr.read
+		lt := pr.linkType
 		r.link = func(gopacket.CaptureInfo) layers.LinkType { return lt }
 	}
 	return r, nil
 }
 
+func (r *Reader) note(s string) {
+	r.notesTotal++
+	if len(r.notes) < maxNotes {
+		r.notes = append(r.notes, fmt.Sprintf("%s: record %d: %s", r.path, r.index+1, s))
+	}
+}
+
 // Next returns the next packet, io.EOF at the end. Packets of link types
 // without Ethernet get a synthetic Ethernet header. A file that ends in
-// the middle of a packet (one being written, or left by a crash) ends
-// cleanly after its last complete packet; Truncated then reports it.
+// the middle of a packet (one being written, or left by a crash), or
+// whose next record header is corrupt, ends after its last good packet;
+// Truncated and Cut then say so.
 func (r *Reader) Next() (Packet, error) {
 	data, ci, err := r.next()
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		r.truncated = true
+		r.cut = fmt.Sprintf("%s: cut in record %d (the file ends after %d whole records)", r.path, r.index+1, r.index)
 		return Packet{}, io.EOF
 	}
 	if errors.Is(err, io.EOF) {
 		return Packet{}, io.EOF
 	}
-	r.index++
 	if err != nil {
-		return Packet{}, fmt.Errorf("%s: packet %d: %w", r.path, r.index, err)
+		r.cut = fmt.Sprintf("%s: record %d: %v: the rest of the file was not read", r.path, r.index+1, err)
+		return Packet{}, io.EOF
 	}
-	p := Packet{Time: ci.Timestamp, OrigLen: ci.Length, Index: r.index}
+	r.index++
+	p := Packet{Time: ci.Timestamp, OrigLen: max(ci.Length, len(data)), Index: r.index}
 	lt := r.link(ci)
 	p.Data, p.Synthetic, err = r.toEthernet(lt, data)
 	if err != nil {
@@ -106,6 +134,15 @@ func (r *Reader) Next() (Packet, error) {
 	}
 	return p, nil
 }
+
+// Cut says why the file was not read to its end ("file: record N: ..."),
+// "" when it was.
+func (r *Reader) Cut() string { return r.cut }
+
+// Notes are the first few oddities of records that were read anyway
+// (timestamps out of range), "file: record N: ...", and how many there
+// were in all.
+func (r *Reader) Notes() ([]string, int) { return r.notes, r.notesTotal }
 
 var ethHeader = [12]byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1}
 

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -394,7 +395,7 @@ func (r *Ring) openNext(ts time.Time, iface string) error {
 	// The file appears under its name with its header written: readers
 	// never see a ring file shorter than a capture header.
 	tmp := filepath.Join(r.opts.Dir, "."+r.fileName(num, ts)+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o640) // never through a planted symlink
 	if err != nil {
 		r.pause(fmt.Errorf("pcap ring: %w", err))
 		return fmt.Errorf("%w: %w", ErrPaused, err)

@@ -53,6 +53,18 @@ type TCPFlagCounts struct {
 	SYN, SYNACK, ACK, FIN, RST, PSH, URG, ECE, CWR uint64
 }
 
+// FlagCount is one flag's count, named as the outputs name it.
+type FlagCount struct {
+	Name string // syn, synack, ack, fin, rst, psh, urg, ece, cwr
+	N    uint64
+}
+
+// Named lists the counts in the order the outputs print them.
+func (c *TCPFlagCounts) Named() []FlagCount {
+	return []FlagCount{{"syn", c.SYN}, {"synack", c.SYNACK}, {"ack", c.ACK}, {"fin", c.FIN}, {"rst", c.RST},
+		{"psh", c.PSH}, {"urg", c.URG}, {"ece", c.ECE}, {"cwr", c.CWR}}
+}
+
 // DirectionStats are the counters of one direction of a flow.
 type DirectionStats struct {
 	Packets    uint64

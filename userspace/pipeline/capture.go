@@ -12,6 +12,7 @@ import (
 	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/ringbuf"
 	"github.com/xdpsensor/xdpsensor/userspace/capture"
+	"github.com/xdpsensor/xdpsensor/userspace/outfile"
 )
 
 // CaptureConfig is full-content capture: what the kernel hands over and the
@@ -64,6 +65,7 @@ type captureSink struct {
 	iface  func(uint32) string
 	maps   *abi.BpfMaps
 	rec    capture.Record
+	lost   uint64 // records that could not be read (the ring counts its own)
 }
 
 func openCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) (*captureSink, error) {
@@ -71,6 +73,11 @@ func openCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) (*captureSi
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
 	}
+	d, err := outfile.OpenDir(dir) // no other user may plant files there
+	if err != nil {
+		return nil, err
+	}
+	d.Close()
 	rd, err := ringbuf.NewReader(s.Objects.Capture)
 	if err != nil {
 		return nil, err
@@ -100,7 +107,8 @@ func (c *captureSink) drain() error {
 func (c *captureSink) write(raw []byte) error {
 	hdr, frame, err := abi.ParseCaptureRecord(raw)
 	if err != nil {
-		return err
+		c.lost++ // counted in pcap_frames_lost; the next record may be fine
+		return nil
 	}
 	k := &hdr.Key
 	ends := [2]struct {
@@ -119,10 +127,9 @@ func (c *captureSink) write(raw []byte) error {
 	if hdr.FlowStartNs != 0 {
 		c.rec.FlowID = abi.FlowID(k, hdr.FlowStartNs)
 	}
-	// A paused ring (disk full) counts what it drops; alerts go on.
-	if _, err := c.ring.Write(&c.rec); err != nil && !errors.Is(err, capture.ErrPaused) {
-		return nil
-	}
+	// The ring counts every frame it could not write (disk full, paused)
+	// in Stats().Dropped, published as pcap_frames_lost; alerts go on.
+	c.ring.Write(&c.rec)
 	return nil
 }
 
@@ -144,16 +151,22 @@ func (c *captureSink) close() error {
 
 // startCapture sets the kernel's capture settings and opens the pcap ring.
 func (p *Pipeline) startCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) error {
-	if err := s.SetCapture(loader.CaptureSettings{Mode: cfg.Mode, Snaplen: cfg.Snaplen, FlowBytes: cfg.FlowBytes}); err != nil {
-		return err
-	}
-	if !cfg.enabled() {
-		return nil
-	}
-	c, err := openCapture(cfg, outDir, s)
+	c, err := prepareCapture(cfg, outDir, s)
 	if err != nil {
 		return err
 	}
 	p.capture = c
 	return nil
+}
+
+// prepareCapture sets the kernel's capture settings and opens the pcap
+// ring, nil when capture is off: Live does it before attaching.
+func prepareCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) (*captureSink, error) {
+	if err := s.SetCapture(loader.CaptureSettings{Mode: cfg.Mode, Snaplen: cfg.Snaplen, FlowBytes: cfg.FlowBytes}); err != nil {
+		return nil, err
+	}
+	if !cfg.enabled() {
+		return nil, nil
+	}
+	return openCapture(cfg, outDir, s)
 }

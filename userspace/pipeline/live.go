@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 // LiveSource is the program attached to interfaces; the kernel clock is
 // CLOCK_MONOTONIC.
 type LiveSource struct {
+	// mu guards Attachments and Egress once the interface watcher runs.
+	mu          sync.Mutex
 	Attachments []*loader.Attachment
 	Egress      []*loader.EgressAttachment // host mode
 	// Poll is how long a drain blocks before the flow tracker runs.
@@ -54,6 +57,8 @@ func (l *LiveSource) Clock(ns uint64) time.Time {
 
 // Stop detaches from every interface.
 func (l *LiveSource) Stop() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	var errs []error
 	for _, a := range l.Attachments {
 		errs = append(errs, a.Close())

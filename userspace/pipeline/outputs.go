@@ -45,6 +45,9 @@ func openOutputs(cfg *Config, localNets []netip.Prefix) ([]event.Sink, error) {
 			closeSinks(sinks)
 			return nil, fmt.Errorf("opening %s: %w", o.name, err)
 		}
+		if b, ok := s.(interface{ SetMaxPending(int) }); ok && cfg.OutputBacklog > 0 {
+			b.SetMaxPending(cfg.OutputBacklog)
+		}
 		sinks = append(sinks, s)
 	}
 	return sinks, nil

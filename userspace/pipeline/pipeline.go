@@ -86,11 +86,12 @@ type Pipeline struct {
 	flushed Counts
 	log     *slog.Logger
 	capture *captureSink // nil without full-content capture
+	health  outputHealth // outputhealth.go: write failures, daemon_stats
 
 	started   time.Time // wall clock, for the stats events' uptime
 	lastStats time.Time
-	// lastLoss is the counters the last loss report was made from.
-	lastLoss []abi.Counter
+	// lastLoss is the loss counters the last loss report was made from.
+	lastLoss LossSnapshot
 }
 
 // New prepares a pipeline over a loaded sensor.
@@ -269,7 +270,9 @@ func (p *Pipeline) flush() error {
 			p.log.Warn("flushing the pcap ring", "err", err)
 		}
 	}
-	p.publish()
+	// Retry held-back records and publish the daemon's counters, after the
+	// flush below.
+	defer p.outputRound()
 	if p.counts == p.flushed {
 		return nil
 	}
@@ -307,17 +310,22 @@ func (p *Pipeline) daemonStats() abi.BpfDaemonStats {
 	if c.InEmergency {
 		d.Emergency = 1
 	}
-	if p.capture != nil {
-		st := p.capture.ring.Stats()
-		d.PcapBytesWritten, d.PcapFramesLost = st.Bytes, st.Dropped
-	}
+	d.OutputWriteErrors = p.health.outputs.WriteErrors
+	d.OutputRecordsLost = p.health.outputs.RecordsLost
+	d.PcapFramesWritten, d.PcapBytesWritten, d.PcapFramesLost = p.health.pcapFrames, p.health.pcapBytes, p.health.pcapLost
 	return d
 }
 
 // publish writes the daemon's counters where stats and metrics read them.
 func (p *Pipeline) publish() {
+	if p.sensor == nil || p.sensor.Objects.DaemonCounters == nil {
+		return
+	}
 	d := p.daemonStats()
-	if err := p.sensor.Maps().WriteDaemonStats(&d); err != nil {
+	if err := p.sensor.Maps().WriteDaemonStats(&d); err != nil && !p.health.failing["daemon_counters"] {
+		if p.health.failing != nil {
+			p.health.failing["daemon_counters"] = true
+		}
 		p.log.Warn("publishing counters", "err", err)
 	}
 }

@@ -29,6 +29,9 @@ type ReplaySource struct {
 	now     uint64
 	Packets uint64
 	Skipped uint64 // frames BPF_PROG_TEST_RUN refuses: shorter than Ethernet, longer than ~64 KB
+	// Problems are what could not be read, "file: record N: ...": a file
+	// cut short or with a corrupt record is replayed up to that record.
+	Problems []string
 }
 
 // Feed runs up to Batch packets.
@@ -46,26 +49,40 @@ func (r *ReplaySource) Feed(ctx context.Context) (uint64, bool, error) {
 				return r.now, true, nil
 			}
 			rd, err := capture.Open(r.Files[r.file])
+			r.file++
 			if err != nil {
-				return r.now, false, err
+				r.Problems = append(r.Problems, err.Error())
+				continue // the other files may be fine
 			}
 			r.cur = rd
-			r.file++
 		}
 		pkt, err := r.cur.Next()
-		if errors.Is(err, io.EOF) {
-			r.cur.Close()
-			r.cur = nil
-			continue
-		}
 		if err != nil {
-			return r.now, false, err
+			if !errors.Is(err, io.EOF) {
+				r.Problems = append(r.Problems, err.Error()+": the rest of the file was not read")
+			}
+			r.endFile()
+			continue
 		}
 		if err := r.run(pkt); err != nil {
 			return r.now, false, err
 		}
 	}
 	return r.now, false, nil
+}
+
+// endFile notes how the current file ended and closes it.
+func (r *ReplaySource) endFile() {
+	if cut := r.cur.Cut(); cut != "" {
+		r.Problems = append(r.Problems, cut)
+	}
+	notes, total := r.cur.Notes()
+	r.Problems = append(r.Problems, notes...)
+	if total > len(notes) {
+		r.Problems = append(r.Problems, fmt.Sprintf("... and %d more records with such problems", total-len(notes)))
+	}
+	r.cur.Close()
+	r.cur = nil
 }
 
 func (r *ReplaySource) run(pkt capture.Packet) error {

@@ -11,7 +11,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xdpsensor/xdpsensor/loader"
 	"github.com/xdpsensor/xdpsensor/loader/abi"
@@ -21,19 +24,25 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/eve"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/metrics"
+	"github.com/xdpsensor/xdpsensor/userspace/outfile"
 )
 
 // Config is what `run` and `replay` share.
 type Config struct {
 	Blocklists      []string // files; empty keeps a pinned sensor's current list
 	BlocklistFormat string   // auto, plain, snort
-	HomeNet         string   // $HOME_NET: "any" or CIDRs
-	ExternalNet     string   // $EXTERNAL_NET: "any", "!$HOME_NET" or CIDRs
-	Classification  string   // classification.config file; empty: Snort's standard table
+	// Replace allows an empty list, or one listing every address.
+	Replace        blocklist.ReplaceOptions
+	HomeNet        string // $HOME_NET: "any" or CIDRs
+	ExternalNet    string // $EXTERNAL_NET: "any", "!$HOME_NET" or CIDRs
+	Classification string // classification.config file; empty: Snort's standard table
 	// DefaultThreshold is a Snort threshold value ("type limit, track
 	// by_src, count 1, seconds 60") for rules of feeds without rules.
 	DefaultThreshold string
 	OutDir           string
+	// OutputBacklog is the bytes of records each output keeps while it
+	// cannot be written (0: outfile.DefaultMaxPending).
+	OutputBacklog    int
 	SensorName       string
 	FlowTimeout      time.Duration
 	FlowTableSize    uint32 // IPv4 flows, 0: from memory (loader.FlowTables)
@@ -83,8 +92,10 @@ type Summary struct {
 	Skipped   uint64 // replay: frames BPF_PROG_TEST_RUN could not take
 	Blocklist blocklistmaps.InstallStats
 	OutDir    string
+	Problems  []string           // replay: what of the captures could not be read
 	Kernel    abi.BpfSensorStats // the kernel's counters at the end
 	Losses    []Loss             // what was lost, by reason (none: nothing)
+	Daemon    abi.BpfDaemonStats // the daemon's counters at the end
 }
 
 type prepared struct {
@@ -98,7 +109,7 @@ type prepared struct {
 
 // prepare reads every input before anything touches the kernel, so bad
 // input fails fast and changes nothing.
-func prepare(cfg *Config) (*prepared, error) {
+func prepare(ctx context.Context, cfg *Config) (*prepared, error) {
 	p := &prepared{log: cfg.Logger, alertEveryPacket: cfg.AlertEveryPacket}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -115,9 +126,12 @@ func prepare(cfg *Config) (*prepared, error) {
 		}
 	}
 	if len(cfg.Blocklists) > 0 {
-		list, err := blocklist.Load(cfg.Blocklists, blocklist.Options{Format: cfg.BlocklistFormat, Classes: p.classes})
+		list, err := blocklist.LoadContext(ctx, cfg.Blocklists, blocklist.Options{Format: cfg.BlocklistFormat, Classes: p.classes})
 		if err != nil {
 			return nil, fmt.Errorf("blocklist rejected, nothing loaded:\n%w", err)
+		}
+		if err := list.CheckReplacement(cfg.Replace); err != nil {
+			return nil, fmt.Errorf("blocklist refused, nothing loaded: %w", err)
 		}
 		for _, w := range list.Warnings {
 			p.log.Warn("blocklist", "warning", w)
@@ -203,7 +217,7 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 			return Summary{}, fmt.Errorf("capture %w", err)
 		}
 	}
-	prep, err := prepare(&cfg)
+	prep, err := prepare(ctx, &cfg)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -247,12 +261,20 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	sum.Counts, err = p.Run(ctx, src)
 	sum.Packets = src.Packets
 	sum.Skipped = src.Skipped
+	sum.Problems = src.Problems
+	for _, pr := range src.Problems {
+		prep.log.Warn("capture", "problem", pr)
+	}
+	if err == nil && len(src.Problems) > 0 && src.Packets == 0 && src.Skipped == 0 {
+		err = fmt.Errorf("no packet could be read:\n%s", strings.Join(src.Problems, "\n"))
+	}
 	if src.Skipped > 0 {
 		prep.log.Warn("frames the kernel program could not run (shorter than Ethernet or longer than ~64 KB)", "skipped", src.Skipped)
 	}
 	if st, serr := s.Maps().ReadStats(); serr == nil {
 		sum.Kernel = st
 	}
+	sum.Daemon, _ = s.Maps().ReadDaemonStats()
 	if p != nil {
 		sum.Losses = p.Losses()
 	}
@@ -285,17 +307,35 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	if len(cfg.Interfaces) == 0 {
 		return Summary{}, errors.New("no interface to watch (--iface)")
 	}
-	prep, err := prepare(&cfg.Config)
+	prep, err := prepare(ctx, &cfg.Config)
 	if err != nil {
 		return Summary{}, err
 	}
-	// Check the interfaces before anything is loaded or pinned.
+	// What the operator gave is checked before anything is loaded,
+	// pinned or attached: a run that cannot start leaves nothing behind.
 	if err := checkInterfaces(cfg.Netns, cfg.Interfaces); err != nil {
 		return Summary{}, err
+	}
+	if err := checkOutDir(&cfg.Config); err != nil {
+		return Summary{}, err
+	}
+	var ln net.Listener
+	if cfg.MetricsAddr != "" {
+		if ln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return Summary{}, fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer func() {
+			if ln != nil {
+				ln.Close() // not handed to the server: Live failed
+			}
+		}()
 	}
 	pinDir := cfg.PinDir
 	if pinDir == "" {
 		pinDir = loader.DefaultPinDir
+	}
+	if canon, err := canonicalPath(pinDir); err == nil {
+		pinDir = canon // one daemon per directory, however it is spelled
 	}
 	if err := loader.CheckPrivileges(); err != nil {
 		return Summary{}, err
@@ -305,6 +345,8 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		return Summary{}, err
 	}
 	defer unlock()
+	_, statErr := os.Stat(filepath.Join(pinDir, "config"))
+	fresh := statErr != nil // no sensor pinned here before this run
 	cfg.Capture = cfg.Capture.withDefaults()
 	s, err := loader.Load(loader.Config{
 		PinDir:          pinDir,
@@ -321,6 +363,14 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		return Summary{}, err
 	}
 	defer s.Close()
+	running := false
+	defer func() {
+		// A first run that failed removes the maps (and kept links) it
+		// pinned; a restart's pins hold an earlier run's state and stay.
+		if !running && fresh {
+			loader.Unpin(pinDir)
+		}
+	}()
 	for _, w := range s.Warnings {
 		prep.log.Warn(w)
 	}
@@ -338,15 +388,21 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		return sum, err
 	}
 	src := &LiveSource{}
+	var capSink *captureSink
 	// Until the pipeline runs (and then stops and closes them itself), a
 	// failure detaches what was attached and closes the outputs.
-	running := false
 	defer func() {
 		if !running {
 			src.Stop()
 			closeSinks(sinks)
+			if capSink != nil {
+				capSink.close()
+			}
 		}
 	}()
+	if capSink, err = prepareCapture(cfg.Capture, cfg.OutDir, s); err != nil {
+		return sum, err
+	}
 	names, adopted, err := attachAll(s, &cfg, src, prep.log)
 	if err != nil {
 		return sum, err
@@ -364,13 +420,15 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	if err := p.startCapture(cfg.Capture, cfg.OutDir, s); err != nil {
-		return sum, err
-	}
-	if cfg.MetricsAddr != "" {
-		if err := serveMetrics(ctx, &cfg, s, src, p, prep.log); err != nil {
+	p.capture = capSink
+	if ln != nil {
+		if err := serveMetrics(ctx, ln, &cfg, s, src, p, prep.log); err != nil {
 			return sum, err
 		}
+		ln = nil // the server closes it
+	}
+	if err := watchInterfaces(ctx, s, &cfg, src, prep.log); err != nil {
+		return sum, err
 	}
 	if cfg.Ready != nil {
 		cfg.Ready()
@@ -387,6 +445,32 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		sum.Losses = p.Losses()
 	}
 	return sum, err
+}
+
+// checkOutDir creates the output directory (and OUT/pcap when capturing)
+// and fails when it cannot be written to or others could plant files in it.
+func checkOutDir(cfg *Config) error {
+	if cfg.OutDir == "" {
+		return errors.New("no output directory (--out)")
+	}
+	dirs := []string{cfg.OutDir}
+	if cfg.Capture.enabled() {
+		dirs = append(dirs, filepath.Join(cfg.OutDir, "pcap"))
+	}
+	for _, dir := range dirs {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return fmt.Errorf("creating output directory: %w", err)
+		}
+		d, err := outfile.OpenDir(dir)
+		if err != nil {
+			return err
+		}
+		d.Close()
+		if err := unix.Access(dir, unix.W_OK); err != nil {
+			return fmt.Errorf("output directory %s cannot be written: %w", dir, err)
+		}
+	}
+	return nil
 }
 
 // checkInterfaces fails on the first interface netns does not have.
@@ -453,9 +537,8 @@ func attachAll(s *loader.Sensor, cfg *LiveConfig, src *LiveSource, log *slog.Log
 	return names, adopted, err
 }
 
-// serveMetrics starts the Prometheus endpoint and returns once it listens
-// (or failed to).
-func serveMetrics(ctx context.Context, cfg *LiveConfig, s *loader.Sensor, src *LiveSource, p *Pipeline, log *slog.Logger) error {
+// serveMetrics starts the Prometheus endpoint on ln.
+func serveMetrics(ctx context.Context, ln net.Listener, cfg *LiveConfig, s *loader.Sensor, src *LiveSource, p *Pipeline, log *slog.Logger) error {
 	var ifs []metrics.Interface
 	for i, a := range src.Attachments {
 		mi := metrics.Interface{Name: a.Interface, Mode: string(a.Mode)}
@@ -468,16 +551,12 @@ func serveMetrics(ctx context.Context, cfg *LiveConfig, s *loader.Sensor, src *L
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- metrics.Serve(ctx, cfg.MetricsAddr, reg, log) }()
-	select {
-	case err := <-errc:
-		if err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
+	go func() {
+		if err := metrics.ServeListener(ctx, ln, reg, log); err != nil {
+			log.Error("serving metrics", "err", err)
 		}
-	case <-time.After(50 * time.Millisecond): // listening
-	}
-	log.Info("serving metrics", "addr", cfg.MetricsAddr)
+	}()
+	log.Info("serving metrics", "addr", ln.Addr().String())
 	return nil
 }
 

@@ -135,29 +135,13 @@ func (p *Pipeline) writeStats(now time.Time) error {
 		}
 	}
 	p.counts.Stats++
-	p.logLosses(counters)
 	p.lastStats = now
+	if cur, err := ReadLossSnapshot(p.sensor.Maps(), now); err == nil {
+		if p.lastLoss.At.IsZero() {
+			p.lastLoss = cur
+		} else if LogLossRates(p.log, p.lastLoss, cur) {
+			p.lastLoss = cur
+		}
+	}
 	return nil
-}
-
-// logLosses logs what was lost since the last report, if anything.
-func (p *Pipeline) logLosses(counters []abi.Counter) {
-	prev := map[string]uint64{}
-	for _, c := range p.lastLoss {
-		prev[c.Name] = c.Value
-	}
-	var delta []abi.Counter
-	for _, c := range counters {
-		delta = append(delta, abi.Counter{Name: c.Name, Value: c.Value - min(c.Value, prev[c.Name])})
-	}
-	p.lastLoss = counters
-	ls := losses(delta)
-	if len(ls) == 0 {
-		return
-	}
-	args := []any{}
-	for _, l := range ls {
-		args = append(args, l.Counter, l.N)
-	}
-	p.log.Warn("losses since the last report", args...)
 }

@@ -415,24 +415,12 @@ func flagSummary(d *event.DirectionStats) string {
 // countList gives the non-zero packet counts per flag, as name=count.
 func countList(c *event.TCPFlagCounts) []string {
 	var out []string
-	for _, kv := range countPairs(c) {
-		if kv.n > 0 {
-			out = append(out, fmt.Sprintf("%s=%d", kv.name, kv.n))
+	for _, kv := range c.Named() {
+		if kv.N > 0 {
+			out = append(out, fmt.Sprintf("%s=%d", kv.Name, kv.N))
 		}
 	}
 	return out
-}
-
-type countPair struct {
-	name string
-	n    uint64
-}
-
-func countPairs(c *event.TCPFlagCounts) []countPair {
-	return []countPair{
-		{"syn", c.SYN}, {"synack", c.SYNACK}, {"ack", c.ACK}, {"fin", c.FIN}, {"rst", c.RST},
-		{"psh", c.PSH}, {"urg", c.URG}, {"ece", c.ECE}, {"cwr", c.CWR},
-	}
 }
 
 // JSONSession is the --json form of a session: the fields of the text
@@ -503,9 +491,9 @@ func (s *Session) JSON() JSONSession {
 
 func countMap(c *event.TCPFlagCounts) map[string]uint64 {
 	m := map[string]uint64{}
-	for _, kv := range countPairs(c) {
-		if kv.n > 0 {
-			m[kv.name] = kv.n
+	for _, kv := range c.Named() {
+		if kv.N > 0 {
+			m[kv.Name] = kv.N
 		}
 	}
 	if len(m) == 0 {

@@ -152,6 +152,12 @@ func (w *Writer) Flush() error { return w.out.Flush() }
 // Reopen starts writing a new file at the same path (SIGHUP).
 func (w *Writer) Reopen() error { return w.out.Reopen() }
 
+// OutputStats reports the records the file could not take (outfile.Reporter).
+func (w *Writer) OutputStats() outfile.Stats { return w.out.Stats() }
+
+// SetMaxPending bounds the bytes kept while the file cannot be written.
+func (w *Writer) SetMaxPending(n int) { w.out.SetMaxPending(n) }
+
 // Close flushes the Writer and closes the underlying writer if it is an
 // io.Closer. Closing twice returns an error.
 func (w *Writer) Close() error { return w.out.Close() }

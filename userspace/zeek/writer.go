@@ -99,6 +99,7 @@ type Writer struct {
 	opts    Options
 	open    time.Time
 	started bool
+	gen     int // the outfile generation our header block was written to
 	line    []byte
 }
 
@@ -161,6 +162,11 @@ func Header(open time.Time) []byte {
 }
 
 func (w *Writer) start() error {
+	if w.gen != w.out.Generation() {
+		// The file was switched (a reopen retried after a failed
+		// SIGHUP): the new file needs its own header block.
+		w.gen, w.open, w.started = w.out.Generation(), w.now(), false
+	}
 	if w.started {
 		return nil
 	}
@@ -200,12 +206,18 @@ func (w *Writer) Reopen() error {
 	if err := w.finish(); err != nil {
 		return err
 	}
-	if err := w.out.Reopen(); err != nil {
-		return err
-	}
-	w.open, w.started = w.now(), false
-	return nil
+	err := w.out.Reopen()
+	// Reopened or not, the next line starts a new block: in the new file,
+	// or after #close in the old one, which is still written to.
+	w.gen, w.open, w.started = w.out.Generation(), w.now(), false
+	return err
 }
+
+// OutputStats reports the records the file could not take (outfile.Reporter).
+func (w *Writer) OutputStats() outfile.Stats { return w.out.Stats() }
+
+// SetMaxPending bounds the bytes kept while the file cannot be written.
+func (w *Writer) SetMaxPending(n int) { w.out.SetMaxPending(n) }
 
 // Close writes #close, flushes, and closes the underlying writer if it is
 // an io.Closer. Closing twice returns an error.
