@@ -241,7 +241,8 @@ func TestICMPFlows(t *testing.T) {
 	h.run(frameSpec{v4: &ip4{src: "192.0.2.10", dst: "198.51.100.20", proto: 1}, l4: icmpMsg{typ: 8, rest: [4]byte{0, 7, 0, 1}}}.build())
 	h.run(frameSpec{v4: &ip4{src: "198.51.100.20", dst: "192.0.2.10", proto: 1}, l4: icmpMsg{typ: 0, rest: [4]byte{0, 7, 0, 1}}}.build())
 	k, v := h.onlyFlow()
-	want(t, "ports (type, counterpart)", uint64(k.PortLo)<<16|uint64(k.PortHi), 8<<16|0)
+	want(t, "port lo: the request's type", uint64(k.PortLo), 8)
+	want(t, "port hi: its counterpart, the reply's", uint64(k.PortHi), 0)
 	want(t, "request packets", v.dir[0].Packets, 1)
 	want(t, "reply packets", v.dir[1].Packets, 1)
 

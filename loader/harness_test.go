@@ -156,13 +156,6 @@ func (e *flowEntry) initiator() uint8 {
 // history is Zeek's history with the LO side's letters in upper case.
 func (e *flowEntry) history() string { return flowtable.History(&e.BpfFlowValue, e.x, 0) }
 
-func (e *flowEntry) extra() abi.BpfFlowExtra {
-	if e.x == nil {
-		return abi.BpfFlowExtra{}
-	}
-	return *e.x
-}
-
 func (h *harness) flows() map[abi.BpfFlowKey]*flowEntry {
 	h.t.Helper()
 	out := map[abi.BpfFlowKey]*flowEntry{}

@@ -140,7 +140,6 @@ type sweep[K any] struct {
 	cursor ebpf.MapBatchCursor
 	keys   []K
 	vals   []abi.BpfFlowValue
-	done   bool // the pass reached the end of this table
 }
 
 func (t *Tracker) linger() uint64 { return uint64(orDefault(t.Linger, DefaultLinger)) }
