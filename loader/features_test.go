@@ -137,14 +137,6 @@ func TestHistoryLetters(t *testing.T) {
 	}
 }
 
-func int8sToBytes(in []int8) []byte {
-	out := make([]byte, len(in))
-	for i, c := range in {
-		out[i] = byte(c)
-	}
-	return out
-}
-
 func readCapture(t *testing.T, rd *ciliumringbuf.Reader) (hdrs []abi.BpfCaptureRecord, frames [][]byte) {
 	t.Helper()
 	rd.SetDeadline(time.Now().Add(10 * time.Millisecond))
