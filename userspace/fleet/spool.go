@@ -61,7 +61,7 @@ type spool struct {
 	wsize    int64
 	wf       *os.File
 	bw       *bufio.Writer
-	dirty    bool // buffered bytes not yet written to the file
+	dirty    bool  // buffered bytes not yet written to the file
 	ackedOff int64 // acked bytes of the cursor's segment
 	dropped  uint64
 	appended uint64
