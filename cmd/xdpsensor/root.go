@@ -32,7 +32,7 @@ func newRootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.pinDir, "pin-dir", loader.DefaultPinDir, "bpffs directory of the sensor's pinned maps")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.AddCommand(newRunCommand(g), newReplayCommand(g), newStatsCommand(g), newFlowsCommand(g), newDetachCommand(g),
-		newBlocklistCommand(g), newSessionsCommand(g), newCarveCommand(g), newPcapCommand(g))
+		newBlocklistCommand(g), newSessionsCommand(g), newCarveCommand(g), newPcapCommand(g), newFleetCommand(g))
 	// After AddCommand: --config fills every command's flags from a file.
 	addConfigFlag(root)
 	return root
@@ -68,6 +68,8 @@ type sensorFlags struct {
 	pcapRotate  time.Duration
 	pcapFormat  string
 	captureRing uint32
+
+	nats natsFlags // fleet.go
 }
 
 func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
@@ -79,7 +81,7 @@ func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
 	fl.StringVar(&f.classification, "classification", "", "Snort classification.config (default: the standard table)")
 	fl.StringVar(&f.threshold, "threshold", "", `threshold for feeds without rules of their own, as Snort writes it ("type limit, track by_src, count 1, seconds 60")`)
 	fl.StringVarP(&f.out, "out", "o", defaultOut, "output directory (eve.json)")
-	fl.StringVar(&f.sensorName, "sensor-name", "", "sensor name for the EVE host field")
+	fl.StringVar(&f.sensorName, "sensor-name", "", "sensor name for the EVE host field; with --nats also its subject token (default there: the host name)")
 	fl.DurationVar(&f.flowTimeout, "flow-timeout", flowtable.DefaultTimeout, "write a flow's record after this long idle")
 	fl.Uint32Var(&f.flowTableSize, "flow-table-size", loader.DefaultFlowTableSize, "flows the kernel table holds (LRU)")
 	fl.Uint32Var(&f.ringSize, "ring-size", loader.DefaultRingSize, "event ring buffer size in bytes (a power of two)")
@@ -91,6 +93,7 @@ func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
 	fl.DurationVar(&f.pcapRotate, "pcap-rotate", 0, "also start a new pcap file this often (e.g. 1h; 0: by size only)")
 	fl.StringVar(&f.pcapFormat, "pcap-format", "pcap", "pcap or pcapng")
 	fl.Uint32Var(&f.captureRing, "capture-ring-size", pipeline.DefaultCaptureRingSize, "kernel-to-daemon capture ring in bytes (a power of two)")
+	f.nats.registerSensor(fl)
 }
 
 func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
@@ -115,7 +118,7 @@ func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
 	if f.snaplen > loader.MaxSnaplen {
 		return pipeline.Config{}, fmt.Errorf("--snaplen %d: at most %d", f.snaplen, loader.MaxSnaplen)
 	}
-	return pipeline.Config{
+	cfg := pipeline.Config{
 		Capture: pipeline.CaptureConfig{Mode: mode, Snaplen: f.snaplen, FlowBytes: uint64(flowBytes), Files: f.pcapFiles,
 			FileSize: size, Rotate: f.pcapRotate, Format: f.pcapFormat, RingSize: f.captureRing},
 		Blocklists:       f.blocklists,
@@ -130,5 +133,6 @@ func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
 		FlowTableSize:    f.flowTableSize,
 		RingSize:         f.ringSize,
 		Logger:           log,
-	}, nil
+	}
+	return cfg, f.nats.apply(&cfg)
 }

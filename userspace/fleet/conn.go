@@ -74,20 +74,21 @@ func Connect(o ConnOptions, log *slog.Logger, retry bool, handlers ...nats.Optio
 		nats.Timeout(2 * time.Second),
 		nats.PingInterval(5 * time.Second),
 		nats.MaxPingsOutstanding(2),
-		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("fleet: nats disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("fleet: nats reconnected", "server", nc.ConnectedUrlRedacted())
-		}),
-		nats.ConnectHandler(func(nc *nats.Conn) {
-			log.Info("fleet: nats connected", "server", nc.ConnectedUrlRedacted())
-		}),
 	}
 	if retry {
-		opts = append(opts, nats.RetryOnFailedConnect(true))
+		// A daemon: it says when the link comes and goes.
+		opts = append(opts, nats.RetryOnFailedConnect(true),
+			nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+				if err != nil {
+					log.Warn("fleet: nats disconnected", "err", err)
+				}
+			}),
+			nats.ReconnectHandler(func(nc *nats.Conn) {
+				log.Info("fleet: nats reconnected", "server", nc.ConnectedUrlRedacted())
+			}),
+			nats.ConnectHandler(func(nc *nats.Conn) {
+				log.Info("fleet: nats connected", "server", nc.ConnectedUrlRedacted())
+			}))
 	}
 	if o.Creds != "" {
 		if _, err := os.Stat(o.Creds); err != nil {

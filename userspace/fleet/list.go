@@ -93,6 +93,8 @@ func ListSensors(ctx context.Context, nc *nats.Conn, stream string, since time.D
 		FilterSubjects: []string{SubjectPrefix + ".*.stats"},
 		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
 		OptStartTime:   &start,
+		// A consumer placed on a dead node is not retried forever.
+		MaxResetAttempts: 5,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading stats events: %w", err)

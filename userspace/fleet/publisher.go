@@ -385,6 +385,15 @@ func (p *Publisher) send() {
 			}
 		}
 		if stop == nil {
+			if len(window) == 0 && !spoolEmpty {
+				// Disconnected, the loop above did not look: is anything
+				// left? (A record read here waits in the window.)
+				rec, ok, err := p.spool.next()
+				if ok {
+					window = append(window, flight{rec: rec})
+				}
+				spoolEmpty = !ok && err == nil
+			}
 			if len(window) == 0 && spoolEmpty && !p.spool.isDirty() {
 				return
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 	"github.com/xdpsensor/xdpsensor/userspace/classification"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/fleet"
 )
 
 // Config is what `run` and `replay` share.
@@ -39,6 +40,9 @@ type Config struct {
 	RingSize         uint32
 	Capture          CaptureConfig
 	Logger           *slog.Logger
+	// Fleet publishes every event to NATS JetStream too, and makes a live
+	// sensor follow the fleet's blocklist (nil: no fleet).
+	Fleet *fleet.Config
 }
 
 // LiveConfig adds what a live sensor needs.
@@ -215,6 +219,9 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
+	if sinks, err = withFleet(&cfg, prep, nil, sinks); err != nil {
+		return sum, err
+	}
 	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, Classify: prep.classify, Logger: prep.log})
 	if err != nil {
 		return sum, err
@@ -299,6 +306,9 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
+	if sinks, err = withFleet(&cfg.Config, prep, s, sinks); err != nil {
+		return sum, err
+	}
 	mode := cfg.XDPMode
 	if mode == "" {
 		mode = loader.XDPAuto
@@ -380,6 +390,9 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 			ifs = append(ifs, mi)
 		}
 		reg, err := metrics.NewRegistry(metrics.NewCollector(s.Maps(), metrics.Options{Interfaces: ifs, Netns: cfg.Netns, Pipeline: p.MetricsCounts}))
+		if err == nil {
+			err = registerOutputMetrics(reg, sinks)
+		}
 		if err != nil {
 			src.Stop()
 			closeSinks(sinks)
