@@ -147,7 +147,7 @@ func ListSensors(ctx context.Context, nc *nats.Conn, stream string, since time.D
 				st.Interval = dt
 				st.Rates = map[string]float64{}
 				for name, v := range st.Counters {
-					if pv, ok := p.Counters[name]; ok && v >= pv {
+					if pv, ok := p.Counters[name]; ok && v >= pv && name != "uptime" {
 						st.Rates[name] = float64(v-pv) / dt
 					}
 				}

@@ -29,20 +29,18 @@ func TestListSensors(t *testing.T) {
 			{Name: "lost_events", Value: lost}, {Name: "capture_lost", Value: 0},
 		}}
 	}
-	for _, w := range []struct {
-		p *fleet.Publisher
-		s *event.Stats
-	}{
-		{alpha, stats(t0, 1000, 0)},
-		{beta, stats(t0.Add(5*time.Second), 700, 0)},
-		{alpha, stats(t0.Add(10*time.Second), 6000, 5)},
-	} {
-		if err := w.p.WriteStats(w.s); err != nil {
-			t.Fatal(err)
-		}
+	// Beta's one event is stored before alpha's second.
+	if err := alpha.WriteStats(stats(t0, 1000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := beta.WriteStats(stats(t0.Add(5*time.Second), 700, 0)); err != nil {
+		t.Fatal(err)
+	}
+	beta.Close()
+	if err := alpha.WriteStats(stats(t0.Add(10*time.Second), 6000, 5)); err != nil {
+		t.Fatal(err)
 	}
 	alpha.Close()
-	beta.Close()
 
 	nc := connect(t, srv.URL())
 	sensors, err := fleet.ListSensors(context.Background(), nc, stream, time.Minute)

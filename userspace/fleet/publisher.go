@@ -219,7 +219,12 @@ func (p *Publisher) WriteStats(s *event.Stats) error {
 	if !hasFleetCounters(s.Counters) {
 		st.Counters = append(append([]event.Counter(nil), s.Counters...), p.Counters()...)
 	}
-	p.line = appendStatsEVE(p.line[:0], &st, p.cfg.EVE.SensorName)
+	// Stats events always name their sensor: the fleet listing goes by it.
+	host := p.cfg.EVE.SensorName
+	if host == "" {
+		host = p.cfg.SensorName
+	}
+	p.line = appendStatsEVE(p.line[:0], &st, host)
 	p.id = append(append(p.id[:0], p.token...), "/stats/"...)
 	p.id = strconv.AppendInt(p.id, s.Time.UnixNano(), 10)
 	if err := p.add(p.subjStats); err != nil {
@@ -323,7 +328,7 @@ func (p *Publisher) send() {
 		streamReady bool
 		retryAt     time.Time
 		backoff     = 100 * time.Millisecond
-		spoolEmpty  bool
+		spoolEmpty  bool // the spool had nothing more: look again when woken
 		stop        = p.stop
 		deadline    time.Time
 		savedAt     spoolPos
@@ -362,7 +367,7 @@ func (p *Publisher) send() {
 		if connected && streamReady && !recovering && !now.Before(retryAt) {
 			for {
 				if sent == len(window) {
-					if len(window) >= p.cfg.MaxInflight {
+					if len(window) >= p.cfg.MaxInflight || spoolEmpty {
 						break
 					}
 					rec, ok, err := p.spool.next()
@@ -434,7 +439,9 @@ func (p *Publisher) send() {
 			retryAt = time.Now().Add(backoff)
 			backoff = min(2*backoff, 2*time.Second)
 		case <-p.wake:
+			spoolEmpty = false
 		case <-tick.C:
+			spoolEmpty = false
 			if err := p.spool.flush(); err != nil {
 				p.log.Error("fleet: spool", "err", err)
 			}
