@@ -207,10 +207,11 @@ func (p *Publisher) WatchBlocklist(o WatchOptions) {
 }
 
 type watcher struct {
-	p    *Publisher
-	o    WatchOptions
-	seen uint64 // newest manifest revision handled (installed or failed)
-	err  string // last error logged, to log each once
+	p             *Publisher
+	o             WatchOptions
+	seen          uint64    // manifest revision handled last (installed or failed)
+	seenPublished time.Time // and when it was published
+	err           string    // last error logged, to log each once
 }
 
 func (w *watcher) logErr(msg string, err error) {
@@ -251,9 +252,14 @@ func (w *watcher) run(ctx context.Context) {
 }
 
 // follow installs what the watch delivers until it ends or ctx is done.
+// It also reads the manifest directly every Poll, and at once after a
+// reconnect (then it watches anew): a watch can miss a change while the
+// server is away.
 func (w *watcher) follow(ctx context.Context, kv jetstream.KeyValue, watch jetstream.KeyWatcher) {
-	poll := time.NewTicker(w.o.Poll)
-	defer poll.Stop()
+	check := time.NewTicker(min(w.o.Poll, time.Second))
+	defer check.Stop()
+	reconnects := w.p.nc.Stats().Reconnects
+	lastPoll := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -265,14 +271,18 @@ func (w *watcher) follow(ctx context.Context, kv jetstream.KeyValue, watch jetst
 			if e != nil && e.Operation() == jetstream.KeyValuePut {
 				w.install(ctx, kv, e)
 			}
-		case <-poll.C:
+		case <-check.C:
+			reconnected := w.p.nc.Stats().Reconnects != reconnects
+			if !w.p.nc.IsConnected() || (!reconnected && time.Since(lastPoll) < w.o.Poll) {
+				continue
+			}
+			lastPoll = time.Now()
 			e, err := kv.Get(ctx, manifestKey)
 			if err == nil {
 				w.install(ctx, kv, e)
-			} else if !errors.Is(err, jetstream.ErrKeyNotFound) && w.p.nc.IsConnected() {
-				// The watch may be stale too (a server replaced by a new
-				// one): start it again.
-				return
+			}
+			if reconnected || (err != nil && !errors.Is(err, jetstream.ErrKeyNotFound)) {
+				return // watch anew
 			}
 		}
 	}
@@ -280,13 +290,25 @@ func (w *watcher) follow(ctx context.Context, kv jetstream.KeyValue, watch jetst
 
 func (w *watcher) install(ctx context.Context, kv jetstream.KeyValue, e jetstream.KeyValueEntry) {
 	rev := e.Revision()
-	if rev <= w.seen {
+	source := fmt.Sprintf("kv revision %d", rev)
+	var m Manifest
+	if err := json.Unmarshal(e.Value(), &m); err != nil {
+		if rev != w.seen {
+			w.p.bl.errors.Add(1)
+			w.p.log.Error("fleet blocklist: bad manifest, keeping the current list", "source", source, "err", err)
+		}
+		w.seen = rev
 		return
 	}
-	w.seen = rev
-	source := fmt.Sprintf("kv revision %d", rev)
+	// The same version again (a watch started anew), or an older one
+	// behind a newer that was read directly: nothing to do. A lower
+	// revision published later is a server whose store started afresh.
+	if rev == w.seen || (rev < w.seen && !m.Published.After(w.seenPublished)) {
+		return
+	}
+	w.seen, w.seenPublished = rev, m.Published
 	start := time.Now()
-	m, files, err := FetchBlocklist(ctx, kv, e)
+	_, files, err := FetchBlocklist(ctx, kv, e)
 	if err != nil {
 		w.p.bl.errors.Add(1)
 		w.p.log.Error("fleet blocklist: not installed, keeping the current list", "source", source, "err", err)

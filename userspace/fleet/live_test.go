@@ -91,8 +91,11 @@ func (s *liveSensor) firstAlertFor(t *testing.T, addr string, within time.Durati
 
 // Two live sensors, each on its own netns lab, publish to one server. A
 // blocklist published to the fleet while inside hosts ping an address no
-// sensor lists yet: both install it and alert within 1 s. At the end the
-// stream holds each sensor's alerts and flows exactly as eve.json does.
+// sensor lists yet: both install it and alert within 1 s. The server is
+// then killed for 10 s under that traffic, and a version published after
+// its return is installed. At the end the stream holds each sensor's
+// alerts and flows exactly as eve.json does: nothing missing, nothing
+// twice.
 func TestLiveFleet(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("the live lab needs root (make test runs as root)")
@@ -163,14 +166,14 @@ func TestLiveFleet(t *testing.T) {
 		}
 	}
 
-	// Inside hosts ping the C&C every 20 ms for 3 s (-w: the C&C never
+	// Inside hosts ping the C&C every 20 ms for 16 s (-w: the C&C never
 	// answers, and ping would wait for it): not listed yet.
 	var pings sync.WaitGroup
 	for _, s := range sensors {
 		pings.Add(1)
 		go func() {
 			defer pings.Done()
-			exec.Command("nsenter", "--net=/run/netns/xs-"+s.lab+"-in", "ping", "-n", "-q", "-w", "3", "-i", "0.02", "203.0.113.66").Run()
+			exec.Command("nsenter", "--net=/run/netns/xs-"+s.lab+"-in", "ping", "-n", "-q", "-w", "16", "-i", "0.02", "203.0.113.66").Run()
 		}()
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -206,8 +209,6 @@ func TestLiveFleet(t *testing.T) {
 			t.Errorf("%s: the log lacks %s:\n%s", s.name, want, s.log.String())
 		}
 	}
-	pings.Wait()
-
 	for _, s := range sensors {
 		// The kernel holds the fleet's list: the rule's four addresses.
 		bl, err := loader.OpenBlocklist(s.pin)
@@ -220,6 +221,46 @@ func TestLiveFleet(t *testing.T) {
 			t.Errorf("%s: the kernel lists %d entries (%v), want the lab rule's 4", s.name, len(snap.Entries), err)
 		}
 	}
+
+	// The server goes away for 10 s while the pings go on: eve.json keeps
+	// growing, the spool holds what cannot be sent.
+	srv.Kill()
+	alertsAt := func(s *liveSensor) int {
+		return strings.Count(readFile(t, filepath.Join(s.out, "eve.json")), `"event_type":"alert"`)
+	}
+	before := []int{alertsAt(sensors[0]), alertsAt(sensors[1])}
+	time.Sleep(10 * time.Second)
+	for i, s := range sensors {
+		if n := alertsAt(s); n < before[i]+200 {
+			t.Errorf("%s wrote %d alerts during the outage, want the pings' (~500)", s.name, n-before[i])
+		}
+	}
+	srv.Restart(t)
+
+	// The watchers notice the return and follow a version published now.
+	nc2, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc2.Close()
+	more := append(append([]byte(nil), rules...), `alert ip $HOME_NET any -> [198.51.100.99] any (msg:"XDPSENSOR LAB new C&C"; classtype:trojan-activity; sid:9000003; rev:1;)`+"\n"...)
+	rev3, err := fleet.PublishBlocklist(context.Background(), nc2, []blocklist.Input{{Name: "lab.rules", Data: more}},
+		fleet.PublishOptions{Bucket: bucket, Publisher: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sensors {
+		want := fmt.Sprintf(`msg="fleet blocklist installed" source="kv revision %d"`, rev3)
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(s.log.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not install revision %d within 5 s of the server's return:\n%s", s.name, rev3, s.log.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	pings.Wait()
+
 	for _, s := range sensors {
 		s.stop(t)
 	}
@@ -230,6 +271,7 @@ func TestLiveFleet(t *testing.T) {
 			t.Fatalf("%s wrote %d alerts and %d flows", s.name, alerts, flows)
 		}
 		checkSameEvents(t, srv.URL(), stream, s.name, s.out, alerts, flows)
+		t.Logf("%s: %d alerts and %d flow records, on disk and in the stream alike", s.name, alerts, flows)
 	}
 
 }
