@@ -184,3 +184,20 @@ func TestNATSFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// The connection flags reach the server: a password server takes
+// --nats-user/--nats-password and refuses a wrong password.
+func TestNATSPassword(t *testing.T) {
+	srv := fleettest.StartWithPassword(t, "sensor", "s3cret")
+	list := filepath.Join(t.TempDir(), "list.txt")
+	os.WriteFile(list, []byte("203.0.113.66\n"), 0o644)
+	bucket := fmt.Sprintf("cli-auth-%d", os.Getpid())
+	out, err := runCLI(t, "blocklist", "publish", "--nats", srv.URL(), "--nats-user", "sensor", "--nats-password", "s3cret", "--nats-bucket", bucket, list)
+	if err != nil || !strings.HasPrefix(out, "published kv revision 2 to bucket "+bucket+": 1 files, 1 rules, 1 IPv4") {
+		t.Fatalf("with the password: %q, %v", out, err)
+	}
+	_, err = runCLI(t, "blocklist", "publish", "--nats", srv.URL(), "--nats-user", "sensor", "--nats-password", "wrong", "--nats-bucket", bucket, list)
+	if err == nil || !strings.Contains(err.Error(), "connecting to nats: nats: Authorization Violation") {
+		t.Errorf("with a wrong password: %v", err)
+	}
+}

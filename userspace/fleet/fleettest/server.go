@@ -72,6 +72,17 @@ func Start(tb testing.TB) *Server {
 // missing picks the port before).
 func StartAt(tb testing.TB, port int) *Server {
 	tb.Helper()
+	return startConf(tb, port, "")
+}
+
+// StartWithPassword is Start on a server that wants user and password.
+func StartWithPassword(tb testing.TB, user, password string) *Server {
+	tb.Helper()
+	return startConf(tb, FreePort(tb), fmt.Sprintf("authorization {\n  user: %q\n  password: %q\n}\n", user, password))
+}
+
+func startConf(tb testing.TB, port int, extra string) *Server {
+	tb.Helper()
 	dir := tb.TempDir()
 	conf := filepath.Join(dir, "server.conf")
 	writeFile(tb, conf, fmt.Sprintf(`server_name: "xs-test-%d"
@@ -79,12 +90,14 @@ listen: "127.0.0.1:%d"
 jetstream {
   store_dir: %q
 }
-`, port, port, filepath.Join(dir, "store")))
+`, port, port, filepath.Join(dir, "store"))+extra)
 	s := &Server{Name: fmt.Sprintf("xs-test-%d", port), Port: port, bin: Binary(tb),
 		args: []string{"-c", conf}, logPath: filepath.Join(dir, "server.log")}
 	s.start(tb)
 	tb.Cleanup(s.kill)
-	WaitJetStream(tb, s.URL(), 10*time.Second)
+	if extra == "" {
+		WaitJetStream(tb, s.URL(), 10*time.Second)
+	}
 	return s
 }
 
