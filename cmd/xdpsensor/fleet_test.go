@@ -201,3 +201,20 @@ func TestNATSPassword(t *testing.T) {
 		t.Errorf("with a wrong password: %v", err)
 	}
 }
+
+// --nats-tls-ca/cert/key reach the server: a TLS server that wants a
+// client certificate takes ours and refuses a client without one.
+func TestNATSTLS(t *testing.T) {
+	srv, ca, cert, key := fleettest.StartWithTLS(t)
+	list := filepath.Join(t.TempDir(), "list.txt")
+	os.WriteFile(list, []byte("203.0.113.66\n"), 0o644)
+	url := fmt.Sprintf("tls://127.0.0.1:%d", srv.Port)
+	out, err := runCLI(t, "blocklist", "publish", "--nats", url, "--nats-tls-ca", ca, "--nats-tls-cert", cert, "--nats-tls-key", key, list)
+	if err != nil || !strings.HasPrefix(out, "published kv revision 2 to bucket xdpsensor-blocklist: 1 files") {
+		t.Fatalf("with a client certificate: %q, %v", out, err)
+	}
+	_, err = runCLI(t, "blocklist", "publish", "--nats", url, "--nats-tls-ca", ca, list)
+	if err == nil || !strings.Contains(err.Error(), "connecting to nats: remote error: tls:") {
+		t.Errorf("without a client certificate: %v", err)
+	}
+}

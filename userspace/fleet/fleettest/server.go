@@ -81,6 +81,18 @@ func StartWithPassword(tb testing.TB, user, password string) *Server {
 	return startConf(tb, FreePort(tb), fmt.Sprintf("authorization {\n  user: %q\n  password: %q\n}\n", user, password))
 }
 
+// StartWithTLS is Start on a server that speaks TLS only and wants a
+// client certificate: it writes a CA, the server's certificate and a
+// client's (PEM, in a temp dir) and returns their paths.
+func StartWithTLS(tb testing.TB) (s *Server, ca, clientCert, clientKey string) {
+	tb.Helper()
+	dir := tb.TempDir()
+	p := writeTestPKI(tb, dir)
+	s = startConf(tb, FreePort(tb), fmt.Sprintf("tls {\n  cert_file: %q\n  key_file: %q\n  ca_file: %q\n  verify: true\n}\n",
+		p.serverCert, p.serverKey, p.ca))
+	return s, p.ca, p.clientCert, p.clientKey
+}
+
 func startConf(tb testing.TB, port int, extra string) *Server {
 	tb.Helper()
 	dir := tb.TempDir()
