@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +33,13 @@ func newBenchPublisher(b *testing.B, url, dir, sensor string) *fleet.Publisher {
 		b.Fatal(err)
 	}
 	return p
+}
+
+// cpuTime is this process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // waitPublished waits until p's events are all acked.
@@ -89,11 +97,11 @@ func BenchmarkFleetPublish(b *testing.B) {
 	b.Run("sensor", func(b *testing.B) {
 		p := newBenchPublisher(b, srv.URL(), b.TempDir(), "bench-publish")
 		defer p.Close()
-		var spent time.Duration
+		var spent, cpu time.Duration
 		total := uint64(0)
 		for i := 0; i < b.N; i++ {
 			nextRound()
-			start := time.Now()
+			start, cpu0 := time.Now(), cpuTime()
 			for j, f := range flows {
 				if err := p.WriteFlow(f); err != nil {
 					b.Fatal(err)
@@ -106,8 +114,10 @@ func BenchmarkFleetPublish(b *testing.B) {
 			total += n
 			waitPublished(b, p, total)
 			spent += time.Since(start)
+			cpu += cpuTime() - cpu0
 		}
 		b.ReportMetric(float64(total)/spent.Seconds(), "events/s")
+		b.ReportMetric(float64(cpu.Microseconds())/float64(total), "cpu-µs/event")
 	})
 	b.Run("raw-jetstream", func(b *testing.B) {
 		nc, err := nats.Connect(srv.URL())
@@ -123,7 +133,7 @@ func BenchmarkFleetPublish(b *testing.B) {
 		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCH_RAW", Subjects: []string{"bench-raw.>"}}); err != nil {
 			b.Fatal(err)
 		}
-		var spent time.Duration
+		var spent, cpu time.Duration
 		total := 0
 		for i := 0; i < b.N; i++ {
 			nextRound()
@@ -131,7 +141,7 @@ func BenchmarkFleetPublish(b *testing.B) {
 			for j, f := range flows {
 				lines[j] = eve.AppendFlow(nil, f, eve.Options{SensorName: "bench-raw", CompressIPv6: true})
 			}
-			start := time.Now()
+			start, cpu0 := time.Now(), cpuTime()
 			for j, line := range lines {
 				id := "bench-raw/flow/" + strconv.FormatUint(flows[j].FlowID, 10) + "/" + strconv.FormatInt(flows[j].End.UnixNano(), 10)
 				if _, err := js.PublishAsync("bench-raw.x.flow", line, jetstream.WithMsgID(id)); err != nil {
@@ -140,9 +150,11 @@ func BenchmarkFleetPublish(b *testing.B) {
 			}
 			<-js.PublishAsyncComplete()
 			spent += time.Since(start)
+			cpu += cpuTime() - cpu0
 			total += n
 		}
 		b.ReportMetric(float64(total)/spent.Seconds(), "events/s")
+		b.ReportMetric(float64(cpu.Microseconds())/float64(total), "cpu-µs/event")
 	})
 }
 
