@@ -266,15 +266,22 @@ func (p *Publisher) noteDrop() {
 	}
 	_, dropped := p.spool.counts()
 	since := dropped - p.droppedLogged.Swap(dropped)
-	p.log.Warn("fleet: spool full, events dropped (they are in the local outputs, not in nats)",
-		"fleet_spool_dropped", dropped, "since_last_report", since, "spool_limit", p.spool.limit)
+	if since == 0 {
+		return
+	}
+	attrs := []any{"fleet_spool_dropped", dropped, "since_last_report", since, "spool_limit", p.spool.limit}
+	if err := p.spool.lastError(); err != nil {
+		attrs = append(attrs, "last_write_error", err)
+	}
+	p.log.Warn("fleet: events dropped: the spool is full or cannot be written (they are in the local outputs, not in nats)", attrs...)
 }
 
 // Flush makes what was written visible to the sender and wakes it (the
 // pipeline calls it once per drain round).
 func (p *Publisher) Flush() error {
-	if err := p.spool.flush(); err != nil {
-		return fmt.Errorf("publishing to nats: %w", err)
+	p.spool.flush()
+	if _, dropped := p.spool.counts(); dropped != p.droppedLogged.Load() {
+		p.noteDrop() // records a failed flush dropped
 	}
 	select {
 	case p.wake <- struct{}{}:
@@ -291,15 +298,13 @@ func (p *Publisher) Close() error {
 			p.watchCancel()
 			<-p.watchDone
 		}
-		ferr := p.spool.flush()
+		p.spool.flush()
 		close(p.stop)
 		<-p.done
-		cerr := p.spool.close()
-		p.nc.Close()
-		p.closeErr = errors.Join(ferr, cerr)
-		if p.closeErr != nil {
-			p.closeErr = fmt.Errorf("publishing to nats: %w", p.closeErr)
+		if err := p.spool.close(); err != nil {
+			p.closeErr = fmt.Errorf("publishing to nats: %w", err)
 		}
+		p.nc.Close()
 	})
 	return p.closeErr
 }
@@ -442,9 +447,7 @@ func (p *Publisher) send() {
 			spoolEmpty = false
 		case <-tick.C:
 			spoolEmpty = false
-			if err := p.spool.flush(); err != nil {
-				p.log.Error("fleet: spool", "err", err)
-			}
+			p.spool.flush()
 			saveCursor()
 		case <-stop:
 			stop = nil

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // The spool is the publisher's queue: every event is appended to it by
@@ -65,13 +66,21 @@ type spool struct {
 	ackedOff int64 // acked bytes of the cursor's segment
 	dropped  uint64
 	appended uint64
-	sizes    map[uint64]int64 // segment -> bytes, for the total when deleted
+	// What a write error may lose: the lengths of the records appended
+	// since the last flush, and the file's size at that flush.
+	pendingLens []int64
+	flushedSize int64
+	closed      bool
+	lastErr     error // the last write error
+	failedAt    time.Time
+	sizes       map[uint64]int64 // segment -> bytes, for the total when deleted
 
 	// The reader's state; only the sender goroutine touches it.
-	rpos  spoolPos
-	rf    *os.File
-	rbuf  *bufio.Reader
-	acked spoolPos // last persisted cursor
+	rpos    spoolPos
+	lastEnd map[uint64]int64 // segments read to their end: where their last record ends
+	rf      *os.File
+	rbuf    *bufio.Reader
+	acked   spoolPos // last persisted cursor
 }
 
 // openSpool opens (creating it) the spool in dir. Segments before the
@@ -84,7 +93,7 @@ func openSpool(dir string, limit int64) (*spool, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating the spool: %w", err)
 	}
-	s := &spool{dir: dir, limit: limit, segSize: min(max(limit/16, 64<<10), 16<<20), sizes: map[uint64]int64{}}
+	s := &spool{dir: dir, limit: limit, segSize: min(max(limit/16, 64<<10), 16<<20), sizes: map[uint64]int64{}, lastEnd: map[uint64]int64{}}
 	cur, err := readCursor(filepath.Join(dir, cursorFile))
 	if err != nil {
 		return nil, err
@@ -174,7 +183,7 @@ func (s *spool) openWriter() error {
 		f.Close()
 		return fmt.Errorf("spool: %w", err)
 	}
-	s.wf, s.wsize = f, st.Size()
+	s.wf, s.wsize, s.flushedSize = f, st.Size(), st.Size()
 	if _, ok := s.sizes[s.wseg]; !ok {
 		s.sizes[s.wseg] = st.Size()
 		s.total += st.Size()
@@ -187,14 +196,21 @@ func (s *spool) openWriter() error {
 	return nil
 }
 
-// appendRecord adds one record, or counts it dropped when the spool is
-// full. It never waits for anything but the local file.
+// appendRecord adds one record, or counts it dropped: the spool is full,
+// or its disk failed (then the records not yet written out are dropped
+// too, and a new segment is tried a second later). It never waits for
+// anything but the local file, and a disk problem is never the drain's
+// error: eve.json and the other outputs go on.
 func (s *spool) appendRecord(subject, msgID string, data []byte) (bool, error) {
 	n := int64(len(subject) + len(msgID) + len(data) + 3)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.wf == nil {
+	if s.closed {
 		return false, errors.New("spool closed")
+	}
+	if s.wf == nil && !s.reopen() {
+		s.dropped++
+		return false, nil
 	}
 	if s.total+n > s.limit {
 		s.dropped++
@@ -202,7 +218,9 @@ func (s *spool) appendRecord(subject, msgID string, data []byte) (bool, error) {
 	}
 	if s.wsize > 0 && s.wsize+n > s.segSize {
 		if err := s.rotate(); err != nil {
-			return false, err
+			s.fail(err)
+			s.dropped++
+			return false, nil
 		}
 	}
 	s.bw.WriteString(subject)
@@ -211,38 +229,96 @@ func (s *spool) appendRecord(subject, msgID string, data []byte) (bool, error) {
 	s.bw.WriteByte(' ')
 	s.bw.Write(data)
 	if err := s.bw.WriteByte('\n'); err != nil {
-		return false, fmt.Errorf("spool: %w", err)
+		s.fail(err)
+		s.dropped++
+		return false, nil
 	}
 	s.wsize += n
 	s.total += n
 	s.sizes[s.wseg] += n
 	s.appended++
+	s.pendingLens = append(s.pendingLens, n)
 	s.dirty = true
 	return true, nil
+}
+
+// fail gives the current segment up after a write error; mu held. Of
+// the records buffered since the last flush, those the file holds whole
+// stay (the reader gets them); the rest are dropped and counted, and a
+// line they tore is skipped by the reader. Appending resumes in a new
+// segment.
+func (s *spool) fail(err error) {
+	s.lastErr, s.failedAt = err, time.Now()
+	if s.wf != nil {
+		size := s.flushedSize
+		if st, err := s.wf.Stat(); err == nil {
+			size = st.Size()
+		}
+		kept, end := 0, s.flushedSize
+		for _, n := range s.pendingLens {
+			if end+n > size {
+				break
+			}
+			end += n
+			kept++
+		}
+		lost := uint64(len(s.pendingLens) - kept)
+		s.dropped += lost
+		s.appended -= lost
+		s.total += size - s.sizes[s.wseg]
+		s.sizes[s.wseg] = size
+		s.wf.Close()
+		s.wf = nil
+		s.wseg++
+	}
+	s.pendingLens, s.dirty = s.pendingLens[:0], false
+}
+
+// reopen starts a new segment after a failure, at most once a second;
+// mu held.
+func (s *spool) reopen() bool {
+	if time.Since(s.failedAt) < time.Second {
+		return false
+	}
+	if err := s.openWriter(); err != nil {
+		s.fail(err)
+		return false
+	}
+	return true
 }
 
 // rotate finishes the current segment and starts the next; mu held.
 func (s *spool) rotate() error {
 	if err := s.bw.Flush(); err != nil {
-		return fmt.Errorf("spool: %w", err)
+		return err
 	}
+	s.pendingLens = s.pendingLens[:0]
 	s.wf.Close()
+	s.wf = nil
 	s.wseg++
 	return s.openWriter()
 }
 
 // flush writes buffered records to the file, where the reader sees them.
-func (s *spool) flush() error {
+// A write error drops them (counted) instead of failing the caller.
+func (s *spool) flush() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.wf == nil || !s.dirty {
-		return nil
+		return
 	}
-	s.dirty = false
 	if err := s.bw.Flush(); err != nil {
-		return fmt.Errorf("spool: %w", err)
+		s.fail(err)
+		return
 	}
-	return nil
+	s.pendingLens, s.flushedSize, s.dirty = s.pendingLens[:0], s.wsize, false
+}
+
+// lastError is the last write error, nil when there was none.
+func (s *spool) lastError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
 }
 
 func (s *spool) writeSeg() uint64 {
@@ -303,9 +379,11 @@ func (s *spool) next() (rec spoolRecord, ok bool, err error) {
 			s.unread(len(line))
 			continue
 		}
-		// The segment is done; a partial last line was torn by a crash.
+		// The segment is done (a partial last line was torn by a crash or
+		// a full disk): once its last record is acked it can go.
 		s.rf.Close()
 		s.rf = nil
+		s.lastEnd[s.rpos.seg] = s.rpos.off
 		s.rpos = spoolPos{seg: s.rpos.seg + 1}
 	}
 }
@@ -333,11 +411,15 @@ func parseRecord(line []byte) (spoolRecord, bool) {
 }
 
 // ack records that everything up to p was acked: whole segments before
-// it are removed (their bytes free spool space at once); the cursor file
-// is written by saveCursor.
+// it are removed, and p's own when p is its last record and the reader is
+// done with it (their bytes free spool space, and disk, at once: a full
+// disk cannot wedge the spool). The cursor file is written by saveCursor.
 func (s *spool) ack(p spoolPos) {
 	if !s.acked.before(p) {
 		return
+	}
+	if end, done := s.lastEnd[p.seg]; done && p.off >= end {
+		p = spoolPos{seg: p.seg + 1}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -345,6 +427,7 @@ func (s *spool) ack(p spoolPos) {
 		os.Remove(s.segPath(seg))
 		s.total -= s.sizes[seg]
 		delete(s.sizes, seg)
+		delete(s.lastEnd, seg)
 	}
 	s.acked, s.ackedOff = p, p.off
 }
@@ -385,6 +468,7 @@ func (s *spool) isDirty() bool {
 func (s *spool) close() error {
 	s.mu.Lock()
 	var err error
+	s.closed = true
 	if s.wf != nil {
 		err = s.bw.Flush()
 		if cerr := s.wf.Close(); err == nil {

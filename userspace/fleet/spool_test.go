@@ -1,11 +1,15 @@
 package fleet
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func readAll(t *testing.T, s *spool) []spoolRecord {
@@ -136,5 +140,64 @@ func TestSpoolTornLine(t *testing.T) {
 	got := readAll(t, s)
 	if len(got) != 2 || got[0].msgID != "a/1" || got[1].msgID != "a/3" {
 		t.Fatalf("read %+v, want a/1 and a/3", got)
+	}
+}
+
+// A spool whose disk fills drops and counts what it cannot write, never
+// fails its writer, and resumes (within a second) once acked segments
+// free the space.
+func TestSpoolDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("mounting a tmpfs needs root (make test runs as root)")
+	}
+	dir := filepath.Join(t.TempDir(), "mnt")
+	os.Mkdir(dir, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if exec.Command("umount", dir).Run() != nil {
+			exec.Command("umount", "-l", dir).Run()
+		}
+	})
+	s, err := openSpool(dir, 16<<20) // the limit is not what stops it: the disk is
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	rec := []byte(strings.Repeat("z", 1000))
+	const n = 400 // 400 KB into 256 KiB
+	for i := range n {
+		if _, err := s.appendRecord("s", fmt.Sprintf("id-%03d", i), rec); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		if i%10 == 9 {
+			s.flush()
+		}
+	}
+	s.flush()
+	appended, dropped := s.counts()
+	if appended+dropped != n || dropped == 0 || appended < 200 || !errors.Is(s.lastError(), syscall.ENOSPC) {
+		t.Fatalf("%d appended, %d dropped, last error %v: want a full disk", appended, dropped, s.lastError())
+	}
+	got := readAll(t, s)
+	if uint64(len(got)) != appended {
+		t.Fatalf("read back %d records, %d were counted as written", len(got), appended)
+	}
+	for i, r := range got {
+		if r.msgID != fmt.Sprintf("id-%03d", i) || len(r.data) != 1000 {
+			t.Fatalf("record %d: %q, %d bytes", i, r.msgID, len(r.data))
+		}
+	}
+
+	// Everything read is acked: its segments go, and appending resumes.
+	s.ack(got[len(got)-1].end)
+	time.Sleep(1100 * time.Millisecond)
+	if ok, err := s.appendRecord("s", "after", []byte("{}")); !ok || err != nil {
+		t.Fatalf("after space came back: %v %v", ok, err)
+	}
+	s.flush()
+	if more := readAll(t, s); len(more) != 1 || more[0].msgID != "after" {
+		t.Fatalf("after space came back: read %+v", more)
 	}
 }
