@@ -120,7 +120,11 @@ func TestBlocklistWatch(t *testing.T) {
 	if len(l2.Entries) != 150_002 || l2.Entries[2].Source != "feeds/drop.txt:1" {
 		t.Fatalf("second version: %d entries, third from %q", len(l2.Entries), l2.Entries[2].Source)
 	}
+	// The counters move once Install has returned.
 	c := counters(p)
+	for deadline := time.Now().Add(2 * time.Second); c["fleet.blocklist_installs"] < 2 && time.Now().Before(deadline); c = counters(p) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if rev2 <= rev1 || c["fleet.blocklist_revision"] != rev2 || c["fleet.blocklist_generation"] != 4 || c["fleet.blocklist_installs"] != 2 || c["fleet.blocklist_errors"] != 0 {
 		t.Errorf("revisions %d, %d; counters %v", rev1, rev2, c)
 	}
