@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +49,7 @@ func (s *syncBuffer) String() string {
 // liveSensor is one sensor of the fleet on its own lab.
 type liveSensor struct {
 	lab, name, out, pin string
+	metrics             string // host:port of its Prometheus metrics
 	log                 syncBuffer
 	done                chan error
 	cancel              context.CancelFunc
@@ -112,6 +115,7 @@ func TestLiveFleet(t *testing.T) {
 	for _, suffix := range []string{"a", "b"} {
 		s := &liveSensor{lab: fmt.Sprintf("f%03d%s", os.Getpid()%1000, suffix), name: uniqueName(t, "live-"+suffix), done: make(chan error, 1)}
 		s.out = filepath.Join(dir, suffix)
+		s.metrics = fmt.Sprintf("127.0.0.1:%d", fleettest.FreePort(t))
 		s.pin = "/sys/fs/bpf/xdpsensor-fleet-test-" + s.lab
 		t.Cleanup(func() { exec.Command(labScript, "down", s.lab).Run() })
 		t.Cleanup(func() { loader.Unpin(s.pin) })
@@ -137,7 +141,8 @@ func TestLiveFleet(t *testing.T) {
 						Stream: fleet.StreamOptions{Name: stream}},
 				},
 				Interfaces: []string{string(span[1])}, MonitorPort: true, PinDir: s.pin,
-				Ready: func() { close(ready) },
+				MetricsAddr: s.metrics,
+				Ready:       func() { close(ready) },
 			})
 			s.done <- err
 			close(s.done)
@@ -207,6 +212,19 @@ func TestLiveFleet(t *testing.T) {
 		}
 		if want := fmt.Sprintf(`msg="fleet blocklist installed" source="kv revision %d"`, rev); !strings.Contains(s.log.String(), want) {
 			t.Errorf("%s: the log lacks %s:\n%s", s.name, want, s.log.String())
+		}
+		// And its metrics.
+		resp, err := http.Get("http://" + s.metrics + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{fmt.Sprintf("xdpsensor_fleet_blocklist_revision %d\n", rev), "xdpsensor_fleet_connected 1\n",
+			"xdpsensor_fleet_spool_dropped_total 0\n", "xdpsensor_fleet_blocklist_installs_total 1\n"} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("%s: metrics lack %q", s.name, want)
+			}
 		}
 	}
 	for _, s := range sensors {
