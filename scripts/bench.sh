@@ -13,6 +13,7 @@ trap 'rm -f "$out"' EXIT
 	go test -run '^$' -bench 'Replay|CaptureToDisk' -benchtime 2x -count "$COUNT" ./bench
 	go test -run '^$' -bench 'BlocklistLoadMillion' -benchtime 2x -count "$COUNT" ./cmd/xdpsensor
 	go test -run '^$' -bench 'RingWrite' -count "$COUNT" ./userspace/capture
+	go test -run '^$' -bench 'Fleet' -benchtime 3x -count "$COUNT" ./bench
 } 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)' | tee "$out"
 go run ./bench/report "$out" >BENCHMARKS.md
 cat BENCHMARKS.md

@@ -186,4 +186,16 @@ func main() {
 	kv("capture to disk, 1500-byte frames", "BenchmarkCaptureToDisk/1500B", "MB/s", "%.0f MB/s")
 	kv("pcap ring write, pcap (userspace only)", "BenchmarkRingWrite/pcap", "MB/s", "%.0f MB/s")
 	kv("pcap ring write, pcapng (userspace only)", "BenchmarkRingWrite/pcapng", "MB/s", "%.0f MB/s")
+	kv("fleet: one sensor's events through JetStream (local nats-server, spool → publish → ack)", "BenchmarkFleetPublish/sensor", "events/s", "%.0f events/s")
+	kv("fleet: the sensor's CPU per event published (encoding, spool, client)", "BenchmarkFleetPublish/sensor", "cpu-µs/event", "%.1f µs")
+	kv("fleet: bare async JetStream publish of the same messages, for scale", "BenchmarkFleetPublish/raw-jetstream", "events/s", "%.0f events/s")
+	kv("fleet: bare async JetStream publish, client CPU per message", "BenchmarkFleetPublish/raw-jetstream", "cpu-µs/event", "%.1f µs")
+	kv("ring drain to eve.json, --nats off", "BenchmarkFleetDrain/nats-off", "Mevents/s", "%.3f M events/s")
+	kv("ring drain to eve.json, --nats on (sender and nats-server on the same 2 CPUs)", "BenchmarkFleetDrain/nats-on", "Mevents/s", "%.3f M events/s")
+	kv("ring drain to eve.json, --nats with the server unreachable (spooling only)", "BenchmarkFleetDrain/nats-unreachable", "Mevents/s", "%.3f M events/s")
+	off, okOff := r.get("BenchmarkFleetDrain/nats-off", "Mevents/s")
+	on, okOn := r.get("BenchmarkFleetDrain/nats-on", "Mevents/s")
+	if okOff && okOn {
+		fmt.Fprintf(w, "| ring drain rate, --nats on ÷ off (same run) | %s |\n", ratio(on, off, okOn, okOff))
+	}
 }

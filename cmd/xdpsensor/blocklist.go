@@ -27,7 +27,7 @@ func newBlocklistCommand(g *globalFlags) *cobra.Command {
 		Short: "Change or inspect the running sensor's blocklist (acts on the pinned maps)",
 	}
 	cmd.AddCommand(newBlocklistLoad(g), newBlocklistAdd(g), newBlocklistDel(g), newBlocklistList(g),
-		newBlocklistCheck(g), newBlocklistDiff(g), newBlocklistExpire(g))
+		newBlocklistCheck(g), newBlocklistDiff(g), newBlocklistExpire(g), newBlocklistPublish(g))
 	return cmd
 }
 

@@ -56,7 +56,7 @@ func newRootCommand() *cobra.Command {
 		}
 	}
 	root.AddCommand(newRunCommand(g), newReplayCommand(g), newStatsCommand(g), newFlowsCommand(g), newDetachCommand(g),
-		newBlocklistCommand(g), newSessionsCommand(g), newCarveCommand(g), newPcapCommand(g), newUICommand(g))
+		newBlocklistCommand(g), newSessionsCommand(g), newCarveCommand(g), newPcapCommand(g), newUICommand(g), newFleetCommand(g))
 	// After AddCommand: --config fills every command's flags from a file.
 	addConfigFlag(root)
 	return root
@@ -98,6 +98,8 @@ type sensorFlags struct {
 	captureRing uint32
 	backlog     string
 	replace     blocklist.ReplaceOptions
+
+	nats natsFlags // fleet.go
 }
 
 func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
@@ -111,7 +113,7 @@ func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
 	fl.BoolVar(&f.replace.AllowEmpty, "allow-empty", false, "accept --blocklist files with no address")
 	fl.BoolVar(&f.replace.AllowAll, "allow-all", false, "accept --blocklist files holding 0.0.0.0/0 or ::/0 (every packet alerts)")
 	fl.StringVarP(&f.out, "out", "o", defaultOut, "output directory (eve.json)")
-	fl.StringVar(&f.sensorName, "sensor-name", "", "sensor name for the EVE host field")
+	fl.StringVar(&f.sensorName, "sensor-name", "", "sensor name for the EVE host field; with --nats also its subject token (default there: the host name)")
 	fl.DurationVar(&f.flowTimeout, "flow-timeout", flowtable.DefaultTimeout, "write a flow's record after this long idle")
 	fl.Uint32Var(&f.flowTableSize, "flow-table-size", 0, "IPv4 flows the kernel table holds (0: sized to a sixteenth of memory, at most 1048576); the IPv6 table holds a quarter as many")
 	fl.StringVar(&f.flowTableMemory, "flow-table-memory", "", "size the flow tables to this much kernel memory instead (e.g. 512M)")
@@ -128,6 +130,7 @@ func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
 	fl.StringVar(&f.pcapFormat, "pcap-format", "pcap", "pcap or pcapng")
 	fl.StringVar(&f.backlog, "output-backlog", "8M", "records each output file keeps in memory while it cannot be written (disk full), retried every second; past this they are counted as lost")
 	fl.Uint32Var(&f.captureRing, "capture-ring-size", pipeline.DefaultCaptureRingSize, "kernel-to-daemon capture ring in bytes (a power of two)")
+	f.nats.registerSensor(fl)
 }
 
 func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
@@ -170,7 +173,7 @@ func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
 	if f.emergencyTimeout <= 0 {
 		return pipeline.Config{}, fmt.Errorf("--emergency-timeout %s: want a positive duration", f.emergencyTimeout)
 	}
-	return pipeline.Config{
+	cfg := pipeline.Config{
 		Capture: pipeline.CaptureConfig{Mode: mode, Snaplen: f.snaplen, FlowBytes: uint64(flowBytes), Files: f.pcapFiles,
 			FileSize: size, Rotate: f.pcapRotate, Format: f.pcapFormat, RingSize: f.captureRing},
 		Blocklists:       f.blocklists,
@@ -191,5 +194,6 @@ func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
 		StatsInterval:    f.statsInterval,
 		RingSize:         f.ringSize,
 		Logger:           log,
-	}, nil
+	}
+	return cfg, f.nats.apply(&cfg)
 }

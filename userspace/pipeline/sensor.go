@@ -23,6 +23,7 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/classification"
 	"github.com/xdpsensor/xdpsensor/userspace/eve"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
+	"github.com/xdpsensor/xdpsensor/userspace/fleet"
 	"github.com/xdpsensor/xdpsensor/userspace/metrics"
 	"github.com/xdpsensor/xdpsensor/userspace/outfile"
 )
@@ -57,6 +58,9 @@ type Config struct {
 	RingSize      uint32
 	Capture       CaptureConfig
 	Logger        *slog.Logger
+	// Fleet publishes every event to NATS JetStream too, and makes a live
+	// sensor follow the fleet's blocklist (nil: no fleet).
+	Fleet *fleet.Config
 }
 
 // LiveConfig adds what a live sensor needs.
@@ -248,6 +252,9 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
+	if sinks, err = withFleet(&cfg, prep, nil, sinks); err != nil {
+		return sum, err
+	}
 	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, EmergencyTimeout: cfg.EmergencyTimeout,
 		StatsInterval: cfg.StatsInterval, Classify: prep.classify, Logger: prep.log})
 	if err != nil {
@@ -385,6 +392,9 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	}
 	sinks, err := openOutputs(&cfg.Config, prep.localNets())
 	if err != nil {
+		return sum, err
+	}
+	if sinks, err = withFleet(&cfg.Config, prep, s, sinks); err != nil {
 		return sum, err
 	}
 	src := &LiveSource{}
@@ -548,6 +558,9 @@ func serveMetrics(ctx context.Context, ln net.Listener, cfg *LiveConfig, s *load
 		ifs = append(ifs, mi)
 	}
 	reg, err := metrics.NewRegistry(metrics.NewCollector(s.Maps(), metrics.Options{Interfaces: ifs, Netns: cfg.Netns}))
+	if err == nil {
+		err = registerOutputMetrics(reg, p.sinks) // the fleet publisher's counters
+	}
 	if err != nil {
 		return err
 	}

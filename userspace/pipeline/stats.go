@@ -115,6 +115,12 @@ func (p *Pipeline) statsEvent(counters []abi.Counter, kernelCount int, now time.
 		}
 		s.Counters = append(s.Counters, event.Counter{Name: group + c.Name, Value: c.Value})
 	}
+	// Outputs with counters of their own (the fleet publisher's spool).
+	for _, sink := range p.sinks {
+		if cs, ok := sink.(interface{ Counters() []event.Counter }); ok {
+			s.Counters = append(s.Counters, cs.Counters()...)
+		}
+	}
 	return s
 }
 
