@@ -107,18 +107,20 @@ func TestReplayNATSAndFleetCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%+v", err)
 	}
-	if want := "replayed 7 packets: 3 alerts, 3 flow records written to " + dir + "\n"; out != want {
+	if want := "replayed 7 packets: 3 alerts, 3 flow records written to " + dir + "; 0 lost\n"; out != want {
 		t.Fatalf("stdout %q", out)
 	}
 	msgs := fleettest.ReadStream(t, srv.URL(), stream, ">")
 	token := strings.ReplaceAll(sensor, ".", "_")
-	var alerts, flows int
+	var alerts, flows, stats int
 	for _, m := range msgs {
 		switch m.Subject {
 		case "xdpsensor." + token + ".alert":
 			alerts++
 		case "xdpsensor." + token + ".flow":
 			flows++
+		case "xdpsensor." + token + ".stats":
+			stats++ // the one a replay ends with
 		default:
 			t.Errorf("subject %s", m.Subject)
 		}
@@ -126,13 +128,14 @@ func TestReplayNATSAndFleetCommand(t *testing.T) {
 			t.Errorf("no host in %s", m.Data)
 		}
 	}
-	if alerts != 3 || flows != 3 {
-		t.Errorf("%d alerts and %d flows in the stream, want 3 and 3", alerts, flows)
+	if alerts != 3 || flows != 3 || stats != 1 {
+		t.Errorf("%d alerts, %d flows and %d stats events in the stream, want 3, 3 and 1", alerts, flows, stats)
 	}
 
-	// Stats events, built here (the pipeline's periodic ones are wired
-	// elsewhere): two from one sensor ten seconds apart.
-	p, err := fleet.NewPublisher(fleet.Config{Conn: fleet.ConnOptions{URL: srv.URL()}, SensorName: sensor,
+	// Stats events of another sensor, built here to know their rates: two
+	// ten seconds apart.
+	hand := "hand-" + sensor
+	p, err := fleet.NewPublisher(fleet.Config{Conn: fleet.ConnOptions{URL: srv.URL()}, SensorName: hand,
 		Stream: fleet.StreamOptions{Name: stream}, SpoolDir: filepath.Join(dir, "stats-spool"),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -149,8 +152,9 @@ func TestReplayNATSAndFleetCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "SENSOR ") ||
-		!regexp.MustCompile(`^`+regexp.QuoteMeta(sensor)+` +\ds ago +local +200\.0 +- +- +0\.\d +capture_lost 3$`).MatchString(lines[1]) {
+	handLine := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(hand) + ` +\ds ago +local +200\.0 +- +- +0\.\d +capture_lost 3$`)
+	replayLine := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(sensor) + ` +\ds ago +local +`)
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "SENSOR ") || !handLine.MatchString(out) || !replayLine.MatchString(out) {
 		t.Errorf("fleet output:\n%s", out)
 	}
 	out, err = runCLI(t, "fleet", "--nats", srv.URL(), "--nats-stream", stream, "--json")
@@ -158,7 +162,8 @@ func TestReplayNATSAndFleetCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st fleet.SensorStatus
-	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Sensor != sensor || st.Counters["packets"] != 2100 || st.Rates["packets"] != 200 {
+	jsonLines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if err := json.Unmarshal([]byte(jsonLines[0]), &st); err != nil || st.Sensor != hand || st.Counters["packets"] != 2100 || st.Rates["packets"] != 200 {
 		t.Errorf("fleet --json %s (%v)", out, err)
 	}
 	if _, err := runCLI(t, "fleet", "--nats", srv.URL(), "--nats-stream", "NOSUCH"); err == nil || !strings.Contains(err.Error(), "no stream NOSUCH") {

@@ -137,7 +137,10 @@ func TestLiveFleet(t *testing.T) {
 				Config: pipeline.Config{
 					Blocklists: []string{local}, OutDir: s.out, SensorName: s.name, FlowTableSize: 4096, RingSize: 1 << 20,
 					HomeNet: "[192.0.2.0/24,2001:db8:1::/64]",
-					Logger:  slog.New(slog.NewTextHandler(&s.log, nil)),
+					// Every ping alerts (Snort 2's way), so the outage
+					// has a stream of events to keep.
+					AlertEveryPacket: true,
+					Logger:           slog.New(slog.NewTextHandler(&s.log, nil)),
 					Fleet: &fleet.Config{Conn: fleet.ConnOptions{URL: srv.URL()}, Bucket: bucket,
 						Stream: fleet.StreamOptions{Name: stream}},
 				},

@@ -169,7 +169,8 @@ func TestTwoSensorsReplay(t *testing.T) {
 			t.Errorf("%s: no spool cursor saved", r.sensor)
 		}
 	}
-	if all := fleettest.ReadStream(t, srv.URL(), stream, ">"); len(all) != 153+1503+250+2500 {
-		t.Errorf("the stream holds %d messages, want %d", len(all), 153+1503+250+2500)
+	// Each sensor's alerts and flows, and the stats event its replay ends with.
+	if all := fleettest.ReadStream(t, srv.URL(), stream, ">"); len(all) != 153+1503+250+2500+2 {
+		t.Errorf("the stream holds %d messages, want %d", len(all), 153+1503+250+2500+2)
 	}
 }

@@ -459,7 +459,11 @@ func (t *Tracker) Flush() error {
 	if err := flushTable(t, t.Maps.FlowsV4, abi.KeyFromV4, pick); err != nil {
 		return err
 	}
-	return flushTable(t, t.Maps.FlowsV6, abi.KeyFromV6, pick)
+	if err := flushTable(t, t.Maps.FlowsV6, abi.KeyFromV6, pick); err != nil {
+		return err
+	}
+	t.Counters.Entries = 0 // every flow written: they leave at Commit
+	return nil
 }
 
 // flushTable writes every flow of a table pick selects.
