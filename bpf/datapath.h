@@ -10,7 +10,7 @@
  *   DP_AFTER_PARSE    adds what the hook knows beyond the bytes (skb: an
  *                     offloaded VLAN tag, GSO segments)
  *   DP_VERDICT        what the program returns
- * and DP(packet_time) and DP(wire_len) defined. Functions the verifier checks once are
+ * and DP(packet_time), DP(wire_len) and DP(pcap_cnt) defined. Functions the verifier checks once are
  * global; each hook gets its own copies. */
 
 static __always_inline void DP(fill_packet_fields)(DP_CTX *ctx, struct packet_fields *pf,
@@ -92,7 +92,7 @@ __noinline int DP(emit_alert)(DP_CTX *ctx, struct packet *pkt, struct flow_key *
 	ev->ts_ns = ai->now;
 	ev->flow_start_ns = ai->flow_start;
 	ev->generation = ai->generation;
-	ev->pad2 = 0;
+	ev->pcap_cnt = DP(pcap_cnt)(ctx);
 	__builtin_memcpy(&ev->key, key, sizeof(*key));
 	__builtin_memset(&ev->pkt, 0, sizeof(ev->pkt));
 	DP(fill_packet_fields)(ctx, &ev->pkt, pkt);

@@ -84,7 +84,7 @@ const enum threshold_track *const btf_threshold_track __attribute__((unused)) = 
 struct replay_meta {
 	__u64 ts_ns;
 	__u32 wire_len; /* 0: the frame is whole */
-	__u32 pad;
+	__u32 pcap_cnt; /* the packet's number in its capture (Suricata's pcap_cnt), 0: unknown */
 };
 
 static __always_inline struct replay_meta *replay_meta(struct xdp_md *ctx)
@@ -123,6 +123,12 @@ static __always_inline __u32 wire_len_xdp(struct xdp_md *ctx)
 	__u32 len = DP_LEN(ctx);
 	return m && m->wire_len > len ? m->wire_len : len;
 }
+
+static __always_inline __u32 pcap_cnt_xdp(struct xdp_md *ctx)
+{
+	struct replay_meta *m = replay_meta(ctx);
+	return m ? m->pcap_cnt : 0;
+}
 #include "datapath.h"
 #undef DP_CTX
 #undef DP
@@ -141,6 +147,11 @@ static __always_inline __u64 packet_time_tc(struct __sk_buff *skb)
 static __always_inline __u32 wire_len_tc(struct __sk_buff *skb)
 {
 	return skb->len;
+}
+
+static __always_inline __u32 pcap_cnt_tc(struct __sk_buff *skb)
+{
+	return 0;
 }
 
 /* An skb on egress may carry its outermost VLAN tag out of band, and a GSO

@@ -296,7 +296,7 @@ struct alert_event {
 	__u64 ts_ns;
 	__u64 flow_start_ns; /* first_seen_ns of the flow: with the key it names the flow */
 	__u32 generation;    /* blocklist generation of rule_id (ids are reused) */
-	__u32 pad2;
+	__u32 pcap_cnt;      /* replay: the packet's number in its capture, 0 live */
 	struct flow_key key;
 	struct packet_fields pkt;
 	__u32 ifindex;

@@ -102,7 +102,7 @@ func (h *harness) runEgress(frame []byte) uint32 {
 func (h *harness) runWire(frame []byte, ts uint64, wire uint32) uint32 {
 	h.t.Helper()
 	data := make([]byte, ReplayMetaLen+len(frame))
-	PutReplayMeta(data, ts, wire)
+	PutReplayMeta(data, ts, wire, 0)
 	copy(data[ReplayMetaLen:], frame)
 	ret, err := h.s.Objects.Xdpsensor.Run(&ebpf.RunOptions{
 		Data:    data,

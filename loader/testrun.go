@@ -76,14 +76,15 @@ func (r *FrameRunner) Run(data []byte, meta uint32) (uint32, error) {
 }
 
 // ReplayMetaLen is the XDP metadata a replayed frame carries (struct
-// replay_meta in bpf/xdpsensor.c): the capture time in ns and the frame's
-// length on the wire, which a capture's snap length may have cut.
+// replay_meta in bpf/xdpsensor.c): the capture time in ns, the frame's
+// length on the wire (which a capture's snap length may have cut) and its
+// number in the capture (Suricata's pcap_cnt).
 const ReplayMetaLen = 16
 
 // PutReplayMeta writes a frame's replay metadata into the first
 // ReplayMetaLen bytes of b.
-func PutReplayMeta(b []byte, tsNs uint64, wireLen uint32) {
+func PutReplayMeta(b []byte, tsNs uint64, wireLen, pcapCnt uint32) {
 	binary.NativeEndian.PutUint64(b[0:8], tsNs)
 	binary.NativeEndian.PutUint32(b[8:12], wireLen)
-	binary.NativeEndian.PutUint32(b[12:16], 0)
+	binary.NativeEndian.PutUint32(b[12:16], pcapCnt)
 }

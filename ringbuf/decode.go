@@ -65,6 +65,7 @@ func (d *Decoder) Alert(raw []byte) (*event.Alert, error) {
 			ICMPType:     p.IcmpType,
 			ICMPCode:     p.IcmpCode,
 			FrameLen:     ev.FrameLen,
+			PcapCnt:      uint64(ev.PcapCnt),
 			Data:         append([]byte(nil), ev.Data[:min(int(ev.CapLen), len(ev.Data))]...),
 		},
 	}

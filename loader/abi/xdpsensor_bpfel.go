@@ -30,7 +30,7 @@ type BpfAlertEvent struct {
 	TsNs        uint64
 	FlowStartNs uint64
 	Generation  uint32
-	Pad2        uint32
+	PcapCnt     uint32
 	Key         BpfFlowKey
 	Pkt         BpfPacketFields
 	Ifindex     uint32

@@ -116,6 +116,7 @@ type Packet struct {
 	FrameLen     uint32 // length on the wire
 	Data         []byte // the first bytes of the frame, from Ethernet on
 	Interface    string // receiving interface, when known
+	PcapCnt      uint64 // replay: the packet's number among those read (Suricata's pcap_cnt); 0 live
 }
 
 // Listed says which address of a packet is on the blocklist.

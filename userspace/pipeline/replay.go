@@ -28,6 +28,7 @@ type ReplaySource struct {
 	buf     []byte
 	now     uint64
 	Packets uint64
+	read    uint64 // packets read, all files
 	Skipped uint64 // frames BPF_PROG_TEST_RUN refuses: shorter than Ethernet, longer than ~64 KB
 	// Problems are what could not be read, "file: record N: ...": a file
 	// cut short or with a corrupt record is replayed up to that record.
@@ -86,6 +87,8 @@ func (r *ReplaySource) endFile() {
 }
 
 func (r *ReplaySource) run(pkt capture.Packet) error {
+	// Suricata's pcap_cnt: the packet's number among all read in this run.
+	r.read++
 	if len(pkt.Data) < 14 {
 		// BPF_PROG_TEST_RUN refuses frames without an Ethernet header.
 		r.Skipped++
@@ -102,7 +105,7 @@ func (r *ReplaySource) run(pkt capture.Packet) error {
 		wire = uint32(pkt.OrigLen)
 	}
 	r.buf = append(r.buf[:0], make([]byte, loader.ReplayMetaLen)...)
-	loader.PutReplayMeta(r.buf, ts, wire)
+	loader.PutReplayMeta(r.buf, ts, wire, uint32(r.read))
 	r.buf = append(r.buf, pkt.Data...)
 	if r.runner == nil {
 		r.runner = loader.NewFrameRunner(r.Program)
