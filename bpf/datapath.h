@@ -97,6 +97,12 @@ __noinline int DP(emit_alert)(DP_CTX *ctx, struct packet *pkt, struct flow_key *
 	__builtin_memset(&ev->pkt, 0, sizeof(ev->pkt));
 	DP(fill_packet_fields)(ctx, &ev->pkt, pkt);
 	ev->ifindex = DP_IFINDEX(ctx);
+	ev->flow_packets[0] = ai->flow_packets[0];
+	ev->flow_packets[1] = ai->flow_packets[1];
+	ev->flow_bytes[0] = ai->flow_bytes[0];
+	ev->flow_bytes[1] = ai->flow_bytes[1];
+	ev->initiator = ai->initiator;
+	__builtin_memset(ev->pad3, 0, sizeof(ev->pad3));
 
 	__u32 frame_len = DP_LEN(ctx);
 	ev->frame_len = frame_len;
@@ -207,6 +213,11 @@ __noinline int DP(inspect)(DP_CTX *ctx, struct flow_value *f, struct dp_state *s
 	ai.rule_id = packet_rule(&s->md, side, &ai.listed);
 	if (!rule_fires(st, &s->pkt, ai.rule_id, s->now))
 		return 0;
+	ai.initiator = f->state & STATE_INITIATOR_HI ? SIDE_HI : SIDE_LO;
+	ai.flow_packets[0] = f->dir[0].packets;
+	ai.flow_packets[1] = f->dir[1].packets;
+	ai.flow_bytes[0] = f->dir[0].frame_bytes;
+	ai.flow_bytes[1] = f->dir[1].frame_bytes;
 	f->marks |= MARK_ALERTED;
 	DP(emit_alert)(ctx, &s->pkt, &s->key, &ai);
 	return 1;

@@ -18,7 +18,10 @@ struct alert_info {
 	__u32 generation;
 	__u8 side;
 	__u8 listed;
-	__u8 pad[6];
+	__u8 initiator;   /* the side of the flow's first packet */
+	__u8 pad[5];
+	__u32 flow_packets[2]; /* the flow's counters at the alert */
+	__u32 flow_bytes[2];
 };
 
 struct capture_args {

@@ -302,6 +302,12 @@ struct alert_event {
 	__u32 ifindex;
 	__u32 frame_len; /* length on the wire */
 	__u32 cap_len;   /* bytes of it in data */
+	/* The flow when the alert fired (Suricata's alert.flow), this packet
+	 * counted: packets and frame bytes by side, and who started it. */
+	__u32 flow_packets[2];  /* [SIDE_LO], [SIDE_HI]; low 32 bits */
+	__u32 flow_bytes[2];
+	__u8 initiator;         /* flow_side that sent the flow's first packet */
+	__u8 pad3[7];
 	__u8 data[ALERT_SNAP_LEN];
 };
 

@@ -39,6 +39,12 @@ func TestAlertOncePerFlowDirection(t *testing.T) {
 			if len(alerts) != wantAlerts {
 				t.Fatalf("%d alerts, want %d", len(alerts), wantAlerts)
 			}
+			// Each alert carries its flow as it stood: the SYN-ACK's
+			// alert (from the listed server, HI) after one packet each way.
+			a := alerts[1]
+			if a.Initiator != 0 || a.Direction != 1 || a.FlowPackets != [2]uint32{1, 1} || a.FlowBytes[1] != uint32(len(conv.seg(1, event.TCPAck, 0))) {
+				t.Errorf("second alert: initiator %d direction %d packets %v bytes %v", a.Initiator, a.Direction, a.FlowPackets, a.FlowBytes)
+			}
 			_, v := h.onlyFlow()
 			want(t, "flow alerted", uint64(v.Marks&uint8(abi.BpfListedBitsMARK_ALERTED)), uint64(abi.BpfListedBitsMARK_ALERTED))
 			if v.x != nil {

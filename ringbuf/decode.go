@@ -74,6 +74,13 @@ func (d *Decoder) Alert(raw []byte) (*event.Alert, error) {
 	}
 	if ev.HasFlow != 0 {
 		a.FlowID = abi.FlowID(&ev.Key, ev.FlowStartNs)
+		client, server := ev.Initiator&1, 1-ev.Initiator&1
+		a.ToServer = ev.Direction == client
+		a.Flow = event.AlertFlow{
+			PktsToServer: uint64(ev.FlowPackets[client]), PktsToClient: uint64(ev.FlowPackets[server]),
+			BytesToServer: uint64(ev.FlowBytes[client]), BytesToClient: uint64(ev.FlowBytes[server]),
+			Start: d.Clock(ev.FlowStartNs),
+		}
 	}
 	a.ID = abi.AlertID(&ev.Key, ev.FlowStartNs, ev.TsNs, ev.RuleId)
 	if d.Interface != nil {

@@ -36,6 +36,10 @@ type BpfAlertEvent struct {
 	Ifindex     uint32
 	FrameLen    uint32
 	CapLen      uint32
+	FlowPackets [2]uint32
+	FlowBytes   [2]uint32
+	Initiator   uint8
+	Pad3        [7]uint8
 	Data        [256]uint8
 }
 

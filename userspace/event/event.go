@@ -127,14 +127,26 @@ const (
 	ListedDst Listed = "dst"
 )
 
+// AlertFlow is an alert's flow when it fired, its packet counted
+// (Suricata's alert.flow); client is the side that sent the first packet.
+type AlertFlow struct {
+	PktsToServer, PktsToClient   uint64
+	BytesToServer, BytesToClient uint64 // frame bytes, as Suricata counts them
+	Start                        time.Time
+}
+
 // Alert is one packet that matched the blocklist.
 type Alert struct {
-	ID          uint64 // names this alert (carve --alert-id); 53 bits
-	FlowID      uint64 // shared with the flow record; 0 for fragments outside any flow
-	Rule        Rule
-	Listed      Listed
-	Packet      Packet
-	CaptureFile string // pcap file holding the packet, when captured
+	ID     uint64 // names this alert (carve --alert-id); 53 bits
+	FlowID uint64 // shared with the flow record; 0 for fragments outside any flow
+	Rule   Rule
+	Listed Listed
+	Packet Packet
+	// ToServer: the packet went from the flow's client (the side of its
+	// first packet) to its server (Suricata's alert.direction).
+	ToServer    bool
+	Flow        AlertFlow // zero for packets outside any flow
+	CaptureFile string    // pcap file holding the packet, when captured
 }
 
 // EndReason says why a flow record was written.
