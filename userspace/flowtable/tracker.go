@@ -301,7 +301,7 @@ func (t *Tracker) sweepSlice(now uint64) error {
 		}
 		t.budget -= float64(max(n, 1))
 		if t.which > 1 {
-			t.endPass()
+			t.endPass(now)
 			break
 		}
 	}
@@ -382,10 +382,44 @@ func (t *Tracker) startPass() {
 	}
 }
 
-func (t *Tracker) endPass() {
+func (t *Tracker) endPass(now uint64) {
 	t.entries = t.passSeen
 	t.Counters.Entries = t.entries[0] + t.entries[1]
+	t.removeOrphanedExtras(now)
 	t.startPass()
+	t.updateEmergency() // a pass's count is the best estimate there is
+}
+
+// removeOrphanedExtras removes flow extensions whose flow is gone without
+// a record taking them along (its record was lost to a full ring, or a
+// daemon died between writing a record and removing the extension). Only
+// those older than two timeouts: a young one's record may still be in
+// the ring.
+func (t *Tracker) removeOrphanedExtras(now uint64) {
+	if t.Maps.FlowExtras == nil {
+		return
+	}
+	var gone []abi.BpfFlowExtraKey
+	var k abi.BpfFlowExtraKey
+	var x abi.BpfFlowExtra
+	it := t.Maps.FlowExtras.Iterate()
+	for it.Next(&k, &x) {
+		if k.FirstSeenNs+2*t.timeout() > now {
+			continue
+		}
+		if v, ok := t.lookup(&k.Key); ok && v.FirstSeenNs == k.FirstSeenNs {
+			continue
+		}
+		if _, pending := t.inFlight[k.Key]; pending {
+			continue
+		}
+		gone = append(gone, k)
+	}
+	for i := range gone {
+		if err := t.Maps.FlowExtras.Delete(&gone[i]); err == nil {
+			t.Counters.ExtrasOrphaned++
+		}
+	}
 }
 
 // updateEmergency estimates each table's occupancy (the last pass's count,

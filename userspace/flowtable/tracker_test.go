@@ -1,0 +1,176 @@
+package flowtable
+
+import (
+	"encoding/binary"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/loader/abi"
+	"github.com/xdpsensor/xdpsensor/userspace/event"
+)
+
+const sec = uint64(time.Second)
+
+// newTracker loads a private sensor with tables of size flows (IPv6 a
+// quarter) and a tracker over them that records what it writes.
+func newTracker(t *testing.T, size uint32) (*Tracker, *[]*event.Flow) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("the tracker's tests load the kernel maps: run as root (make test does)")
+	}
+	s, err := loader.Load(loader.Config{FlowTableSize: size, FlowTableSizeV6: size / 4, RingSize: 1 << 16})
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var written []*event.Flow
+	tr := &Tracker{
+		Maps:       s.Maps(),
+		Capacity:   s.Config.FlowCapacity(),
+		CapacityV6: uint64(s.Config.FlowTableSizeV6),
+		Decoder: &Decoder{Clock: func(ns uint64) time.Time { return time.Unix(0, int64(ns)) },
+			Rules: noRules{}},
+		Write: func(f *event.Flow) error { written = append(written, f); return nil },
+	}
+	return tr, &written
+}
+
+type noRules struct{}
+
+func (noRules) Rule(uint32, uint32) (event.Rule, bool) { return event.Rule{}, false }
+
+// putFlows puts n one-way TCP flows in the IPv4 table, last seen at
+// lastSeen (first seen one second before).
+func putFlows(t *testing.T, tr *Tracker, from, n int, lastSeen uint64) {
+	t.Helper()
+	keys := make([]abi.BpfFlowKeyV4, n)
+	vals := make([]abi.BpfFlowValue, n)
+	for i := range keys {
+		binary.BigEndian.PutUint32(keys[i].AddrLo[:], 0x0a000000+uint32(from+i))
+		binary.BigEndian.PutUint32(keys[i].AddrHi[:], 0x0b000001)
+		keys[i].PortLo, keys[i].PortHi, keys[i].ZoneProto = 40000, 80, 6
+		vals[i].FirstSeenNs = lastSeen - sec
+		vals[i].LastSeenUs = 1_000_000
+		vals[i].Dir[0].Packets = 1
+	}
+	if _, err := tr.Maps.FlowsV4.BatchUpdate(keys, vals, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tableLen(t *testing.T, tr *Tracker) int {
+	t.Helper()
+	n := 0
+	var k abi.BpfFlowKeyV4
+	var v abi.BpfFlowValue
+	it := tr.Maps.FlowsV4.Iterate()
+	for it.Next(&k, &v) {
+		n++
+	}
+	return n
+}
+
+// Past the high-water mark, flows seen one way only time out after the
+// emergency timeout; the mode ends below the low-water mark.
+func TestEmergencyMode(t *testing.T) {
+	tr, written := newTracker(t, 4096)
+	start := 1000 * sec
+	putFlows(t, tr, 0, 3500, start) // 85% of the IPv4 table: below the mark
+	tr.Tick(start + 11*sec)
+	if tr.Counters.InEmergency || len(*written) != 0 {
+		t.Fatalf("at 85%%: emergency %v, %d written", tr.Counters.InEmergency, len(*written))
+	}
+	putFlows(t, tr, 3500, 300, start+25*sec) // 92% full
+	tr.Tick(start + 21*sec)                  // a pass counts them: emergency
+	if !tr.Counters.InEmergency || tr.Counters.EmergencyEntered != 1 {
+		t.Fatalf("92%% full: emergency %v (entered %d)", tr.Counters.InEmergency, tr.Counters.EmergencyEntered)
+	}
+	tr.Tick(start + 31*sec) // the next pass: one-way flows idle 10 s go
+	if err := tr.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.Counters.Emergency; got != 3500 {
+		t.Errorf("%d emergency records, want the 3500 flows idle past 10 s", got)
+	}
+	if n := tableLen(t, tr); n != 300 {
+		t.Errorf("%d flows left, want the 300 younger ones", n)
+	}
+	for _, f := range *written {
+		if f.Reason != event.EndEmergency {
+			t.Fatalf("record reason %q", f.Reason)
+		}
+	}
+	tr.Tick(start + 32*sec) // another pass: 7% full
+	if tr.Counters.InEmergency {
+		t.Error("still in emergency mode below the low-water mark")
+	}
+}
+
+// A flow a new connection replaced between its record and its removal
+// is put back; packets that reached the written flow meanwhile are
+// counted as late.
+func TestCommitIsExact(t *testing.T) {
+	tr, written := newTracker(t, 4096)
+	start := 1000 * sec
+	putFlows(t, tr, 0, 2, start)
+	tr.Tick(start + 200*sec) // both idle past 120 s
+	if len(*written) != 2 {
+		t.Fatalf("%d written", len(*written))
+	}
+	var k0, k1 abi.BpfFlowKeyV4
+	binary.BigEndian.PutUint32(k0.AddrLo[:], 0x0a000000)
+	binary.BigEndian.PutUint32(k1.AddrLo[:], 0x0a000001)
+	for _, k := range []*abi.BpfFlowKeyV4{&k0, &k1} {
+		binary.BigEndian.PutUint32(k.AddrHi[:], 0x0b000001)
+		k.PortLo, k.PortHi, k.ZoneProto = 40000, 80, 6
+	}
+	var v abi.BpfFlowValue
+	// Flow 0 got 3 more packets; flow 1's tuple now holds a new flow.
+	tr.Maps.FlowsV4.Lookup(&k0, &v)
+	v.Dir[0].Packets += 3
+	tr.Maps.FlowsV4.Put(&k0, &v)
+	fresh := abi.BpfFlowValue{FirstSeenNs: start + 199*sec}
+	fresh.Dir[1].Packets = 1
+	tr.Maps.FlowsV4.Put(&k1, &fresh)
+	if err := tr.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Counters.LatePackets != 3 || tr.Counters.Split != 0 {
+		t.Errorf("late packets %d, split %d; want 3, 0", tr.Counters.LatePackets, tr.Counters.Split)
+	}
+	if err := tr.Maps.FlowsV4.Lookup(&k0, &v); err == nil {
+		t.Error("the written flow is still in the table")
+	}
+	if err := tr.Maps.FlowsV4.Lookup(&k1, &v); err != nil || v.FirstSeenNs != fresh.FirstSeenNs {
+		t.Errorf("the new flow on the tuple was not put back: %v %+v", err, v)
+	}
+}
+
+// Extensions whose flow is gone are removed once old, and counted.
+func TestOrphanedExtensionsRemoved(t *testing.T) {
+	tr, _ := newTracker(t, 4096)
+	now := 10_000 * sec
+	put := func(firstSeen uint64, port uint16) {
+		k := abi.BpfFlowExtraKey{Key: abi.BpfFlowKey{PortLo: port, Proto: 6, Family: 4}, FirstSeenNs: firstSeen}
+		if err := tr.Maps.FlowExtras.Put(&k, &abi.BpfFlowExtra{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(now-3600*sec, 1) // its flow gone an hour ago
+	put(now-10*sec, 2)   // its record may still be in the ring
+	tr.Tick(now)
+	if tr.Counters.ExtrasOrphaned != 1 {
+		t.Errorf("%d orphans removed, want 1", tr.Counters.ExtrasOrphaned)
+	}
+	n := 0
+	var k abi.BpfFlowExtraKey
+	var x abi.BpfFlowExtra
+	for it := tr.Maps.FlowExtras.Iterate(); it.Next(&k, &x); {
+		n++
+	}
+	if n != 1 {
+		t.Errorf("%d extensions left, want the young one", n)
+	}
+}
