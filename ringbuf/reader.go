@@ -33,32 +33,23 @@ func NewReader(events *ebpf.Map) (*Reader, error) {
 // caller from its other work) or a Flush was consumed (it returns
 // ErrFlushed). The slice passed to fn is only valid during the call.
 func (r *Reader) ReadUntil(deadline time.Time, fn func(raw []byte) error) error {
-	r.rd.SetDeadline(deadline)
-	for n := 0; ; n++ {
-		if n&255 == 255 && time.Now().After(deadline) {
-			return nil
-		}
-		err := r.rd.ReadInto(&r.rec)
-		switch {
-		case err == nil:
-			if err := fn(r.rec.RawSample); err != nil {
-				return err
-			}
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			return nil
-		case errors.Is(err, ciliumringbuf.ErrFlushed):
-			return ErrFlushed
-		default:
-			return fmt.Errorf("reading event ring: %w", err)
-		}
-	}
+	return r.read(deadline, true, fn)
 }
 
 // Drain hands every record the ring holds now to fn, without waiting for
 // more.
 func (r *Reader) Drain(fn func(raw []byte) error) error {
-	r.rd.SetDeadline(time.Now())
-	for {
+	return r.read(time.Now(), false, fn)
+}
+
+// read hands records to fn until the ring is empty at deadline, or, when
+// bounded, until deadline passes.
+func (r *Reader) read(deadline time.Time, bounded bool, fn func(raw []byte) error) error {
+	r.rd.SetDeadline(deadline)
+	for n := 0; ; n++ {
+		if bounded && n&255 == 255 && time.Now().After(deadline) {
+			return nil
+		}
 		err := r.rd.ReadInto(&r.rec)
 		switch {
 		case err == nil:
