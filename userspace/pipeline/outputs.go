@@ -31,7 +31,7 @@ func openOutputs(cfg *Config, localNets []netip.Prefix) ([]event.Sink, error) {
 		open func(path string) (event.Sink, error)
 	}{
 		{"eve.json", func(p string) (event.Sink, error) {
-			return eve.Open(p, eve.Options{SensorName: cfg.SensorName, CompressIPv6: true})
+			return eve.Open(p, cfg.eveOptions())
 		}},
 		{"alert.fast", func(p string) (event.Sink, error) { return snortalert.Open(p, snortalert.Fast, snortalert.Options{}) }},
 		{"alert.full", func(p string) (event.Sink, error) { return snortalert.Open(p, snortalert.Full, snortalert.Options{}) }},
@@ -51,6 +51,12 @@ func openOutputs(cfg *Config, localNets []netip.Prefix) ([]event.Sink, error) {
 		sinks = append(sinks, s)
 	}
 	return sinks, nil
+}
+
+// eveOptions are the EVE encoder's settings, the same for eve.json and
+// the fleet's stream.
+func (cfg *Config) eveOptions() eve.Options {
+	return eve.Options{SensorName: cfg.SensorName, CompressIPv6: cfg.EVECompressIPv6}
 }
 
 // reopenOutputs reopens every file output (SIGHUP).
