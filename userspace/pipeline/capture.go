@@ -12,6 +12,7 @@ import (
 	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/ringbuf"
 	"github.com/xdpsensor/xdpsensor/userspace/capture"
+	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/outfile"
 )
 
@@ -66,6 +67,48 @@ type captureSink struct {
 	maps   *abi.BpfMaps
 	rec    capture.Record
 	lost   uint64 // records that could not be read (the ring counts its own)
+	// flowBytes is the kernel's per-flow capture budget (0: none), by
+	// which an alert knows whether its packet was captured.
+	flowBytes uint64
+	// written and earlier name the pcap file of each listed frame (the
+	// ones alerts are about) written this drain round and the one
+	// before: an alert's frame reaches the capture ring just after the
+	// alert reaches the event ring, and is looked up by the kernel time
+	// and flow key the two records share.
+	written, earlier map[frameID]writtenFrame
+}
+
+// frameID names a frame by what its alert and its capture record share:
+// the kernel's packet time, the flow key and the direction, hashed
+// (FNV-1a): one round's frames collide with odds of about n²/2⁶⁵.
+type frameID uint64
+
+func newFrameID(tsNs uint64, key *abi.BpfFlowKey, direction uint8) frameID {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	mix := func(b byte) { h = (h ^ uint64(b)) * prime }
+	for i := 0; i < 8; i++ {
+		mix(byte(tsNs >> (8 * i)))
+	}
+	for _, b := range key.AddrLo {
+		mix(b)
+	}
+	for _, b := range key.AddrHi {
+		mix(b)
+	}
+	for _, v := range []uint32{uint32(key.PortLo), uint32(key.PortHi), key.Zone, uint32(key.Proto), uint32(key.Family), uint32(direction & 1)} {
+		for i := 0; i < 4; i++ {
+			mix(byte(v >> (8 * i)))
+		}
+	}
+	return frameID(h)
+}
+
+// writtenFrame is where a frame went: its file ("" when the ring could
+// not write it) and the wall time it was stamped with.
+type writtenFrame struct {
+	path string
+	time time.Time
 }
 
 func openCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) (*captureSink, error) {
@@ -92,7 +135,8 @@ func openCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) (*captureSi
 		rd.Close()
 		return nil, fmt.Errorf("opening the pcap ring: %w", err)
 	}
-	return &captureSink{reader: rd, ring: ring, maps: s.Maps()}, nil
+	return &captureSink{reader: rd, ring: ring, maps: s.Maps(), flowBytes: cfg.FlowBytes,
+		written: map[frameID]writtenFrame{}, earlier: map[frameID]writtenFrame{}}, nil
 }
 
 // drain writes every frame the capture ring holds.
@@ -129,12 +173,42 @@ func (c *captureSink) write(raw []byte) error {
 	}
 	// The ring counts every frame it could not write (disk full, paused)
 	// in Stats().Dropped, published as pcap_frames_lost; alerts go on.
-	c.ring.Write(&c.rec)
+	path, err := c.ring.Write(&c.rec)
+	if hdr.Listed != 0 {
+		if err != nil {
+			path = ""
+		}
+		c.written[newFrameID(hdr.TsNs, k, hdr.Direction)] = writtenFrame{path: path, time: c.rec.Time}
+	}
 	return nil
 }
 
-// fileFor names the pcap file holding packets of time t.
-func (c *captureSink) fileFor(t time.Time) string { return c.ring.FileFor(t) }
+// endRound forgets the frames written before the last round: their
+// alerts have been read by now.
+func (c *captureSink) endRound() {
+	clear(c.earlier)
+	c.written, c.earlier = c.earlier, c.written
+}
+
+// frame finds where the frame id went, and whether it is known.
+func (c *captureSink) frame(id frameID) (writtenFrame, bool) {
+	if f, ok := c.written[id]; ok {
+		return f, true
+	}
+	f, ok := c.earlier[id]
+	return f, ok
+}
+
+// captured says whether the kernel hands an alert's packet to the
+// capture ring: every listed packet is (alerts are only raised on
+// listed ones, and capture is on), until its flow passes the per-flow
+// budget, which counts the flow's frame bytes, this packet's included.
+func (c *captureSink) captured(a *event.Alert) bool {
+	if c.flowBytes == 0 || a.FlowID == 0 {
+		return true
+	}
+	return a.Flow.BytesToServer+a.Flow.BytesToClient <= c.flowBytes
+}
 
 // flush pushes the ring's buffer out and records the kernel's drops.
 func (c *captureSink) flush() error {
