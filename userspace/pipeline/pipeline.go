@@ -89,9 +89,9 @@ type Pipeline struct {
 	// waiting are alerts whose packet is not yet in the pcap ring (live,
 	// its frame follows the alert into its own ring), written in order
 	// once it is, or when it is not coming.
-	waiting []waitingAlert
-	quiescent bool // the source is a replay: nothing arrives between Feeds
-	health  outputHealth // outputhealth.go: write failures, daemon_stats
+	waiting   []waitingAlert
+	quiescent bool         // the source is a replay: nothing arrives between Feeds
+	health    outputHealth // outputhealth.go: write failures, daemon_stats
 
 	started   time.Time // wall clock, for the stats events' uptime
 	lastStats time.Time
