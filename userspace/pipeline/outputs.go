@@ -15,8 +15,8 @@ import (
 
 // openOutputs creates the output directory and one encoder per format, all
 // over the same events: eve.json (Suricata EVE), alert.fast and alert.full
-// (Snort 2), conn.log (Zeek). localNets are $HOME_NET, for Zeek's
-// local_orig/local_resp.
+// (Snort 2), conn.log (Zeek: TSV, or JSON with cfg.ZeekJSON). localNets
+// are $HOME_NET, for Zeek's local_orig/local_resp.
 func openOutputs(cfg *Config, localNets []netip.Prefix) ([]event.Sink, error) {
 	if cfg.OutDir == "" {
 		return nil, errors.New("no output directory (--out)")
@@ -35,7 +35,9 @@ func openOutputs(cfg *Config, localNets []netip.Prefix) ([]event.Sink, error) {
 		}},
 		{"alert.fast", func(p string) (event.Sink, error) { return snortalert.Open(p, snortalert.Fast, snortalert.Options{}) }},
 		{"alert.full", func(p string) (event.Sink, error) { return snortalert.Open(p, snortalert.Full, snortalert.Options{}) }},
-		{"conn.log", func(p string) (event.Sink, error) { return zeek.Open(p, zeek.Options{LocalNets: localNets}) }},
+		{"conn.log", func(p string) (event.Sink, error) {
+			return zeek.Open(p, zeek.Options{LocalNets: localNets, JSON: cfg.ZeekJSON})
+		}},
 	}
 	var sinks []event.Sink
 	for _, o := range outputs {
