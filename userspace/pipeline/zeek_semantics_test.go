@@ -120,11 +120,13 @@ func TestZeekSemanticsThroughTheKernel(t *testing.T) {
 		out(311*ms, 40001, 8080, segment{ack: true}),
 		// 40002 <- 50000: a SYN-ACK first, from no likely server port
 		// (a stealth scan's answer, for all Zeek knows), then an ACK:
-		// Zeek flips it then.
+		// Zeek flips it then; the SYN-ACK's sender, now the responder,
+		// retransmits.
 		in(20*ms, 50000, 40002, segment{syn: true, ack: true}),
 		out(21*ms, 40002, 50000, segment{ack: true}),
 		out(22*ms, 40002, 50000, segment{ack: true, psh: true, payload: "hi"}),
 		in(23*ms, 50000, 40002, segment{ack: true, psh: true, payload: "ho"}),
+		in(24*ms, 50000, 40002, segment{ack: true, psh: true, payload: "ho", rewind: 2}), // the responder's retransmission: t
 		// 40003 <- 443: picked up mid-stream, the server's data first.
 		in(30*ms, 443, 40003, segment{ack: true, psh: true, payload: strings.Repeat("e", 50)}),
 		out(31*ms, 40003, 443, segment{ack: true}),
@@ -165,7 +167,7 @@ func TestZeekSemanticsThroughTheKernel(t *testing.T) {
 		// retransmission once; resp_bytes 1000, the gap included;
 		// the duration ends at the server's FIN (11 ms), not the ACK.
 		"40001/tcp": {c, s, "8080", "SF", "ShADaTdgFf", "0.011000", "200", "1000", "500"},
-		"40002/tcp": {c, s, "50000", "OTH", "^hADd", "0.003000", "2", "2", "0"},
+		"40002/tcp": {c, s, "50000", "OTH", "^hADdt", "0.004000", "2", "2", "0"},
 		"40003/tcp": {c, s, "443", "OTH", "^dA", "0.001000", "0", "50", "0"},
 		"40004/tcp": {c, s, "6667", "RSTO", "^hR", "0.001000", "0", "0", "0"},
 		"40010/udp": {c, "198.51.100.53", "53", "SF", "^dD", "0.001000", "30", "60", "0"},
