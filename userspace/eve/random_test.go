@@ -38,8 +38,8 @@ func randomEvents(n int) (alerts []*event.Alert, flows []*event.Flow, opts []Opt
 		return event.DirectionStats{
 			Packets: r.Uint64N(1 << 40), Bytes: r.Uint64(), FrameBytes: r.Uint64(), PayloadBytes: r.Uint64(),
 			MissedBytes: r.Uint64N(3) * r.Uint64(),
-			TCPFlags:   uint8(r.IntN(256)),
-			FlagCounts: event.TCPFlagCounts{SYN: r.Uint64(), SYNACK: r.Uint64(), ACK: r.Uint64(), FIN: r.Uint64(), RST: r.Uint64(), PSH: r.Uint64(), URG: r.Uint64(), ECE: r.Uint64(), CWR: r.Uint64()},
+			TCPFlags:    uint8(r.IntN(256)),
+			FlagCounts:  event.TCPFlagCounts{SYN: r.Uint64(), SYNACK: r.Uint64(), ACK: r.Uint64(), FIN: r.Uint64(), RST: r.Uint64(), PSH: r.Uint64(), URG: r.Uint64(), ECE: r.Uint64(), CWR: r.Uint64()},
 		}
 	}
 	rule := func() event.Rule {
