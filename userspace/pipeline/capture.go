@@ -70,13 +70,22 @@ type captureSink struct {
 	// flowBytes is the kernel's per-flow capture budget (0: none), by
 	// which an alert knows whether its packet was captured.
 	flowBytes uint64
-	// written and earlier name the pcap file of each listed frame (the
-	// ones alerts are about) written this drain round and the one
-	// before: an alert's frame reaches the capture ring just after the
-	// alert reaches the event ring, and is looked up by the kernel time
-	// and flow key the two records share.
-	written, earlier map[frameID]writtenFrame
+	// written names the pcap file of each listed frame (the ones alerts
+	// are about) whose alert has not been read yet: an alert's frame
+	// reaches the capture ring just after the alert reaches the event
+	// ring, and is looked up by the kernel time and flow key the two
+	// records share. Most listed frames raise no alert (one per flow
+	// direction): those are forgotten after frameKeep.
+	written map[frameID]writtenFrame
+	newest  uint64    // kernel time of the newest frame written
+	pruned  time.Time // wall time written was last pruned
 }
+
+// frameKeep is how long, in packet time, a frame waits for its alert: the
+// alert is in the event ring before the frame is in the capture ring,
+// but the drain may be behind on the event ring by as much as it holds
+// (16 MiB of alerts is under two seconds of an alert storm).
+const frameKeep = 5 * time.Second
 
 // frameID names a frame by what its alert and its capture record share:
 // the kernel's packet time, the flow key and the direction, hashed
@@ -105,10 +114,11 @@ func newFrameID(tsNs uint64, key *abi.BpfFlowKey, direction uint8) frameID {
 }
 
 // writtenFrame is where a frame went: its file ("" when the ring could
-// not write it) and the wall time it was stamped with.
+// not write it), the wall time it was stamped with and its kernel time.
 type writtenFrame struct {
 	path string
 	time time.Time
+	tsNs uint64
 }
 
 func openCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) (*captureSink, error) {
@@ -136,7 +146,7 @@ func openCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) (*captureSi
 		return nil, fmt.Errorf("opening the pcap ring: %w", err)
 	}
 	return &captureSink{reader: rd, ring: ring, maps: s.Maps(), flowBytes: cfg.FlowBytes,
-		written: map[frameID]writtenFrame{}, earlier: map[frameID]writtenFrame{}}, nil
+		written: map[frameID]writtenFrame{}}, nil
 }
 
 // drain writes every frame the capture ring holds.
@@ -178,24 +188,38 @@ func (c *captureSink) write(raw []byte) error {
 		if err != nil {
 			path = ""
 		}
-		c.written[newFrameID(hdr.TsNs, k, hdr.Direction)] = writtenFrame{path: path, time: c.rec.Time}
+		c.written[newFrameID(hdr.TsNs, k, hdr.Direction)] = writtenFrame{path: path, time: c.rec.Time, tsNs: hdr.TsNs}
+		c.newest = max(c.newest, hdr.TsNs)
 	}
 	return nil
 }
 
-// endRound forgets the frames written before the last round: their
-// alerts have been read by now.
-func (c *captureSink) endRound() {
-	clear(c.earlier)
-	c.written, c.earlier = c.earlier, c.written
+// endRound forgets the frames no alert will ask for: in a replay every
+// alert of the round has been read (the ring is drained whole), live
+// those older than frameKeep (looked for once a second).
+func (c *captureSink) endRound(replay bool) {
+	if replay {
+		clear(c.written)
+		return
+	}
+	if time.Since(c.pruned) < time.Second {
+		return
+	}
+	c.pruned = time.Now()
+	for id, f := range c.written {
+		if f.tsNs+uint64(frameKeep) < c.newest {
+			delete(c.written, id)
+		}
+	}
 }
 
-// frame finds where the frame id went, and whether it is known.
-func (c *captureSink) frame(id frameID) (writtenFrame, bool) {
-	if f, ok := c.written[id]; ok {
-		return f, true
+// takeFrame finds where the frame id went, and forgets it: one alert a
+// packet.
+func (c *captureSink) takeFrame(id frameID) (writtenFrame, bool) {
+	f, ok := c.written[id]
+	if ok {
+		delete(c.written, id)
 	}
-	f, ok := c.earlier[id]
 	return f, ok
 }
 

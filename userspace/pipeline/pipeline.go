@@ -191,7 +191,7 @@ func (p *Pipeline) loop(ctx context.Context, src Source) error {
 			return err
 		}
 		if p.capture != nil {
-			p.capture.endRound()
+			p.capture.endRound(p.quiescent)
 		}
 		if err := p.tracker.Tick(p.now); err != nil {
 			return err
@@ -431,14 +431,14 @@ func (p *Pipeline) writeWaiting(final bool) error {
 	drained := false
 	for len(p.waiting) > 0 {
 		w := &p.waiting[0]
-		f, known := p.capture.frame(w.frame)
+		f, known := p.capture.takeFrame(w.frame)
 		if !known && w.captured && !drained {
 			// Its frame may be in the capture ring already.
 			if err := p.capture.drain(); err != nil {
 				return err
 			}
 			drained = true
-			f, known = p.capture.frame(w.frame)
+			f, known = p.capture.takeFrame(w.frame)
 		}
 		if !known && w.captured && !final && !p.quiescent && time.Since(w.since) < frameWait {
 			return nil
