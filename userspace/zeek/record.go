@@ -108,6 +108,33 @@ func (r *Record) OptString(name, s string) {
 	r.String(name, s)
 }
 
+// Set writes a set[string] (conn.log's tunnel_parents): its members
+// joined by the set separator "," in TSV ("(empty)" for an empty set), an
+// array in JSON.
+func (r *Record) Set(name string, members []string) {
+	r.field(name)
+	switch {
+	case r.json:
+		r.b = append(r.b, '[')
+		for i, m := range members {
+			if i > 0 {
+				r.b = append(r.b, ',')
+			}
+			r.b = appendZeekJSONString(r.b, m)
+		}
+		r.b = append(r.b, ']')
+	case len(members) == 0:
+		r.b = append(r.b, "(empty)"...)
+	default:
+		for i, m := range members {
+			if i > 0 {
+				r.b = append(r.b, ',')
+			}
+			r.b = appendString(r.b, m)
+		}
+	}
+}
+
 // Count writes a count.
 func (r *Record) Count(name string, v uint64) {
 	r.field(name)

@@ -612,3 +612,30 @@ func TestJSONLines(t *testing.T) {
 		t.Errorf("differs from %s (%v):\n%s", path, err, buf.Bytes())
 	}
 }
+
+// TestRecordForms: each field type in both of Zeek's forms.
+func TestRecordForms(t *testing.T) {
+	at := time.Date(2007, 2, 21, 10, 17, 54, 366236000, time.UTC)
+	write := func(json bool) string {
+		r := NewRecord(nil, json)
+		r.Time("ts", at)
+		r.String("uid", "CabC")
+		r.Addr("id.orig_h", netip.MustParseAddr("2001:db8::1"))
+		r.Port("id.orig_p", 53)
+		r.Unset("service")
+		r.Interval("duration", at, at.Add(1500*time.Millisecond))
+		r.Bool("local_orig", true)
+		r.String("empty", "")
+		r.OptString("history", "")
+		r.Set("tunnel_parents", []string{"CaA", "CbB"})
+		r.Set("none", nil)
+		r.Count("missed_bytes", 7)
+		return string(r.Bytes())
+	}
+	if got, want := write(false), "1172053074.366236\tCabC\t2001:db8::1\t53\t-\t1.500000\tT\t(empty)\t-\tCaA,CbB\t(empty)\t7"; got != want {
+		t.Errorf("TSV:\n got %q\nwant %q", got, want)
+	}
+	if got, want := write(true), `{"ts":1172053074.366236,"uid":"CabC","id.orig_h":"2001:db8::1","id.orig_p":53,"duration":1.5,"local_orig":true,"empty":"","tunnel_parents":["CaA","CbB"],"none":[],"missed_bytes":7}`; got != want {
+		t.Errorf("JSON:\n got %s\nwant %s", got, want)
+	}
+}
