@@ -83,7 +83,10 @@ func (d *Decoder) Alert(raw []byte) (*event.Alert, error) {
 		}
 	}
 	a.ID = abi.AlertID(&ev.Key, ev.FlowStartNs, ev.TsNs, ev.RuleId)
-	if d.Interface != nil {
+	// A packet read from a capture file (it has a number in it) came
+	// from no interface of ours: like Suricata reading a pcap, it names
+	// none (its pcap_cnt says where it came from).
+	if d.Interface != nil && ev.PcapCnt == 0 {
 		a.Packet.Interface = d.Interface(ev.Ifindex)
 	}
 	return a, nil

@@ -40,10 +40,13 @@ timestamps and bytes. Files whose index rules them out are not read.
   xdpsensor carve --host 161.53.178.240 -w - | tcpdump -nr -
   xdpsensor carve --alert-id 42 -w alert42.pcap
 
-Times are RFC 3339 (2007-02-21T10:17:54Z), "2007-02-21 10:17:54" (UTC, like
-the EVE timestamps and the ring's file names) or Unix seconds; a --to without
-fractional seconds takes in the whole second. --alert-id looks the alert up
-in DIR/eve.json ("xdpsensor_alert_id") and carves its flow.`,
+Times are RFC 3339 (2007-02-21T10:17:54Z), EVE timestamps as eve.json has
+them (2007-02-21T10:17:54.366236+0000), "2007-02-21 10:17:54" (UTC, like the
+ring's file names) or Unix seconds; a --to takes in all its last digit
+covers (the whole second, the whole microsecond of an EVE timestamp), so
+--from T --to T with an alert's timestamp carves its packet. --alert-id
+looks the alert up in DIR/eve.json ("xdpsensor_alert_id") and carves its
+flow (an alert outside any flow: its packet).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var f capture.Filter
@@ -86,13 +89,14 @@ in DIR/eve.json ("xdpsensor_alert_id") and carves its flow.`,
 				}
 			}
 			if to != "" {
-				var whole bool
-				if f.To, whole, err = parseWhen(to); err != nil {
+				var unit time.Duration
+				if f.To, unit, err = parseWhen(to); err != nil {
 					return fmt.Errorf("--to %w", err)
 				}
-				if whole {
-					f.To = f.To.Add(time.Second - 1)
-				}
+				// A --to takes in all its last digit covers: the whole
+				// second, or the whole microsecond of an EVE timestamp
+				// (a pcapng record keeps the nanoseconds EVE cuts off).
+				f.To = f.To.Add(unit - 1)
 			}
 			if !f.From.IsZero() && !f.To.IsZero() && f.From.After(f.To) {
 				return fmt.Errorf("--from %s is after --to %s", from, to)
@@ -110,8 +114,18 @@ in DIR/eve.json ("xdpsensor_alert_id") and carves its flow.`,
 				if err != nil {
 					return err
 				}
-				f.FlowIDs = append(f.FlowIDs, fl.id)
-				f.FlowHints = map[uint64]capture.FlowTuple{fl.id: fl.tuple}
+				if fl.id == 0 {
+					// A packet in no flow (a later fragment): the
+					// packet itself, by its source, protocol and time.
+					if !f.From.IsZero() || !f.To.IsZero() || f.Host.IsValid() {
+						return fmt.Errorf("--alert-id %s: the alert is a packet in no flow; carve it alone, without --host or --from/--to", alertID)
+					}
+					f.Host, f.Proto = fl.tuple.Src, fl.tuple.Proto
+					f.From, f.To = fl.time, fl.time.Add(time.Microsecond-1)
+				} else {
+					f.FlowIDs = append(f.FlowIDs, fl.id)
+					f.FlowHints = map[uint64]capture.FlowTuple{fl.id: fl.tuple}
+				}
 			}
 			if len(f.FlowIDs) > 0 {
 				// The file being written has no index: the flows' 5-tuples
@@ -203,12 +217,20 @@ func refuseInput(out string, inputs []string) error {
 
 func findRing(dir string) ([]capture.RingFile, error) { return capture.FindOutputRing(dir) }
 
-// parseWhen reads a time: RFC 3339, "2006-01-02 15:04:05[.frac]" or
-// "2006-01-02T15:04:05[.frac]" in UTC, or Unix seconds[.frac]. whole says
-// the time had no fractional seconds.
-func parseWhen(s string) (t time.Time, whole bool, err error) {
+// parseWhen reads a time: RFC 3339, EVE's timestamps
+// (2007-02-21T10:17:54.366236+0000), "2006-01-02 15:04:05[.frac]" or
+// "2006-01-02T15:04:05[.frac]" in UTC, or Unix seconds[.frac]. unit is
+// what its last digit counts: a second without a fraction, 1µs for six
+// fractional digits.
+func parseWhen(s string) (t time.Time, unit time.Duration, err error) {
 	s = strings.TrimSpace(s)
-	whole = !strings.Contains(s, ".")
+	unit = time.Second
+	if _, frac, ok := strings.Cut(s, "."); ok {
+		digits := len(frac) - len(strings.TrimLeft(frac, "0123456789"))
+		for i := 0; i < digits && unit > time.Nanosecond; i++ {
+			unit /= 10
+		}
+	}
 	if sec, frac, ok := strings.Cut(s, "."); isDigits(sec) && (!ok || isDigits(frac) && len(frac) <= 9) {
 		n, err := strconv.ParseInt(sec, 10, 64)
 		if err == nil {
@@ -216,18 +238,21 @@ func parseWhen(s string) (t time.Time, whole bool, err error) {
 			if ok {
 				ns, _ = strconv.ParseInt((frac + "000000000")[:9], 10, 64)
 			}
-			return time.Unix(n, ns).UTC(), whole, nil
+			return time.Unix(n, ns).UTC(), unit, nil
 		}
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, whole, nil
+		return t, unit, nil
+	}
+	if t, err := time.Parse("2006-01-02T15:04:05.999999999-0700", s); err == nil {
+		return t, unit, nil
 	}
 	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02T15:04:05"} {
 		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
-			return t, whole, nil
+			return t, unit, nil
 		}
 	}
-	return time.Time{}, false, fmt.Errorf("%q: want RFC 3339 (2007-02-21T10:17:54Z), \"2007-02-21 10:17:54\" (UTC) or Unix seconds", s)
+	return time.Time{}, 0, fmt.Errorf("%q: want RFC 3339 (2007-02-21T10:17:54Z), an EVE timestamp (2007-02-21T10:17:54.366236+0000), \"2007-02-21 10:17:54\" (UTC) or Unix seconds", s)
 }
 
 func isDigits(s string) bool {
@@ -262,13 +287,14 @@ func parseProto(s string) (uint8, error) {
 
 // eveRecord is what carve reads of an EVE line.
 type eveRecord struct {
-	AlertID  json.RawMessage `json:"xdpsensor_alert_id"`
-	FlowID   uint64          `json:"flow_id"`
-	SrcIP    string          `json:"src_ip"`
-	DestIP   string          `json:"dest_ip"`
-	SrcPort  uint16          `json:"src_port"`
-	DestPort uint16          `json:"dest_port"`
-	Proto    string          `json:"proto"`
+	Timestamp string          `json:"timestamp"`
+	AlertID   json.RawMessage `json:"xdpsensor_alert_id"`
+	FlowID    uint64          `json:"flow_id"`
+	SrcIP     string          `json:"src_ip"`
+	DestIP    string          `json:"dest_ip"`
+	SrcPort   uint16          `json:"src_port"`
+	DestPort  uint16          `json:"dest_port"`
+	Proto     string          `json:"proto"`
 }
 
 func (r *eveRecord) tuple() (capture.FlowTuple, bool) {
@@ -282,8 +308,9 @@ func (r *eveRecord) tuple() (capture.FlowTuple, bool) {
 }
 
 type eveFlow struct {
-	id    uint64
+	id    uint64 // 0: a packet in no flow
 	tuple capture.FlowTuple
+	time  time.Time // the packet's, to the microsecond
 }
 
 // findAlert finds the alert with xdpsensor_alert_id id in eve.json.
@@ -310,11 +337,12 @@ func findAlert(path, id string) (eveFlow, error) {
 	if found == nil {
 		return eveFlow{}, fmt.Errorf("--alert-id %s: no alert with \"xdpsensor_alert_id\": %s in %s", id, id, path)
 	}
-	if found.FlowID == 0 {
-		return eveFlow{}, fmt.Errorf("--alert-id %s: the alert has no flow_id (a packet in no flow); carve it with --host, --port and --from/--to", id)
-	}
 	t, _ := found.tuple()
-	return eveFlow{id: found.FlowID, tuple: t}, nil
+	at, _, err := parseWhen(found.Timestamp)
+	if found.FlowID == 0 && (err != nil || !t.Src.IsValid()) {
+		return eveFlow{}, fmt.Errorf("--alert-id %s: the alert has no flow_id (a packet in no flow) and no time and source to find its packet by; carve it with --host, --port and --from/--to", id)
+	}
+	return eveFlow{id: found.FlowID, tuple: t, time: at}, nil
 }
 
 // flowHints finds the 5-tuples of flow ids in eve.json.

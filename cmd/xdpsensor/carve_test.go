@@ -147,7 +147,9 @@ func TestCarveCommand(t *testing.T) {
 		{"port either side", []string{"--port", "6667"}, append(recordsOf(t, seed, 0, 3), recordsOf(t, back, 0, 4)...)},
 		{"udp", []string{"--proto", "udp"}, nil},
 		{"whole seconds", []string{"--from", "2007-02-21 10:17:57", "--to", "2007-02-21T10:18:03Z"}, recordsOf(t, seed, 1, 3)},
-		{"fraction", []string{"--from", "2007-02-21 10:17:57", "--to", "2007-02-21 10:18:03.3"}, recordsOf(t, seed, 1, 2)},
+		{"fraction", []string{"--from", "2007-02-21 10:17:57", "--to", "2007-02-21 10:18:03.2"}, recordsOf(t, seed, 1, 2)},
+		{"its last digit", []string{"--from", "2007-02-21 10:17:57", "--to", "2007-02-21 10:18:03.3"}, recordsOf(t, seed, 1, 3)},
+		{"EVE timestamps", []string{"--from", "2007-02-21T10:17:57.287574+0000", "--to", "2007-02-21T10:17:57.287574+0000"}, recordsOf(t, seed, 1, 2)},
 		{"unix seconds", []string{"--from", "1174413859.7314", "--to", "1174421834"}, recordsOf(t, back, 1, 4)},
 		{"rfc3339 zone", []string{"--from", "2007-03-20T14:04:19.7311-04:00", "--to", "2007-03-20T18:04:19.7315Z"}, recordsOf(t, back, 1, 2)},
 	}

@@ -161,9 +161,7 @@ func TestKeepAttachedSurvivesKill9(t *testing.T) {
 				ToServer uint64 `json:"pkts_toserver"`
 				ToClient uint64 `json:"pkts_toclient"`
 			} `json:"flow"`
-			TCP struct {
-				FlagCounts map[string]map[string]int `json:"flag_counts"`
-			} `json:"tcp"`
+			FlagCounts map[string]map[string]int `json:"xdpsensor_flag_counts"`
 		}
 		if err := json.Unmarshal(line, &rec); err != nil {
 			t.Fatalf("bad line %s", line)
@@ -174,7 +172,7 @@ func TestKeepAttachedSurvivesKill9(t *testing.T) {
 		seen[rec.FlowID]++
 		pkts += rec.Flow.ToServer + rec.Flow.ToClient
 		if rec.DestIP == "203.0.113.66" {
-			ccSyns += rec.TCP.FlagCounts["toserver"]["syn"]
+			ccSyns += rec.FlagCounts["toserver"]["syn"]
 		}
 		if rec.SrcIP == "203.0.113.67" {
 			back++

@@ -88,16 +88,18 @@ type sensorFlags struct {
 	statsInterval    time.Duration
 	ringSize         uint32
 
-	capture     string
-	snaplen     uint32
-	captureFlow string
-	pcapFiles   int
-	pcapSize    string
-	pcapRotate  time.Duration
-	pcapFormat  string
-	captureRing uint32
-	backlog     string
-	replace     blocklist.ReplaceOptions
+	capture      string
+	snaplen      uint32
+	captureFlow  string
+	pcapFiles    int
+	pcapSize     string
+	pcapRotate   time.Duration
+	pcapFormat   string
+	captureRing  uint32
+	backlog      string
+	replace      blocklist.ReplaceOptions
+	ipv6Compress bool
+	zeekJSON     bool
 
 	nats natsFlags // fleet.go
 }
@@ -113,6 +115,8 @@ func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
 	fl.BoolVar(&f.replace.AllowEmpty, "allow-empty", false, "accept --blocklist files with no address")
 	fl.BoolVar(&f.replace.AllowAll, "allow-all", false, "accept --blocklist files holding 0.0.0.0/0 or ::/0 (every packet alerts)")
 	fl.StringVarP(&f.out, "out", "o", defaultOut, "output directory (eve.json)")
+	fl.BoolVar(&f.ipv6Compress, "eve-ipv6-compress", false, "write IPv6 addresses in EVE compressed (2001:db8::1), as Suricata's eve-log ipv6-compress: yes; by default in full, as Suricata's default")
+	fl.BoolVar(&f.zeekJSON, "zeek-json", false, "write conn.log as JSON lines, as Zeek does with LogAscii::use_json=T, instead of TSV")
 	fl.StringVar(&f.sensorName, "sensor-name", "", "sensor name for the EVE host field; with --nats also its subject token (default there: the host name)")
 	fl.DurationVar(&f.flowTimeout, "flow-timeout", flowtable.DefaultTimeout, "write a flow's record after this long idle")
 	fl.Uint32Var(&f.flowTableSize, "flow-table-size", 0, "IPv4 flows the kernel table holds (0: sized to a sixteenth of memory, at most 1048576); the IPv6 table holds a quarter as many")
@@ -186,6 +190,8 @@ func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
 		OutDir:           f.out,
 		OutputBacklog:    int(backlog),
 		SensorName:       f.sensorName,
+		EVECompressIPv6:  f.ipv6Compress,
+		ZeekJSON:         f.zeekJSON,
 		FlowTimeout:      f.flowTimeout,
 		FlowTableSize:    v4,
 		FlowTableSizeV6:  v6,

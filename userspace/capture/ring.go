@@ -311,6 +311,19 @@ func (r *Ring) FileFor(t time.Time) string {
 	return ""
 }
 
+// Holds reports whether path is one of the ring's files (not yet
+// deleted to stay within Files).
+func (r *Ring) Holds(path string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, f := range r.files {
+		if f.path == path {
+			return true
+		}
+	}
+	return false
+}
+
 // SetDrops records how many packets the kernel could not hand over so
 // far (a running total). Each pcapng file records, in its interface
 // statistics (isb_ifdrop), the packets lost while it was being written.

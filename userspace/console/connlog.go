@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"sync"
 
@@ -34,8 +35,9 @@ var connStateMeaning = map[string]string{
 	"OTH":    "no SYN seen, just midstream traffic",
 }
 
-// connIndex maps Zeek uids to conn.log lines' state and history. The
-// columns are found by the #fields header, so added columns do no harm.
+// connIndex maps Zeek uids to conn.log lines' state and history, from
+// TSV (columns found by the #fields header, so added columns do no harm)
+// or JSON lines (--zeek-json).
 type connIndex struct {
 	max     int
 	mu      sync.RWMutex
@@ -61,17 +63,30 @@ func (c *connIndex) add(lines []byte) {
 			}
 			return true
 		}
-		if s == "" || s[0] == '#' || c.columns == nil {
-			return true
-		}
-		cols := strings.Split(s, "\t")
-		get := func(name string) string {
-			if i, ok := c.columns[name]; ok && i < len(cols) && cols[i] != "-" && cols[i] != "(empty)" {
-				return cols[i]
+		var zc ZeekConn
+		switch {
+		case s != "" && s[0] == '{':
+			var rec struct {
+				UID       string `json:"uid"`
+				ConnState string `json:"conn_state"`
+				History   string `json:"history"`
 			}
-			return ""
+			if json.Unmarshal(line, &rec) != nil {
+				return true
+			}
+			zc = ZeekConn(rec)
+		case s == "" || s[0] == '#' || c.columns == nil:
+			return true
+		default:
+			cols := strings.Split(s, "\t")
+			get := func(name string) string {
+				if i, ok := c.columns[name]; ok && i < len(cols) && cols[i] != "-" && cols[i] != "(empty)" {
+					return cols[i]
+				}
+				return ""
+			}
+			zc = ZeekConn{UID: get("uid"), ConnState: get("conn_state"), History: get("history")}
 		}
-		zc := ZeekConn{UID: get("uid"), ConnState: get("conn_state"), History: get("history")}
 		if zc.UID == "" {
 			return true
 		}

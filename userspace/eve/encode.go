@@ -2,6 +2,7 @@ package eve
 
 import (
 	"encoding/base64"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -36,6 +37,7 @@ type header struct {
 	time         time.Time
 	flowID       uint64 // 0: not in a flow, no flow_id
 	iface        string
+	pcapCnt      uint64 // the packet's number in the capture read (replay), 0: none
 	eventType    string
 	vlan         []uint16
 	src, dst     event.Endpoint
@@ -44,12 +46,17 @@ type header struct {
 	icmpType     uint8
 	icmpCode     uint8
 	compressIPv6 bool
+	// packet: the event is about a packet (an alert), whose header
+	// Suricata writes with CreateEveHeader; flow records get
+	// CreateEveHeaderFromFlow's (ip_v before proto, no pkt_src).
+	packet bool
 }
 
-// header writes the fields Suricata's CreateEveHeader writes, in
-// its order, up to but not including community_id: timestamp, flow_id,
-// in_iface, event_type, vlan, src_ip, src_port, dest_ip, dest_port,
-// proto, icmp_type, icmp_code.
+// header writes the fields Suricata's CreateEveHeader (packet events) or
+// CreateEveHeaderFromFlow (flow records) writes, in their order, up to but
+// not including community_id: timestamp, flow_id, in_iface, pcap_cnt,
+// event_type, vlan, src_ip, src_port, dest_ip, dest_port, proto and ip_v
+// (ip_v first for flows), icmp_type, icmp_code, and pkt_src for packets.
 func (o *object) header(h *header) {
 	o.time("timestamp", h.time)
 	if h.flowID != 0 {
@@ -57,6 +64,9 @@ func (o *object) header(h *header) {
 	}
 	if h.iface != "" {
 		o.str("in_iface", h.iface)
+	}
+	if h.pcapCnt != 0 {
+		o.uint("pcap_cnt", h.pcapCnt)
 	}
 	o.str("event_type", h.eventType)
 	if len(h.vlan) > 0 {
@@ -80,13 +90,34 @@ func (o *object) header(h *header) {
 	if ports {
 		o.uint("dest_port", uint64(h.dst.Port))
 	}
+	if !h.packet {
+		o.ipVersion(h.src.IP)
+	}
 	o.key("proto")
 	o.b = append(o.b, '"')
 	o.b = appendProto(o.b, h.proto)
 	o.b = append(o.b, '"')
+	if h.packet {
+		o.ipVersion(h.src.IP)
+	}
 	if h.l4 && isICMP(h.proto) {
 		o.uint("icmp_type", uint64(h.icmpType))
 		o.uint("icmp_code", uint64(h.icmpCode))
+	}
+	if h.packet {
+		// Every packet reaches the kernel program from an interface or
+		// a capture file: Suricata's PKT_SRC_WIRE.
+		o.str("pkt_src", "wire/pcap")
+	}
+}
+
+// ipVersion writes ip_v: 4 or 6.
+func (o *object) ipVersion(a netip.Addr) {
+	switch {
+	case a.Is4() || a.Is4In6():
+		o.uint("ip_v", 4)
+	case a.Is6():
+		o.uint("ip_v", 6)
 	}
 }
 
@@ -119,6 +150,7 @@ func appendAlert(b []byte, a *event.Alert, opts *Options) []byte {
 		time:         p.Time,
 		flowID:       a.FlowID,
 		iface:        p.Interface,
+		pcapCnt:      p.PcapCnt,
 		eventType:    "alert",
 		vlan:         p.VLAN,
 		src:          p.Src,
@@ -128,6 +160,7 @@ func appendAlert(b []byte, a *event.Alert, opts *Options) []byte {
 		icmpType:     p.ICMPType,
 		icmpCode:     p.ICMPCode,
 		compressIPv6: opts.CompressIPv6,
+		packet:       true,
 	}
 	o := object{b: append(b, '{')}
 	o.header(&h)
@@ -164,6 +197,9 @@ func appendAlert(b []byte, a *event.Alert, opts *Options) []byte {
 	}
 	o.close()
 
+	if a.FlowID != 0 {
+		o.alertFlow(a, opts)
+	}
 	if len(p.Data) > 0 {
 		o.key("packet")
 		o.b = append(o.b, '"')
@@ -186,6 +222,36 @@ func appendAlert(b []byte, a *event.Alert, opts *Options) []byte {
 	return o.end(opts)
 }
 
+// alertFlow writes what Suricata writes of a packet's flow in an alert:
+// the packet's direction in it, and (alert metadata "flow", on by
+// default) the flow's counters when the alert fired, its start and its
+// client and server.
+func (o *object) alertFlow(a *event.Alert, opts *Options) {
+	p := &a.Packet
+	client, server := p.Src, p.Dst
+	if a.ToServer {
+		o.str("direction", "to_server")
+	} else {
+		o.str("direction", "to_client")
+		client, server = p.Dst, p.Src
+	}
+	fl := &a.Flow
+	o.open("flow")
+	o.uint("pkts_toserver", fl.PktsToServer)
+	o.uint("pkts_toclient", fl.PktsToClient)
+	o.uint("bytes_toserver", fl.BytesToServer)
+	o.uint("bytes_toclient", fl.BytesToClient)
+	o.time("start", fl.Start)
+	o.ip("src_ip", client.IP, opts.CompressIPv6)
+	o.ip("dest_ip", server.IP, opts.CompressIPv6)
+	// Suricata writes the ports when the packet's source port is not 0.
+	if event.HasPorts(p.Proto) && !p.Fragment && p.Src.Port != 0 {
+		o.uint("src_port", uint64(client.Port))
+		o.uint("dest_port", uint64(server.Port))
+	}
+	o.close()
+}
+
 // end writes the fields Suricata writes last and closes the record.
 func (o *object) end(opts *Options) []byte {
 	if opts.SensorName != "" {
@@ -194,17 +260,25 @@ func (o *object) end(opts *Options) []byte {
 	return append(o.b, '}')
 }
 
-// flowState is Suricata's flow.state: "new" until the server answered,
-// then "established"; "closed" once TCP ended with FIN or RST.
+// flowState is Suricata's flow.state. A TCP flow's follows its session
+// (StreamTcpPacketSetState): "established" from the handshake through
+// the first FIN, "closed" from time_wait, last_ack or closed on, "new"
+// before the handshake and for flows without a session. Other protocols
+// are "established" once both sides sent.
 func flowState(f *event.Flow) string {
-	switch {
-	case f.Reason == event.EndFIN || f.Reason == event.EndRST:
-		return "closed"
-	case f.ToClient.Packets > 0:
-		return "established"
-	default:
+	if f.Proto == event.ProtoTCP {
+		switch TCPState(f) {
+		case "established", "fin_wait1", "fin_wait2", "closing", "close_wait":
+			return "established"
+		case "last_ack", "time_wait", "closed":
+			return "closed"
+		}
 		return "new"
 	}
+	if f.ToServer.Packets > 0 && f.ToClient.Packets > 0 {
+		return "established"
+	}
+	return "new"
 }
 
 // flowReason is Suricata's flow.reason. Suricata ends TCP sessions by
@@ -245,8 +319,10 @@ func appendFlow(b []byte, f *event.Flow, opts *Options) []byte {
 	o.open("flow")
 	o.uint("pkts_toserver", f.ToServer.Packets)
 	o.uint("pkts_toclient", f.ToClient.Packets)
-	o.uint("bytes_toserver", f.ToServer.Bytes)
-	o.uint("bytes_toclient", f.ToClient.Bytes)
+	// Suricata counts whole frames (GET_PKT_LEN); IP bytes, which Zeek
+	// counts, are xdpsensor_ip_bytes_* below.
+	o.uint("bytes_toserver", f.ToServer.FrameBytes)
+	o.uint("bytes_toclient", f.ToClient.FrameBytes)
 	o.time("start", f.Start)
 	o.time("end", f.End)
 	// Like Suricata: the difference of the whole seconds of end and start.
@@ -263,6 +339,8 @@ func appendFlow(b []byte, f *event.Flow, opts *Options) []byte {
 	}
 	o.uint("xdpsensor_payload_toserver", f.ToServer.PayloadBytes)
 	o.uint("xdpsensor_payload_toclient", f.ToClient.PayloadBytes)
+	o.uint("xdpsensor_ip_bytes_toserver", f.ToServer.Bytes)
+	o.uint("xdpsensor_ip_bytes_toclient", f.ToClient.Bytes)
 	if f.ClientListed || f.ServerListed {
 		o.openArray("xdpsensor_listed")
 		if f.ClientListed {
@@ -288,6 +366,10 @@ func appendFlow(b []byte, f *event.Flow, opts *Options) []byte {
 
 	if f.Proto == event.ProtoTCP {
 		o.tcp(f)
+		o.open("xdpsensor_flag_counts")
+		o.flagCounts("toserver", &f.ToServer.FlagCounts)
+		o.flagCounts("toclient", &f.ToClient.FlagCounts)
+		o.close()
 	}
 	if len(f.Rules) > 0 {
 		o.openArray("xdpsensor_rules")
@@ -308,8 +390,8 @@ func appendFlow(b []byte, f *event.Flow, opts *Options) []byte {
 }
 
 // tcp writes the tcp object of a flow record as Suricata's EveFlowLogJSON
-// and EveTcpFlags do — hex flag summaries, then only the flags seen, as
-// true — and our per-flag packet counts.
+// and EveTcpFlags do: hex flag summaries, then only the flags seen, as
+// true, then the TCP session's state and its gaps.
 func (o *object) tcp(f *event.Flow) {
 	ts, tc := f.ToServer.TCPFlags, f.ToClient.TCPFlags
 	all := ts | tc
@@ -334,10 +416,15 @@ func (o *object) tcp(f *event.Flow) {
 			o.bool(fl.name, true)
 		}
 	}
-	o.open("flag_counts")
-	o.flagCounts("toserver", &f.ToServer.FlagCounts)
-	o.flagCounts("toclient", &f.ToClient.FlagCounts)
-	o.close()
+	if state := TCPState(f); state != "" {
+		o.str("state", state)
+		if f.ToClient.MissedBytes > 0 {
+			o.bool("tc_gap", true)
+		}
+		if f.ToServer.MissedBytes > 0 {
+			o.bool("ts_gap", true)
+		}
+	}
 	o.close()
 }
 

@@ -26,6 +26,7 @@ var goldenCases = []struct {
 	{name: "seed-alert", alert: seedAlert},
 	{name: "seed-flow", flow: seedFlow},
 	{name: "backscatter-alert", alert: backscatterAlert},
+	{name: "backscatter-rst-alert", alert: backscatterRSTAlert},
 	{name: "backscatter-flow", flow: backscatterFlow},
 	{name: "icmp-alert", alert: icmpAlert},
 	{name: "icmp-flow", flow: icmpFlow},
@@ -170,36 +171,70 @@ func TestSeedAlertAndFlowShareFlowID(t *testing.T) {
 	}
 }
 
+// TestFlowStateAndReason: flow.state and tcp.state follow Suricata's TCP
+// session (none without a client's SYN: midstream pick-up is off by
+// default), other protocols are established once both sides sent;
+// flow.reason is Suricata's, xdpsensor_end ours.
 func TestFlowStateAndReason(t *testing.T) {
 	for _, c := range []struct {
-		reason          event.EndReason
-		toClient        uint64
-		state, suricata string
+		history       string
+		first         uint8
+		lastACK       bool // a packet came after both FINs
+		reason        event.EndReason
+		state, tcp    string
+		suricataEnded string
 	}{
-		{event.EndTimeout, 0, "new", "timeout"},
-		{event.EndTimeout, 2, "established", "timeout"},
-		{event.EndShutdown, 0, "new", "shutdown"},
-		{event.EndShutdown, 1, "established", "shutdown"},
-		{event.EndFIN, 5, "closed", "timeout"},
-		{event.EndRST, 0, "closed", "timeout"},
-		{event.EndRST, 1, "closed", "timeout"},
-		{"", 0, "new", "unknown"},
+		{"S", event.TCPSyn, false, event.EndTimeout, "new", "syn_sent", "timeout"},
+		{"Sh", event.TCPSyn, false, event.EndTimeout, "new", "syn_recv", "timeout"},
+		{"ShA", event.TCPSyn, false, event.EndShutdown, "established", "established", "shutdown"},
+		{"ShADd", event.TCPSyn, false, event.EndTimeout, "established", "established", "timeout"},
+		{"ShADdF", event.TCPSyn, false, event.EndTimeout, "established", "fin_wait2", "timeout"},
+		{"ShADdf", event.TCPSyn, false, event.EndTimeout, "established", "close_wait", "timeout"},
+		{"ShADdFf", event.TCPSyn, false, event.EndFIN, "closed", "time_wait", "timeout"},
+		{"ShADdfF", event.TCPSyn, false, event.EndFIN, "closed", "last_ack", "timeout"},
+		{"ShADdFf", event.TCPSyn, true, event.EndFIN, "closed", "closed", "timeout"},
+		{"Sr", event.TCPSyn, false, event.EndRST, "closed", "closed", "timeout"},
+		{"ShADR", event.TCPSyn, false, event.EndRST, "closed", "closed", "timeout"},
+		{"SF", event.TCPSyn, false, event.EndTimeout, "new", "syn_sent", "timeout"},
+		// No session: a SYN-ACK first (backscatter), or mid-stream.
+		{"Hr", event.TCPSyn | event.TCPAck, false, event.EndRST, "new", "", "timeout"},
+		{"Dd", event.TCPAck, false, event.EndTimeout, "new", "", "timeout"},
+		{"", 0, false, "", "new", "", "unknown"},
 	} {
 		f := seedFlow()
-		f.Reason = c.reason
-		f.ToClient.Packets = c.toClient
+		f.History, f.FirstTCPFlags, f.Reason = c.history, c.first, c.reason
+		f.ActiveEnd = f.End
+		if c.lastACK {
+			f.ActiveEnd = f.End.Add(-time.Millisecond)
+		}
 		var rec struct {
 			Flow struct {
 				State  string `json:"state"`
 				Reason string `json:"reason"`
 				End    string `json:"xdpsensor_end"`
 			} `json:"flow"`
+			TCP map[string]any `json:"tcp"`
 		}
 		if err := json.Unmarshal(AppendFlow(nil, f, Options{}), &rec); err != nil {
 			t.Fatal(err)
 		}
-		if rec.Flow.State != c.state || rec.Flow.Reason != c.suricata || rec.Flow.End != string(c.reason) {
-			t.Errorf("%q with %d to client: %+v", c.reason, c.toClient, rec.Flow)
+		tcpState, _ := rec.TCP["state"].(string)
+		if rec.Flow.State != c.state || tcpState != c.tcp || rec.Flow.Reason != c.suricataEnded || rec.Flow.End != string(c.reason) {
+			t.Errorf("history %q: flow.state %q, tcp.state %q, reason %q, xdpsensor_end %q; want %q %q %q %q",
+				c.history, rec.Flow.State, tcpState, rec.Flow.Reason, rec.Flow.End, c.state, c.tcp, c.suricataEnded, c.reason)
+		}
+	}
+	udp := vlanFlow()
+	for _, c := range []struct {
+		toClient uint64
+		state    string
+	}{{0, "new"}, {1, "established"}} {
+		udp.ToClient.Packets = c.toClient
+		var rec struct {
+			Flow struct{ State string } `json:"flow"`
+		}
+		if err := json.Unmarshal(AppendFlow(nil, udp, Options{}), &rec); err != nil || rec.Flow.State != c.state {
+			t.Errorf("UDP with %d packets back: state %q (%v), want %q", c.toClient, rec.Flow.State, err, c.state)
 		}
 	}
 }

@@ -85,7 +85,10 @@ func seedAlert() *event.Alert {
 			TCPHeaderLen: 28,
 			FrameLen:     62,
 			Data:         seedFrame,
+			PcapCnt:      1,
 		},
+		ToServer: true,
+		Flow:     event.AlertFlow{PktsToServer: 1, BytesToServer: 62, Start: seedTime},
 	}
 }
 
@@ -102,10 +105,12 @@ func seedFlow() *event.Flow {
 		ToServer: event.DirectionStats{
 			Packets:    3,
 			Bytes:      144,
+			FrameBytes: 186,
 			TCPFlags:   event.TCPSyn,
 			FlagCounts: event.TCPFlagCounts{SYN: 3},
 		},
 		FirstTCPFlags: event.TCPSyn,
+		History:       "S",
 		Reason:        event.EndTimeout,
 		Alerts:        1,
 		ServerListed:  true,
@@ -138,8 +143,38 @@ func backscatterAlert() *event.Alert {
 			Window:       5840,
 			TCPHeaderLen: 24,
 			FrameLen:     60,
+			PcapCnt:      4,
 		},
-		CaptureFile: "/var/log/xdpsensor/alerts.pcap.1172053267",
+		ToServer:    true,
+		Flow:        event.AlertFlow{PktsToServer: 1, BytesToServer: 60, Start: backscatterTime},
+		CaptureFile: "/var/log/xdpsensor/pcap/xdpsensor_00001_20070221102107.pcap",
+	}
+}
+
+// backscatterRSTAlert is the RST our host sent back to the listed
+// server: it travels to the flow's client.
+func backscatterRSTAlert() *event.Alert {
+	return &event.Alert{
+		FlowID: 1159843557331002,
+		Rule:   group2Rule,
+		Listed: event.ListedDst,
+		Packet: event.Packet{
+			Time:         at(backscatterTime, "87.554ms"),
+			Src:          ep("69.143.202.28", 1024),
+			Dst:          ep("193.109.122.67", 6667),
+			Proto:        event.ProtoTCP,
+			TTL:          64,
+			IPHeaderLen:  20,
+			IPLen:        40,
+			TCPFlags:     event.TCPRst,
+			Seq:          0x11d7a001,
+			TCPHeaderLen: 20,
+			FrameLen:     60,
+			PcapCnt:      5,
+		},
+		Flow: event.AlertFlow{PktsToServer: 1, PktsToClient: 1, BytesToServer: 60, BytesToClient: 60,
+			Start: backscatterTime},
+		CaptureFile: "/var/log/xdpsensor/pcap/xdpsensor_00001_20070221102107.pcap",
 	}
 }
 
@@ -156,16 +191,19 @@ func backscatterFlow() *event.Flow {
 		ToServer: event.DirectionStats{
 			Packets:    1,
 			Bytes:      44,
+			FrameBytes: 60,
 			TCPFlags:   event.TCPSyn | event.TCPAck,
 			FlagCounts: event.TCPFlagCounts{SYNACK: 1},
 		},
 		ToClient: event.DirectionStats{
 			Packets:    1,
 			Bytes:      40,
+			FrameBytes: 60,
 			TCPFlags:   event.TCPRst,
 			FlagCounts: event.TCPFlagCounts{RST: 1},
 		},
 		FirstTCPFlags: event.TCPSyn | event.TCPAck,
+		History:       "Hr",
 		Reason:        event.EndRST,
 		Alerts:        1,
 		ClientListed:  true,
@@ -194,6 +232,8 @@ func icmpAlert() *event.Alert {
 			FrameLen:    98,
 			Interface:   "eth0",
 		},
+		ToServer: true,
+		Flow:     event.AlertFlow{PktsToServer: 1, BytesToServer: 98, Start: laterTime},
 	}
 }
 
@@ -205,8 +245,8 @@ func icmpFlow() *event.Flow {
 		Server:       ep("198.51.100.66", 0),
 		Start:        laterTime,
 		End:          at(laterTime, "2.001s"),
-		ToServer:     event.DirectionStats{Packets: 3, Bytes: 252, PayloadBytes: 168},
-		ToClient:     event.DirectionStats{Packets: 3, Bytes: 252, PayloadBytes: 168},
+		ToServer:     event.DirectionStats{Packets: 3, Bytes: 252, FrameBytes: 294, PayloadBytes: 168},
+		ToClient:     event.DirectionStats{Packets: 3, Bytes: 252, FrameBytes: 294, PayloadBytes: 168},
 		ICMPType:     8,
 		Reason:       event.EndTimeout,
 		Alerts:       3,
@@ -224,7 +264,7 @@ func icmpUnreachableFlow() *event.Flow {
 		Server:   ep("192.0.2.10", 0),
 		Start:    laterTime,
 		End:      laterTime,
-		ToServer: event.DirectionStats{Packets: 1, Bytes: 56, PayloadBytes: 28},
+		ToServer: event.DirectionStats{Packets: 1, Bytes: 56, FrameBytes: 70, PayloadBytes: 28},
 		ICMPType: 3,
 		ICMPCode: 3,
 		Reason:   event.EndShutdown,
@@ -251,6 +291,8 @@ func ipv6Alert() *event.Alert {
 			FrameLen:     94,
 			Interface:    "eth1",
 		},
+		ToServer: true,
+		Flow:     event.AlertFlow{PktsToServer: 1, BytesToServer: 94, Start: laterTime},
 	}
 }
 
@@ -263,20 +305,24 @@ func ipv6Flow() *event.Flow {
 		Start:  laterTime,
 		End:    at(laterTime, "1m30.5s"),
 		ToServer: event.DirectionStats{
-			Packets: 12, Bytes: 2417, PayloadBytes: 1497,
+			Packets: 12, Bytes: 2417, FrameBytes: 2585, PayloadBytes: 1497,
 			TCPFlags:   event.TCPSyn | event.TCPAck | event.TCPPsh | event.TCPFin | event.TCPEce | event.TCPCwr,
 			FlagCounts: event.TCPFlagCounts{SYN: 1, ACK: 7, FIN: 1, PSH: 3, ECE: 1, CWR: 1},
 		},
 		ToClient: event.DirectionStats{
-			Packets: 10, Bytes: 6201, PayloadBytes: 5401,
+			Packets: 10, Bytes: 6201, FrameBytes: 6341, PayloadBytes: 5401, MissedBytes: 1448,
 			TCPFlags:   event.TCPSyn | event.TCPAck | event.TCPPsh | event.TCPFin | event.TCPEce,
 			FlagCounts: event.TCPFlagCounts{SYNACK: 1, ACK: 3, FIN: 1, PSH: 5, ECE: 1},
 		},
 		FirstTCPFlags: event.TCPSyn,
-		Reason:        event.EndFIN,
-		Alerts:        1,
-		ServerListed:  true,
-		Rules:         []event.Rule{policyRule},
+		// The server's data had a hole (the sensor missed a segment);
+		// the client's last ACK came after both FINs.
+		History:      "ShADadgFf",
+		ActiveEnd:    at(laterTime, "1m30.4s"),
+		Reason:       event.EndFIN,
+		Alerts:       1,
+		ServerListed: true,
+		Rules:        []event.Rule{policyRule},
 	}
 }
 
@@ -288,8 +334,8 @@ func icmp6Flow() *event.Flow {
 		Server:       ep("2001:db8:bad::66", 0),
 		Start:        laterTime,
 		End:          at(laterTime, "3.0004s"),
-		ToServer:     event.DirectionStats{Packets: 4, Bytes: 416, PayloadBytes: 224},
-		ToClient:     event.DirectionStats{Packets: 4, Bytes: 416, PayloadBytes: 224},
+		ToServer:     event.DirectionStats{Packets: 4, Bytes: 416, FrameBytes: 472, PayloadBytes: 224},
+		ToClient:     event.DirectionStats{Packets: 4, Bytes: 416, FrameBytes: 472, PayloadBytes: 224},
 		ICMPType:     128,
 		Reason:       event.EndTimeout,
 		Alerts:       4,
@@ -313,7 +359,10 @@ func vlanAlert() *event.Alert {
 			IPHeaderLen: 20,
 			IPLen:       61,
 			FrameLen:    83,
+			PcapCnt:     17,
 		},
+		ToServer: true,
+		Flow:     event.AlertFlow{PktsToServer: 1, BytesToServer: 83, Start: laterTime},
 	}
 }
 
@@ -326,8 +375,8 @@ func vlanFlow() *event.Flow {
 		VLAN:         []uint16{100, 200},
 		Start:        laterTime,
 		End:          at(laterTime, "31.7ms"),
-		ToServer:     event.DirectionStats{Packets: 1, Bytes: 61, PayloadBytes: 33},
-		ToClient:     event.DirectionStats{Packets: 1, Bytes: 93, PayloadBytes: 65},
+		ToServer:     event.DirectionStats{Packets: 1, Bytes: 61, FrameBytes: 83, PayloadBytes: 33},
+		ToClient:     event.DirectionStats{Packets: 1, Bytes: 93, FrameBytes: 115, PayloadBytes: 65},
 		Reason:       event.EndTimeout,
 		Alerts:       1,
 		ServerListed: true,
@@ -367,7 +416,7 @@ func greFlow() *event.Flow {
 		Server:       ep("198.51.100.66", 0),
 		Start:        laterTime,
 		End:          at(laterTime, "4.5s"),
-		ToServer:     event.DirectionStats{Packets: 2, Bytes: 200, PayloadBytes: 160},
+		ToServer:     event.DirectionStats{Packets: 2, Bytes: 200, FrameBytes: 228, PayloadBytes: 160},
 		Reason:       event.EndShutdown,
 		ClientListed: true,
 		ServerListed: true,

@@ -36,9 +36,10 @@ func randomEvents(n int) (alerts []*event.Alert, flows []*event.Flow, opts []Opt
 	}
 	stats := func() event.DirectionStats {
 		return event.DirectionStats{
-			Packets: r.Uint64N(1 << 40), Bytes: r.Uint64(), PayloadBytes: r.Uint64(),
-			TCPFlags:   uint8(r.IntN(256)),
-			FlagCounts: event.TCPFlagCounts{SYN: r.Uint64(), SYNACK: r.Uint64(), ACK: r.Uint64(), FIN: r.Uint64(), RST: r.Uint64(), PSH: r.Uint64(), URG: r.Uint64(), ECE: r.Uint64(), CWR: r.Uint64()},
+			Packets: r.Uint64N(1 << 40), Bytes: r.Uint64(), FrameBytes: r.Uint64(), PayloadBytes: r.Uint64(),
+			MissedBytes: r.Uint64N(3) * r.Uint64(),
+			TCPFlags:    uint8(r.IntN(256)),
+			FlagCounts:  event.TCPFlagCounts{SYN: r.Uint64(), SYNACK: r.Uint64(), ACK: r.Uint64(), FIN: r.Uint64(), RST: r.Uint64(), PSH: r.Uint64(), URG: r.Uint64(), ECE: r.Uint64(), CWR: r.Uint64()},
 		}
 	}
 	rule := func() event.Rule {
@@ -81,6 +82,14 @@ func randomEvents(n int) (alerts []*event.Alert, flows []*event.Flow, opts []Opt
 		if r.IntN(3) == 0 {
 			a.CaptureFile = "/tmp/x.pcap"
 		}
+		if r.IntN(2) == 0 {
+			a.Packet.PcapCnt = r.Uint64N(1<<40) + 1
+		}
+		if a.FlowID != 0 {
+			a.ToServer = r.IntN(2) == 0
+			a.Flow = event.AlertFlow{PktsToServer: r.Uint64(), PktsToClient: r.Uint64(), BytesToServer: r.Uint64(), BytesToClient: r.Uint64(),
+				Start: start.Add(-time.Duration(r.Int64N(int64(time.Hour))))}
+		}
 		alerts = append(alerts, a)
 		f := &event.Flow{
 			FlowID:       r.Uint64(),
@@ -101,6 +110,15 @@ func randomEvents(n int) (alerts []*event.Alert, flows []*event.Flow, opts []Opt
 		if r.IntN(2) == 0 {
 			f.ToClient = stats()
 		}
+		// TCP session states, from random kernel histories.
+		f.FirstTCPFlags = []uint8{event.TCPSyn, event.TCPSyn | event.TCPAck, event.TCPAck, 0}[r.IntN(4)]
+		for range r.IntN(12) {
+			f.History += string("SHADFRQIWTGshadfrqiwtg"[r.IntN(22)])
+		}
+		if f.FirstTCPFlags == event.TCPSyn {
+			f.History = "S" + f.History
+		}
+		f.ActiveEnd = f.Start.Add(time.Duration(r.Int64N(int64(f.End.Sub(f.Start)) + 1)))
 		for range r.IntN(3) {
 			f.Rules = append(f.Rules, rule())
 		}

@@ -1,7 +1,7 @@
 // Package eve writes alerts and flow records as Suricata's EVE JSON: one
 // JSON object a line, with Suricata's field names, shapes and order, so
 // that tools reading Suricata's eve.json read ours. Fields Suricata does
-// not have are named xdpsensor_* (and tcp.flag_counts). Reader is the one
+// not have are named xdpsensor_*. Reader is the one
 // reader of what was written (carve, sessions, a restart's skip list).
 package eve
 

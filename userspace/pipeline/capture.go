@@ -12,6 +12,7 @@ import (
 	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/ringbuf"
 	"github.com/xdpsensor/xdpsensor/userspace/capture"
+	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/outfile"
 )
 
@@ -66,6 +67,58 @@ type captureSink struct {
 	maps   *abi.BpfMaps
 	rec    capture.Record
 	lost   uint64 // records that could not be read (the ring counts its own)
+	// flowBytes is the kernel's per-flow capture budget (0: none), by
+	// which an alert knows whether its packet was captured.
+	flowBytes uint64
+	// written names the pcap file of each listed frame (the ones alerts
+	// are about) whose alert has not been read yet: an alert's frame
+	// reaches the capture ring just after the alert reaches the event
+	// ring, and is looked up by the kernel time and flow key the two
+	// records share. Most listed frames raise no alert (one per flow
+	// direction): those are forgotten after frameKeep.
+	written map[frameID]writtenFrame
+	newest  uint64    // kernel time of the newest frame written
+	pruned  time.Time // wall time written was last pruned
+}
+
+// frameKeep is how long, in packet time, a frame waits for its alert: the
+// alert is in the event ring before the frame is in the capture ring,
+// but the drain may be behind on the event ring by as much as it holds
+// (16 MiB of alerts is under two seconds of an alert storm).
+const frameKeep = 5 * time.Second
+
+// frameID names a frame by what its alert and its capture record share:
+// the kernel's packet time, the flow key and the direction, hashed
+// (FNV-1a): one round's frames collide with odds of about n²/2⁶⁵.
+type frameID uint64
+
+func newFrameID(tsNs uint64, key *abi.BpfFlowKey, direction uint8) frameID {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	mix := func(b byte) { h = (h ^ uint64(b)) * prime }
+	for i := 0; i < 8; i++ {
+		mix(byte(tsNs >> (8 * i)))
+	}
+	for _, b := range key.AddrLo {
+		mix(b)
+	}
+	for _, b := range key.AddrHi {
+		mix(b)
+	}
+	for _, v := range []uint32{uint32(key.PortLo), uint32(key.PortHi), key.Zone, uint32(key.Proto), uint32(key.Family), uint32(direction & 1)} {
+		for i := 0; i < 4; i++ {
+			mix(byte(v >> (8 * i)))
+		}
+	}
+	return frameID(h)
+}
+
+// writtenFrame is where a frame went: its file ("" when the ring could
+// not write it), the wall time it was stamped with and its kernel time.
+type writtenFrame struct {
+	path string
+	time time.Time
+	tsNs uint64
 }
 
 func openCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) (*captureSink, error) {
@@ -92,7 +145,8 @@ func openCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) (*captureSi
 		rd.Close()
 		return nil, fmt.Errorf("opening the pcap ring: %w", err)
 	}
-	return &captureSink{reader: rd, ring: ring, maps: s.Maps()}, nil
+	return &captureSink{reader: rd, ring: ring, maps: s.Maps(), flowBytes: cfg.FlowBytes,
+		written: map[frameID]writtenFrame{}}, nil
 }
 
 // drain writes every frame the capture ring holds.
@@ -129,12 +183,56 @@ func (c *captureSink) write(raw []byte) error {
 	}
 	// The ring counts every frame it could not write (disk full, paused)
 	// in Stats().Dropped, published as pcap_frames_lost; alerts go on.
-	c.ring.Write(&c.rec)
+	path, err := c.ring.Write(&c.rec)
+	if hdr.Listed != 0 {
+		if err != nil {
+			path = ""
+		}
+		c.written[newFrameID(hdr.TsNs, k, hdr.Direction)] = writtenFrame{path: path, time: c.rec.Time, tsNs: hdr.TsNs}
+		c.newest = max(c.newest, hdr.TsNs)
+	}
 	return nil
 }
 
-// fileFor names the pcap file holding packets of time t.
-func (c *captureSink) fileFor(t time.Time) string { return c.ring.FileFor(t) }
+// endRound forgets the frames no alert will ask for: in a replay every
+// alert of the round has been read (the ring is drained whole), live
+// those older than frameKeep (looked for once a second).
+func (c *captureSink) endRound(replay bool) {
+	if replay {
+		clear(c.written)
+		return
+	}
+	if time.Since(c.pruned) < time.Second {
+		return
+	}
+	c.pruned = time.Now()
+	for id, f := range c.written {
+		if f.tsNs+uint64(frameKeep) < c.newest {
+			delete(c.written, id)
+		}
+	}
+}
+
+// takeFrame finds where the frame id went, and forgets it: one alert a
+// packet.
+func (c *captureSink) takeFrame(id frameID) (writtenFrame, bool) {
+	f, ok := c.written[id]
+	if ok {
+		delete(c.written, id)
+	}
+	return f, ok
+}
+
+// captured says whether the kernel hands an alert's packet to the
+// capture ring: every listed packet is (alerts are only raised on
+// listed ones, and capture is on), until its flow passes the per-flow
+// budget, which counts the flow's frame bytes, this packet's included.
+func (c *captureSink) captured(a *event.Alert) bool {
+	if c.flowBytes == 0 || a.FlowID == 0 {
+		return true
+	}
+	return a.Flow.BytesToServer+a.Flow.BytesToClient <= c.flowBytes
+}
 
 // flush pushes the ring's buffer out and records the kernel's drops.
 func (c *captureSink) flush() error {

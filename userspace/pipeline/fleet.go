@@ -12,7 +12,6 @@ import (
 	"github.com/xdpsensor/xdpsensor/loader"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
-	"github.com/xdpsensor/xdpsensor/userspace/eve"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/fleet"
 )
@@ -30,7 +29,7 @@ func withFleet(cfg *Config, prep *prepared, s *loader.Sensor, sinks []event.Sink
 		fc.SensorName = cfg.SensorName
 	}
 	// What openOutputs writes eve.json with: the stream gets the same bytes.
-	fc.EVE = eve.Options{SensorName: cfg.SensorName, CompressIPv6: true}
+	fc.EVE = cfg.eveOptions()
 	if fc.SpoolDir == "" {
 		fc.SpoolDir = cfg.OutDir + "/spool"
 	}

@@ -146,13 +146,13 @@ func TestFlowEndsWithFINAndCountsTheLastACK(t *testing.T) {
 		t.Fatalf("%d flows, want 2", len(flows))
 	}
 	f := flows[0] // written first: at the linger, before the shutdown flush
-	if f.SrcPort != 40000 || f.Flow.End2 != "fin" || f.Flow.State != "closed" {
+	if f.SrcPort != 40000 || f.Flow.End2 != "fin" || f.Flow.State != "closed" || f.TCP.State != "closed" {
 		t.Fatalf("first record: %+v %+v", f.eveLineHeader(), *f.Flow)
 	}
 	if f.Flow.PktsToServer != 5 || f.Flow.PktsToClient != 3 {
 		t.Errorf("packets %d/%d, want 5/3 (the ACK after both FINs included)", f.Flow.PktsToServer, f.Flow.PktsToClient)
 	}
-	ts, tc := f.TCP.FlagCounts["toserver"], f.TCP.FlagCounts["toclient"]
+	ts, tc := f.FlagCounts["toserver"], f.FlagCounts["toclient"]
 	if ts["syn"] != 1 || ts["ack"] != 2 || ts["psh"] != 1 || ts["fin"] != 1 || tc["synack"] != 1 || tc["psh"] != 1 || tc["fin"] != 1 {
 		t.Errorf("flag counts toserver %v toclient %v", ts, tc)
 	}
@@ -213,7 +213,9 @@ func TestReplayLargeFrames(t *testing.T) {
 		t.Fatalf("%d flows", len(flows))
 	}
 	f := flows[0]
-	if f.Flow.PktsToClient != 3 || f.Flow.BytesToClient != 40+(40+8948)+(40+40000) {
+	// Frame bytes: each IP packet plus its 14-byte Ethernet header, the
+	// SYN-ACK padded to Ethernet's 60-byte minimum.
+	if f.Flow.PktsToClient != 3 || f.Flow.BytesToClient != 60+(54+8948)+(54+40000) {
 		t.Fatalf("to client: %d packets, %d bytes", f.Flow.PktsToClient, f.Flow.BytesToClient)
 	}
 }

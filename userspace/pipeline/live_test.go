@@ -194,10 +194,10 @@ func TestLiveLab(t *testing.T) {
 	if cc == nil || back == nil {
 		t.Fatalf("flow records missing (cc %v, backscatter %v) among %d flows", cc != nil, back != nil, len(flows))
 	}
-	syns := cc.TCP.FlagCounts["toserver"]["syn"]
+	syns := cc.FlagCounts["toserver"]["syn"]
 	if cc.SrcIP != env["inside_v4"] || cc.DestPort != 6667 || syns < 3 || cc.Flow.PktsToServer != syns ||
 		cc.Flow.PktsToClient != 0 || cc.Flow.State != "new" {
-		t.Errorf("C&C attempt flow: %+v flags %v", *cc.Flow, cc.TCP.FlagCounts)
+		t.Errorf("C&C attempt flow: %+v flags %v", *cc.Flow, cc.FlagCounts)
 	}
 	ccAlerts := 0
 	for _, a := range alerts {
@@ -210,7 +210,7 @@ func TestLiveLab(t *testing.T) {
 	if ccAlerts != 1 {
 		t.Errorf("%d alerts for the %d SYNs of one flow, want 1", ccAlerts, syns)
 	}
-	ts, tc := back.TCP.FlagCounts["toserver"], back.TCP.FlagCounts["toclient"]
+	ts, tc := back.FlagCounts["toserver"], back.FlagCounts["toclient"]
 	if back.SrcPort != 6667 || back.DestIP != env["inside_v4"] || back.DestPort != 1024 ||
 		ts["synack"] != 1 || tc["rst"] != 1 || back.Flow.PktsToServer != 1 || back.Flow.PktsToClient != 1 ||
 		back.Flow.End2 != "rst" {
@@ -350,8 +350,8 @@ func TestLiveHostMode(t *testing.T) {
 	if back == nil {
 		t.Fatalf("no backscatter flow among %d", len(flows))
 	}
-	if back.TCP.FlagCounts["toserver"]["synack"] != 1 || back.TCP.FlagCounts["toclient"]["rst"] != 1 || back.Flow.End2 != "rst" {
-		t.Errorf("host-mode backscatter flow %+v %v", *back.Flow, back.TCP.FlagCounts)
+	if back.FlagCounts["toserver"]["synack"] != 1 || back.FlagCounts["toclient"]["rst"] != 1 || back.Flow.End2 != "rst" {
+		t.Errorf("host-mode backscatter flow %+v %v", *back.Flow, back.FlagCounts)
 	}
 }
 
@@ -425,7 +425,7 @@ func TestLiveTapPair(t *testing.T) {
 			session = f
 		}
 	}
-	if back == nil || back.TCP.FlagCounts["toserver"]["synack"] != 1 || back.TCP.FlagCounts["toclient"]["rst"] != 1 {
+	if back == nil || back.FlagCounts["toserver"]["synack"] != 1 || back.FlagCounts["toclient"]["rst"] != 1 {
 		t.Fatalf("backscatter flow across the tap pair: %+v", back)
 	}
 	if session == nil || session.Flow.PktsToServer < 4 || session.Flow.PktsToClient < 4 || session.Flow.End2 != "fin" {

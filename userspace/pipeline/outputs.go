@@ -15,8 +15,8 @@ import (
 
 // openOutputs creates the output directory and one encoder per format, all
 // over the same events: eve.json (Suricata EVE), alert.fast and alert.full
-// (Snort 2), conn.log (Zeek). localNets are $HOME_NET, for Zeek's
-// local_orig/local_resp.
+// (Snort 2), conn.log (Zeek: TSV, or JSON with cfg.ZeekJSON). localNets
+// are $HOME_NET, for Zeek's local_orig/local_resp.
 func openOutputs(cfg *Config, localNets []netip.Prefix) ([]event.Sink, error) {
 	if cfg.OutDir == "" {
 		return nil, errors.New("no output directory (--out)")
@@ -31,11 +31,13 @@ func openOutputs(cfg *Config, localNets []netip.Prefix) ([]event.Sink, error) {
 		open func(path string) (event.Sink, error)
 	}{
 		{"eve.json", func(p string) (event.Sink, error) {
-			return eve.Open(p, eve.Options{SensorName: cfg.SensorName, CompressIPv6: true})
+			return eve.Open(p, cfg.eveOptions())
 		}},
 		{"alert.fast", func(p string) (event.Sink, error) { return snortalert.Open(p, snortalert.Fast, snortalert.Options{}) }},
 		{"alert.full", func(p string) (event.Sink, error) { return snortalert.Open(p, snortalert.Full, snortalert.Options{}) }},
-		{"conn.log", func(p string) (event.Sink, error) { return zeek.Open(p, zeek.Options{LocalNets: localNets}) }},
+		{"conn.log", func(p string) (event.Sink, error) {
+			return zeek.Open(p, zeek.Options{LocalNets: localNets, JSON: cfg.ZeekJSON})
+		}},
 	}
 	var sinks []event.Sink
 	for _, o := range outputs {
@@ -51,6 +53,12 @@ func openOutputs(cfg *Config, localNets []netip.Prefix) ([]event.Sink, error) {
 		sinks = append(sinks, s)
 	}
 	return sinks, nil
+}
+
+// eveOptions are the EVE encoder's settings, the same for eve.json and
+// the fleet's stream.
+func (cfg *Config) eveOptions() eve.Options {
+	return eve.Options{SensorName: cfg.SensorName, CompressIPv6: cfg.EVECompressIPv6}
 }
 
 // reopenOutputs reopens every file output (SIGHUP).

@@ -86,7 +86,12 @@ type Pipeline struct {
 	flushed Counts
 	log     *slog.Logger
 	capture *captureSink // nil without full-content capture
-	health  outputHealth // outputhealth.go: write failures, daemon_stats
+	// waiting are alerts whose packet is not yet in the pcap ring (live,
+	// its frame follows the alert into its own ring), written in order
+	// once it is, or when it is not coming.
+	waiting   []waitingAlert
+	quiescent bool         // the source is a replay: nothing arrives between Feeds
+	health    outputHealth // outputhealth.go: write failures, daemon_stats
 
 	started   time.Time // wall clock, for the stats events' uptime
 	lastStats time.Time
@@ -133,6 +138,7 @@ func (p *Pipeline) Run(ctx context.Context, src Source) (Counts, error) {
 	p.decoder.Clock = src.Clock
 	p.flows.Clock = src.Clock
 	p.tracker.Quiescent = src.Quiescent()
+	p.quiescent = src.Quiescent()
 	if p.capture != nil {
 		p.capture.clock = src.Clock
 		p.capture.iface = p.decoder.Interface
@@ -181,6 +187,12 @@ func (p *Pipeline) loop(ctx context.Context, src Source) error {
 		if err := read(); err != nil {
 			return err
 		}
+		if err := p.writeWaiting(false); err != nil {
+			return err
+		}
+		if p.capture != nil {
+			p.capture.endRound(p.quiescent)
+		}
 		if err := p.tracker.Tick(p.now); err != nil {
 			return err
 		}
@@ -227,6 +239,14 @@ func (p *Pipeline) finish() error {
 	}
 	err := p.reader.ReadUntil(time.Now().Add(5*time.Second), p.handle)
 	if err != nil && !errors.Is(err, ringbuf.ErrFlushed) {
+		return err
+	}
+	// The program is detached: frames still in the capture ring are the
+	// last, and alerts still waiting for theirs wait no more.
+	if err := p.drainCapture(); err != nil {
+		return err
+	}
+	if err := p.writeWaiting(true); err != nil {
 		return err
 	}
 	if !p.opts.KeepFlows {
@@ -364,15 +384,13 @@ func (p *Pipeline) handle(raw []byte) error {
 		if err != nil {
 			return err
 		}
-		if p.capture != nil {
-			a.CaptureFile = p.capture.fileFor(a.Packet.Time)
+		if p.capture == nil {
+			return p.writeAlert(a)
 		}
-		p.counts.Alerts++
-		for _, s := range p.sinks {
-			if err := s.WriteAlert(a); err != nil {
-				return fmt.Errorf("writing alert: %w", err)
-			}
-		}
+		ev, _ := abi.AlertEvent(raw) // decoded above
+		p.waiting = append(p.waiting, waitingAlert{alert: a, frame: newFrameID(ev.TsNs, &ev.Key, ev.Direction),
+			captured: p.capture.captured(a), since: time.Now()})
+		return p.writeWaiting(false)
 	case abi.KindFlowClosed:
 		ev, err := abi.FlowEvent(raw)
 		if err != nil {
@@ -388,6 +406,66 @@ func (p *Pipeline) handle(raw []byte) error {
 	default:
 		p.counts.Unknown++
 		p.log.Warn("unknown ring record", "type", raw[0], "bytes", len(raw))
+	}
+	return nil
+}
+
+// waitingAlert is an alert waiting for its packet's pcap file.
+type waitingAlert struct {
+	alert    *event.Alert
+	frame    frameID
+	captured bool      // the kernel hands its packet to the capture ring
+	since    time.Time // wall time it was read
+}
+
+// frameWait bounds how long an alert waits for its frame: the kernel
+// hands the frame over microseconds after the alert, so one that has
+// not come by then was lost (capture_lost: the capture ring was full).
+const frameWait = 500 * time.Millisecond
+
+// writeWaiting writes the waiting alerts, in the order they were read,
+// each naming the pcap file that holds its packet (capture_file) and
+// stamped with the time that packet's record carries. It stops at the
+// first alert whose frame may still come, unless final.
+func (p *Pipeline) writeWaiting(final bool) error {
+	drained := false
+	for len(p.waiting) > 0 {
+		w := &p.waiting[0]
+		f, known := p.capture.takeFrame(w.frame)
+		if !known && w.captured && !drained {
+			// Its frame may be in the capture ring already.
+			if err := p.capture.drain(); err != nil {
+				return err
+			}
+			drained = true
+			f, known = p.capture.takeFrame(w.frame)
+		}
+		if !known && w.captured && !final && !p.quiescent && time.Since(w.since) < frameWait {
+			return nil
+		}
+		if known {
+			w.alert.Packet.Time = f.time
+			if f.path != "" && p.capture.ring.Holds(f.path) {
+				w.alert.CaptureFile = f.path
+			}
+		}
+		a := w.alert
+		p.waiting[0] = waitingAlert{}
+		p.waiting = p.waiting[1:]
+		if err := p.writeAlert(a); err != nil {
+			return err
+		}
+	}
+	p.waiting = nil
+	return nil
+}
+
+func (p *Pipeline) writeAlert(a *event.Alert) error {
+	p.counts.Alerts++
+	for _, s := range p.sinks {
+		if err := s.WriteAlert(a); err != nil {
+			return fmt.Errorf("writing alert: %w", err)
+		}
 	}
 	return nil
 }

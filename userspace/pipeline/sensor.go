@@ -43,8 +43,15 @@ type Config struct {
 	OutDir           string
 	// OutputBacklog is the bytes of records each output keeps while it
 	// cannot be written (0: outfile.DefaultMaxPending).
-	OutputBacklog    int
-	SensorName       string
+	OutputBacklog int
+	SensorName    string
+	// EVECompressIPv6 writes IPv6 addresses in EVE in RFC 5952 form, as
+	// Suricata's eve-log ipv6-compress: yes; by default they are written
+	// in full, as Suricata's default (ipv6-compress: no) writes them.
+	EVECompressIPv6 bool
+	// ZeekJSON writes the Zeek logs as JSON lines, as Zeek does with
+	// LogAscii::use_json=T, instead of TSV.
+	ZeekJSON         bool
 	FlowTimeout      time.Duration
 	FlowTableSize    uint32 // IPv4 flows, 0: from memory (loader.FlowTables)
 	FlowTableSizeV6  uint32 // IPv6 flows, 0: a quarter of FlowTableSize

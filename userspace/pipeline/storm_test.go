@@ -51,7 +51,7 @@ func TestBackscatterStormThreshold(t *testing.T) {
 	}
 	labelled := 0
 	for _, f := range flows {
-		if f.TCP.FlagCounts["toserver"]["synack"] != 1 {
+		if f.FlagCounts["toserver"]["synack"] != 1 {
 			t.Fatalf("flow %+v", f)
 		}
 		labelled++

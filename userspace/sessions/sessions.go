@@ -128,18 +128,25 @@ type record struct {
 		Ended           string   `json:"xdpsensor_end"`
 		PayloadToServer *uint64  `json:"xdpsensor_payload_toserver"`
 		PayloadToClient *uint64  `json:"xdpsensor_payload_toclient"`
+		IPBytesToServer *uint64  `json:"xdpsensor_ip_bytes_toserver"`
+		IPBytesToClient *uint64  `json:"xdpsensor_ip_bytes_toclient"`
 		Listed          []string `json:"xdpsensor_listed"`
 		Label           string   `json:"xdpsensor_label"`
 		LabelNote       string   `json:"xdpsensor_label_note"`
 	} `json:"flow"`
 	TCP *struct {
-		FlagsTS    string `json:"tcp_flags_ts"`
-		FlagsTC    string `json:"tcp_flags_tc"`
-		FlagCounts struct {
-			ToServer flagCounts `json:"toserver"`
-			ToClient flagCounts `json:"toclient"`
-		} `json:"flag_counts"`
+		FlagsTS string `json:"tcp_flags_ts"`
+		FlagsTC string `json:"tcp_flags_tc"`
+		// FlagCounts is where sensors before xdpsensor_flag_counts
+		// wrote the counts.
+		FlagCounts *directionCounts `json:"flag_counts"`
 	} `json:"tcp"`
+	FlagCounts *directionCounts `json:"xdpsensor_flag_counts"`
+}
+
+type directionCounts struct {
+	ToServer flagCounts `json:"toserver"`
+	ToClient flagCounts `json:"toclient"`
 }
 
 type flagCounts struct {
@@ -187,10 +194,16 @@ func (r *record) session(sensor string) (Session, error) {
 	if f.End, err = time.Parse(eveTime, r.Flow.End); err != nil {
 		return Session{}, err
 	}
-	f.ToServer = event.DirectionStats{Packets: r.Flow.PktsToServer, Bytes: r.Flow.BytesToServer}
-	f.ToClient = event.DirectionStats{Packets: r.Flow.PktsToClient, Bytes: r.Flow.BytesToClient}
+	// EVE's bytes are whole frames, as Suricata counts them; our IP
+	// bytes are xdpsensor_ip_bytes_* (sensors before them wrote IP
+	// bytes as bytes_to*).
+	f.ToServer = event.DirectionStats{Packets: r.Flow.PktsToServer, FrameBytes: r.Flow.BytesToServer, Bytes: r.Flow.BytesToServer}
+	f.ToClient = event.DirectionStats{Packets: r.Flow.PktsToClient, FrameBytes: r.Flow.BytesToClient, Bytes: r.Flow.BytesToClient}
+	if r.Flow.IPBytesToServer != nil && r.Flow.IPBytesToClient != nil {
+		f.ToServer.Bytes, f.ToClient.Bytes = *r.Flow.IPBytesToServer, *r.Flow.IPBytesToClient
+	}
 	// SANCP's bytes are payload bytes. A record from a sensor that did
-	// not write them (Suricata) has only L3 bytes: those stand in.
+	// not write them (Suricata) has only frame bytes: those stand in.
 	f.ToServer.PayloadBytes, f.ToClient.PayloadBytes = f.ToServer.Bytes, f.ToClient.Bytes
 	if r.Flow.PayloadToServer != nil {
 		f.ToServer.PayloadBytes = *r.Flow.PayloadToServer
@@ -205,8 +218,14 @@ func (r *record) session(sensor string) (Session, error) {
 		if f.ToClient.TCPFlags, err = hexFlags(r.TCP.FlagsTC); err != nil {
 			return Session{}, err
 		}
-		f.ToServer.FlagCounts = event.TCPFlagCounts(r.TCP.FlagCounts.ToServer)
-		f.ToClient.FlagCounts = event.TCPFlagCounts(r.TCP.FlagCounts.ToClient)
+		counts := r.FlagCounts
+		if counts == nil {
+			counts = r.TCP.FlagCounts
+		}
+		if counts != nil {
+			f.ToServer.FlagCounts = event.TCPFlagCounts(counts.ToServer)
+			f.ToClient.FlagCounts = event.TCPFlagCounts(counts.ToClient)
+		}
 	}
 	// EVE keeps no first-packet flags: the client's SYN, else its
 	// SYN-ACK, else whatever it sent, is the best reading.

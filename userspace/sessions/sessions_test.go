@@ -457,3 +457,27 @@ func TestReadFileErrors(t *testing.T) {
 		t.Errorf("overlong line: %v", err)
 	}
 }
+
+// TestReadsFlagCountsWhereOlderSensorsWroteThem: eve.json written before
+// the per-flag counts moved to xdpsensor_flag_counts (tcp.flag_counts,
+// IP bytes as bytes_to*) reads as it did.
+func TestReadsFlagCountsWhereOlderSensorsWroteThem(t *testing.T) {
+	old, err := ReadFile(filepath.Join("testdata", "eve-before-flag-counts-moved.json"), "thishost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := readTestdata(t)
+	if len(old.Sessions) != len(now.Sessions) || len(old.Sessions) == 0 {
+		t.Fatalf("%d sessions in the old file, %d in the new", len(old.Sessions), len(now.Sessions))
+	}
+	for i := range old.Sessions {
+		o, n := &old.Sessions[i].Flow, &now.Sessions[i].Flow
+		if o.ToServer.FlagCounts != n.ToServer.FlagCounts || o.ToClient.FlagCounts != n.ToClient.FlagCounts ||
+			o.ToServer.Bytes != n.ToServer.Bytes || o.ToClient.Bytes != n.ToClient.Bytes || o.Label != n.Label {
+			t.Errorf("session %d: old file %+v / %+v, new %+v / %+v", i, o.ToServer, o.ToClient, n.ToServer, n.ToClient)
+		}
+	}
+	if c := old.Sessions[1].Flow.ToServer.FlagCounts; c.SYNACK != 1 {
+		t.Errorf("backscatter's SYN-ACK count %d from tcp.flag_counts, want 1", c.SYNACK)
+	}
+}

@@ -3,6 +3,7 @@ package zeek
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"net/netip"
 	"time"
 	"unicode"
 
@@ -20,9 +21,11 @@ type Conn struct {
 	Proto       string         // tcp, udp, icmp or unknown_transport
 	IPProto     uint8
 	Duration    time.Duration // 0: unset (Zeek logs duration and bytes only when positive)
-	OrigBytes   uint64        // payload bytes
+	DurationEnd time.Time     // where the duration ends: the last packet before both sides closed
+	OrigBytes   uint64        // payload bytes, from TCP sequence numbers
 	RespBytes   uint64
 	ConnState   string
+	MissedBytes uint64 // content gaps, both ways
 	History     string // "" when Zeek would leave it unset
 	OrigPkts    uint64
 	OrigIPBytes uint64
@@ -57,7 +60,10 @@ func Describe(f *event.Flow, opts Options) Conn {
 		c.Flipped, c.History, c.ConnState = s.flipped(), string(s.hist), s.connState(f)
 	case event.ProtoUDP:
 		c.Proto = "udp"
-		c.Flipped = likely(f.Proto, f.Client.Port) && !likely(f.Proto, f.Server.Port)
+		// UDPAnalyzer::WantConnection: the source port is a likely
+		// server port and the destination port is not (DNS, NTP, DHCP
+		// replies seen first).
+		c.Flipped = likely(f.Proto, f.Client.Port) && !likely(f.Proto, f.Server.Port) && !isBroadcast(f.Server.IP)
 		c.History = udpHistory(f, c.Flipped)
 	case event.ProtoICMP, event.ProtoICMPv6:
 		c.Proto = "icmp"
@@ -78,15 +84,23 @@ func Describe(f *event.Flow, opts Options) Conn {
 		c.ConnState = "OTH"
 	}
 
-	// Zeek logs duration, orig_bytes and resp_bytes only when the
-	// duration is positive (Conn::set_conn).
-	start, end := micros(f.Start), micros(f.End)
-	if end > start {
-		c.Duration = time.Duration(end-start) * time.Microsecond
+	// Zeek's duration ends at the last packet before both sides
+	// closed: the final ACK after the FINs is not in it. It logs
+	// duration, orig_bytes and resp_bytes only when the duration is
+	// positive (set_conn in base/protocols/conn/main.zeek).
+	end := f.ActiveEnd
+	if end.IsZero() {
+		end = f.End
+	}
+	// Microseconds, as Zeek's timestamps from a capture have them.
+	if d := micros(end) - micros(f.Start); d > 0 {
+		c.Duration, c.DurationEnd = time.Duration(d)*time.Microsecond, end
 		if c.Proto != "unknown_transport" { // Zeek counts no payload for these
 			c.OrigBytes, c.RespBytes = orig.PayloadBytes, resp.PayloadBytes
 		}
 	}
+	// content_gap events add up both directions' gaps.
+	c.MissedBytes = f.ToServer.MissedBytes + f.ToClient.MissedBytes
 	c.OrigPkts, c.OrigIPBytes = orig.Packets, orig.Bytes
 	c.RespPkts, c.RespIPBytes = resp.Packets, resp.Bytes
 
@@ -100,6 +114,13 @@ func Describe(f *event.Flow, opts Options) Conn {
 		c.CommunityID = string(communityid.Append(buf[:0], 0, f.Client.IP, f.Server.IP, f.Client.Port, f.Server.Port, f.Proto))
 	}
 	return c
+}
+
+// isBroadcast is Zeek's IPAddr::IsBroadcast: 255.255.255.255. A new
+// connection to it is never flipped (IPBasedAnalyzer::NewConn): a DHCP
+// server's broadcast reply keeps its server as the originator.
+func isBroadcast(a netip.Addr) bool {
+	return a.Unmap() == netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }
 
 // micros rounds t to microseconds, the precision Zeek logs.
@@ -240,8 +261,9 @@ func simulateTCP(f *event.Flow, likely func(uint8, uint16) bool) *tcpSim {
 	// TCPAnalyzer::WantConnection: a connection whose first packet is not
 	// a plain SYN is partial, and its roles flip when the source port is
 	// a likely server port and the destination port is not (or both are,
-	// the packet is no SYN-ACK and the source port is the lower).
-	if first&event.TCPSyn == 0 || first&event.TCPAck != 0 {
+	// the packet is no SYN-ACK and the source port is the lower); never
+	// toward a broadcast address (IPBasedAnalyzer::NewConn).
+	if (first&event.TCPSyn == 0 || first&event.TCPAck != 0) && !isBroadcast(f.Server.IP) {
 		sp, dp := f.Client.Port, f.Server.Port
 		if likely(event.ProtoTCP, sp) {
 			if likely(event.ProtoTCP, dp) {
@@ -276,8 +298,12 @@ func simulateTCP(f *event.Flow, likely func(uint8, uint16) bool) *tcpSim {
 			seg.rst = true
 		case 'Q':
 			seg = multiFlag(f, side, letters)
-		case 'W':
-			s.letter(side, 'W')
+		case 'I':
+			seg.fin, seg.rst, seg.ack = true, true, true
+		case 'W', 'T', 'G':
+			// Zero windows, retransmissions and content gaps: each side's
+			// counts as Zeek scales them (1, 10, 100...), no state.
+			s.letter(side, upper)
 			continue
 		default:
 			continue
@@ -291,6 +317,15 @@ func simulateTCP(f *event.Flow, likely func(uint8, uint16) bool) *tcpSim {
 // letter appends a history letter as update_history does: upper case
 // when the sender is the originator at the time.
 func (s *tcpSim) letter(side int, upper byte) {
+	if (upper == 'A' || upper == 'D') && string(s.hist) == "H" {
+		// TCP_Endpoint::CheckHistory: a connection that began with a
+		// SYN-ACK (not flipped: no likely server port said so, as in a
+		// stealth scan) now carries an ACK or data, which a scan's
+		// SYN-ACK would not draw: Zeek flips it then, and rewrites the
+		// history as "^h".
+		s.orig = 1 - s.orig
+		s.hist = append(s.hist[:0], '^', 'h')
+	}
 	if side != s.orig {
 		upper += 'a' - 'A'
 	}

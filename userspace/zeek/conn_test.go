@@ -436,3 +436,93 @@ func TestMultiFlag(t *testing.T) {
 		t.Error("UDP with nothing active")
 	}
 }
+
+// TestSynAckFirstFlipsOnAckOrData: Zeek flips a connection that began
+// with a SYN-ACK (no likely server port said which end serves) as soon
+// as it carries a pure ACK or data, and rewrites its history as "^h"
+// (TCP_Endpoint::CheckHistory); a RST does not flip it (a stealth
+// scan's answer).
+func TestSynAckFirstFlipsOnAckOrData(t *testing.T) {
+	for _, c := range []struct {
+		kernel, zeek, state string
+		origPort            uint16
+	}{
+		{"Ha", "^hA", "OTH", 8443},        // the SYN-ACK's receiver ACKs: it is the originator
+		{"HA", "^ha", "OTH", 8443},        // the SYN-ACK's sender ACKs again
+		{"Hd", "^hD", "OTH", 8443},        // data from the receiver
+		{"HadD", "^hADd", "OTH", 8443},    // the SYN-ACK's sender stays in SYN_ACK_SENT
+		{"HR", "HR", "OTH", 40001},        // a RST: no flip
+		{"Hr", "Hr", "REJ", 40001},        // nor the peer's: a rejected SYN-ACK
+		{"HsaDFf", "Hs^AdfF", "SF", 8443}, // the SYN/SYN-ACK reversal flips first
+	} {
+		got := Describe(tcp(c.kernel), Options{})
+		if got.History != c.zeek || got.ConnState != c.state || got.Orig.Port != c.origPort {
+			t.Errorf("kernel %q: history %q %s orig port %d, want %q %s %d", c.kernel, got.History, got.ConnState, got.Orig.Port, c.zeek, c.state, c.origPort)
+		}
+	}
+}
+
+// TestRetransmissionsGapsAndMissedBytes: the kernel's T, G and I letters
+// reach the history in Zeek's orientation; missed_bytes adds up both
+// sides' gaps; orig_bytes and resp_bytes are the kernel's sequence-space
+// payload.
+func TestRetransmissionsGapsAndMissedBytes(t *testing.T) {
+	f := tcp("ShADTadgFf")
+	f.ToServer.PayloadBytes, f.ToClient.PayloadBytes = 1200, 5000
+	f.ToClient.MissedBytes = 1448
+	got := Describe(f, Options{})
+	if got.History != "ShADTadgFf" || got.ConnState != "SF" || got.MissedBytes != 1448 || got.OrigBytes != 1200 || got.RespBytes != 5000 {
+		t.Errorf("%+v", got)
+	}
+	// Flipped at the start (a SYN-ACK from a likely server port): the
+	// client's letters are the responder's.
+	f = tcpPorts("HaTDdG", 80, 40000)
+	f.ToServer.MissedBytes, f.ToClient.MissedBytes = 100, 20
+	if got := Describe(f, Options{}); got.History != "^hAtdDg" || got.MissedBytes != 120 || got.Orig.Port != 40000 {
+		t.Errorf("flipped: %q missed %d orig port %d", got.History, got.MissedBytes, got.Orig.Port)
+	}
+	// FIN and RST in one packet: I, and the sender reset.
+	if got := Describe(tcp("ShADaI"), Options{}); got.History != "ShADaI" || got.ConnState != "RSTO" {
+		t.Errorf("I: %q %s", got.History, got.ConnState)
+	}
+}
+
+// TestUDPFlipsAsZeek: UDPAnalyzer::WantConnection flips when the source
+// port is a likely server port and the destination port is not, never
+// toward the broadcast address (a DHCP server's broadcast offer).
+func TestUDPFlipsAsZeek(t *testing.T) {
+	for _, c := range []struct {
+		doc            string
+		f              *event.Flow
+		history, state string
+	}{
+		{"NTP reply first", udp(123, 40000, 1, 0), "^d", "SHR"},
+		{"NTP symmetric", udp(123, 123, 1, 1), "Dd", "SF"},
+		{"DNS reply first", udp(53, 40000, 1, 1), "^dD", "SF"},
+		{"DHCP offer to the broadcast address", func() *event.Flow {
+			f := udp(67, 68, 1, 0)
+			f.Server = ep("255.255.255.255", 68)
+			return f
+		}(), "D", "S0"},
+		{"DHCP reply to the client's address", udp(67, 68, 1, 0), "^d", "SHR"},
+	} {
+		got := Describe(c.f, Options{})
+		if got.History != c.history || got.ConnState != c.state {
+			t.Errorf("%s: %q %s, want %q %s", c.doc, got.History, got.ConnState, c.history, c.state)
+		}
+	}
+}
+
+// TestDurationEndsWhereZeekEndsIt: the final ACK after both FINs is not
+// in the duration.
+func TestDurationEndsWhereZeekEndsIt(t *testing.T) {
+	f := tcp("ShADadFf")
+	f.ActiveEnd, f.End = f.Start.Add(1200*time.Millisecond), f.Start.Add(1500*time.Millisecond)
+	if got := Describe(f, Options{}); got.Duration != 1200*time.Millisecond {
+		t.Errorf("duration %v, want 1.2s", got.Duration)
+	}
+	line := string(AppendConn(nil, f, Options{}))
+	if !strings.Contains(line, "\ttcp\t-\t1.200000\t") {
+		t.Errorf("%s", line)
+	}
+}

@@ -1,7 +1,9 @@
 // Package zeek writes flow records as Zeek's conn.log, in the TSV form
 // of Zeek's ASCII log writer (header lines, tab-separated columns, "-"
-// for unset fields, "(empty)" for empty ones, #close at the end), so that
-// zeek-cut, RITA and other readers of Zeek logs read it.
+// for unset fields, "(empty)" for empty ones, #close at the end), so
+// that zeek-cut, RITA and other readers of Zeek logs read it, or in the
+// JSON form Zeek writes with LogAscii::use_json=T (Options.JSON; see
+// Record).
 //
 // The columns are those of Zeek 7.1 and later (ip_proto is the last of
 // Zeek's own), then community_id, named as Zeek's community-id logging
@@ -9,30 +11,32 @@
 //
 // Zeek derives a connection's orientation, history and conn_state from
 // its TCP endpoint state machine; Describe replays the kernel's history
-// letters through that state machine (see Conn). What the kernel's flow
+// letters through that state machine (see Conn), with Zeek's flips: the
+// likely-server-port rules of a connection whose first packet is not a
+// plain SYN (TCP) or whose source port is a likely server port (UDP),
+// never toward a broadcast address; a SYN-ACK-first connection that then
+// carries an ACK or data; a SYN/SYN-ACK reversal. What the kernel's flow
 // record cannot tell, and how it is mapped:
 //
-//   - Zeek's history letters S, H, F and R repeat when a later packet of
-//     that kind has a new sequence number; the kernel records each letter
-//     once per side. c (bad checksum), g (content gap), t (retransmitted
-//     payload), i (FIN and RST in one packet: the kernel records F then
-//     R) and x never appear; W (zero window) is recorded for any packet
-//     without RST, where Zeek skips windows after the peer's FIN or the
-//     sender's RST.
-//   - The kernel writes D for any packet with payload, Zeek only for
-//     payload packets without SYN, FIN or RST: a flow whose only data
-//     rode on its FIN shows a D that Zeek would not write.
+//   - The kernel records each history letter once per side, and S, H, F
+//     and R again at a new sequence number, from the packets' flags and
+//     sequence numbers as Zeek's update_history does; T (retransmitted
+//     payload), G (content gap) and W (zero window) are counted and
+//     written at 1, 10, 100... per side, as Zeek scales them. c (bad
+//     checksum) and x never appear: checksums are not checked.
+//   - The flips Zeek's protocol analyzers make from payload (a DNS
+//     response or an NTP server-mode message seen first on ports that
+//     do not say so) cannot be made: no payload is analysed.
 //   - Zeek's conn_state reads the endpoint states at the end of the
 //     connection; the replay visits each letter's first packet only,
 //     which is what changes those states, except in exchanges where a
 //     second SYN or FIN is what matters (a SYN after a partial start, a
 //     FIN and RST reordered), which the replay cannot see.
-//   - orig_bytes and resp_bytes are payload bytes: Zeek derives them
-//     from sequence numbers, so retransmitted payload, counted by the
-//     kernel, is not counted by Zeek. missed_bytes is always 0.
-//   - duration is the last packet's time minus the first's; Zeek stops
-//     the clock once both sides have closed, so trailing ACKs after a
-//     FIN exchange lengthen ours.
+//   - orig_bytes and resp_bytes are each side's sequence space (payload
+//     sent, retransmissions once, gaps included), missed_bytes the
+//     content gaps of both sides, as Zeek counts them.
+//   - duration ends at the last packet before both sides closed (the
+//     final ACK after the FINs is not in it), where Zeek ends it.
 //   - A line is a kernel flow, whose boundaries are the sensor's (FIN/RST
 //     linger, --flow-timeout), not Zeek's. In particular Zeek gives up an
 //     unanswered attempt tcp_attempt_delay (5 s) after its first SYN, so
@@ -40,9 +44,6 @@
 //     Bot C&C seed's SYNs at 0, 2.9 and 8.9 s are two Zeek lines (2
 //     packets, then 1) but one line here (3 packets, 8.9 s).
 //   - service is unset: no protocol analysis happens.
-//   - Zeek guesses which end is the server of a connection whose first
-//     packet is not a plain SYN from its likely_server_ports (see
-//     LikelyServerPorts); so does Describe.
 package zeek
 
 import (
@@ -88,6 +89,9 @@ type Options struct {
 	// Location is the zone #open and #close are written in; nil means
 	// time.Local, as Zeek writes them in local time.
 	Location *time.Location
+	// JSON writes each line as a JSON object, as Zeek does with
+	// LogAscii::use_json=T: no header block and no #close.
+	JSON bool
 }
 
 // Writer writes flows as conn.log lines through an outfile.Writer. It
@@ -146,16 +150,22 @@ func (w *Writer) now() time.Time {
 // stamp is Zeek's Ascii::Timestamp format.
 func stamp(t time.Time) string { return t.Format("2006-01-02-15-04-05") }
 
-// Header returns the header block of a log opened at open.
-func Header(open time.Time) []byte {
-	b := []byte("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#open\t")
+// Header returns the header block of a conn.log opened at open.
+func Header(open time.Time) []byte { return LogHeader("conn", Fields, Types, open) }
+
+// LogHeader returns the TSV header block of the log path (Zeek's
+// Log::Stream path: "conn", "tunnel") with these columns, opened at open.
+func LogHeader(path string, fields, types []string, open time.Time) []byte {
+	b := []byte("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t")
+	b = append(b, path...)
+	b = append(b, "\n#open\t"...)
 	b = append(b, stamp(open)...)
 	b = append(b, "\n#fields"...)
-	for _, f := range Fields {
+	for _, f := range fields {
 		b = append(append(b, '\t'), f...)
 	}
 	b = append(b, "\n#types"...)
-	for _, t := range Types {
+	for _, t := range types {
 		b = append(append(b, '\t'), t...)
 	}
 	return append(b, '\n')
@@ -171,6 +181,9 @@ func (w *Writer) start() error {
 		return nil
 	}
 	w.started = true
+	if w.opts.JSON {
+		return nil // JSON logs have no header
+	}
 	return w.out.Write(Header(w.open))
 }
 
@@ -237,46 +250,54 @@ func (w *Writer) finish() error {
 	if err := w.start(); err != nil {
 		return err
 	}
+	if w.opts.JSON {
+		return nil
+	}
 	return w.out.Write([]byte("#close\t" + stamp(w.now()) + "\n"))
 }
 
-// AppendConn appends f's conn.log line to b, without the newline.
+// AppendConn appends f's conn.log line to b, without the newline: TSV,
+// or JSON with opts.JSON.
 func AppendConn(b []byte, f *event.Flow, opts Options) []byte {
 	c := Describe(f, opts)
-	b = appendTime(b, c.TS)
-	b = appendString(append(b, '\t'), c.UID)
-	b = append(append(b, '\t'), c.Orig.IP.String()...)
-	b = strconv.AppendUint(append(b, '\t'), uint64(c.Orig.Port), 10)
-	b = append(append(b, '\t'), c.Resp.IP.String()...)
-	b = strconv.AppendUint(append(b, '\t'), uint64(c.Resp.Port), 10)
-	b = append(append(b, '\t'), c.Proto...)
-	b = append(b, "\t-"...) // service
+	r := NewRecord(b, opts.JSON)
+	r.Time("ts", c.TS)
+	r.String("uid", c.UID)
+	r.Addr("id.orig_h", c.Orig.IP)
+	r.Port("id.orig_p", c.Orig.Port)
+	r.Addr("id.resp_h", c.Resp.IP)
+	r.Port("id.resp_p", c.Resp.Port)
+	r.String("proto", c.Proto)
+	r.Unset("service") // no protocol analysis
 	if c.Duration > 0 {
-		b = appendInterval(append(b, '\t'), c.Duration)
-		b = strconv.AppendUint(append(b, '\t'), c.OrigBytes, 10)
-		b = strconv.AppendUint(append(b, '\t'), c.RespBytes, 10)
+		r.Interval("duration", c.TS, c.DurationEnd)
+		r.Count("orig_bytes", c.OrigBytes)
+		r.Count("resp_bytes", c.RespBytes)
 	} else {
-		b = append(b, "\t-\t-\t-"...)
+		r.Unset("duration")
+		r.Unset("orig_bytes")
+		r.Unset("resp_bytes")
 	}
-	b = appendString(append(b, '\t'), c.ConnState)
+	r.String("conn_state", c.ConnState)
 	if len(opts.LocalNets) > 0 {
-		b = appendBool(append(b, '\t'), local(opts.LocalNets, c.Orig.IP))
-		b = appendBool(append(b, '\t'), local(opts.LocalNets, c.Resp.IP))
+		r.Bool("local_orig", local(opts.LocalNets, c.Orig.IP))
+		r.Bool("local_resp", local(opts.LocalNets, c.Resp.IP))
 	} else {
-		b = append(b, "\t-\t-"...)
+		r.Unset("local_orig")
+		r.Unset("local_resp")
 	}
-	b = append(b, "\t0"...) // missed_bytes
-	b = appendOptString(append(b, '\t'), c.History)
-	b = strconv.AppendUint(append(b, '\t'), c.OrigPkts, 10)
-	b = strconv.AppendUint(append(b, '\t'), c.OrigIPBytes, 10)
-	b = strconv.AppendUint(append(b, '\t'), c.RespPkts, 10)
-	b = strconv.AppendUint(append(b, '\t'), c.RespIPBytes, 10)
-	b = append(b, "\t-"...) // tunnel_parents: no tunnels
-	b = strconv.AppendUint(append(b, '\t'), uint64(c.IPProto), 10)
-	b = appendOptString(append(b, '\t'), c.CommunityID)
-	b = appendOptString(append(b, '\t'), c.Label)
-	b = appendOptString(append(b, '\t'), c.LabelNote)
-	return b
+	r.Count("missed_bytes", c.MissedBytes)
+	r.OptString("history", c.History)
+	r.Count("orig_pkts", c.OrigPkts)
+	r.Count("orig_ip_bytes", c.OrigIPBytes)
+	r.Count("resp_pkts", c.RespPkts)
+	r.Count("resp_ip_bytes", c.RespIPBytes)
+	r.Unset("tunnel_parents") // no tunnels
+	r.Count("ip_proto", uint64(c.IPProto))
+	r.OptString("community_id", c.CommunityID)
+	r.OptString("xdpsensor_label", c.Label)
+	r.OptString("xdpsensor_label_note", c.LabelNote)
+	return r.Bytes()
 }
 
 func local(nets []netip.Prefix, a netip.Addr) bool {
@@ -287,13 +308,6 @@ func local(nets []netip.Prefix, a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 'T')
-	}
-	return append(b, 'F')
 }
 
 // appendTime writes a time as Zeek does: seconds since the epoch with six
@@ -324,16 +338,6 @@ func appendFrac(b []byte, frac int64) []byte {
 	b = append(b, '.')
 	s := strconv.AppendInt(nil, frac+1e6, 10) // 1xxxxxx: zero-padded digits
 	return append(b, s[1:]...)
-}
-
-// appendOptString writes s, or "-" (unset) when it is empty: the
-// optional string columns are unset rather than empty when there is
-// nothing to say.
-func appendOptString(b []byte, s string) []byte {
-	if s == "" {
-		return append(b, '-')
-	}
-	return appendString(b, s)
 }
 
 // appendString writes a string or enum value as Zeek's ASCII formatter

@@ -3,8 +3,10 @@ package zeek
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -516,5 +518,124 @@ func TestDefaultTimesAreLocalNow(t *testing.T) {
 	tm, err := time.ParseInLocation("2006-01-02-15-04-05", open, time.Local)
 	if err != nil || tm.Before(before.Truncate(time.Second)) || tm.After(time.Now().Add(time.Second)) {
 		t.Errorf("#open %s (%v)", open, err)
+	}
+}
+
+// TestJSONDouble: numbers as RapidJSON's Writer::Double writes them in
+// Zeek's JSON logs.
+func TestJSONDouble(t *testing.T) {
+	for _, c := range []struct {
+		v    float64
+		want string
+	}{
+		{0, "0.0"}, {1, "1.0"}, {0.5, "0.5"}, {-2.25, "-2.25"},
+		{1172053074.366236, "1172053074.366236"}, {1174413859.731091, "1174413859.731091"},
+		{0.000338, "0.000338"}, {1e-6, "0.000001"}, {1e-7, "1e-7"}, {1.5e-7, "1.5e-7"},
+		{1e20, "100000000000000000000.0"}, {1e21, "1e21"}, {1.5e23, "1.5e23"}, {-3e-9, "-3e-9"},
+		// The backscatter seed's duration as Zeek's doubles give it.
+		{seconds(time.Unix(1174413859, 731429000)) - seconds(time.Unix(1174413859, 731091000)), "0.0003380775451660156"},
+	} {
+		if got := string(appendJSONDouble(nil, c.v)); got != c.want {
+			t.Errorf("%v: %s, want %s", c.v, got, c.want)
+		}
+	}
+}
+
+// TestJSONLines: with JSON, each conn.log line is a JSON object whose
+// keys are Zeek's column names, in order, holding what the TSV line holds
+// (unset columns left out), and the log has no header block or #close,
+// as Zeek writes it with LogAscii::use_json=T.
+func TestJSONLines(t *testing.T) {
+	opts := goldenOptions()
+	jopts := opts
+	jopts.JSON = true
+	var buf bytes.Buffer
+	w := NewWriter(&buf, jopts)
+	for _, f := range goldenFlows() {
+		if err := w.WriteFlow(f); err != nil {
+			t.Fatal(err)
+		}
+		tsv := strings.Split(string(AppendConn(nil, f, opts)), "\t")
+		line := AppendConn(nil, f, jopts)
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.UseNumber()
+		var keys []string
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+			t.Fatalf("not an object: %s", line)
+		}
+		values := map[string]any{}
+		for dec.More() {
+			k, _ := dec.Token()
+			var v any
+			if err := dec.Decode(&v); err != nil {
+				t.Fatalf("%v: %s", err, line)
+			}
+			keys = append(keys, k.(string))
+			values[k.(string)] = v
+		}
+		var want []string
+		for i, name := range Fields {
+			if tsv[i] == "-" {
+				if _, ok := values[name]; ok {
+					t.Errorf("%s: unset in TSV, %v in JSON", name, values[name])
+				}
+				continue
+			}
+			want = append(want, name)
+			got := fmt.Sprint(values[name])
+			switch Types[i] {
+			case "bool":
+				got = map[string]string{"true": "T", "false": "F"}[got]
+			case "time", "interval":
+				n, _ := values[name].(json.Number).Float64()
+				got = strconv.FormatFloat(n, 'f', 6, 64)
+			}
+			if got != tsv[i] {
+				t.Errorf("%s: JSON %v, TSV %s\n%s", name, values[name], tsv[i], line)
+			}
+		}
+		if strings.Join(keys, ",") != strings.Join(want, ",") {
+			t.Errorf("keys %v, want %v", keys, want)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(buf.Bytes(), []byte("#")) || bytes.Count(buf.Bytes(), []byte("\n")) != len(goldenFlows()) {
+		t.Errorf("JSON log:\n%s", buf.Bytes())
+	}
+	path := filepath.Join("testdata", "conn.json")
+	if *update {
+		os.WriteFile(path, buf.Bytes(), 0o644)
+	}
+	if golden, err := os.ReadFile(path); err != nil || !bytes.Equal(golden, buf.Bytes()) {
+		t.Errorf("differs from %s (%v):\n%s", path, err, buf.Bytes())
+	}
+}
+
+// TestRecordForms: each field type in both of Zeek's forms.
+func TestRecordForms(t *testing.T) {
+	at := time.Date(2007, 2, 21, 10, 17, 54, 366236000, time.UTC)
+	write := func(json bool) string {
+		r := NewRecord(nil, json)
+		r.Time("ts", at)
+		r.String("uid", "CabC")
+		r.Addr("id.orig_h", netip.MustParseAddr("2001:db8::1"))
+		r.Port("id.orig_p", 53)
+		r.Unset("service")
+		r.Interval("duration", at, at.Add(1500*time.Millisecond))
+		r.Bool("local_orig", true)
+		r.String("empty", "")
+		r.OptString("history", "")
+		r.Set("tunnel_parents", []string{"CaA", "CbB"})
+		r.Set("none", nil)
+		r.Count("missed_bytes", 7)
+		return string(r.Bytes())
+	}
+	if got, want := write(false), "1172053074.366236\tCabC\t2001:db8::1\t53\t-\t1.500000\tT\t(empty)\t-\tCaA,CbB\t(empty)\t7"; got != want {
+		t.Errorf("TSV:\n got %q\nwant %q", got, want)
+	}
+	if got, want := write(true), `{"ts":1172053074.366236,"uid":"CabC","id.orig_h":"2001:db8::1","id.orig_p":53,"duration":1.5,"local_orig":true,"empty":"","tunnel_parents":["CaA","CbB"],"none":[],"missed_bytes":7}`; got != want {
+		t.Errorf("JSON:\n got %s\nwant %s", got, want)
 	}
 }

@@ -1,0 +1,252 @@
+package pipeline
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/userspace/capture"
+)
+
+// liveEvidence is what TestLiveAlertsNameTheirPcapFile reads of an EVE line.
+type liveEvidence struct {
+	Timestamp   string `json:"timestamp"`
+	FlowID      uint64 `json:"flow_id"`
+	EventType   string `json:"event_type"`
+	InIface     string `json:"in_iface"`
+	PcapCnt     uint64 `json:"pcap_cnt"`
+	SrcIP       string `json:"src_ip"`
+	SrcPort     uint16 `json:"src_port"`
+	DestIP      string `json:"dest_ip"`
+	DestPort    uint16 `json:"dest_port"`
+	Direction   string `json:"direction"`
+	Packet      string `json:"packet"`
+	CaptureFile string `json:"capture_file"`
+	Flow        *struct {
+		BytesToServer uint64 `json:"bytes_toserver"`
+		BytesToClient uint64 `json:"bytes_toclient"`
+		Start         string `json:"start"`
+	} `json:"flow"`
+}
+
+func readLiveEvidence(t *testing.T, path string) (alerts, flows []liveEvidence) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e liveEvidence
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("%v: %s", err, sc.Text())
+		}
+		switch e.EventType {
+		case "alert":
+			alerts = append(alerts, e)
+		case "flow":
+			flows = append(flows, e)
+		}
+	}
+	return alerts, flows
+}
+
+// ringPacket is a frame of the pcap ring with its 5-tuple.
+type ringPacket struct {
+	capture.Packet
+	tuple string // "src:sport>dst:dport"
+}
+
+func ringPackets(t *testing.T, path string) []ringPacket {
+	t.Helper()
+	rd, err := capture.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	var out []ringPacket
+	for {
+		p, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Data = append([]byte(nil), p.Data...)
+		rp := ringPacket{Packet: p}
+		pk := gopacket.NewPacket(p.Data, layers.LayerTypeEthernet, gopacket.Default)
+		if ip, ok := pk.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok {
+			if tcp, ok := pk.Layer(layers.LayerTypeTCP).(*layers.TCP); ok {
+				rp.tuple = fmt.Sprintf("%s:%d>%s:%d", ip.SrcIP, tcp.SrcPort, ip.DstIP, tcp.DstPort)
+			}
+		}
+		out = append(out, rp)
+	}
+}
+
+// TestLiveAlertsNameTheirPcapFile: on the lab's SPAN port, a burst of C&C
+// connection attempts and of backscatter, through a pcap ring that
+// rotates every few packets. Every alert names the ring file that holds
+// its packet, at its own timestamp to the microsecond, and the interface
+// it arrived on; one alert per flow direction; each flow's EVE bytes are
+// the sum of its frames in the ring.
+func TestLiveAlertsNameTheirPcapFile(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the live lab needs root (make test does)")
+	}
+	name := fmt.Sprintf("e%d", os.Getpid()%10000)
+	t.Cleanup(func() { exec.Command(labScript, "down", name).Run() })
+	env := lab(t, "up", name)
+	span := env["span_iface"]
+
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "lab.rules")
+	out, err := exec.Command(labScript, "blocklist", name).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(rules, out, 0o644)
+	pinDir := "/sys/fs/bpf/xdpsensor-test-" + name
+	t.Cleanup(func() { loader.Unpin(pinDir) })
+	outDir := filepath.Join(dir, "out")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Live(ctx, LiveConfig{
+			Config: Config{
+				Blocklists: []string{rules}, OutDir: outDir, FlowTableSize: 4096, RingSize: 1 << 20,
+				HomeNet: "[192.0.2.0/24,2001:db8:1::/64]",
+				Capture: CaptureConfig{FileSize: 2 << 10, Files: 100000},
+			},
+			Interfaces: []string{span}, MonitorPort: true, PinDir: pinDir,
+		})
+		done <- err
+	}()
+	waitAttached(t, span, done)
+
+	// 120 SYNs to the silent C&C, each from its own source port (a flow
+	// each), and 80 SYN-ACKs from the listed IRC server to ports the
+	// inside host answers with RST, at once.
+	const attempts, backscatter = 120, 80
+	hping := func(ns string, args ...string) *exec.Cmd {
+		return exec.Command("nsenter", append([]string{"--net=/run/netns/" + ns, "--", "hping3", "-q"}, args...)...)
+	}
+	syns := hping(env["inside_ns"], "-S", "-p", "6667", "-i", "u2000", "-c", fmt.Sprint(attempts), env["cc_v4"])
+	synacks := hping(env["out_ns"], "-S", "-A", "-s", "6667", "-k", "-p", "++20000", "-i", "u3000", "-c", fmt.Sprint(backscatter),
+		"-a", env["irc_v4"], env["inside_v4"])
+	for _, c := range []*exec.Cmd{syns, synacks} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []*exec.Cmd{syns, synacks} {
+		c.Wait() // hping3 exits 1 when nothing answered it
+	}
+	time.Sleep(300 * time.Millisecond) // the last RSTs, and a drain round
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("sensor: %+v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("sensor did not stop within 15 s of cancel")
+	}
+
+	alerts, flows := readLiveEvidence(t, filepath.Join(outDir, "eve.json"))
+	ringFiles, err := capture.FindOutputRing(outDir)
+	if err != nil || len(ringFiles) < 5 {
+		t.Fatalf("%d ring files (%v): want the ring to rotate during the burst", len(ringFiles), err)
+	}
+	files := map[string][]ringPacket{}
+	var all []ringPacket
+	for _, rf := range ringFiles {
+		files[rf.Path] = ringPackets(t, rf.Path)
+		all = append(all, files[rf.Path]...)
+	}
+
+	var toCC, toIRC, named int
+	for i := range alerts {
+		a := &alerts[i]
+		switch {
+		case a.DestIP == env["cc_v4"] && a.Direction == "to_server":
+			toCC++
+		case a.DestIP == env["irc_v4"] && a.Direction == "to_client":
+			toIRC++ // the RST goes to the flow's client, the SYN-ACK's sender
+		default:
+			t.Errorf("alert %s:%d > %s:%d %s", a.SrcIP, a.SrcPort, a.DestIP, a.DestPort, a.Direction)
+		}
+		if a.InIface != span || a.PcapCnt != 0 {
+			t.Errorf("alert in_iface %q pcap_cnt %d, want %s and none", a.InIface, a.PcapCnt, span)
+		}
+		if a.CaptureFile == "" {
+			continue
+		}
+		named++
+		want, _ := base64.StdEncoding.DecodeString(a.Packet)
+		at, err := time.Parse("2006-01-02T15:04:05.999999-0700", a.Timestamp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, p := range files[a.CaptureFile] {
+			if p.Time.Truncate(time.Microsecond).Equal(at) && len(want) > 0 && bytes.HasPrefix(p.Data, want) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("alert at %s (%s:%d > %s:%d): %s does not hold its packet", a.Timestamp, a.SrcIP, a.SrcPort, a.DestIP, a.DestPort,
+				filepath.Base(a.CaptureFile))
+		}
+	}
+	t.Logf("%d alerts (%d C&C attempts, %d backscatter RSTs), %d name their pcap file, through %d ring files",
+		len(alerts), toCC, toIRC, named, len(ringFiles))
+	if toCC != attempts || toIRC != backscatter {
+		t.Errorf("%d alerts for the %d C&C attempts and %d for the %d backscatter RSTs: want one per flow direction", toCC, attempts, toIRC, backscatter)
+	}
+	if named != len(alerts) {
+		t.Errorf("%d of %d alerts name their pcap file", named, len(alerts))
+	}
+
+	// Capture starts at a listed flow's first packet and keeps whole
+	// frames: the ring holds each listed flow's frames, and EVE's bytes
+	// are their lengths' sum.
+	frameBytes := map[string]uint64{}
+	for _, p := range all {
+		frameBytes[p.tuple] += uint64(p.OrigLen)
+	}
+	checked := 0
+	for _, f := range flows {
+		if f.DestIP != env["cc_v4"] && f.SrcIP != env["irc_v4"] {
+			continue
+		}
+		fwd := fmt.Sprintf("%s:%d>%s:%d", f.SrcIP, f.SrcPort, f.DestIP, f.DestPort)
+		rev := fmt.Sprintf("%s:%d>%s:%d", f.DestIP, f.DestPort, f.SrcIP, f.SrcPort)
+		if f.Flow.BytesToServer != frameBytes[fwd] || f.Flow.BytesToClient != frameBytes[rev] {
+			t.Errorf("flow %s: EVE bytes %d/%d, its frames in the ring %d/%d", fwd, f.Flow.BytesToServer, f.Flow.BytesToClient, frameBytes[fwd], frameBytes[rev])
+		}
+		checked++
+	}
+	if checked != attempts+backscatter {
+		t.Errorf("%d listed flows, want %d", checked, attempts+backscatter)
+	}
+}
