@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"errors"
 	"os"
 	"regexp"
 	"strconv"
@@ -39,6 +40,10 @@ func TestVerifierBudget(t *testing.T) {
 		Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelStats},
 	})
 	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			t.Fatalf("loading: %s", lastLines(strings.Join(ve.Log, "\n"), 12))
+		}
 		t.Fatalf("loading: %+v", err)
 	}
 	defer coll.Close()
