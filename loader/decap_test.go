@@ -22,15 +22,15 @@ type encapCase struct {
 	proto        uint8
 	vlans        []uint16
 	// The tunnel the zone names (0: none), in packet order.
-	kind         abi.BpfTunnelKind
-	id           uint32
-	outer        [2]string
-	oports       [2]uint16
-	oproto       uint8
-	depth        uint8
-	counters     []func(*abi.BpfSensorStats) uint64
-	noAlert      bool // the flow is not the listed inner one
-	noGopacket   bool // gopacket has no decoder for it
+	kind       abi.BpfTunnelKind
+	id         uint32
+	outer      [2]string
+	oports     [2]uint16
+	oproto     uint8
+	depth      uint8
+	counters   []func(*abi.BpfSensorStats) uint64
+	noAlert    bool // the flow is not the listed inner one
+	noGopacket bool // gopacket has no decoder for it
 }
 
 func mplsCtr(s *abi.BpfSensorStats) uint64   { return s.MplsPackets }
