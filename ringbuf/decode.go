@@ -82,9 +82,30 @@ func (d *Decoder) Alert(raw []byte) (*event.Alert, error) {
 			Start: d.Clock(ev.FlowStartNs),
 		}
 	}
+	a.Tunnel, a.Layer = alertTunnel(ev)
 	a.ID = abi.AlertID(&ev.Key, ev.FlowStartNs, ev.TsNs, ev.RuleId)
 	if d.Interface != nil {
 		a.Packet.Interface = d.Interface(ev.Ifindex)
 	}
 	return a, nil
+}
+
+// alertTunnel reads the tunnel an alert's packet came through and the
+// layer its listed address is in.
+func alertTunnel(ev *abi.BpfAlertEvent) (*event.Tunnel, event.Layer) {
+	t := &ev.Tunnel
+	kind := abi.TunnelKindName(t.Kind)
+	if kind == "" {
+		return nil, ""
+	}
+	layer := event.LayerInner
+	if ev.Layer == uint8(abi.BpfAlertLayerLAYER_OUTER) {
+		layer = event.LayerOuter
+	}
+	return &event.Tunnel{
+		Kind:  event.TunnelKind(kind),
+		Src:   event.Endpoint{IP: abi.Addr(t.Src, t.Family), Port: t.Sport},
+		Dst:   event.Endpoint{IP: abi.Addr(t.Dst, t.Family), Port: t.Dport},
+		Proto: t.Proto, ID: t.Id, Depth: t.Depth,
+	}, layer
 }
