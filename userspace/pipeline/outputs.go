@@ -36,6 +36,7 @@ func openOutputs(cfg *Config, localNets []netip.Prefix) ([]event.Sink, error) {
 		{"alert.fast", func(p string) (event.Sink, error) { return snortalert.Open(p, snortalert.Fast, snortalert.Options{}) }},
 		{"alert.full", func(p string) (event.Sink, error) { return snortalert.Open(p, snortalert.Full, snortalert.Options{}) }},
 		{"conn.log", func(p string) (event.Sink, error) { return zeek.Open(p, zeek.Options{LocalNets: localNets}) }},
+		{"tunnel.log", func(p string) (event.Sink, error) { return zeek.OpenTunnels(p, zeek.Options{}), nil }},
 	}
 	var sinks []event.Sink
 	for _, o := range outputs {

@@ -271,7 +271,7 @@ func AppendConn(b []byte, f *event.Flow, opts Options) []byte {
 	b = strconv.AppendUint(append(b, '\t'), c.OrigIPBytes, 10)
 	b = strconv.AppendUint(append(b, '\t'), c.RespPkts, 10)
 	b = strconv.AppendUint(append(b, '\t'), c.RespIPBytes, 10)
-	b = append(b, "\t-"...) // tunnel_parents: no tunnels
+	b = appendTunnelParents(append(b, '\t'), f)
 	b = strconv.AppendUint(append(b, '\t'), uint64(c.IPProto), 10)
 	b = appendOptString(append(b, '\t'), c.CommunityID)
 	b = appendOptString(append(b, '\t'), c.Label)
