@@ -415,11 +415,21 @@ __noinline int DP(decap)(DP_CTX *ctx, struct dp_state *s, int rc)
 
 	int end = DECAP_BAD;
 	for (int i = 0; i < DECAP_MAX_STEPS; i++) {
-		/* A constant size for whole reads; the frame's last bytes with
-		 * a masked length the verifier can bound. */
+		/* Headers in the linear part are copied in place (a helper
+		 * call costs more than the copy); past it, and the frame's last
+		 * bytes, through the helper, with a masked length the verifier
+		 * can bound. */
 		__u32 off = w->off;
+		if (off > DECAP_MAX_OFFSET)
+			break;
+		void *data = (void *)(long)ctx->data;
+		void *data_end = (void *)(long)ctx->data_end;
+		void *at = data + off;
 		__u32 n = len > off ? len - off : 0;
-		if (n >= DECAP_READ) {
+		if (at + DECAP_COPY <= data_end) {
+			__builtin_memcpy(w->buf, at, DECAP_COPY);
+			n = DECAP_COPY;
+		} else if (n >= DECAP_READ) {
 			n = DP_LOAD_BYTES(ctx, off, w->buf, DECAP_READ) ? 0 : DECAP_READ;
 		} else {
 			/* Hidden from the compiler, which would drop the mask. */

@@ -20,7 +20,8 @@
 #include "xdpsensor.h"
 #include "parsing.h"
 
-#define DECAP_READ 64         /* bytes read per header: the longest fixed part we look at */
+#define DECAP_READ 64         /* bytes read per header through the helper (a power of two) */
+#define DECAP_COPY 40         /* bytes copied per header in place: the most a step looks at (IPv6, Teredo) */
 #define DECAP_MAX_STEPS 16    /* headers walked in all: tags, labels, IP layers, tunnel headers */
 #define DECAP_MAX_OFFSET 480  /* the innermost IP header starts before this (the parser reads it in place) */
 

@@ -41,6 +41,9 @@ struct dp_state {
 	__u8 oside;               /* the sender's side among the outer addresses */
 	__u8 pad2[7];
 	struct zone_key zk;       /* the zone being interned */
+	struct zone_key last_zk;  /* the CPU's last interned zone and its id: */
+	__u32 last_zone;          /* consecutive packets of one tunnel skip the lookup */
+	__u32 pad3;
 	struct decap_walk walk;   /* bpf/decap.h */
 };
 
@@ -53,6 +56,16 @@ struct {
 } dp_states SEC(".maps");
 
 /* ---- Zones and tables --------------------------------------------------- */
+
+static __always_inline int zone_key_eq(const struct zone_key *a, const struct zone_key *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	__u32 diff = 0;
+#pragma unroll
+	for (int i = 0; i < sizeof(*a) / 4; i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
 
 /* A zone beyond one VLAN tag: its id from the zones map, interned on
  * first sight (ids above ZONE_MAX_VLAN, handed out in order). A full zones
@@ -69,9 +82,14 @@ __noinline __u32 zone_intern(struct dp_state *s)
 	zk->vlan[0] = s->pkt.vlan[0];
 	zk->vlan[1] = s->pkt.vlan[1];
 	zk->vlan[2] = s->pkt.vlan[2];
+	if (s->last_zone && zone_key_eq(zk, &s->last_zk))
+		return s->last_zone; /* ids are never reused: the map only grows */
 	__u32 *id = bpf_map_lookup_elem(&zones, zk);
-	if (id)
+	if (id) {
+		__builtin_memcpy(&s->last_zk, zk, sizeof(*zk));
+		s->last_zone = *id;
 		return *id;
+	}
 	__u32 *last = bpf_map_lookup_elem(&zone_ids, &zero);
 	if (!last)
 		return ZONE_OVERFLOW;

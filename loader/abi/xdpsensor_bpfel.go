@@ -185,10 +185,13 @@ type BpfDpState struct {
 		Listed  uint8
 		Pad     [3]uint8
 	}
-	Oside uint8
-	Pad2  [7]uint8
-	Zk    BpfZoneKey
-	Walk  struct {
+	Oside    uint8
+	Pad2     [7]uint8
+	Zk       BpfZoneKey
+	LastZk   BpfZoneKey
+	LastZone uint32
+	Pad3     uint32
+	Walk     struct {
 		_         structs.HostLayout
 		Buf       [64]uint8
 		Off       uint32
