@@ -465,6 +465,7 @@ __noinline int DP(decap)(DP_CTX *ctx, struct dp_state *s, int rc)
 	if (!w->depth)
 		return rc;
 	pkt->tunneled = 1;
+	s->odecided = 0;
 	__builtin_memcpy(&s->tun, &w->tun, sizeof(s->tun));
 	/* The zone's tunnel part and the outer addresses' key: both in
 	 * canonical order, so both directions share them. */
@@ -536,6 +537,7 @@ static __always_inline int DP(process)(DP_CTX *ctx)
 			DP(handle_fragment)(ctx, st, cfg, s);
 			return DP_VERDICT;
 		}
+		st->fragments_joined++; /* taken back below if its flow has ended */
 	}
 	if (s->pkt.quoted && DP(count_quoted)(ctx, s))
 		return DP_VERDICT;
@@ -544,14 +546,12 @@ static __always_inline int DP(process)(DP_CTX *ctx)
 	s->side = make_flow_key(&s->key, &s->pkt, s->zone);
 
 	struct flow_value *f = flow_lookup(&s->key);
-	if (s->pkt.fragment) {
-		if (!f) {
-			/* The first fragment's flow has ended. */
-			st->fragments_orphaned++;
-			DP(handle_fragment)(ctx, st, cfg, s);
-			return DP_VERDICT;
-		}
-		st->fragments_joined++;
+	if (!f && s->pkt.fragment) {
+		/* The first fragment's flow has ended. */
+		st->fragments_joined--;
+		st->fragments_orphaned++;
+		DP(handle_fragment)(ctx, st, cfg, s);
+		return DP_VERDICT;
 	}
 	if (f && (f->state & STATE_CLOSED) && pure_syn(&s->pkt)) {
 		/* A new connection on a closed tuple, as Zeek and Suricata

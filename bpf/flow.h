@@ -670,7 +670,6 @@ __noinline int refresh_match(struct flow_value *f, struct dp_state *s)
 	if (!f || !s)
 		return 0;
 	s->decided = 0;
-	s->odecided = 0;
 	if (!s->fresh && f->generation == (__u16)s->gen)
 		return 0;
 	decide_match(&s->md, &s->key, s->gen);
