@@ -314,6 +314,8 @@ __noinline int DP(count_quoted)(DP_CTX *ctx, struct dp_state *s)
 	touch(&s->key, f, s->now);
 	count_volume(&s->key, f, s->side & 1, pkt, s->frame_len);
 	DP(inspect)(ctx, f, s);
+	if (pkt->tunneled)
+		DP(inspect_outer)(ctx, f, s);
 	DP(maybe_capture)(ctx, cfg, st, f, s);
 	return 1;
 }

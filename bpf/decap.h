@@ -413,7 +413,7 @@ static __always_inline int decap_udp(struct decap_walk *w, __u16 vxlan_port, __u
 		if (w->avail < p + 8)
 			return DECAP_IP;
 	}
-	p &= 31;
+	p &= 63; /* at most 32: the IPv6 fields read end within DECAP_COPY */
 	__u32 udp_len = be16_at(b + 4);
 	if (b[p] >> 4 != 6 || be16_at(b + p + 4) + 40 + p != udp_len)
 		return DECAP_IP;
