@@ -137,6 +137,9 @@ func refDecode4(b []byte, r refResult) refResult {
 		return r
 	}
 	tot := int(binary.BigEndian.Uint16(b[2:4]))
+	if tot == 0 {
+		tot = len(b) // captured before segmentation offload: the frame says
+	}
 	if tot < ihl || tot > len(b) {
 		r.Verdict = refBadIPLen
 		return r
@@ -158,6 +161,9 @@ func refDecode6(b []byte, r refResult) refResult {
 		return r
 	}
 	plen := int(binary.BigEndian.Uint16(b[4:6]))
+	if plen == 0 {
+		plen = len(b) - 40 // a jumbogram or an offloaded segment: the frame says
+	}
 	if 40+plen > len(b) {
 		r.Verdict = refBadIPLen
 		return r
