@@ -25,20 +25,19 @@ const (
 
 // refWalk is the walk's state, as struct decap_walk.
 type refWalk struct {
-	frame    []byte
-	off      int
-	ipOff    int // -1: no IP header yet
-	ipType   layers.EthernetType
-	vlans    []uint16
-	depth    int
-	pending  bool
-	l2, tun  bool // an encapsulation header, a tunnel, was decoded
-	tooDeep  bool
+	frame   []byte
+	off     int
+	ipOff   int // -1: no IP header yet
+	ipType  layers.EthernetType
+	vlans   []uint16
+	depth   int
+	pending bool
+	l2, tun bool // an encapsulation header, a tunnel, was decoded
+	tooDeep bool
 	// The last IP layer's addresses, and the innermost tunnel's outer ones.
 	candSrc, candDst   netip.Addr
 	outerSrc, outerDst netip.Addr
-	verdict  refVerdict
-	finished bool
+	verdict            refVerdict
 }
 
 type refStep int
