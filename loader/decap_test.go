@@ -427,6 +427,19 @@ func TestFragmentsJoinTheirFlow(t *testing.T) {
 		t.Fatalf("alerts %d, want the first fragment's (in its flow) and the orphan's (no flow)", len(alerts))
 	}
 
+	// Alerting on every packet, a later fragment's alert names its flow.
+	if err := h.s.SetAlertEveryPacket(true); err != nil {
+		t.Fatal(err)
+	}
+	h.run(later)
+	alerts, _ = h.events()
+	if len(alerts) != 1 || alerts[0].HasFlow != 1 || alerts[0].Key != k || alerts[0].Pkt.Fragment != 1 {
+		t.Fatalf("later fragment's alerts %+v, want one in the flow %+v", alerts, k)
+	}
+	if err := h.s.SetAlertEveryPacket(false); err != nil {
+		t.Fatal(err)
+	}
+
 	h.clearFlows()
 	short := frameSpec{v4: &ip4{src: "192.0.2.9", dst: "198.51.100.9", proto: 6, id: 900, mf: true}, l4: rawL4(make([]byte, 8))}.build()
 	rest := frameSpec{v4: &ip4{src: "192.0.2.9", dst: "198.51.100.9", proto: 6, id: 900, fragOffset: 1}, l4: rawL4(make([]byte, 40))}.build()
@@ -439,5 +452,5 @@ func TestFragmentsJoinTheirFlow(t *testing.T) {
 	want(t, "packets", v.dir[v.initiator()].Packets, 2)
 	st2 := h.stats()
 	want(t, "malformed_l4", st2.MalformedL4, 0)
-	want(t, "fragments_joined", st2.FragmentsJoined, 2)
+	want(t, "fragments_joined", st2.FragmentsJoined, 3)
 }

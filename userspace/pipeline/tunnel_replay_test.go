@@ -126,6 +126,21 @@ func tunnelKindCases() []tunnelKindCase {
 			return ether(t, layers.EthernetTypePPPoESession, back, serialize(t,
 				&layers.PPPoE{Version: 1, Type: 1, Code: layers.PPPoECodeSession, SessionId: 7}, &layers.PPP{PPPType: layers.PPPTypeIPv4}, gopacket.Payload(ip)))
 		}},
+		{name: "pbb", wrap: func(t *testing.T, ip []byte, back bool) []byte {
+			// B-tag, I-TAG (I-SID 0x10203) and the customer's addresses
+			itag := append([]byte{0, 0x01, 0x02, 0x03}, append(append([]byte(nil), tunMACs[1]...), tunMACs[0]...)...)
+			itag = binary.BigEndian.AppendUint16(itag, uint16(layers.EthernetTypeIPv4))
+			return ether(t, layers.EthernetTypeQinQ, back, append([]byte{0, 10, 0x88, 0xe7}, append(itag, ip...)...))
+		}},
+		{name: "vn-tag", wrap: func(t *testing.T, ip []byte, back bool) []byte {
+			return ether(t, 0x8926, back, append([]byte{0x80, 0x05, 0, 7, 0x08, 0}, ip...))
+		}},
+		{name: "e-tag", wrap: func(t *testing.T, ip []byte, back bool) []byte {
+			return ether(t, 0x893f, back, append([]byte{0, 0, 0x10, 0x05, 0, 0, 0x08, 0}, ip...))
+		}},
+		{name: "nsh", wrap: func(t *testing.T, ip []byte, back bool) []byte {
+			return ether(t, 0x894f, back, append([]byte{0x0f, 0xc2, 0x02, 1, 0, 0, 1, 0xff}, ip...))
+		}},
 		{name: "gre", tunnelType: "Tunnel::GRE", kind: "gre", proto: "GRE", wrap: func(t *testing.T, ip []byte, back bool) []byte {
 			return outerIPv4(t, back, layers.IPProtocolGRE, &layers.GRE{Protocol: ipType(ip), KeyPresent: true, Key: 42}, gopacket.Payload(ip))
 		}},
@@ -145,6 +160,15 @@ func tunnelKindCases() []tunnelKindCase {
 		}},
 		{name: "ipip", tunnelType: "Tunnel::IP", kind: "ipip", proto: "IP-in-IP", wrap: func(t *testing.T, ip []byte, back bool) []byte {
 			return outerIPv4(t, back, layers.IPProtocolIPv4, gopacket.Payload(ip))
+		}},
+		{name: "6in4", v6: true, tunnelType: "Tunnel::IP", kind: "ipip", proto: "IPv6", wrap: func(t *testing.T, ip []byte, back bool) []byte {
+			return outerIPv4(t, back, layers.IPProtocolIPv6, gopacket.Payload(ip))
+		}},
+		{name: "erspan-iii", tunnelType: "Tunnel::GRE", kind: "erspan-iii", proto: "GRE", wrap: func(t *testing.T, ip []byte, back bool) []byte {
+			hdr := make([]byte, 12) // version 2, session 9
+			hdr[0], hdr[3] = 2<<4, 9
+			return outerIPv4(t, back, layers.IPProtocolGRE, &layers.GRE{Protocol: 0x22eb, SeqPresent: true},
+				gopacket.Payload(append(hdr, ether(t, ipType(ip), back, ip)...)))
 		}},
 		{name: "teredo", v6: true, tunnelType: "Tunnel::TEREDO", kind: "teredo", proto: "UDP", wrap: func(t *testing.T, ip []byte, back bool) []byte {
 			u := &layers.UDP{SrcPort: 3544, DstPort: 50001}
