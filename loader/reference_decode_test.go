@@ -242,7 +242,10 @@ func refL4(b []byte, r refResult) refResult {
 	// ports, which its later fragments join.
 	badL4 := func() refResult {
 		if r.FirstFrag {
-			r.Payload = uint64(len(b))
+			// TCP's payload is its sequence space, unknown here.
+			if r.Proto != uint8(layers.IPProtocolTCP) {
+				r.Payload = uint64(len(b))
+			}
 			return refFinish(r)
 		}
 		r.Verdict = refBadL4
