@@ -282,9 +282,11 @@ func refL4(b []byte, r refResult) refResult {
 		}
 		r.ICMPType, r.ICMPCode = b[0], b[1]
 		// Flows key ICMP by type and counterpart type (or code), as
-		// Zeek, Suricata and Community ID do.
+		// Zeek, Suricata and Community ID do; the table is the address
+		// family's, as the kernel picks it (ICMPv4 inside IPv6 takes
+		// ICMPv6's).
 		r.Key.PortLo, r.Key.PortHi = uint16(b[0]), uint16(b[1])
-		if cp, ok := refICMPCounterpart(r.Proto == uint8(layers.IPProtocolICMPv4), b[0]); ok {
+		if cp, ok := refICMPCounterpart(r.Key.Family == 4, b[0]); ok {
 			r.Key.PortHi = uint16(cp)
 		}
 		hdr = 8
