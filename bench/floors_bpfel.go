@@ -55,7 +55,7 @@ type FloorsFlowValue struct {
 	State       uint8
 	Marks       uint8
 	HistoryLen  uint8
-	Pad         uint8
+	OuterMarks  uint8
 }
 
 // Names of all BPF objects in the ELF.

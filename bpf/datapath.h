@@ -7,6 +7,7 @@
  *   DP_LEN(ctx)       the whole frame's length
  *   DP_IFINDEX(ctx)   the interface it crosses
  *   DP_PREPARE(ctx)   makes the headers readable (skb: pull them)
+ *   DP_PREPARE_DEEP(ctx) the same for decapsulated headers, deeper in
  *   DP_AFTER_PARSE    adds what the hook knows beyond the bytes (skb: an
  *                     offloaded VLAN tag, GSO segments)
  *   DP_VERDICT        what the program returns
@@ -71,10 +72,10 @@ static __always_inline void DP(fill_packet_fields)(DP_CTX *ctx, struct packet_fi
 }
 
 __noinline int DP(emit_alert)(DP_CTX *ctx, struct packet *pkt, struct flow_key *key,
-			  struct alert_info *ai)
+			  struct alert_info *ai, struct packet_tunnel *tun)
 {
 	__u32 zero = 0;
-	if (!ctx || !pkt || !key || !ai)
+	if (!ctx || !pkt || !key || !ai || !tun)
 		return 0;
 	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
 	if (!st)
@@ -102,7 +103,12 @@ __noinline int DP(emit_alert)(DP_CTX *ctx, struct packet *pkt, struct flow_key *
 	ev->flow_bytes[0] = ai->flow_bytes[0];
 	ev->flow_bytes[1] = ai->flow_bytes[1];
 	ev->initiator = ai->initiator;
+	ev->layer = ai->layer;
 	__builtin_memset(ev->pad3, 0, sizeof(ev->pad3));
+	if (pkt->tunneled)
+		__builtin_memcpy(&ev->tunnel, tun, sizeof(ev->tunnel));
+	else
+		__builtin_memset(&ev->tunnel, 0, sizeof(ev->tunnel));
 
 	__u32 frame_len = DP_LEN(ctx);
 	ev->frame_len = frame_len;
@@ -219,7 +225,45 @@ __noinline int DP(inspect)(DP_CTX *ctx, struct flow_value *f, struct dp_state *s
 	ai.flow_bytes[0] = f->dir[0].frame_bytes;
 	ai.flow_bytes[1] = f->dir[1].frame_bytes;
 	f->marks |= MARK_ALERTED;
-	DP(emit_alert)(ctx, &s->pkt, &s->key, &ai);
+	DP(emit_alert)(ctx, &s->pkt, &s->key, &ai, &s->tun);
+	return 1;
+}
+
+/* The same for the tunnel's outer addresses: an alert names the inner
+ * flow, says the listed address is the outer layer's, and carries the
+ * tunnel. Its direction is the outer packet's. */
+__noinline int DP(inspect_outer)(DP_CTX *ctx, struct flow_value *f, struct dp_state *s)
+{
+	__u32 zero = 0;
+	if (!ctx || !f || !s)
+		return 0;
+	if (!(f->outer_marks & (LISTED_LO | LISTED_HI)))
+		return 0;
+	struct sensor_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	if (!cfg || !st)
+		return 0;
+	__u8 oside = s->oside & 1;
+	__u8 bit = oside == SIDE_LO ? INSPECTED_LO : INSPECTED_HI;
+	if (cfg->alert_mode != ALERT_EVERY_PACKET && (f->outer_marks & bit))
+		return 0;
+	f->outer_marks |= bit;
+	if (!s->odecided) {
+		decide_match(&s->omd, &s->okey, s->gen);
+		s->odecided = 1;
+	}
+	struct alert_info ai = {.now = s->now, .side = s->side & 1, .generation = s->gen,
+				.flow_start = f->first_seen_ns, .layer = LAYER_OUTER};
+	ai.rule_id = packet_rule(&s->omd, oside, &ai.listed);
+	if (!outer_rule_fires(st, &s->tun, ai.rule_id, s->now))
+		return 0;
+	ai.initiator = f->state & STATE_INITIATOR_HI ? SIDE_HI : SIDE_LO;
+	ai.flow_packets[0] = f->dir[0].packets;
+	ai.flow_packets[1] = f->dir[1].packets;
+	ai.flow_bytes[0] = f->dir[0].frame_bytes;
+	ai.flow_bytes[1] = f->dir[1].frame_bytes;
+	f->marks |= MARK_ALERTED;
+	DP(emit_alert)(ctx, &s->pkt, &s->key, &ai, &s->tun);
 	return 1;
 }
 
@@ -239,6 +283,8 @@ __noinline int DP(account)(DP_CTX *ctx, struct flow_value *f, struct dp_state *s
 	touch(&s->key, f, s->now);
 	count_packet(f, s);
 	DP(inspect)(ctx, f, s);
+	if (s->pkt.tunneled)
+		DP(inspect_outer)(ctx, f, s);
 	DP(maybe_capture)(ctx, cfg, st, f, s);
 	return track_close(f, &s->pkt, s->side & 1);
 }
@@ -268,19 +314,20 @@ __noinline int DP(count_quoted)(DP_CTX *ctx, struct dp_state *s)
 	touch(&s->key, f, s->now);
 	count_volume(&s->key, f, s->side & 1, pkt, s->frame_len);
 	DP(inspect)(ctx, f, s);
+	if (pkt->tunneled)
+		DP(inspect_outer)(ctx, f, s);
 	DP(maybe_capture)(ctx, cfg, st, f, s);
 	return 1;
 }
 
-/* Fragments after the first carry no ports and join no flow: they are
- * matched on addresses alone, every time. */
+/* Fragments after the first whose first piece was not seen carry no ports
+ * and join no flow: they are matched on addresses alone, every time. */
 static __always_inline void DP(handle_fragment)(DP_CTX *ctx, struct sensor_stats *st,
 					    struct sensor_config *cfg, struct dp_state *s)
 {
 	struct alert_info ai = {.now = s->now, .generation = s->gen};
 	__u8 side = make_flow_key(&s->key, &s->pkt, s->zone);
 
-	st->fragments++;
 	decide_match(&s->md, &s->key, s->gen);
 	__u8 mode = cfg->capture_mode;
 	if (mode == CAPTURE_ALL || (mode == CAPTURE_LISTED && s->md.listed)) {
@@ -290,7 +337,7 @@ static __always_inline void DP(handle_fragment)(DP_CTX *ctx, struct sensor_stats
 	ai.side = side;
 	ai.rule_id = packet_rule(&s->md, side, &ai.listed);
 	if (rule_fires(st, &s->pkt, ai.rule_id, s->now))
-		DP(emit_alert)(ctx, &s->pkt, &s->key, &ai);
+		DP(emit_alert)(ctx, &s->pkt, &s->key, &ai, &s->tun);
 }
 
 /* Parse the frame into pkt; a global function, verified once. */
@@ -327,6 +374,116 @@ __noinline int DP(parse_icmp)(DP_CTX *ctx, struct packet *pkt)
 	return 0;
 }
 
+/* The IP header at off (h_proto its ethertype, network order) and what
+ * follows: the parser on the headers decap found. A global function,
+ * verified once for every offset. */
+__noinline int DP(parse_inner)(DP_CTX *ctx, struct packet *pkt, __u32 off, __u32 h_proto)
+{
+	if (!ctx || !pkt)
+		return PARSE_BAD_ENCAP;
+	DP_PREPARE_DEEP(ctx);
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	if (off > DECAP_MAX_OFFSET)
+		return PARSE_BAD_ENCAP;
+	pkt->wire_len = DP(wire_len)(ctx);
+	pkt->segs = 1;
+	return parse_ip_l4(data, data_end, data + off, h_proto, pkt);
+}
+
+/* Encapsulations (bpf/decap.h): walk the headers from the frame's start
+ * to the innermost IP header, parse from there, and leave the zone's
+ * tunnel part and the outer addresses' key in s. Returns a parse_result;
+ * rc is the parser's, which stands when there was nothing to decode. */
+__noinline int DP(decap)(DP_CTX *ctx, struct dp_state *s, int rc)
+{
+	__u32 zero = 0;
+	if (!ctx || !s)
+		return rc;
+	struct sensor_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	if (!cfg || !st)
+		return rc;
+	__u16 vxlan = cfg->vxlan_port ? cfg->vxlan_port : DEFAULT_VXLAN_PORT;
+	__u16 geneve = cfg->geneve_port ? cfg->geneve_port : DEFAULT_GENEVE_PORT;
+	struct decap_walk *w = &s->walk;
+	__builtin_memset(w, 0, sizeof(*w));
+	__u32 len = DP_LEN(ctx);
+	__u16 eth_type;
+	if (DP_LOAD_BYTES(ctx, 12, &eth_type, 2))
+		return rc;
+	w->off = 14;
+	w->ethertype = bpf_ntohs(eth_type);
+
+	int end = DECAP_BAD;
+	for (int i = 0; i < DECAP_MAX_STEPS; i++) {
+		/* Headers in the linear part are copied in place (a helper
+		 * call costs more than the copy); past it, and the frame's last
+		 * bytes, through the helper, with a masked length the verifier
+		 * can bound. */
+		__u32 off = w->off;
+		if (off > DECAP_MAX_OFFSET)
+			break;
+		void *data = (void *)(long)ctx->data;
+		void *data_end = (void *)(long)ctx->data_end;
+		void *at = data + off;
+		__u32 n = len > off ? len - off : 0;
+		if (at + DECAP_COPY <= data_end) {
+			__builtin_memcpy(w->buf, at, DECAP_COPY);
+			n = DECAP_COPY;
+		} else if (n >= DECAP_READ) {
+			n = DP_LOAD_BYTES(ctx, off, w->buf, DECAP_READ) ? 0 : DECAP_READ;
+		} else {
+			/* Hidden from the compiler, which would drop the mask. */
+			asm volatile("" : "+r"(n));
+			n &= DECAP_READ - 1;
+			if (n > 0 && DP_LOAD_BYTES(ctx, off, w->buf, n))
+				n = 0;
+		}
+		w->avail = n;
+		end = decap_step(w, vxlan, geneve);
+		if (end != DECAP_MORE)
+			break;
+	}
+	if (end == DECAP_MORE)
+		end = w->ip_type ? DECAP_IP : DECAP_BAD; /* deeper than we walk */
+	count_decap(st, w->seen);
+	switch (end) {
+	case DECAP_NON_IP: return PARSE_NON_IP;
+	case DECAP_BAD_VLAN: return PARSE_BAD_VLAN;
+	case DECAP_BAD: return PARSE_BAD_ENCAP;
+	}
+	if (!(w->seen & ~SEEN_VLAN) && rc == PARSE_IP)
+		return rc; /* not a tunnel after all: the parse stands */
+
+	struct packet *pkt = &s->pkt;
+	__builtin_memset(pkt, 0, sizeof(*pkt));
+	rc = DP(parse_inner)(ctx, pkt, w->ip_off, bpf_htons(w->ip_type));
+	pkt->vlan[0] = w->vlan[0];
+	pkt->vlan[1] = w->vlan[1];
+	pkt->vlan[2] = w->vlan[2];
+	pkt->vlan_count = w->vlan_count;
+	DP_AFTER_PARSE(ctx, pkt);
+	if (!w->depth)
+		return rc;
+	pkt->tunneled = 1;
+	s->odecided = 0;
+	__builtin_memcpy(&s->tun, &w->tun, sizeof(s->tun));
+	/* The zone's tunnel part and the outer addresses' key: both in
+	 * canonical order, so both directions share them. */
+	struct zone_key *zk = &s->zk;
+	__builtin_memset(zk, 0, sizeof(*zk));
+	s->oside = canonical_key(&s->okey, s->tun.src, s->tun.dst, 0, 0, s->tun.proto, s->tun.family, 0);
+	__builtin_memcpy(zk->outer_lo, s->okey.addr_lo, 16);
+	__builtin_memcpy(zk->outer_hi, s->okey.addr_hi, 16);
+	zk->tunnel = s->tun.kind;
+	zk->family = s->tun.family;
+	zk->tunnel_id = s->tun.id;
+	zk->depth = s->tun.depth;
+	zk->proto = s->tun.proto;
+	return rc;
+}
+
 /* The datapath proper: everything a packet goes through. */
 static __always_inline int DP(process)(DP_CTX *ctx)
 {
@@ -340,8 +497,19 @@ static __always_inline int DP(process)(DP_CTX *ctx)
 	st->packets++;
 	st->bytes += frame_len;
 
+	struct sensor_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg)
+		return DP_VERDICT;
 	__builtin_memset(&s->pkt, 0, sizeof(s->pkt));
 	int rc = DP(parse_frame)(ctx, &s->pkt);
+	if (rc == PARSE_NON_IP || (rc == PARSE_IP && may_be_tunnel(&s->pkt, cfg)))
+		rc = DP(decap)(ctx, s, rc);
+	if (rc == PARSE_BAD_L4 && s->pkt.first_frag) {
+		/* A first fragment too short for its L4 header: a flow without
+		 * ports, which its later fragments join. */
+		rc = PARSE_IP;
+		s->pkt.payload_len = s->pkt.l3_offset + s->pkt.l3_len - s->pkt.l4_offset;
+	}
 	if (rc == PARSE_NON_IP) {
 		st->non_ip_packets++;
 		st->non_ip_bytes += frame_len;
@@ -355,19 +523,23 @@ static __always_inline int DP(process)(DP_CTX *ctx)
 	if (s->pkt.has_l4 && (s->pkt.proto == IPPROTO_ICMP || s->pkt.proto == IPPROTO_ICMPV6))
 		DP(parse_icmp)(ctx, &s->pkt);
 
-	struct sensor_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!cfg)
-		return DP_VERDICT;
 	s->gen = READ_ONCE(cfg->generation);
 	s->now = DP(packet_time)(ctx);
 	s->frame_len = frame_len;
-	s->zone = packet_zone(&s->pkt, st);
+	s->zone = packet_zone(s);
 	s->fresh = 0;
 	s->decided = 0;
 
 	if (s->pkt.fragment) {
-		DP(handle_fragment)(ctx, st, cfg, s);
-		return DP_VERDICT;
+		/* A later fragment joins its first fragment's flow, with its
+		 * ports; without one it is matched on its own. */
+		st->fragments++;
+		if (!frag_find(s)) {
+			st->fragments_orphaned++;
+			DP(handle_fragment)(ctx, st, cfg, s);
+			return DP_VERDICT;
+		}
+		st->fragments_joined++; /* taken back below if its flow has ended */
 	}
 	if (s->pkt.quoted && DP(count_quoted)(ctx, s))
 		return DP_VERDICT;
@@ -376,6 +548,13 @@ static __always_inline int DP(process)(DP_CTX *ctx)
 	s->side = make_flow_key(&s->key, &s->pkt, s->zone);
 
 	struct flow_value *f = flow_lookup(&s->key);
+	if (!f && s->pkt.fragment) {
+		/* The first fragment's flow has ended. */
+		st->fragments_joined--;
+		st->fragments_orphaned++;
+		DP(handle_fragment)(ctx, st, cfg, s);
+		return DP_VERDICT;
+	}
 	if (f && (f->state & STATE_CLOSED) && pure_syn(&s->pkt)) {
 		/* A new connection on a closed tuple, as Zeek and Suricata
 		 * see it: the old flow goes out as a record, the entry starts
@@ -417,5 +596,7 @@ static __always_inline int DP(process)(DP_CTX *ctx)
 	int reason = DP(account)(ctx, f, s);
 	if (reason)
 		emit_flow_event(&s->key, f, EVENT_FLOW_CLOSED, reason);
+	if (s->pkt.first_frag)
+		frag_remember(s);
 	return DP_VERDICT;
 }

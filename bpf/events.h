@@ -19,7 +19,8 @@ struct alert_info {
 	__u8 side;
 	__u8 listed;
 	__u8 initiator;   /* the side of the flow's first packet */
-	__u8 pad[5];
+	__u8 layer;       /* enum alert_layer */
+	__u8 pad[4];
 	__u32 flow_packets[2]; /* the flow's counters at the alert */
 	__u32 flow_bytes[2];
 };

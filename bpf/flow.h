@@ -15,6 +15,7 @@
 #include "parsing.h"
 #include "flowkey.h"
 #include "match.h"
+#include "decap.h"
 
 /* The packet being processed and what the datapath decided about it, kept
  * per CPU rather than on the 512-byte stack, and handed to the global
@@ -30,8 +31,20 @@ struct dp_state {
 	__u8 side;                /* the sender's */
 	__u8 fresh;               /* the packet starts its flow */
 	__u8 decided;             /* md was decided for this packet */
-	__u8 pad;
+	__u8 odecided;            /* omd was decided for this packet */
 	struct flow_extra_key ek; /* the extension's key, built here: off the stack */
+	/* Tunneled packets (pkt.tunneled): the innermost tunnel, its outer
+	 * addresses as a key for the blocklist, and their decision. */
+	struct packet_tunnel tun;
+	struct flow_key okey;
+	struct match_decision omd;
+	__u8 oside;               /* the sender's side among the outer addresses */
+	__u8 pad2[7];
+	struct zone_key zk;       /* the zone being interned */
+	struct zone_key last_zk;  /* the CPU's last interned zone and its id: */
+	__u32 last_zone;          /* consecutive packets of one tunnel skip the lookup */
+	__u32 pad3;
+	struct decap_walk walk;   /* bpf/decap.h */
 };
 
 /* One dp_state per CPU. */
@@ -44,33 +57,68 @@ struct {
 
 /* ---- Zones and tables --------------------------------------------------- */
 
-/* The zone of a packet: untagged is 0, one VLAN tag is its id, a deeper
- * stack is interned in the zones map (ids above ZONE_MAX_VLAN, handed out
- * in order). A full zones map gives ZONE_OVERFLOW, counted. */
-static __always_inline __u32 packet_zone(struct packet *pkt, struct sensor_stats *st)
+static __always_inline int zone_key_eq(const struct zone_key *a, const struct zone_key *b)
 {
-	if (pkt->vlan_count == 0)
-		return 0;
-	if (pkt->vlan_count == 1)
-		return pkt->vlan[0];
-	struct zone_key zk = {.vlan = {pkt->vlan[0], pkt->vlan[1], pkt->vlan[2]}};
-	__u32 *id = bpf_map_lookup_elem(&zones, &zk);
-	if (id)
-		return *id;
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	__u32 diff = 0;
+#pragma unroll
+	for (int i = 0; i < sizeof(*a) / 4; i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
+
+/* A zone beyond one VLAN tag: its id from the zones map, interned on
+ * first sight (ids above ZONE_MAX_VLAN, handed out in order). A full zones
+ * map gives ZONE_OVERFLOW, counted. The key is s->zk: for a tunneled
+ * packet decap filled its tunnel part. A global function: verified once. */
+__noinline __u32 zone_intern(struct dp_state *s)
+{
 	__u32 zero = 0;
+	if (!s)
+		return ZONE_OVERFLOW;
+	struct zone_key *zk = &s->zk;
+	if (!s->pkt.tunneled)
+		__builtin_memset(zk, 0, sizeof(*zk));
+	zk->vlan[0] = s->pkt.vlan[0];
+	zk->vlan[1] = s->pkt.vlan[1];
+	zk->vlan[2] = s->pkt.vlan[2];
+	if (s->last_zone && zone_key_eq(zk, &s->last_zk))
+		return s->last_zone; /* ids are never reused: the map only grows */
+	__u32 *id = bpf_map_lookup_elem(&zones, zk);
+	if (id) {
+		__builtin_memcpy(&s->last_zk, zk, sizeof(*zk));
+		s->last_zone = *id;
+		return *id;
+	}
 	__u32 *last = bpf_map_lookup_elem(&zone_ids, &zero);
 	if (!last)
 		return ZONE_OVERFLOW;
 	__u32 fresh = __sync_add_and_fetch(last, 1) + ZONE_MAX_VLAN;
-	if (fresh >= ZONE_OVERFLOW || bpf_map_update_elem(&zones, &zk, &fresh, BPF_NOEXIST)) {
+	if (fresh >= ZONE_OVERFLOW || bpf_map_update_elem(&zones, zk, &fresh, BPF_NOEXIST)) {
 		/* Another CPU may have interned it first. */
-		id = bpf_map_lookup_elem(&zones, &zk);
+		id = bpf_map_lookup_elem(&zones, zk);
 		if (id)
 			return *id;
-		st->zones_full++;
+		struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
+		if (st)
+			st->zones_full++;
 		return ZONE_OVERFLOW;
 	}
 	return fresh;
+}
+
+/* The zone of a packet: untagged is 0, one VLAN tag is its id, a deeper
+ * stack or a tunnel is interned. */
+static __always_inline __u32 packet_zone(struct dp_state *s)
+{
+	struct packet *pkt = &s->pkt;
+	if (!pkt->tunneled) {
+		if (pkt->vlan_count == 0)
+			return 0;
+		if (pkt->vlan_count == 1)
+			return pkt->vlan[0];
+	}
+	return zone_intern(s);
 }
 
 /* A flow's entry, or NULL. The two families' tables are separate calls so
@@ -628,6 +676,13 @@ __noinline int refresh_match(struct flow_value *f, struct dp_state *s)
 	s->decided = 1;
 	f->generation = s->gen;
 	f->marks = (f->marks & ~(LISTED_LO | LISTED_HI | INSPECTED_LO | INSPECTED_HI)) | s->md.listed;
+	if (s->pkt.tunneled) {
+		/* The tunnel's outer addresses are the flow's too (the zone
+		 * names them): decided with it. */
+		decide_match(&s->omd, &s->okey, s->gen);
+		s->odecided = 1;
+		f->outer_marks = s->omd.listed;
+	}
 	return 1;
 }
 

@@ -50,6 +50,7 @@ enum parse_result {
 	PARSE_BAD_IPV6_EXT,
 	PARSE_BAD_L4,
 	PARSE_BAD_TCP_DOFF,
+	PARSE_BAD_ENCAP,   /* an encapsulation header truncated or invalid (bpf/decap.h) */
 };
 
 struct hdr_cursor {
@@ -87,6 +88,10 @@ struct packet {
 	__u16 q_dport;
 	__u8 q_src[16];
 	__u8 q_dst[16];
+	__u32 frag_id;     /* IP identification (IPv6: the fragment header's), for joining fragments */
+	__u8 first_frag;   /* the first fragment of a fragmented datagram: later ones join its flow */
+	__u8 tunneled;     /* decapsulated: the headers parsed are a tunnel's inner ones */
+	__u8 pad2[2];
 };
 
 struct vlan_tag {
@@ -98,6 +103,7 @@ struct ipv6_ext_header {
 	__u8 nexthdr;
 	__u8 hdrlen;
 	__be16 frag_off; /* fragment header only */
+	__be32 frag_id;  /* fragment header only */
 };
 
 static __always_inline int is_vlan(__u16 h_proto)
@@ -148,6 +154,12 @@ static __always_inline __u32 or_wire(__u32 field, __u32 wire)
 	return field + (wire & -is_zero);
 }
 
+/* 1 when x (below 2^31) is 0, without a branch. */
+static __always_inline __u8 is_zero(__u32 x)
+{
+	return ((x - 1) >> 31) & 1;
+}
+
 /* IPv4; returns the L4 protocol or a negative parse_result. */
 static __always_inline int parse_iphdr(struct hdr_cursor *cur, void *data_end, struct packet *pkt)
 {
@@ -174,8 +186,13 @@ static __always_inline int parse_iphdr(struct hdr_cursor *cur, void *data_end, s
 	__builtin_memcpy(pkt->src, &ip->saddr, 4);
 	__builtin_memcpy(pkt->dst, &ip->daddr, 4);
 	/* A fragment after the first has no L4 header: addresses only. */
-	if (ip->frag_off & bpf_htons(0x1fff))
+	__u16 frag = bpf_ntohs(ip->frag_off);
+	if (frag & 0x1fff)
 		pkt->fragment = 1;
+	/* MF without an offset: the first piece, whose ports later ones take.
+	 * Branch-free: a branch here doubles the states after it. */
+	pkt->first_frag = is_zero((frag & 0x3fff) ^ 0x2000);
+	pkt->frag_id = bpf_ntohs(ip->id);
 	cur->pos += hdr_len;
 	return ip->protocol;
 }
@@ -226,6 +243,8 @@ static __always_inline int parse_ip6hdr(struct hdr_cursor *cur, void *data_end, 
 			len = 8;
 			if (ext->frag_off & bpf_htons(0xfff8))
 				pkt->fragment = 1;
+			pkt->first_frag = is_zero((__u32)bpf_ntohs(ext->frag_off & bpf_htons(0xfff9)) ^ 1);
+			pkt->frag_id = bpf_ntohl(ext->frag_id);
 			break;
 		default:
 			return nexthdr;
@@ -347,6 +366,9 @@ static __always_inline int parse_l4(struct hdr_cursor *cur, void *data, void *da
 	void *l4 = cur->pos;
 	__u32 hdr_len;
 
+	/* Set before the checks: a first fragment too short for its L4
+	 * header still makes a (port-less) flow, counted from here. */
+	pkt->l4_offset = l4 - data;
 	switch (pkt->proto) {
 	case IPPROTO_TCP: {
 		struct tcphdr *th = l4;
@@ -392,21 +414,16 @@ static __always_inline int parse_l4(struct hdr_cursor *cur, void *data, void *da
 		return 0;
 	}
 	pkt->has_l4 = 1;
-	pkt->l4_offset = l4 - data;
 	pkt->payload_len = l3_end - (l4 + hdr_len);
 	return 0;
 }
 
-static __always_inline int parse_packet(void *data, void *data_end, __u32 wire_len, struct packet *pkt)
+/* The IP datagram at l3 (h_proto: its ethertype, network order) and its
+ * L4 header. Returns a parse_result. */
+static __always_inline int parse_ip_l4(void *data, void *data_end, void *l3, int h_proto, struct packet *pkt)
 {
-	struct hdr_cursor cur = {.pos = data};
-	pkt->wire_len = wire_len;
-	int h_proto = parse_ethhdr_vlans(&cur, data_end, pkt);
-	if (h_proto < 0)
-		return -h_proto;
-
-	pkt->l3_offset = cur.pos - data;
-	void *l3 = cur.pos;
+	struct hdr_cursor cur = {.pos = l3};
+	pkt->l3_offset = l3 - data;
 	int proto;
 	if (h_proto == bpf_htons(ETH_P_IP))
 		proto = parse_iphdr(&cur, data_end, pkt);
@@ -423,6 +440,16 @@ static __always_inline int parse_packet(void *data, void *data_end, __u32 wire_l
 	}
 	int rc = parse_l4(&cur, data, data_end, l3 + pkt->l3_len, pkt);
 	return rc < 0 ? -rc : PARSE_IP;
+}
+
+static __always_inline int parse_packet(void *data, void *data_end, __u32 wire_len, struct packet *pkt)
+{
+	struct hdr_cursor cur = {.pos = data};
+	pkt->wire_len = wire_len;
+	int h_proto = parse_ethhdr_vlans(&cur, data_end, pkt);
+	if (h_proto < 0)
+		return -h_proto;
+	return parse_ip_l4(data, data_end, cur.pos, h_proto, pkt);
 }
 
 #endif

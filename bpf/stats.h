@@ -19,6 +19,7 @@ static __always_inline void count_malformed(struct sensor_stats *st, int rc)
 	case PARSE_BAD_IPV6_EXT: st->malformed_ipv6_ext++; break;
 	case PARSE_BAD_L4: st->malformed_l4++; break;
 	case PARSE_BAD_TCP_DOFF: st->malformed_tcp_doff++; break;
+	case PARSE_BAD_ENCAP: st->malformed_encap++; break;
 	}
 }
 

@@ -22,6 +22,7 @@
 #include "match.h"
 #include "threshold.h"
 #include "flow.h"
+#include "fragments.h"
 #include "events.h"
 #include "stats.h"
 
@@ -75,6 +76,8 @@ const struct flow_extra *const btf_flow_extra __attribute__((unused)) = 0;
 const struct flow_extra_key *const btf_flow_extra_key __attribute__((unused)) = 0;
 const enum threshold_type *const btf_threshold_type __attribute__((unused)) = 0;
 const enum threshold_track *const btf_threshold_track __attribute__((unused)) = 0;
+const enum tunnel_kind *const btf_tunnel_kind __attribute__((unused)) = 0;
+const enum alert_layer *const btf_alert_layer __attribute__((unused)) = 0;
 
 /* ---- Hooks -------------------------------------------------------------- */
 
@@ -115,6 +118,7 @@ static __always_inline __u64 packet_time_xdp(struct xdp_md *ctx)
 			       : (__u32)((long)(ctx)->data_end - (long)(ctx)->data))
 #define DP_IFINDEX(ctx) ((ctx)->ingress_ifindex)
 #define DP_PREPARE(ctx) do {} while (0)
+#define DP_PREPARE_DEEP(ctx) do {} while (0)
 #define DP_AFTER_PARSE(ctx, pkt) do {} while (0)
 #define DP_VERDICT cfg_verdict
 static __always_inline __u32 wire_len_xdp(struct xdp_md *ctx)
@@ -136,6 +140,7 @@ static __always_inline __u32 pcap_cnt_xdp(struct xdp_md *ctx)
 #undef DP_LEN
 #undef DP_IFINDEX
 #undef DP_PREPARE
+#undef DP_PREPARE_DEEP
 #undef DP_AFTER_PARSE
 #undef DP_VERDICT
 
@@ -175,6 +180,8 @@ static __always_inline void skb_after_parse(struct __sk_buff *skb, struct packet
 #define DP_IFINDEX(ctx) ((ctx)->ifindex)
 /* Headers up to 256 bytes deep must be in the linear area to be read. */
 #define DP_PREPARE(ctx) bpf_skb_pull_data(ctx, (ctx)->len < 256 ? (ctx)->len : 256)
+/* Decapsulated headers may lie deeper. */
+#define DP_PREPARE_DEEP(ctx) bpf_skb_pull_data(ctx, (ctx)->len < 512 ? (ctx)->len : 512)
 #define DP_AFTER_PARSE(ctx, pkt) skb_after_parse(ctx, pkt)
 #define DP_VERDICT TC_ACT_OK
 #include "datapath.h"

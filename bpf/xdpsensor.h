@@ -16,6 +16,10 @@
 #define RULE_SLOT_SHIFT 24    /* rule id = slot << RULE_SLOT_SHIFT | index */
 #define BLOCKLIST_SLOTS 2     /* live blocklist + the one being loaded */
 #define MAX_SNAPLEN 9216      /* largest frame the capture ring carries */
+#define MAX_TUNNEL_DEPTH 2    /* tunnels decoded inside one another (VXLAN inside ERSPAN) */
+#define DEFAULT_VXLAN_PORT 4789  /* IANA; AWS VPC Traffic Mirroring */
+#define DEFAULT_GENEVE_PORT 6081
+#define TEREDO_PORT 3544
 
 /* Canonical sides of a flow key: the endpoint whose (address, port) sorts
  * lower is LO. A packet's direction is the side of its sender. */
@@ -39,6 +43,26 @@ enum listed_bits {
 	MARK_HOLE_LO = 32, /* LO's stream has a hole awaiting its ACK (in flow_extra) */
 	MARK_HOLE_HI = 64,
 	MARK_ALERTED = 128, /* the flow raised an alert */
+};
+
+/* Encapsulations the kernel decodes (bpf/decap.h); a zone names the
+ * innermost tunnel of its flows. */
+enum tunnel_kind {
+	TUNNEL_NONE = 0,
+	TUNNEL_GRE = 1,        /* GRE carrying IP or Ethernet (key: the GRE key) */
+	TUNNEL_ERSPAN_I = 2,   /* ERSPAN type I: GRE 0x88BE without a sequence number */
+	TUNNEL_ERSPAN_II = 3,  /* type II (key: the session id) */
+	TUNNEL_ERSPAN_III = 4, /* type III, GRE 0x22EB (key: the session id) */
+	TUNNEL_VXLAN = 5,      /* key: the VNI */
+	TUNNEL_GENEVE = 6,     /* key: the VNI */
+	TUNNEL_IPIP = 7,       /* IP in IP: 4in4, 6in4, 4in6, 6in6 */
+	TUNNEL_TEREDO = 8,     /* IPv6 in UDP 3544 */
+};
+
+/* Which layer of a tunneled packet an alert's listed address is in. */
+enum alert_layer {
+	LAYER_INNER = 0, /* the packet the flow is keyed on (the only one when not tunneled) */
+	LAYER_OUTER = 1, /* the innermost tunnel's outer IP header */
 };
 
 /* Which end of a packet a rule wants its listed address on. */
@@ -211,7 +235,7 @@ struct flow_value {
 	__u8 state;           /* enum flow_state_bits */
 	__u8 marks;           /* enum listed_bits */
 	__u8 history_len;     /* letters recorded, hot and extra */
-	__u8 pad;
+	__u8 outer_marks;     /* tunneled flows: enum listed_bits (LISTED_*, INSPECTED_*) of the tunnel's outer addresses */
 };
 
 #define FLOW_HISTORY_HOT 12
@@ -287,6 +311,20 @@ struct packet_fields {
 	__u16 l4_offset;
 };
 
+/* The innermost tunnel a packet came through: its outer IP header (in
+ * packet order) and the tunnel's own fields. */
+struct packet_tunnel {
+	__u8 src[16];
+	__u8 dst[16];
+	__u16 sport;   /* outer UDP ports (VXLAN, Geneve, Teredo), host order; 0 for IP tunnels */
+	__u16 dport;
+	__u32 id;      /* VNI, GRE key or ERSPAN session id; 0: none */
+	__u8 kind;     /* enum tunnel_kind; TUNNEL_NONE: not tunneled */
+	__u8 family;   /* of the outer addresses */
+	__u8 proto;    /* outer IP protocol: GRE, UDP, IPIP, IPv6 */
+	__u8 depth;    /* tunnels decoded, up to MAX_TUNNEL_DEPTH */
+};
+
 struct alert_event {
 	__u8 type;       /* EVENT_ALERT */
 	__u8 listed;     /* RULE_LISTED_SRC or RULE_LISTED_DST: which address of this packet is listed */
@@ -307,7 +345,9 @@ struct alert_event {
 	__u32 flow_packets[2];  /* [SIDE_LO], [SIDE_HI]; low 32 bits */
 	__u32 flow_bytes[2];
 	__u8 initiator;         /* flow_side that sent the flow's first packet */
-	__u8 pad3[7];
+	__u8 layer;             /* enum alert_layer: where the listed address is */
+	__u8 pad3[6];
+	struct packet_tunnel tunnel; /* kind TUNNEL_NONE when the packet was not tunneled */
 	__u8 data[ALERT_SNAP_LEN];
 };
 
@@ -347,11 +387,22 @@ struct capture_record {
 	__u8 pad[2];
 };
 
-/* A zone: what besides the 5-tuple tells flows apart (a VLAN stack, later
- * tunnels). One VLAN id is its own zone id; other zones are interned in
- * the zones map, which userspace reads to name them. */
+/* A zone: what besides the 5-tuple tells flows apart: the VLAN stack
+ * (tags of every layer, outermost first) and the innermost tunnel, so two
+ * tenants' identical inner tuples stay apart. One VLAN id is its own zone
+ * id; other zones are interned in the zones map, which userspace reads to
+ * name them. The tunnel's outer addresses are in canonical order (lower
+ * first) so both directions share the zone; its UDP ports are not part of
+ * it (VXLAN's source port varies per inner flow). */
 struct zone_key {
 	__u16 vlan[MAX_VLAN_DEPTH]; /* outermost first, 0 when absent */
+	__u8 tunnel;       /* enum tunnel_kind, TUNNEL_NONE for a plain VLAN stack */
+	__u8 family;       /* of the outer addresses */
+	__u8 outer_lo[16];
+	__u8 outer_hi[16];
+	__u32 tunnel_id;   /* VNI, GRE key or ERSPAN session id */
+	__u8 depth;        /* tunnels decoded */
+	__u8 proto;        /* outer IP protocol */
 	__u16 pad;
 };
 
@@ -442,6 +493,9 @@ struct sensor_config {
 	__u32 capture_snaplen;    /* bytes of each frame to capture, <= MAX_SNAPLEN */
 	__u64 capture_flow_bytes; /* per-flow capture budget, 0 = unlimited */
 	struct slot_counts slots[BLOCKLIST_SLOTS];
+	__u16 vxlan_port;   /* UDP port decoded as VXLAN; 0: DEFAULT_VXLAN_PORT */
+	__u16 geneve_port;  /* UDP port decoded as Geneve; 0: DEFAULT_GENEVE_PORT */
+	__u32 pad;
 };
 
 /* Per-CPU counters, summed by userspace. Named fields so that bpftool
@@ -493,6 +547,24 @@ struct sensor_stats {
 	__u64 malformed_ipv6_ext; /* IPv6 extension header truncated or chain too long */
 	__u64 malformed_l4;      /* L4 header truncated */
 	__u64 malformed_tcp_doff; /* TCP data offset < 5 */
+	/* Encapsulations (bpf/decap.h): packets with at least one such header. */
+	__u64 mpls_packets;
+	__u64 pppoe_packets;     /* PPPoE sessions */
+	__u64 pbb_packets;       /* 802.1ah provider backbone bridging */
+	__u64 vntag_packets;
+	__u64 etag_packets;      /* 802.1BR */
+	__u64 nsh_packets;       /* network service header */
+	__u64 gre_packets;       /* GRE carrying IP or Ethernet */
+	__u64 erspan_packets;    /* ERSPAN types I-III */
+	__u64 vxlan_packets;
+	__u64 geneve_packets;
+	__u64 ipip_packets;      /* IP in IP: 4in4, 6in4, 4in6, 6in6 */
+	__u64 teredo_packets;
+	__u64 tunnel_too_deep;   /* tunnels past MAX_TUNNEL_DEPTH: keyed on the last decoded layer */
+	__u64 outer_matches;     /* tunneled packets whose outer addresses matched a rule */
+	__u64 malformed_encap;   /* encapsulation header truncated or invalid */
+	__u64 fragments_joined;  /* later fragments counted in their first fragment's flow */
+	__u64 fragments_orphaned; /* later fragments whose first piece was never seen (or aged out) */
 };
 
 /* The daemon's own counters, written by it once per drain round into a

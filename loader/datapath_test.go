@@ -279,7 +279,7 @@ func TestMalformedFrames(t *testing.T) {
 
 func malformedTotal(s *abi.BpfSensorStats) uint64 {
 	return s.MalformedL2 + s.MalformedVlan + s.MalformedL3 + s.MalformedIhl + s.MalformedIpLen +
-		s.MalformedIpv6Ext + s.MalformedL4 + s.MalformedTcpDoff
+		s.MalformedIpv6Ext + s.MalformedL4 + s.MalformedTcpDoff + s.MalformedEncap
 }
 
 func TestNonIPAndLaterFragments(t *testing.T) {

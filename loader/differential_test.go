@@ -86,6 +86,8 @@ func kernelVerdict(d *abi.BpfSensorStats) refVerdict {
 		return refBadL4
 	case d.MalformedTcpDoff > 0:
 		return refBadTCPDoff
+	case d.MalformedEncap > 0:
+		return refBadEncap
 	case d.NonIpPackets > 0:
 		return refNonIP
 	}
@@ -151,22 +153,35 @@ func compareFrame(t *testing.T, h *harness, m *refMatcher, frame []byte) {
 			}
 		}
 	}
-	rule, listed, ok := m.Alert(ref)
-	if !ok {
-		if len(alerts) != 0 {
-			t.Fatalf("frame %x: kernel alerted (rule %#x), reference did not", frame, alerts[0].RuleId)
+	// The inner packet's alert, then the tunnel's outer addresses' (a
+	// later fragment is matched on its inner addresses only).
+	type expected struct {
+		rule   int
+		listed string
+		layer  abi.BpfAlertLayer
+	}
+	var wantAlerts []expected
+	if rule, listed, ok := m.Alert(ref); ok {
+		wantAlerts = append(wantAlerts, expected{rule, listed, abi.BpfAlertLayerLAYER_INNER})
+	}
+	if ref.Tunneled && !ref.Fragment {
+		if rule, listed, ok := m.Alert(refResult{Verdict: refIP, Src: ref.OuterSrc, Dst: ref.OuterDst}); ok {
+			wantAlerts = append(wantAlerts, expected{rule, listed, abi.BpfAlertLayerLAYER_OUTER})
 		}
-		return
 	}
-	if len(alerts) != 1 {
-		t.Fatalf("frame %x: %d alerts, reference expects rule %d (%s listed)", frame, len(alerts), rule, listed)
+	if len(alerts) != len(wantAlerts) {
+		t.Fatalf("frame %x: %d alerts, reference expects %+v", frame, len(alerts), wantAlerts)
 	}
-	wantListed := uint8(abi.BpfRuleDirectionRULE_LISTED_DST)
-	if listed == "src" {
-		wantListed = uint8(abi.BpfRuleDirectionRULE_LISTED_SRC)
-	}
-	if int(alerts[0].RuleId&0xffffff)-1 != rule || alerts[0].Listed != wantListed {
-		t.Fatalf("frame %x: kernel rule %#x listed %d, reference rule %d listed %s", frame, alerts[0].RuleId, alerts[0].Listed, rule, listed)
+	for i, w := range wantAlerts {
+		wantListed := uint8(abi.BpfRuleDirectionRULE_LISTED_DST)
+		if w.listed == "src" {
+			wantListed = uint8(abi.BpfRuleDirectionRULE_LISTED_SRC)
+		}
+		a := alerts[i]
+		if int(a.RuleId&0xffffff)-1 != w.rule || a.Listed != wantListed || a.Layer != uint8(w.layer) {
+			t.Fatalf("frame %x: kernel rule %#x listed %d layer %d, reference rule %d listed %s layer %d",
+				frame, a.RuleId, a.Listed, a.Layer, w.rule, w.listed, w.layer)
+		}
 	}
 }
 
@@ -211,6 +226,15 @@ func corpusFrames(t testing.TB) [][]byte {
 		frames = append(frames, frameSpec{v6: &ip6{src: p[0], dst: p[1], next: 0, ext: cat(ext6(44, 1), frag6(17, 0, true)), proto: 17}, l4: udpDgram{sport: 1, dport: 2}}.build())
 	}
 	frames = append(frames, seedSYN().build(), frameSpec{ethertype: 0x0806, raw: make([]byte, 28)}.build())
+	// Every encapsulation and tunnel, whole and cut short at each header.
+	for _, c := range encapCases() {
+		frames = append(frames, c.frame)
+		for _, cut := range []int{15, 18, 22, 30, 38, 42, 46, 50, 54, 58, 62, 70, 78, 90} {
+			if cut < len(c.frame) {
+				frames = append(frames, c.frame[:cut])
+			}
+		}
+	}
 	return frames
 }
 

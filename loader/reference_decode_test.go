@@ -28,10 +28,11 @@ const (
 	refBadIPv6Ext
 	refBadL4
 	refBadTCPDoff
+	refBadEncap
 )
 
 var refVerdictNames = [...]string{"ip", "non-ip", "malformed_l2", "malformed_vlan", "malformed_l3",
-	"malformed_ihl", "malformed_ip_len", "malformed_ipv6_ext", "malformed_l4", "malformed_tcp_doff"}
+	"malformed_ihl", "malformed_ip_len", "malformed_ipv6_ext", "malformed_l4", "malformed_tcp_doff", "malformed_encap"}
 
 func (v refVerdict) String() string { return refVerdictNames[v] }
 
@@ -58,12 +59,33 @@ type refResult struct {
 	HasL4    bool
 	ICMPType uint8
 	ICMPCode uint8
+	// SPort, DPort are the ports in packet order; FirstFrag marks a
+	// datagram's first fragment (more follow, offset 0).
+	SPort, DPort uint16
+	FirstFrag    bool
+	// Tunneled: the packet came through a tunnel whose outer header
+	// carried OuterSrc and OuterDst (the innermost tunnel's).
+	Tunneled           bool
+	OuterSrc, OuterDst netip.Addr
 }
 
 const refMaxExtHeaders = 8
 
-// refDecode parses an Ethernet frame as the kernel program does.
+// refDecode parses an Ethernet frame as the kernel program does: the
+// plain parse, then the encapsulations when it found no IP or an IP
+// packet that may carry a tunnel (reference_decap_test.go).
 func refDecode(frame []byte) refResult {
+	r := refDecodePlain(frame)
+	if r.Verdict == refNonIP || r.Verdict == refIP && refMayBeTunnel(r) {
+		if d, ok := refDecap(frame, r); ok {
+			return d
+		}
+	}
+	return r
+}
+
+// refDecodePlain parses Ethernet, up to three VLAN tags, and IP.
+func refDecodePlain(frame []byte) refResult {
 	var r refResult
 	var eth layers.Ethernet
 	if len(frame) < 14 || eth.DecodeFromBytes(frame, gopacket.NilDecodeFeedback) != nil {
@@ -115,6 +137,9 @@ func refDecode4(b []byte, r refResult) refResult {
 		return r
 	}
 	tot := int(binary.BigEndian.Uint16(b[2:4]))
+	if tot == 0 {
+		tot = len(b) // captured before segmentation offload: the frame says
+	}
 	if tot < ihl || tot > len(b) {
 		r.Verdict = refBadIPLen
 		return r
@@ -124,7 +149,9 @@ func refDecode4(b []byte, r refResult) refResult {
 	r.Dst = netip.AddrFrom4([4]byte(b[16:20]))
 	r.Proto = b[9]
 	r.L3Len = uint64(tot)
-	r.Fragment = binary.BigEndian.Uint16(b[6:8])&0x1fff != 0
+	frag := binary.BigEndian.Uint16(b[6:8])
+	r.Fragment = frag&0x1fff != 0
+	r.FirstFrag = frag&0x3fff == 0x2000
 	return refL4(b[ihl:tot], r)
 }
 
@@ -134,6 +161,9 @@ func refDecode6(b []byte, r refResult) refResult {
 		return r
 	}
 	plen := int(binary.BigEndian.Uint16(b[4:6]))
+	if plen == 0 {
+		plen = len(b) - 40 // a jumbogram or an offloaded segment: the frame says
+	}
 	if 40+plen > len(b) {
 		r.Verdict = refBadIPLen
 		return r
@@ -180,6 +210,7 @@ func refDecode6(b []byte, r refResult) refResult {
 				return r
 			}
 			next, rest = frag.NextHeader, rest[8:]
+			r.FirstFrag = frag.FragmentOffset == 0 && frag.MoreFragments
 			if frag.FragmentOffset != 0 {
 				r.Fragment = true
 				r.Proto = uint8(next)
@@ -207,11 +238,23 @@ func refL4(b []byte, r refResult) refResult {
 		return refFinish(r)
 	}
 	var hdr int
+	// A first fragment too short for its L4 header is a flow without
+	// ports, which its later fragments join.
+	badL4 := func() refResult {
+		if r.FirstFrag {
+			// TCP's payload is its sequence space, unknown here.
+			if r.Proto != uint8(layers.IPProtocolTCP) {
+				r.Payload = uint64(len(b))
+			}
+			return refFinish(r)
+		}
+		r.Verdict = refBadL4
+		return r
+	}
 	switch r.Proto {
 	case uint8(layers.IPProtocolTCP):
 		if len(b) < 20 {
-			r.Verdict = refBadL4
-			return r
+			return badL4()
 		}
 		doff := int(b[12]>>4) * 4
 		if doff < 20 {
@@ -220,8 +263,7 @@ func refL4(b []byte, r refResult) refResult {
 		}
 		var tcp layers.TCP
 		if doff > len(b) || tcp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
-			r.Verdict = refBadL4
-			return r
+			return badL4()
 		}
 		r.Key.PortLo, r.Key.PortHi = uint16(tcp.SrcPort), uint16(tcp.DstPort)
 		r.TCPFlags = b[13]
@@ -230,21 +272,21 @@ func refL4(b []byte, r refResult) refResult {
 		// The ports only: like the kernel, the reference does not judge
 		// the UDP length field (gopacket rejects lengths below 8).
 		if len(b) < 8 {
-			r.Verdict = refBadL4
-			return r
+			return badL4()
 		}
 		r.Key.PortLo, r.Key.PortHi = binary.BigEndian.Uint16(b[0:2]), binary.BigEndian.Uint16(b[2:4])
 		hdr = 8
 	case uint8(layers.IPProtocolICMPv4), uint8(layers.IPProtocolICMPv6):
 		if len(b) < 8 {
-			r.Verdict = refBadL4
-			return r
+			return badL4()
 		}
 		r.ICMPType, r.ICMPCode = b[0], b[1]
 		// Flows key ICMP by type and counterpart type (or code), as
-		// Zeek, Suricata and Community ID do.
+		// Zeek, Suricata and Community ID do; the table is the address
+		// family's, as the kernel picks it (ICMPv4 inside IPv6 takes
+		// ICMPv6's).
 		r.Key.PortLo, r.Key.PortHi = uint16(b[0]), uint16(b[1])
-		if cp, ok := refICMPCounterpart(r.Proto == uint8(layers.IPProtocolICMPv4), b[0]); ok {
+		if cp, ok := refICMPCounterpart(r.Key.Family == 4, b[0]); ok {
 			r.Key.PortHi = uint16(cp)
 		}
 		hdr = 8
@@ -278,6 +320,7 @@ func refICMPCounterpart(v4 bool, typ uint8) (uint8, bool) {
 func refFinish(r refResult) refResult {
 	r.Verdict = refIP
 	sport, dport := r.Key.PortLo, r.Key.PortHi
+	r.SPort, r.DPort = sport, dport
 	var src, dst [16]byte
 	copy(src[:], r.Src.AsSlice())
 	copy(dst[:], r.Dst.AsSlice())

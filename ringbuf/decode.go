@@ -82,6 +82,7 @@ func (d *Decoder) Alert(raw []byte) (*event.Alert, error) {
 			Start: d.Clock(ev.FlowStartNs),
 		}
 	}
+	a.Tunnel, a.Layer = alertTunnel(ev)
 	a.ID = abi.AlertID(&ev.Key, ev.FlowStartNs, ev.TsNs, ev.RuleId)
 	// A packet read from a capture file (it has a number in it) came
 	// from no interface of ours: like Suricata reading a pcap, it names
@@ -90,4 +91,24 @@ func (d *Decoder) Alert(raw []byte) (*event.Alert, error) {
 		a.Packet.Interface = d.Interface(ev.Ifindex)
 	}
 	return a, nil
+}
+
+// alertTunnel reads the tunnel an alert's packet came through and the
+// layer its listed address is in.
+func alertTunnel(ev *abi.BpfAlertEvent) (*event.Tunnel, event.Layer) {
+	t := &ev.Tunnel
+	kind := abi.TunnelKindName(t.Kind)
+	if kind == "" {
+		return nil, ""
+	}
+	layer := event.LayerInner
+	if ev.Layer == uint8(abi.BpfAlertLayerLAYER_OUTER) {
+		layer = event.LayerOuter
+	}
+	return &event.Tunnel{
+		Kind:  event.TunnelKind(kind),
+		Src:   event.Endpoint{IP: abi.Addr(t.Src, t.Family), Port: t.Sport},
+		Dst:   event.Endpoint{IP: abi.Addr(t.Dst, t.Family), Port: t.Dport},
+		Proto: t.Proto, ID: t.Id, Depth: t.Depth,
+	}, layer
 }

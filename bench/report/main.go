@@ -124,6 +124,9 @@ func main() {
 	row("xdpsensor: IPv6, known flow", "BenchmarkSensor/ipv6-known-flow", upd, okUpd, "")
 	row("xdpsensor: VLAN-tagged, known flow", "BenchmarkSensor/vlan-known-flow", upd, okUpd, "")
 	row("xdpsensor: listed hit, event ring full", "BenchmarkSensor/listed-ring-full", ins, okIns, "")
+	for _, k := range []string{"mpls", "pppoe", "gre", "erspan", "vxlan", "geneve", "ipip", "teredo"} {
+		row("xdpsensor: "+k+", known inner flow", "BenchmarkSensorTunnel/"+k+"-known-flow", upd, okUpd, "")
+	}
 	fmt.Fprintln(w)
 
 	fmt.Fprintln(w, "## Live pipeline: generator → veth → receiver, on one core (BPF_PROG_TEST_RUN live frames, XDP_REDIRECT; 64K flows; 1 frame in 1000 to a listed address)")

@@ -30,7 +30,7 @@ func newFlowsCommand(g *globalFlags) *cobra.Command {
 			defer maps.Close()
 			live := &pipeline.LiveSource{}
 			zones := &flowtable.Zones{Map: maps.Zones}
-			dec := &flowtable.Decoder{Clock: live.Clock, Rules: &ringbuf.KernelRules{Map: maps.Rules}, Zones: zones.VLANs}
+			dec := &flowtable.Decoder{Clock: live.Clock, Rules: &ringbuf.KernelRules{Map: maps.Rules}, Zones: zones.VLANs, Tunnel: zones.Tunnel}
 			flows, err := flowtable.Snapshot(maps, dec)
 			if err != nil {
 				return err

@@ -101,6 +101,9 @@ type sensorFlags struct {
 	ipv6Compress bool
 	zeekJSON     bool
 
+	vxlanPort  uint16
+	genevePort uint16
+
 	nats natsFlags // fleet.go
 }
 
@@ -134,6 +137,8 @@ func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
 	fl.StringVar(&f.pcapFormat, "pcap-format", "pcap", "pcap or pcapng")
 	fl.StringVar(&f.backlog, "output-backlog", "8M", "records each output file keeps in memory while it cannot be written (disk full), retried every second; past this they are counted as lost")
 	fl.Uint32Var(&f.captureRing, "capture-ring-size", pipeline.DefaultCaptureRingSize, "kernel-to-daemon capture ring in bytes (a power of two)")
+	fl.Uint16Var(&f.vxlanPort, "vxlan-port", loader.DefaultVXLANPort, "UDP destination port decoded as VXLAN (AWS VPC Traffic Mirroring: 4789)")
+	fl.Uint16Var(&f.genevePort, "geneve-port", loader.DefaultGenevePort, "UDP destination port decoded as Geneve")
 	f.nats.registerSensor(fl)
 }
 
@@ -180,6 +185,8 @@ func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
 	cfg := pipeline.Config{
 		Capture: pipeline.CaptureConfig{Mode: mode, Snaplen: f.snaplen, FlowBytes: uint64(flowBytes), Files: f.pcapFiles,
 			FileSize: size, Rotate: f.pcapRotate, Format: f.pcapFormat, RingSize: f.captureRing},
+		VXLANPort:        f.vxlanPort,
+		GenevePort:       f.genevePort,
 		Blocklists:       f.blocklists,
 		BlocklistFormat:  f.blocklistFormat,
 		Replace:          f.replace,

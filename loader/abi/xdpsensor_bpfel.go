@@ -39,9 +39,19 @@ type BpfAlertEvent struct {
 	FlowPackets [2]uint32
 	FlowBytes   [2]uint32
 	Initiator   uint8
-	Pad3        [7]uint8
+	Layer       uint8
+	Pad3        [6]uint8
+	Tunnel      BpfPacketTunnel
 	Data        [256]uint8
+	_           [4]byte
 }
+
+type BpfAlertLayer uint32
+
+const (
+	BpfAlertLayerLAYER_INNER BpfAlertLayer = 0
+	BpfAlertLayerLAYER_OUTER BpfAlertLayer = 1
+)
 
 type BpfAlertMode uint32
 
@@ -140,6 +150,10 @@ type BpfDpState struct {
 		Q_dport    uint16
 		Q_src      [16]uint8
 		Q_dst      [16]uint8
+		FragId     uint32
+		FirstFrag  uint8
+		Tunneled   uint8
+		Pad2       [2]uint8
 	}
 	Key BpfFlowKey
 	Md  struct {
@@ -158,8 +172,43 @@ type BpfDpState struct {
 	Side     uint8
 	Fresh    uint8
 	Decided  uint8
-	Pad      uint8
+	Odecided uint8
 	Ek       BpfFlowExtraKey
+	Tun      BpfPacketTunnel
+	Okey     BpfFlowKey
+	Omd      struct {
+		_       structs.HostLayout
+		LoAsSrc uint32
+		LoAsDst uint32
+		HiAsSrc uint32
+		HiAsDst uint32
+		Listed  uint8
+		Pad     [3]uint8
+	}
+	Oside    uint8
+	Pad2     [7]uint8
+	Zk       BpfZoneKey
+	LastZk   BpfZoneKey
+	LastZone uint32
+	Pad3     uint32
+	Walk     struct {
+		_         structs.HostLayout
+		Buf       [64]uint8
+		Off       uint32
+		Avail     uint32
+		IpOff     uint32
+		IpType    uint16
+		Ethertype uint16
+		Vlan      [3]uint16
+		Seen      uint16
+		Step      uint8
+		VlanCount uint8
+		Depth     uint8
+		Pending   uint8
+		PendingId uint32
+		Cand      BpfPacketTunnel
+		Tun       BpfPacketTunnel
+	}
 }
 
 type BpfEventType uint32
@@ -317,7 +366,26 @@ type BpfFlowValue struct {
 	State       uint8
 	Marks       uint8
 	HistoryLen  uint8
-	Pad         uint8
+	OuterMarks  uint8
+}
+
+type BpfFragKey struct {
+	_      structs.HostLayout
+	Src    [16]uint8
+	Dst    [16]uint8
+	Id     uint32
+	Zone   uint32
+	Proto  uint8
+	Family uint8
+	Pad    [2]uint8
+}
+
+type BpfFragValue struct {
+	_      structs.HostLayout
+	SeenNs uint64
+	Sport  uint16
+	Dport  uint16
+	Pad    uint32
 }
 
 type BpfHistoryLetter uint32
@@ -404,6 +472,19 @@ type BpfPacketFields struct {
 	L4Offset   uint16
 }
 
+type BpfPacketTunnel struct {
+	_      structs.HostLayout
+	Src    [16]uint8
+	Dst    [16]uint8
+	Sport  uint16
+	Dport  uint16
+	Id     uint32
+	Kind   uint8
+	Family uint8
+	Proto  uint8
+	Depth  uint8
+}
+
 type BpfRule struct {
 	_                structs.HostLayout
 	Gid              uint32
@@ -451,56 +532,76 @@ type BpfSensorConfig struct {
 	_                [4]byte
 	CaptureFlowBytes uint64
 	Slots            [2]BpfSlotCounts
+	VxlanPort        uint16
+	GenevePort       uint16
+	Pad              uint32
 }
 
 type BpfSensorStats struct {
-	_                structs.HostLayout
-	Packets          uint64
-	Bytes            uint64
-	Ipv4Packets      uint64
-	Ipv6Packets      uint64
-	TcpPackets       uint64
-	TcpBytes         uint64
-	UdpPackets       uint64
-	UdpBytes         uint64
-	IcmpPackets      uint64
-	IcmpBytes        uint64
-	Icmpv6Packets    uint64
-	Icmpv6Bytes      uint64
-	OtherIpPackets   uint64
-	OtherIpBytes     uint64
-	NonIpPackets     uint64
-	NonIpBytes       uint64
-	VlanPackets      uint64
-	Fragments        uint64
-	Matches          uint64
-	Alerts           uint64
-	AlertsSuppressed uint64
-	FlowsNew         uint64
-	FlowsNewV6       uint64
-	FlowsReused      uint64
-	FlowsClosed      uint64
-	FlowRecords      uint64
-	FlowTableFull    uint64
-	FlowRecordsLost  uint64
-	FlowsMerged      uint64
-	FlowExtraFull    uint64
-	ZonesFull        uint64
-	IcmpErrorsQuoted uint64
-	LostEvents       uint64
-	CapturePackets   uint64
-	CaptureBytes     uint64
-	CaptureLost      uint64
-	CaptureCapped    uint64
-	BlocklistLookups uint64
-	MalformedL2      uint64
-	MalformedVlan    uint64
-	MalformedL3      uint64
-	MalformedIhl     uint64
-	MalformedIpLen   uint64
-	MalformedIpv6Ext uint64
-	MalformedL4      uint64
-	MalformedTcpDoff uint64
+	_                 structs.HostLayout
+	Packets           uint64
+	Bytes             uint64
+	Ipv4Packets       uint64
+	Ipv6Packets       uint64
+	TcpPackets        uint64
+	TcpBytes          uint64
+	UdpPackets        uint64
+	UdpBytes          uint64
+	IcmpPackets       uint64
+	IcmpBytes         uint64
+	Icmpv6Packets     uint64
+	Icmpv6Bytes       uint64
+	OtherIpPackets    uint64
+	OtherIpBytes      uint64
+	NonIpPackets      uint64
+	NonIpBytes        uint64
+	VlanPackets       uint64
+	Fragments         uint64
+	Matches           uint64
+	Alerts            uint64
+	AlertsSuppressed  uint64
+	FlowsNew          uint64
+	FlowsNewV6        uint64
+	FlowsReused       uint64
+	FlowsClosed       uint64
+	FlowRecords       uint64
+	FlowTableFull     uint64
+	FlowRecordsLost   uint64
+	FlowsMerged       uint64
+	FlowExtraFull     uint64
+	ZonesFull         uint64
+	IcmpErrorsQuoted  uint64
+	LostEvents        uint64
+	CapturePackets    uint64
+	CaptureBytes      uint64
+	CaptureLost       uint64
+	CaptureCapped     uint64
+	BlocklistLookups  uint64
+	MalformedL2       uint64
+	MalformedVlan     uint64
+	MalformedL3       uint64
+	MalformedIhl      uint64
+	MalformedIpLen    uint64
+	MalformedIpv6Ext  uint64
+	MalformedL4       uint64
+	MalformedTcpDoff  uint64
+	MplsPackets       uint64
+	PppoePackets      uint64
+	PbbPackets        uint64
+	VntagPackets      uint64
+	EtagPackets       uint64
+	NshPackets        uint64
+	GrePackets        uint64
+	ErspanPackets     uint64
+	VxlanPackets      uint64
+	GenevePackets     uint64
+	IpipPackets       uint64
+	TeredoPackets     uint64
+	TunnelTooDeep     uint64
+	OuterMatches      uint64
+	MalformedEncap    uint64
+	FragmentsJoined   uint64
+	FragmentsOrphaned uint64
 }
 
 type BpfSlotCounts struct {
@@ -556,10 +657,31 @@ const (
 	BpfThresholdTypeTHRESHOLD_BOTH      BpfThresholdType = 3
 )
 
+type BpfTunnelKind uint32
+
+const (
+	BpfTunnelKindTUNNEL_NONE       BpfTunnelKind = 0
+	BpfTunnelKindTUNNEL_GRE        BpfTunnelKind = 1
+	BpfTunnelKindTUNNEL_ERSPAN_I   BpfTunnelKind = 2
+	BpfTunnelKindTUNNEL_ERSPAN_II  BpfTunnelKind = 3
+	BpfTunnelKindTUNNEL_ERSPAN_III BpfTunnelKind = 4
+	BpfTunnelKindTUNNEL_VXLAN      BpfTunnelKind = 5
+	BpfTunnelKindTUNNEL_GENEVE     BpfTunnelKind = 6
+	BpfTunnelKindTUNNEL_IPIP       BpfTunnelKind = 7
+	BpfTunnelKindTUNNEL_TEREDO     BpfTunnelKind = 8
+)
+
 type BpfZoneKey struct {
-	_    structs.HostLayout
-	Vlan [3]uint16
-	Pad  uint16
+	_        structs.HostLayout
+	Vlan     [3]uint16
+	Tunnel   uint8
+	Family   uint8
+	OuterLo  [16]uint8
+	OuterHi  [16]uint8
+	TunnelId uint32
+	Depth    uint8
+	Proto    uint8
+	Pad      uint16
 }
 
 // Names of all BPF objects in the ELF.
@@ -583,6 +705,7 @@ const (
 	BpfMapFlowScratch            = "flow_scratch"
 	BpfMapFlowsV4                = "flows_v4"
 	BpfMapFlowsV6                = "flows_v6"
+	BpfMapFragFirsts             = "frag_firsts"
 	BpfMapNetvarsV4              = "netvars_v4"
 	BpfMapNetvarsV6              = "netvars_v6"
 	BpfMapPrefixV4Filter         = "prefix_v4_filter"
@@ -595,6 +718,7 @@ const (
 	BpfProgXdpsensorEgress       = "xdpsensor_egress"
 	BpfVarBtfAddrFamily          = "btf_addr_family"
 	BpfVarBtfAlertEvent          = "btf_alert_event"
+	BpfVarBtfAlertLayer          = "btf_alert_layer"
 	BpfVarBtfAlertMode           = "btf_alert_mode"
 	BpfVarBtfBlocklistEntry      = "btf_blocklist_entry"
 	BpfVarBtfCaptureMode         = "btf_capture_mode"
@@ -617,6 +741,7 @@ const (
 	BpfVarBtfTcpFlagBits         = "btf_tcp_flag_bits"
 	BpfVarBtfThresholdTrack      = "btf_threshold_track"
 	BpfVarBtfThresholdType       = "btf_threshold_type"
+	BpfVarBtfTunnelKind          = "btf_tunnel_kind"
 	BpfVarCfgBenchNewFlows       = "cfg_bench_new_flows"
 	BpfVarCfgFrags               = "cfg_frags"
 	BpfVarCfgReplayClock         = "cfg_replay_clock"
@@ -690,6 +815,7 @@ type BpfMapSpecs struct {
 	FlowScratch            *ebpf.MapSpec `ebpf:"flow_scratch"`
 	FlowsV4                *ebpf.MapSpec `ebpf:"flows_v4"`
 	FlowsV6                *ebpf.MapSpec `ebpf:"flows_v6"`
+	FragFirsts             *ebpf.MapSpec `ebpf:"frag_firsts"`
 	NetvarsV4              *ebpf.MapSpec `ebpf:"netvars_v4"`
 	NetvarsV6              *ebpf.MapSpec `ebpf:"netvars_v6"`
 	PrefixV4Filter         *ebpf.MapSpec `ebpf:"prefix_v4_filter"`
@@ -706,6 +832,7 @@ type BpfMapSpecs struct {
 type BpfVariableSpecs struct {
 	BtfAddrFamily     *ebpf.VariableSpec `ebpf:"btf_addr_family"`
 	BtfAlertEvent     *ebpf.VariableSpec `ebpf:"btf_alert_event"`
+	BtfAlertLayer     *ebpf.VariableSpec `ebpf:"btf_alert_layer"`
 	BtfAlertMode      *ebpf.VariableSpec `ebpf:"btf_alert_mode"`
 	BtfBlocklistEntry *ebpf.VariableSpec `ebpf:"btf_blocklist_entry"`
 	BtfCaptureMode    *ebpf.VariableSpec `ebpf:"btf_capture_mode"`
@@ -728,6 +855,7 @@ type BpfVariableSpecs struct {
 	BtfTcpFlagBits    *ebpf.VariableSpec `ebpf:"btf_tcp_flag_bits"`
 	BtfThresholdTrack *ebpf.VariableSpec `ebpf:"btf_threshold_track"`
 	BtfThresholdType  *ebpf.VariableSpec `ebpf:"btf_threshold_type"`
+	BtfTunnelKind     *ebpf.VariableSpec `ebpf:"btf_tunnel_kind"`
 	CfgBenchNewFlows  *ebpf.VariableSpec `ebpf:"cfg_bench_new_flows"`
 	CfgFrags          *ebpf.VariableSpec `ebpf:"cfg_frags"`
 	CfgReplayClock    *ebpf.VariableSpec `ebpf:"cfg_replay_clock"`
@@ -771,6 +899,7 @@ type BpfMaps struct {
 	FlowScratch            *ebpf.Map `ebpf:"flow_scratch"`
 	FlowsV4                *ebpf.Map `ebpf:"flows_v4"`
 	FlowsV6                *ebpf.Map `ebpf:"flows_v6"`
+	FragFirsts             *ebpf.Map `ebpf:"frag_firsts"`
 	NetvarsV4              *ebpf.Map `ebpf:"netvars_v4"`
 	NetvarsV6              *ebpf.Map `ebpf:"netvars_v6"`
 	PrefixV4Filter         *ebpf.Map `ebpf:"prefix_v4_filter"`
@@ -800,6 +929,7 @@ func (m *BpfMaps) Close() error {
 		m.FlowScratch,
 		m.FlowsV4,
 		m.FlowsV6,
+		m.FragFirsts,
 		m.NetvarsV4,
 		m.NetvarsV6,
 		m.PrefixV4Filter,
@@ -817,6 +947,7 @@ func (m *BpfMaps) Close() error {
 type BpfVariables struct {
 	BtfAddrFamily     *ebpf.Variable `ebpf:"btf_addr_family"`
 	BtfAlertEvent     *ebpf.Variable `ebpf:"btf_alert_event"`
+	BtfAlertLayer     *ebpf.Variable `ebpf:"btf_alert_layer"`
 	BtfAlertMode      *ebpf.Variable `ebpf:"btf_alert_mode"`
 	BtfBlocklistEntry *ebpf.Variable `ebpf:"btf_blocklist_entry"`
 	BtfCaptureMode    *ebpf.Variable `ebpf:"btf_capture_mode"`
@@ -839,6 +970,7 @@ type BpfVariables struct {
 	BtfTcpFlagBits    *ebpf.Variable `ebpf:"btf_tcp_flag_bits"`
 	BtfThresholdTrack *ebpf.Variable `ebpf:"btf_threshold_track"`
 	BtfThresholdType  *ebpf.Variable `ebpf:"btf_threshold_type"`
+	BtfTunnelKind     *ebpf.Variable `ebpf:"btf_tunnel_kind"`
 	CfgBenchNewFlows  *ebpf.Variable `ebpf:"cfg_bench_new_flows"`
 	CfgFrags          *ebpf.Variable `ebpf:"cfg_frags"`
 	CfgReplayClock    *ebpf.Variable `ebpf:"cfg_replay_clock"`

@@ -196,6 +196,7 @@ func appendAlert(b []byte, a *event.Alert, opts *Options) []byte {
 		o.closeArray()
 	}
 	o.close()
+	o.tunnel(a.Tunnel, p.PcapCnt, opts.CompressIPv6)
 
 	if a.FlowID != 0 {
 		o.alertFlow(a, opts)
@@ -215,6 +216,9 @@ func appendAlert(b []byte, a *event.Alert, opts *Options) []byte {
 	}
 	if a.Listed != "" {
 		o.str("xdpsensor_listed", string(a.Listed))
+	}
+	if a.Layer != "" {
+		o.str("xdpsensor_layer", string(a.Layer))
 	}
 	if a.ID != 0 {
 		o.uint("xdpsensor_alert_id", a.ID)
@@ -363,6 +367,7 @@ func appendFlow(b []byte, f *event.Flow, opts *Options) []byte {
 
 	// Suricata writes community_id after the flow object in flow records.
 	o.communityID(&h)
+	o.tunnel(f.Tunnel, 0, opts.CompressIPv6)
 
 	if f.Proto == event.ProtoTCP {
 		o.tcp(f)

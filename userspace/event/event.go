@@ -147,6 +147,10 @@ type Alert struct {
 	ToServer    bool
 	Flow        AlertFlow // zero for packets outside any flow
 	CaptureFile string    // pcap file holding the packet, when captured
+	// Tunnel is the tunnel the packet came through (nil: none); Layer
+	// which of its headers holds the listed address (see tunnel.go).
+	Tunnel *Tunnel
+	Layer  Layer
 }
 
 // EndReason says why a flow record was written.
@@ -202,6 +206,8 @@ type Flow struct {
 	Label string
 	// LabelNote qualifies the label, e.g. "no-data-out" or "3 SYNs".
 	LabelNote string
+	// Tunnel is the tunnel the flow's packets came through (nil: none).
+	Tunnel *Tunnel
 }
 
 // Sink receives decoded events; every output format implements it.

@@ -24,6 +24,8 @@ type Decoder struct {
 	// Listed names the rules listing an address now (the kernel keeps no
 	// rule ids per flow); nil names none.
 	Listed func(addr netip.Addr) []event.Rule
+	// Tunnel names the tunnel of a zone (Zones.Tunnel); nil names none.
+	Tunnel func(zone uint32) *event.Tunnel
 }
 
 // historyLetters are the kernel's history codes (enum history_letter).
@@ -68,6 +70,9 @@ func (d *Decoder) Flow(key *abi.BpfFlowKey, v *abi.BpfFlowValue, x *abi.BpfFlowE
 	}
 	if v.Marks&uint8(abi.BpfListedBitsMARK_ALERTED) != 0 {
 		f.Alerts = 1
+	}
+	if d.Tunnel != nil && key.Zone > abi.ZoneMaxVLAN {
+		f.Tunnel = d.Tunnel(key.Zone)
 	}
 	f.FirstTCPFlags = firstFlags(f.History)
 	if key.Proto == event.ProtoICMP || key.Proto == event.ProtoICMPv6 {

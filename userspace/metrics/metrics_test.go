@@ -197,6 +197,7 @@ xdpsensor_ip_packets_total{version="4"} 4
 xdpsensor_ip_packets_total{version="6"} 1
 # HELP xdpsensor_malformed_packets_total Frames the parser rejected, by reason.
 # TYPE xdpsensor_malformed_packets_total counter
+xdpsensor_malformed_packets_total{reason="encap"} 0
 xdpsensor_malformed_packets_total{reason="ihl"} 1
 xdpsensor_malformed_packets_total{reason="ip_len"} 0
 xdpsensor_malformed_packets_total{reason="ipv6_ext"} 0

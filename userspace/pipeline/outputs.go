@@ -38,6 +38,9 @@ func openOutputs(cfg *Config, localNets []netip.Prefix) ([]event.Sink, error) {
 		{"conn.log", func(p string) (event.Sink, error) {
 			return zeek.Open(p, zeek.Options{LocalNets: localNets, JSON: cfg.ZeekJSON})
 		}},
+		{"tunnel.log", func(p string) (event.Sink, error) {
+			return zeek.OpenTunnels(p, zeek.Options{JSON: cfg.ZeekJSON}), nil
+		}},
 	}
 	var sinks []event.Sink
 	for _, o := range outputs {

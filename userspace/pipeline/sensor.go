@@ -30,8 +30,11 @@ import (
 
 // Config is what `run` and `replay` share.
 type Config struct {
-	Blocklists      []string // files; empty keeps a pinned sensor's current list
-	BlocklistFormat string   // auto, plain, snort
+	// VXLANPort and GenevePort are the UDP destination ports decoded as
+	// those tunnels (0: 4789 and 6081).
+	VXLANPort, GenevePort uint16
+	Blocklists            []string // files; empty keeps a pinned sensor's current list
+	BlocklistFormat       string   // auto, plain, snort
 	// Replace allows an empty list, or one listing every address.
 	Replace        blocklist.ReplaceOptions
 	HomeNet        string // $HOME_NET: "any" or CIDRs
@@ -252,6 +255,9 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	}
 	defer s.Close()
 	sum := Summary{OutDir: cfg.OutDir}
+	if err := loader.SetTunnelPorts(s.Maps(), cfg.VXLANPort, cfg.GenevePort); err != nil {
+		return sum, err
+	}
 	if sum.Blocklist, err = prep.install(s); err != nil {
 		return sum, err
 	}
@@ -389,6 +395,9 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		prep.log.Warn(w)
 	}
 	sum := Summary{OutDir: cfg.OutDir}
+	if err := loader.SetTunnelPorts(s.Maps(), cfg.VXLANPort, cfg.GenevePort); err != nil {
+		return sum, err
+	}
 	if sum.Blocklist, err = prep.install(s); err != nil {
 		return sum, err
 	}

@@ -292,7 +292,11 @@ func AppendConn(b []byte, f *event.Flow, opts Options) []byte {
 	r.Count("orig_ip_bytes", c.OrigIPBytes)
 	r.Count("resp_pkts", c.RespPkts)
 	r.Count("resp_ip_bytes", c.RespIPBytes)
-	r.Unset("tunnel_parents") // no tunnels
+	if f.Tunnel != nil {
+		r.Set("tunnel_parents", []string{TunnelUID(f.Tunnel)})
+	} else {
+		r.Unset("tunnel_parents")
+	}
 	r.Count("ip_proto", uint64(c.IPProto))
 	r.OptString("community_id", c.CommunityID)
 	r.OptString("xdpsensor_label", c.Label)
