@@ -20,7 +20,7 @@ func TestTunnelObject(t *testing.T) {
 	a.Layer = event.LayerInner
 	line := encodeLine(t, Options{}, a, nil)
 	wantTunnel := `"tunnel":{"src_ip":"198.51.100.1","src_port":51000,"dest_ip":"198.51.100.2","dest_port":4789,"proto":"UDP","depth":1,"pcap_cnt":7,"pkt_src":"wire/pcap","xdpsensor_type":"vxlan","xdpsensor_id":1001}`
-	if !bytes.Contains(line, []byte(`"references":["https://www.shadowserver.org"]},`+wantTunnel+`,"packet":`)) {
+	if !bytes.Contains(line, []byte(`"references":["https://www.shadowserver.org"]},`+wantTunnel+`,"direction":`)) {
 		t.Errorf("alert lacks the tunnel object after alert:\n%s\nwant %s", line, wantTunnel)
 	}
 	if !bytes.Contains(line, []byte(`"xdpsensor_layer":"inner"`)) {
