@@ -15,11 +15,16 @@ import (
 )
 
 // ReplaySource runs each packet of capture files through the very same
-// kernel program with BPF_PROG_TEST_RUN, on the capture's clock.
+// kernel program with BPF_PROG_TEST_RUN, on the capture's clock: a Feed's
+// frames with one call (loader.BatchRunner), frames too large for it one
+// call each (loader.FrameRunner), in capture order.
 type ReplaySource struct {
 	Program *ebpf.Program
+	// Batcher runs many frames per call; nil runs each frame alone.
+	Batcher *loader.BatchRunner
 	Files   []string
-	// Batch is how many packets one Feed runs before the ring is drained.
+	// Batch is how many packets one Feed runs before the ring is drained
+	// (at most loader.FeedBatch with a Batcher).
 	Batch int
 
 	runner  *loader.FrameRunner
@@ -41,13 +46,16 @@ func (r *ReplaySource) Feed(ctx context.Context) (uint64, bool, error) {
 	if batch <= 0 {
 		batch = 1024
 	}
+	if r.Batcher != nil {
+		batch = min(batch, loader.FeedBatch)
+	}
 	for i := 0; i < batch; i++ {
 		if ctx.Err() != nil {
-			return r.now, true, nil
+			return r.now, true, r.flushBatch()
 		}
 		if r.cur == nil {
 			if r.file >= len(r.Files) {
-				return r.now, true, nil
+				return r.now, true, r.flushBatch()
 			}
 			rd, err := capture.Open(r.Files[r.file])
 			r.file++
@@ -69,7 +77,20 @@ func (r *ReplaySource) Feed(ctx context.Context) (uint64, bool, error) {
 			return r.now, false, err
 		}
 	}
-	return r.now, false, nil
+	return r.now, false, r.flushBatch()
+}
+
+// flushBatch runs the frames the batch holds.
+func (r *ReplaySource) flushBatch() error {
+	if r.Batcher == nil || r.Batcher.Len() == 0 {
+		return nil
+	}
+	n := r.Batcher.Len()
+	if err := r.Batcher.Run(); err != nil {
+		return err
+	}
+	r.Packets += uint64(n)
+	return nil
 }
 
 // endFile notes how the current file ended and closes it.
@@ -103,6 +124,15 @@ func (r *ReplaySource) run(pkt capture.Packet) error {
 	wire := uint32(len(pkt.Data))
 	if !pkt.Synthetic && pkt.OrigLen > len(pkt.Data) {
 		wire = uint32(pkt.OrigLen)
+	}
+	if r.Batcher != nil {
+		if r.Batcher.Add(ts, wire, uint32(r.read), pkt.Data) {
+			return nil
+		}
+		// Too large for a slot: the frames before it run first.
+		if err := r.flushBatch(); err != nil {
+			return err
+		}
 	}
 	r.buf = append(r.buf[:0], make([]byte, loader.ReplayMetaLen)...)
 	loader.PutReplayMeta(r.buf, ts, wire, uint32(r.read))
