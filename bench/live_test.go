@@ -182,6 +182,9 @@ func BenchmarkLive(b *testing.B) {
 		b.Run("nftables-set/"+sz, func(b *testing.B) { benchNft(b, frame) })
 		b.Run("tcpdump/"+sz, func(b *testing.B) { benchTcpdump(b, frame) })
 		b.Run("af_packet-go/"+sz, func(b *testing.B) { benchAF(b, frame) })
+		b.Run("argus/"+sz, func(b *testing.B) { benchArgusLive(b, frame) })
+		b.Run("softflowd/"+sz, func(b *testing.B) { benchSoftflowdLive(b, frame) })
+		b.Run("pmacctd/"+sz, func(b *testing.B) { benchPmacctLive(b, frame) })
 	}
 }
 

@@ -82,7 +82,11 @@ func (d *Decoder) Alert(raw []byte) (*event.Alert, error) {
 			Start: d.Clock(ev.FlowStartNs),
 		}
 	}
-	a.ID = abi.AlertID(&ev.Key, ev.FlowStartNs, ev.TsNs, ev.RuleId)
+	flowID := a.FlowID
+	if ev.HasFlow == 0 {
+		flowID = abi.FlowID(&ev.Key, ev.FlowStartNs)
+	}
+	a.ID = abi.AlertIDOf(flowID, ev.TsNs, ev.RuleId)
 	if d.Interface != nil {
 		a.Packet.Interface = d.Interface(ev.Ifindex)
 	}

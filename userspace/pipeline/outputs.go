@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/xdpsensor/xdpsensor/userspace/eve"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
@@ -31,7 +32,8 @@ func openOutputs(cfg *Config, localNets []netip.Prefix) ([]event.Sink, error) {
 		open func(path string) (event.Sink, error)
 	}{
 		{"eve.json", func(p string) (event.Sink, error) {
-			return eve.Open(p, eve.Options{SensorName: cfg.SensorName, CompressIPv6: true})
+			// Encoded on every CPU: EVE's records are the costliest to write.
+			return eve.Open(p, eve.Options{SensorName: cfg.SensorName, CompressIPv6: true, Workers: runtime.NumCPU()})
 		}},
 		{"alert.fast", func(p string) (event.Sink, error) { return snortalert.Open(p, snortalert.Fast, snortalert.Options{}) }},
 		{"alert.full", func(p string) (event.Sink, error) { return snortalert.Open(p, snortalert.Full, snortalert.Options{}) }},

@@ -233,8 +233,17 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	if cfg.Capture.RingSize > 16<<20 {
 		cfg.Capture.RingSize = 16 << 20 // replay drains every batch: 1024 frames fit
 	}
+	// The tables are sized for the captures' bytes, as they always were;
+	// a scan of the captures, meanwhile, bounds their flows, which is what
+	// the tracker paces its sweeps by (pipeline.Options.FlowCapacity).
+	var need chan [2]uint32
 	if cfg.FlowTableSize == 0 {
-		cfg.FlowTableSize, cfg.FlowTableSizeV6 = replayTables(files)
+		cfg.FlowTableSize, cfg.FlowTableSizeV6 = replayTablesBySize(files)
+		need = make(chan [2]uint32, 1)
+		go func() {
+			v4, v6 := replayTables(files)
+			need <- [2]uint32{min(v4, cfg.FlowTableSize), min(v6, cfg.FlowTableSizeV6)}
+		}()
 	}
 	s, err := loader.Load(loader.Config{
 		FlowTableSize:   cfg.FlowTableSize,
@@ -266,8 +275,12 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	if sinks, err = withFleet(&cfg, prep, nil, sinks); err != nil {
 		return sum, err
 	}
-	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, EmergencyTimeout: cfg.EmergencyTimeout,
-		StatsInterval: cfg.StatsInterval, Classify: prep.classify, Logger: prep.log})
+	opts := Options{FlowTimeout: cfg.FlowTimeout, EmergencyTimeout: cfg.EmergencyTimeout,
+		StatsInterval: cfg.StatsInterval, Classify: prep.classify, Logger: prep.log}
+	if need != nil {
+		opts.FlowCapacity = <-need
+	}
+	p, err := New(s, sinks, opts)
 	if err != nil {
 		return sum, err
 	}
