@@ -175,8 +175,8 @@ func BenchmarkLive(b *testing.B) {
 		b.Run("bare-xdp-drop/"+sz, func(b *testing.B) {
 			benchFloorReceiver(b, frame, func(f *FloorsObjects) *ebpf.Program { return f.BareDrop })
 		})
-		b.Run("floor-parse+lru-update/"+sz, func(b *testing.B) {
-			benchFloorReceiver(b, frame, func(f *FloorsObjects) *ebpf.Program { return f.ParseLruUpdate })
+		b.Run("floor-parse+hash-update/"+sz, func(b *testing.B) {
+			benchFloorReceiver(b, frame, func(f *FloorsObjects) *ebpf.Program { return f.ParseHashUpdate })
 		})
 		b.Run("xdpsensor/"+sz, func(b *testing.B) { benchSensor(b, frame) })
 		b.Run("nftables-set/"+sz, func(b *testing.B) { benchNft(b, frame) })
