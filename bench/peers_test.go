@@ -44,6 +44,10 @@ import (
 const (
 	peerPackets = 1_000_000
 	peerFlows   = 65536
+	// peerActive flows are open at once: each flow's 15 or 16 packets
+	// come 4096 packets (4 ms) apart, as a link carrying a thousand new
+	// connections a second would show them.
+	peerActive = 4096
 )
 
 // peerTools says which peers are installed; make bench installs them.
@@ -58,9 +62,11 @@ func needPeers(tb testing.TB, tools ...string) {
 
 // writePeerCapture writes the offline benchmark's capture: packets TCP
 // frames of 64 to 254 bytes in flows conversations (a handshake, then data
-// both ways), round-robin over the flows, 1 µs apart; one flow in 256 goes
-// to the listed address.
-func writePeerCapture(tb testing.TB, path string, packets, flows int) {
+// both ways), 1 µs apart; one flow in 256 goes to the listed address.
+// active flows are open at a time, served round-robin, each replaced by
+// the next when it has sent its share: a flow's packets come active
+// packets apart (active = flows: every flow open from start to end).
+func writePeerCapture(tb testing.TB, path string, packets, flows, active int) {
 	tb.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -85,8 +91,33 @@ func writePeerCapture(tb testing.TB, path string, packets, flows int) {
 	for i := range next {
 		next[i] = [2]uint32{1000, 500000}
 	}
-	for i := 0; i < packets; i++ {
-		flow, round := i%flows, i/flows
+	// Each flow's share: packets/flows, the first ones one more.
+	share := func(f int) int {
+		n := packets / flows
+		if f < packets%flows {
+			n++
+		}
+		return n
+	}
+	type open struct{ flow, round int }
+	slots := make([]open, active)
+	started := 0
+	for i := range slots {
+		slots[i] = open{flow: started}
+		started++
+	}
+	for i, slot := 0, 0; i < packets; slot = (slot + 1) % active {
+		if slots[slot].flow < 0 {
+			continue
+		}
+		flow, round := slots[slot].flow, slots[slot].round
+		if slots[slot].round++; slots[slot].round == share(flow) {
+			slots[slot] = open{flow: -1}
+			if started < flows {
+				slots[slot] = open{flow: started}
+				started++
+			}
+		}
 		seed = seed*1664525 + 1013904223
 		payload := 10 + int(seed>>8)%191 // frames of 64..254 bytes
 		client := [4]byte{198, 51, 100, byte(flow >> 8)}
@@ -144,6 +175,7 @@ func writePeerCapture(tb testing.TB, path string, packets, flows int) {
 		binary.LittleEndian.PutUint32(rec[12:], uint32(n))
 		w.Write(rec)
 		w.Write(fr)
+		i++
 	}
 	if err := w.Flush(); err != nil {
 		tb.Fatal(err)
@@ -179,7 +211,7 @@ func peerCapture(tb testing.TB) string {
 			tb.Fatal(err)
 		}
 		peerCapturePath = filepath.Join(dir, "flows.pcap")
-		writePeerCapture(tb, peerCapturePath, peerPackets, peerFlows)
+		writePeerCapture(tb, peerCapturePath, peerPackets, peerFlows, peerActive)
 	})
 	return peerCapturePath
 }

@@ -62,12 +62,6 @@ type Options struct {
 	// Interfaces names the ifindexes we attached to (they may live in
 	// another network namespace); others are looked up here.
 	Interfaces map[uint32]string
-	// FlowCapacity, when set, is the flows (IPv4, IPv6) the tracker paces
-	// its sweeps and its emergency mode by, in place of the tables' size:
-	// a replay's tables are sized for any capture while its flows are
-	// known to need far fewer, and a sweep pass costs a walk over the
-	// whole table however few flows it holds.
-	FlowCapacity [2]uint32
 }
 
 // Counts are what a pipeline wrote.
@@ -125,10 +119,6 @@ func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, er
 		Linger:           opts.FlowLinger,
 		EmergencyTimeout: opts.EmergencyTimeout,
 		Skip:             opts.SkipFlows,
-	}
-	if c := opts.FlowCapacity; c[0] != 0 || c[1] != 0 {
-		p.tracker.Capacity = uint64(c[0]) + uint64(c[1])
-		p.tracker.CapacityV6 = uint64(c[1])
 	}
 	p.tracker.Sync = p.flush
 	p.started = time.Now()

@@ -145,12 +145,12 @@ func (s *hashSet) add(h uint64) bool {
 	}
 }
 
-// replayTables is the flow capacity captures need: twice the most flows
+// replayTables sizes the flow tables for captures: twice the most flows
 // they can make (so that the tables never fill, nor pass the tracker's
-// high-water mark), at most what the file sizes allow. The tracker paces
-// its sweeps by capacity (a share of it per tick of packet time): paced
-// by tables much larger than the flows, it would pass over them again and
-// again, each pass a walk over every bucket.
+// high-water mark), at most what the file sizes allow. A table larger
+// than its flows costs its allocation, each sweep a walk over its empty
+// buckets, and the tracker's pace (a share of the capacity per tick of
+// packet time) pass after pass; its lookups miss the cache more.
 func replayTables(files []string) (v4, v6 uint32) {
 	maxV4, maxV6 := replayTablesBySize(files)
 	b := newFlowBound()

@@ -233,18 +233,16 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	if cfg.Capture.RingSize > 16<<20 {
 		cfg.Capture.RingSize = 16 << 20 // replay drains every batch: 1024 frames fit
 	}
-	// The tables are sized for the captures' bytes, as they always were;
-	// a scan of the captures, meanwhile, bounds their flows, which is what
-	// the tracker paces its sweeps by (pipeline.Options.FlowCapacity).
-	var need chan [2]uint32
 	if cfg.FlowTableSize == 0 {
-		cfg.FlowTableSize, cfg.FlowTableSizeV6 = replayTablesBySize(files)
-		need = make(chan [2]uint32, 1)
-		go func() {
-			v4, v6 := replayTables(files)
-			need <- [2]uint32{min(v4, cfg.FlowTableSize), min(v6, cfg.FlowTableSizeV6)}
-		}()
+		cfg.FlowTableSize, cfg.FlowTableSizeV6 = replayTables(files)
 	}
+	// The captures are read from here on, while the program loads.
+	ahead := readCaptures(ctx, files)
+	defer func() {
+		if ahead != nil {
+			ahead.stop()
+		}
+	}()
 	s, err := loader.Load(loader.Config{
 		FlowTableSize:   cfg.FlowTableSize,
 		FlowTableSizeV6: cfg.FlowTableSizeV6,
@@ -277,9 +275,6 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	}
 	opts := Options{FlowTimeout: cfg.FlowTimeout, EmergencyTimeout: cfg.EmergencyTimeout,
 		StatsInterval: cfg.StatsInterval, Classify: prep.classify, Logger: prep.log}
-	if need != nil {
-		opts.FlowCapacity = <-need
-	}
 	p, err := New(s, sinks, opts)
 	if err != nil {
 		return sum, err
@@ -288,7 +283,8 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 		closeSinks(sinks)
 		return sum, err
 	}
-	src := &ReplaySource{Program: s.Objects.Xdpsensor, Files: files}
+	src := &ReplaySource{Program: s.Objects.Xdpsensor, Files: files, ahead: ahead}
+	ahead = nil // the source stops it
 	if cfg.ReplayPerFrame {
 		prep.log.Debug("replay: one frame per call")
 	} else if src.Batcher, err = loader.NewBatchRunner(s); err != nil {
