@@ -50,6 +50,9 @@ func openOutputs(cfg *Config, localNets []netip.Prefix) ([]event.Sink, error) {
 		if b, ok := s.(interface{ SetMaxPending(int) }); ok && cfg.OutputBacklog > 0 {
 			b.SetMaxPending(cfg.OutputBacklog)
 		}
+		if o.name == "conn.log" {
+			s = newAsyncSink(s) // encoded beside the drain (eve.json encodes on every CPU itself)
+		}
 		sinks = append(sinks, s)
 	}
 	return sinks, nil
