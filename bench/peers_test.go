@@ -432,7 +432,8 @@ aggregate: src_host, dst_host, src_port, dst_port, proto
 plugins: print
 print_output: csv
 print_output_file: %[1]s/flows.csv
-print_refresh_time: 3600
+print_refresh_time: 1
+print_output_file_append: true
 print_cache_entries: 131101
 plugin_pipe_size: 268435456
 plugin_buffer_size: 262144
@@ -546,22 +547,53 @@ func liveTool(b *testing.B, frame []byte, start func(e *liveEnv, dir string) (cm
 	for i := 0; i < b.N; i++ {
 		took += e.send(b, gen, frame, liveFrames)
 	}
-	// What the kernel queued for it is not lost: give it time to catch up.
+	// What the kernel queued for it is not lost: give it (and its child
+	// processes: pmacctd's plugins) time to catch up.
 	waitIdle(cmd.Process.Pid, 20*time.Second)
+	for _, child := range children(cmd.Process.Pid) {
+		waitIdle(child, 20*time.Second)
+	}
+	stopped := false
 	if beforeStop != nil {
 		beforeStop()
+		// It stops itself (softflowd, asked through its control socket:
+		// a signal during its shutdown would make it exit at once,
+		// exporting nothing).
+		select {
+		case <-exited:
+			stopped = true
+		case <-time.After(30 * time.Second):
+		}
 	}
-	cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		<-exited
-		b.Fatalf("%s did not stop on SIGINT\n%s", cmd.Args[0], out.String())
+	if !stopped {
+		cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+			b.Fatalf("%s did not stop on SIGINT\n%s", cmd.Args[4], out.String())
+		}
 	}
 	r := read()
+	if r.records == 0 {
+		logs, _ := exec.Command("sh", "-c", "cat "+dir+"/*.log 2>/dev/null | tail -20").Output()
+		b.Logf("%s recorded nothing; it said:\n%s\n%s", cmd.Args[4], out.String(), logs)
+	}
 	report(b, took, liveFrames*b.N)
 	reportSessions(b, took, liveFrames*b.N, r)
+}
+
+// children are pid's child processes.
+func children(pid int) []int {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	var out []int
+	for _, f := range strings.Fields(string(data)) {
+		if c, err := strconv.Atoi(f); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // waitIdle waits until pid has used no CPU for 300 ms, or limit passes.
@@ -610,6 +642,7 @@ func benchSoftflowdLive(b *testing.B, frame []byte) {
 		before := func() {
 			// Its own count of what libpcap dropped.
 			out, _ := exec.Command("softflowctl", "-c", ctl, "statistics").CombinedOutput()
+			os.WriteFile(filepath.Join(dir, "softflowctl.log"), out, 0o644)
 			if m := regexp.MustCompile(`Packets dropped by libpcap: (\d+)`).FindSubmatch(out); m != nil {
 				drops, _ = strconv.ParseInt(string(m[1]), 10, 64)
 			}
@@ -633,6 +666,9 @@ func benchPmacctLive(b *testing.B, frame []byte) {
 		cmd := exec.Command("ip", "netns", "exec", e.ns, "pmacctd", "-f", pmacctConfig(b, dir, e.rcv, true))
 		return cmd, nil, func() sessionRun {
 			waitPmacctPurged(b, dir)
+			if _, err := os.Stat(filepath.Join(dir, "flows.csv")); err != nil {
+				return sessionRun{drops: pmacctDrops(filepath.Join(dir, "pmacctd.log"))} // it wrote no record
+			}
 			r := pmacctPackets(b, filepath.Join(dir, "flows.csv"))
 			r.drops = pmacctDrops(filepath.Join(dir, "pmacctd.log"))
 			return r
