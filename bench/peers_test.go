@@ -199,6 +199,8 @@ func ipChecksum(h []byte) uint16 {
 var (
 	peerCaptureOnce sync.Once
 	peerCapturePath string
+	openCaptureOnce sync.Once
+	openCapturePath string
 	sensorBinOnce   sync.Once
 	sensorBinPath   string
 )
@@ -214,6 +216,17 @@ func peerCapture(tb testing.TB) string {
 		writePeerCapture(tb, peerCapturePath, peerPackets, peerFlows, peerActive)
 	})
 	return peerCapturePath
+}
+
+// allOpenCapture is the offline capture's frames with all 65,536 flows
+// open from start to end (each flow's packets 65,536 apart): the worst
+// case for every tool's flow table and the CPU's caches.
+func allOpenCapture(tb testing.TB) string {
+	openCaptureOnce.Do(func() {
+		openCapturePath = filepath.Join(filepath.Dir(peerCapture(tb)), "flows-all-open.pcap")
+		writePeerCapture(tb, openCapturePath, peerPackets, peerFlows, peerFlows)
+	})
+	return openCapturePath
 }
 
 // sensorBin is xdpsensor built as an operator runs it.
@@ -470,6 +483,16 @@ func BenchmarkOffline(b *testing.B) {
 		{"xdpsensor-replay", func(b *testing.B, dir string) (time.Duration, sessionRun) {
 			took := runTimed(b, exec.Command(bin, "replay", "-b", listFile(b, dir), "-o", filepath.Join(dir, "out"), cap))
 			return took, eveFlowPackets(b, filepath.Join(dir, "out", "eve.json"))
+		}},
+		{"xdpsensor-replay-all-open", func(b *testing.B, dir string) (time.Duration, sessionRun) {
+			took := runTimed(b, exec.Command(bin, "replay", "-b", listFile(b, dir), "-o", filepath.Join(dir, "out"), allOpenCapture(b)))
+			return took, eveFlowPackets(b, filepath.Join(dir, "out", "eve.json"))
+		}},
+		{"softflowd-all-open", func(b *testing.B, dir string) (time.Duration, sessionRun) {
+			col := startCollector(b, "")
+			took := runTimed(b, exec.Command("softflowd", "-d", "-r", allOpenCapture(b), "-n", col.addr(), "-v", "5", "-m", strconv.Itoa(2*peerFlows),
+				"-p", filepath.Join(dir, "softflowd.pid"), "-c", "none"))
+			return took, col.settle()
 		}},
 		{"xdpsensor-replay-per-frame", func(b *testing.B, dir string) (time.Duration, sessionRun) {
 			took := runTimed(b, exec.Command(bin, "replay", "--per-frame", "-b", listFile(b, dir), "-o", filepath.Join(dir, "out"), cap))
