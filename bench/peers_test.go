@@ -431,9 +431,11 @@ func runTimed(tb testing.TB, cmd *exec.Cmd) time.Duration {
 }
 
 func pmacctConfig(tb testing.TB, dir, source string, live bool) string {
-	key := "pcap_savefile"
+	// Offline its cache is written once, at the end of the file; live
+	// every second, so that a SIGINT finds little left to write.
+	key, refresh := "pcap_savefile", 3600
 	if live {
-		key = "pcap_interface"
+		key, refresh = "pcap_interface", 1
 	}
 	conf := fmt.Sprintf(`daemonize: false
 pidfile: %[1]s/pmacctd.pid
@@ -445,12 +447,12 @@ aggregate: src_host, dst_host, src_port, dst_port, proto
 plugins: print
 print_output: csv
 print_output_file: %[1]s/flows.csv
-print_refresh_time: 1
+print_refresh_time: %[4]d
 print_output_file_append: true
 print_cache_entries: 131101
 plugin_pipe_size: 268435456
 plugin_buffer_size: 262144
-`, dir, key, source)
+`, dir, key, source, refresh)
 	path := filepath.Join(dir, "pmacctd.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		tb.Fatal(err)
@@ -516,7 +518,7 @@ func BenchmarkOffline(b *testing.B) {
 			runTimed(b, exec.Command("pmacctd", "-f", pmacctConfig(b, dir, cap, false)))
 			// The core exits at the end of the file; its print plugin
 			// writes the records after.
-			waitPmacctPurged(b, dir)
+			waitPmacctPurged(b, dir, true)
 			return time.Since(start), pmacctPackets(b, filepath.Join(dir, "flows.csv"))
 		}},
 		{"tcpdump", func(b *testing.B, dir string) (time.Duration, sessionRun) {
@@ -688,7 +690,7 @@ func benchPmacctLive(b *testing.B, frame []byte) {
 	liveTool(b, frame, func(e *liveEnv, dir string) (*exec.Cmd, func(), func() sessionRun) {
 		cmd := exec.Command("ip", "netns", "exec", e.ns, "pmacctd", "-f", pmacctConfig(b, dir, e.rcv, true))
 		return cmd, nil, func() sessionRun {
-			waitPmacctPurged(b, dir)
+			waitPmacctPurged(b, dir, false)
 			if _, err := os.Stat(filepath.Join(dir, "flows.csv")); err != nil {
 				return sessionRun{drops: pmacctDrops(filepath.Join(dir, "pmacctd.log"))} // it wrote no record
 			}
@@ -699,14 +701,23 @@ func benchPmacctLive(b *testing.B, frame []byte) {
 	})
 }
 
-// waitPmacctPurged waits until pmacctd's print plugin says it wrote its
-// cache out.
-func waitPmacctPurged(tb testing.TB, dir string) {
+// waitPmacctPurged waits until pmacctd's print plugin has written its
+// cache out for the last time: offline (once) its only purge, at the end
+// of the file; live, the one after the core exits, then nothing more.
+func waitPmacctPurged(tb testing.TB, dir string, once bool) {
 	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		data, _ := os.ReadFile(filepath.Join(dir, "pmacctd.log"))
-		if bytes.Contains(data, []byte("Purging cache - END")) {
+	last, quiet := -1, 0
+	for quiet < 20 { // 400 ms without a new purge
+		if once && last > 0 {
 			return
+		}
+		data, _ := os.ReadFile(filepath.Join(dir, "pmacctd.log"))
+		n := bytes.Count(data, []byte("Purging cache - END"))
+		switch {
+		case n > 0 && n == last:
+			quiet++
+		default:
+			last, quiet = n, 0
 		}
 		if time.Now().After(deadline) {
 			tb.Fatalf("pmacctd's print plugin wrote nothing:\n%s", data)
