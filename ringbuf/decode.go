@@ -45,7 +45,6 @@ func (d *Decoder) flowID(key *abi.BpfFlowKey, start uint64) uint64 {
 	return s.id
 }
 
-
 // RuleResolver resolves kernel rule ids of a blocklist generation.
 type RuleResolver interface {
 	Rule(id, generation uint32) (event.Rule, bool)
