@@ -208,7 +208,7 @@ func BenchmarkFleetDrain(b *testing.B) {
 				}
 				start := time.Now()
 				n := 0
-				err := sb.reader.ReadUntil(time.Now(), func(raw []byte) error {
+				err := sb.reader.Drain(func(raw []byte) error {
 					a, err := dec.Alert(raw)
 					if err != nil {
 						return err

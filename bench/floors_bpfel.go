@@ -70,8 +70,8 @@ const (
 	FloorsProgBareKtime       = "bare_ktime"
 	FloorsProgBareKtimeCoarse = "bare_ktime_coarse"
 	FloorsProgBarePass        = "bare_pass"
-	FloorsProgParseLruInsert  = "parse_lru_insert"
-	FloorsProgParseLruUpdate  = "parse_lru_update"
+	FloorsProgParseHashInsert = "parse_hash_insert"
+	FloorsProgParseHashUpdate = "parse_hash_update"
 	FloorsProgParseOnly       = "parse_only"
 	FloorsVarFloorVerdict     = "floor_verdict"
 )
@@ -122,8 +122,8 @@ type FloorsProgramSpecs struct {
 	BareKtime       *ebpf.ProgramSpec `ebpf:"bare_ktime"`
 	BareKtimeCoarse *ebpf.ProgramSpec `ebpf:"bare_ktime_coarse"`
 	BarePass        *ebpf.ProgramSpec `ebpf:"bare_pass"`
-	ParseLruInsert  *ebpf.ProgramSpec `ebpf:"parse_lru_insert"`
-	ParseLruUpdate  *ebpf.ProgramSpec `ebpf:"parse_lru_update"`
+	ParseHashInsert *ebpf.ProgramSpec `ebpf:"parse_hash_insert"`
+	ParseHashUpdate *ebpf.ProgramSpec `ebpf:"parse_hash_update"`
 	ParseOnly       *ebpf.ProgramSpec `ebpf:"parse_only"`
 }
 
@@ -194,8 +194,8 @@ type FloorsPrograms struct {
 	BareKtime       *ebpf.Program `ebpf:"bare_ktime"`
 	BareKtimeCoarse *ebpf.Program `ebpf:"bare_ktime_coarse"`
 	BarePass        *ebpf.Program `ebpf:"bare_pass"`
-	ParseLruInsert  *ebpf.Program `ebpf:"parse_lru_insert"`
-	ParseLruUpdate  *ebpf.Program `ebpf:"parse_lru_update"`
+	ParseHashInsert *ebpf.Program `ebpf:"parse_hash_insert"`
+	ParseHashUpdate *ebpf.Program `ebpf:"parse_hash_update"`
 	ParseOnly       *ebpf.Program `ebpf:"parse_only"`
 }
 
@@ -205,8 +205,8 @@ func (p *FloorsPrograms) Close() error {
 		p.BareKtime,
 		p.BareKtimeCoarse,
 		p.BarePass,
-		p.ParseLruInsert,
-		p.ParseLruUpdate,
+		p.ParseHashInsert,
+		p.ParseHashUpdate,
 		p.ParseOnly,
 	)
 }

@@ -175,13 +175,16 @@ func BenchmarkLive(b *testing.B) {
 		b.Run("bare-xdp-drop/"+sz, func(b *testing.B) {
 			benchFloorReceiver(b, frame, func(f *FloorsObjects) *ebpf.Program { return f.BareDrop })
 		})
-		b.Run("floor-parse+lru-update/"+sz, func(b *testing.B) {
-			benchFloorReceiver(b, frame, func(f *FloorsObjects) *ebpf.Program { return f.ParseLruUpdate })
+		b.Run("floor-parse+hash-update/"+sz, func(b *testing.B) {
+			benchFloorReceiver(b, frame, func(f *FloorsObjects) *ebpf.Program { return f.ParseHashUpdate })
 		})
 		b.Run("xdpsensor/"+sz, func(b *testing.B) { benchSensor(b, frame) })
 		b.Run("nftables-set/"+sz, func(b *testing.B) { benchNft(b, frame) })
 		b.Run("tcpdump/"+sz, func(b *testing.B) { benchTcpdump(b, frame) })
 		b.Run("af_packet-go/"+sz, func(b *testing.B) { benchAF(b, frame) })
+		b.Run("argus/"+sz, func(b *testing.B) { benchArgusLive(b, frame) })
+		b.Run("softflowd/"+sz, func(b *testing.B) { benchSoftflowdLive(b, frame) })
+		b.Run("pmacctd/"+sz, func(b *testing.B) { benchPmacctLive(b, frame) })
 	}
 }
 

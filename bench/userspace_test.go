@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -29,15 +30,21 @@ func BenchmarkRingDrain(b *testing.B) {
 	sb := sensors[""]
 	frame := toCC.Build()
 	const batch = 100_000 // 42 MB of events: fits the 64 MB ring
-	for _, decode := range []bool{false, true} {
-		name := "read"
-		if decode {
-			name = "decode+eve"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		decode  bool
+		workers int
+	}{
+		{"read", false, 0},
+		{"decode+eve-1goroutine", true, 0},
+		// As the daemon writes eve.json: encoded on every CPU.
+		{"decode+eve", true, runtime.NumCPU()},
+	} {
+		decode := c.decode
+		b.Run(c.name, func(b *testing.B) {
 			rules := &ringbuf.KernelRules{Map: sb.s.Objects.Rules}
 			dec := &ringbuf.Decoder{Rules: rules, Clock: func(ns uint64) time.Time { return time.Unix(0, int64(ns)) }}
-			w := eve.NewWriter(io.Discard, eve.Options{})
+			w := eve.NewWriter(io.Discard, eve.Options{Workers: c.workers})
 			var events int
 			var spent time.Duration
 			for i := 0; i < b.N; i++ {
@@ -52,7 +59,7 @@ func BenchmarkRingDrain(b *testing.B) {
 				}
 				start := time.Now()
 				n := 0
-				sb.reader.ReadUntil(time.Now(), func(raw []byte) error {
+				sb.reader.Drain(func(raw []byte) error {
 					n++
 					if decode {
 						a, err := dec.Alert(raw)
@@ -63,6 +70,7 @@ func BenchmarkRingDrain(b *testing.B) {
 					}
 					return nil
 				})
+				w.Flush() // what the workers still encode is part of the time
 				spent += time.Since(start)
 				if n != batch {
 					b.Fatalf("drained %d events, want %d", n, batch)
@@ -158,7 +166,7 @@ func BenchmarkCaptureToDisk(b *testing.B) {
 					b.Fatal(err)
 				}
 				var rec capture.Record
-				rd.ReadUntil(time.Now(), func(raw []byte) error {
+				rd.Drain(func(raw []byte) error {
 					hdr, data, err := abi.ParseCaptureRecord(raw)
 					if err != nil {
 						return err

@@ -58,6 +58,12 @@ type Config struct {
 	// BenchNewFlows gives every packet new ports (benchmarks of the
 	// new-flow path with one repeated frame); never set it on a sensor.
 	BenchNewFlows bool
+	// AllocFlowsOnDemand creates the flow tables without preallocating
+	// their entries (BPF_F_NO_PREALLOC): same capacity, same program, but
+	// an entry's memory is taken when its flow starts. Replay sizes its
+	// tables for the worst capture and fills a fraction; preallocating
+	// them cost more than replaying.
+	AllocFlowsOnDemand bool
 }
 
 // RulesPerGeneration is the most rules one blocklist load may hold
@@ -258,6 +264,10 @@ func unpinIncompatible(spec *ebpf.CollectionSpec, dir string) ([]string, error) 
 func configureSpec(spec *ebpf.CollectionSpec, cfg Config) error {
 	spec.Maps["flows_v4"].MaxEntries = cfg.FlowTableSize
 	spec.Maps["flows_v6"].MaxEntries = cfg.FlowTableSizeV6
+	if cfg.AllocFlowsOnDemand {
+		spec.Maps["flows_v4"].Flags |= unix.BPF_F_NO_PREALLOC
+		spec.Maps["flows_v6"].Flags |= unix.BPF_F_NO_PREALLOC
+	}
 	spec.Maps["flow_extras"].MaxEntries = cfg.FlowExtraSize
 	spec.Maps["zones"].MaxEntries = DefaultZones
 	spec.Maps["rules"].MaxEntries = RulesMapEntries // bpf/maps.h says 65536: one generation's worth

@@ -19,6 +19,30 @@ type Decoder struct {
 	Rules RuleResolver
 	// Interface names an ifindex; nil leaves Packet.Interface empty.
 	Interface func(ifindex uint32) string
+
+	// flowIDs remembers recent flows' ids: a flow's alerts come
+	// together, and its FNV-1a id took a third of decoding an alert.
+	// A Decoder is for one goroutine.
+	flowIDs [flowIDSlots]flowIDSlot
+}
+
+const flowIDSlots = 256
+
+type flowIDSlot struct {
+	key   abi.BpfFlowKey
+	start uint64
+	id    uint64 // 0: empty
+}
+
+// flowID is abi.FlowID, remembered.
+func (d *Decoder) flowID(key *abi.BpfFlowKey, start uint64) uint64 {
+	h := start ^ uint64(key.PortLo)<<16 ^ uint64(key.PortHi) ^ uint64(key.AddrLo[3])<<24 ^ uint64(key.AddrHi[3])<<32 ^ uint64(key.AddrLo[15])<<40
+	s := &d.flowIDs[(h*0x9e3779b97f4a7c15)>>56%flowIDSlots]
+	if s.id != 0 && s.start == start && s.key == *key {
+		return s.id
+	}
+	*s = flowIDSlot{key: *key, start: start, id: abi.FlowID(key, start)}
+	return s.id
 }
 
 // RuleResolver resolves kernel rule ids of a blocklist generation.
@@ -73,7 +97,7 @@ func (d *Decoder) Alert(raw []byte) (*event.Alert, error) {
 		a.Listed = event.ListedSrc
 	}
 	if ev.HasFlow != 0 {
-		a.FlowID = abi.FlowID(&ev.Key, ev.FlowStartNs)
+		a.FlowID = d.flowID(&ev.Key, ev.FlowStartNs)
 		client, server := ev.Initiator&1, 1-ev.Initiator&1
 		a.ToServer = ev.Direction == client
 		a.Flow = event.AlertFlow{
@@ -83,7 +107,11 @@ func (d *Decoder) Alert(raw []byte) (*event.Alert, error) {
 		}
 	}
 	a.Tunnel, a.Layer = alertTunnel(ev)
-	a.ID = abi.AlertID(&ev.Key, ev.FlowStartNs, ev.TsNs, ev.RuleId)
+	flowID := a.FlowID
+	if ev.HasFlow == 0 {
+		flowID = d.flowID(&ev.Key, ev.FlowStartNs)
+	}
+	a.ID = abi.AlertIDOf(flowID, ev.TsNs, ev.RuleId)
 	// A packet read from a capture file (it has a number in it) came
 	// from no interface of ours: like Suricata reading a pcap, it names
 	// none (its pcap_cnt says where it came from).

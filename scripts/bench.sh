@@ -5,11 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || exec scripts/as-root.sh "$0" "$@"
 COUNT=${BENCH_COUNT:-3}
+scripts/peers.sh # Argus, softflowd, pmacctd: what an analyst would run instead
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 {
 	go test -run '^$' -bench 'Floor|Sensor|Memory|RingDrain' -benchtime 5x -count "$COUNT" ./bench
 	go test -run '^$' -bench 'Live' -benchtime 1x -count "$COUNT" ./bench
+	go test -run '^$' -bench 'Offline' -benchtime 1x -count "$COUNT" ./bench
+	go test -run '^$' -bench 'Sweep|FlowRecords|Storm' -benchtime 1x -count "$COUNT" ./bench
 	go test -run '^$' -bench 'Replay|CaptureToDisk' -benchtime 2x -count "$COUNT" ./bench
 	go test -run '^$' -bench 'BlocklistLoadMillion' -benchtime 2x -count "$COUNT" ./cmd/xdpsensor
 	go test -run '^$' -bench 'RingWrite' -count "$COUNT" ./userspace/capture

@@ -10,6 +10,7 @@ import (
 
 func newReplayCommand(g *globalFlags) *cobra.Command {
 	var sf sensorFlags
+	var perFrame bool
 	cmd := &cobra.Command{
 		Use:   "replay --blocklist FILE... --out DIR CAPTURE.pcap|pcapng...",
 		Short: "Run captures through the same kernel program (BPF_PROG_TEST_RUN) on their own clock; same outputs as run",
@@ -23,6 +24,7 @@ func newReplayCommand(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			cfg.ReplayPerFrame = perFrame
 			sum, err := pipeline.Replay(cmd.Context(), cfg, files)
 			if err != nil {
 				return err
@@ -36,6 +38,9 @@ func newReplayCommand(g *globalFlags) *cobra.Command {
 		},
 	}
 	sf.register(cmd, "xdpsensor-out")
+	// The benchmarks compare batched replay with one call per frame.
+	cmd.Flags().BoolVar(&perFrame, "per-frame", false, "run each frame with its own BPF_PROG_TEST_RUN (slower; for comparison)")
+	cmd.Flags().MarkHidden("per-frame")
 	cmd.Flags().Lookup("ring-size").DefValue = "4194304"
 	_ = cmd.Flags().Set("ring-size", "4194304")
 	return cmd

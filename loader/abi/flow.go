@@ -2,7 +2,6 @@ package abi
 
 import (
 	"encoding/binary"
-	"hash/fnv"
 	"net/netip"
 )
 
@@ -66,8 +65,7 @@ func KeyFromV6(k *BpfFlowKeyV6) BpfFlowKey {
 // alert and the flow's record computed apart agree. It fits in 53 bits
 // for JSON consumers that read numbers as doubles.
 func FlowID(key *BpfFlowKey, startNs uint64) uint64 {
-	h := fnv.New64a()
-	var buf [48]byte
+	var buf [50]byte
 	copy(buf[0:16], key.AddrLo[:])
 	copy(buf[16:32], key.AddrHi[:])
 	binary.BigEndian.PutUint16(buf[32:], key.PortLo)
@@ -75,23 +73,37 @@ func FlowID(key *BpfFlowKey, startNs uint64) uint64 {
 	binary.BigEndian.PutUint32(buf[36:], key.Zone)
 	buf[40] = key.Proto
 	buf[41] = key.Family
-	h.Write(buf[:42])
-	binary.BigEndian.PutUint64(buf[:8], startNs)
-	h.Write(buf[:8])
-	return jsonSafe(h.Sum64())
+	binary.BigEndian.PutUint64(buf[42:], startNs)
+	return jsonSafe(fnv64a(fnvOffset, buf[:]))
 }
 
 // AlertID names an alert: its flow, its packet's time and its rule.
 func AlertID(key *BpfFlowKey, flowStart, ts uint64, rule uint32) uint64 {
-	h := fnv.New64a()
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], FlowID(key, flowStart))
-	h.Write(buf[:])
-	binary.BigEndian.PutUint64(buf[:], ts)
-	h.Write(buf[:])
-	binary.BigEndian.PutUint32(buf[:4], rule)
-	h.Write(buf[:4])
-	return jsonSafe(h.Sum64())
+	return AlertIDOf(FlowID(key, flowStart), ts, rule)
+}
+
+// AlertIDOf is AlertID of a flow whose FlowID is known.
+func AlertIDOf(flowID, ts uint64, rule uint32) uint64 {
+	var buf [20]byte
+	binary.BigEndian.PutUint64(buf[0:], flowID)
+	binary.BigEndian.PutUint64(buf[8:], ts)
+	binary.BigEndian.PutUint32(buf[16:], rule)
+	return jsonSafe(fnv64a(fnvOffset, buf[:]))
+}
+
+// FNV-1a, 64 bits (hash/fnv's New64a), without its interface: ids are
+// made for every alert a drain decodes.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnv64a(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= fnvPrime
+	}
+	return h
 }
 
 // jsonSafe keeps an id within a double's 53-bit mantissa, never 0.

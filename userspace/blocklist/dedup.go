@@ -99,6 +99,11 @@ func (l *loader) dedupPacked(packV4 bool) []warning {
 	}
 	var v4 []uint64
 	var items []item
+	if packV4 {
+		v4 = make([]uint64, 0, n) // a list is mostly IPv4: one allocation, no regrowth
+	} else {
+		items = make([]item, 0, n)
+	}
 	for i, e := range entries {
 		a := e.Prefix.Addr()
 		if a.Is4() {

@@ -297,10 +297,13 @@ func readBounded(ctx context.Context, path string, limit int64) ([]byte, error) 
 		if st.Size() > limit {
 			return nil, fmt.Errorf("%d bytes is more than a blocklist may hold (%d MiB)", st.Size(), limit>>20)
 		}
-		buf.Grow(int(st.Size()) + 512)
+		// The whole file and a byte to read its end into: no regrowth.
+		buf.Grow(int(st.Size()) + 1)
 	}
 	for {
-		buf.Grow(1 << 20)
+		if buf.Available() == 0 {
+			buf.Grow(1 << 20)
+		}
 		b := buf.AvailableBuffer()
 		n, err := f.Read(b[:cap(b)])
 		buf.Write(b[:n])

@@ -21,42 +21,52 @@ import (
 func sourcesPath(pinDir string) (string, bool) { return sidecar.Path(pinDir, "sources") }
 
 // writeSources records, for generation gen, the source of every entry
-// whose line is not its rule's. It is best effort: without it, `list`
-// shows the rule's line.
-func (b *Blocklist) writeSources(gen uint32, list *blocklist.List) error {
+// whose line is not its rule's, in a temporary file; the function it
+// returns puts the file in place (call it once gen is live). It is best
+// effort: without it, `list` shows the rule's line.
+func (b *Blocklist) writeSources(gen uint32, list *blocklist.List) (commit func()) {
 	path, ok := sourcesPath(b.PinDir)
 	if !ok {
-		return nil
+		return func() {}
 	}
 	if err := os.MkdirAll(sidecar.Dir, 0o700); err != nil {
-		return err
+		return func() {}
 	}
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
-		return err
+		return func() {}
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	fmt.Fprintf(w, "generation\t%d\n", gen)
+	var line []byte
 	for _, e := range list.Entries {
 		if e.Rule >= 0 && e.Rule < len(list.Rules) && e.Source != list.Rules[e.Rule].Source {
-			w.WriteString(e.Prefix.String())
-			w.WriteByte('\t')
-			w.WriteString(e.Source)
-			w.WriteByte('\n')
+			line = append(e.Prefix.AppendTo(line[:0]), '\t')
+			line = append(append(line, e.Source...), '\n')
+			w.Write(line)
 		}
 	}
 	err = w.Flush()
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
 	if err != nil {
 		os.Remove(tmp)
+		return func() {}
 	}
-	return err
+	return func() {
+		if os.Rename(tmp, path) != nil {
+			os.Remove(tmp)
+		}
+	}
+}
+
+// dropSources removes the sources a failed load wrote aside.
+func (b *Blocklist) dropSources() {
+	if path, ok := sourcesPath(b.PinDir); ok {
+		os.Remove(path + ".tmp")
+	}
 }
 
 // readSources returns the entries' own sources by prefix, when they were

@@ -2,6 +2,7 @@ package eve
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"net/netip"
 	"strconv"
 	"time"
@@ -19,13 +20,13 @@ const (
 // AppendAlert appends the EVE `alert` record of a to b, without a
 // trailing newline.
 func AppendAlert(b []byte, a *event.Alert, opts Options) []byte {
-	return appendAlert(b, a, &opts)
+	return appendAlert(b, a, &opts, nil)
 }
 
 // AppendFlow appends the EVE `flow` record of f to b, without a trailing
 // newline.
 func AppendFlow(b []byte, f *event.Flow, opts Options) []byte {
-	return appendFlow(b, f, &opts)
+	return appendFlow(b, f, &opts, nil)
 }
 
 func isICMP(p uint8) bool {
@@ -128,13 +129,12 @@ func (o *object) communityID(h *header) {
 	if !h.l4 && (event.HasPorts(h.proto) || isICMP(h.proto)) {
 		return
 	}
-	var buf [communityid.Len]byte
-	var id []byte
+	sport, dport := h.src.Port, h.dst.Port
 	if isICMP(h.proto) {
-		id = communityid.Append(buf[:0], 0, h.src.IP, h.dst.IP, uint16(h.icmpType), uint16(h.icmpCode), h.proto)
-	} else {
-		id = communityid.Append(buf[:0], 0, h.src.IP, h.dst.IP, h.src.Port, h.dst.Port, h.proto)
+		sport, dport = uint16(h.icmpType), uint16(h.icmpCode)
 	}
+	var buf [communityid.Len]byte
+	id := o.ids.get(buf[:0], h.src.IP, h.dst.IP, sport, dport, h.proto)
 	if len(id) == 0 {
 		return
 	}
@@ -144,7 +144,7 @@ func (o *object) communityID(h *header) {
 	o.b = append(o.b, '"')
 }
 
-func appendAlert(b []byte, a *event.Alert, opts *Options) []byte {
+func appendAlert(b []byte, a *event.Alert, opts *Options, ids *idCache) []byte {
 	p := &a.Packet
 	h := header{
 		time:         p.Time,
@@ -162,7 +162,7 @@ func appendAlert(b []byte, a *event.Alert, opts *Options) []byte {
 		compressIPv6: opts.CompressIPv6,
 		packet:       true,
 	}
-	o := object{b: append(b, '{')}
+	o := object{b: append(b, '{'), ids: ids}
 	o.header(&h)
 	o.communityID(&h)
 
@@ -301,7 +301,7 @@ func flowReason(r event.EndReason) string {
 	}
 }
 
-func appendFlow(b []byte, f *event.Flow, opts *Options) []byte {
+func appendFlow(b []byte, f *event.Flow, opts *Options, ids *idCache) []byte {
 	// Suricata timestamps a flow record when it writes it; the flow's
 	// last packet is our nearest equivalent.
 	h := header{
@@ -317,7 +317,7 @@ func appendFlow(b []byte, f *event.Flow, opts *Options) []byte {
 		icmpCode:     f.ICMPCode,
 		compressIPv6: opts.CompressIPv6,
 	}
-	o := object{b: append(b, '{')}
+	o := object{b: append(b, '{'), ids: ids}
 	o.header(&h)
 
 	o.open("flow")
@@ -445,4 +445,40 @@ func (o *object) flagCounts(k string, c *event.TCPFlagCounts) {
 	o.uint("ece", uint64(c.ECE))
 	o.uint("cwr", uint64(c.CWR))
 	o.close()
+}
+
+// idCache remembers the Community IDs of recent flows: a flow's alerts and
+// its record share one, and its SHA-1 cost more than the rest of an alert
+// record. Direct-mapped by a hash of the tuple; a nil cache computes each.
+type idCache struct {
+	slots [idCacheSlots]idSlot
+}
+
+const idCacheSlots = 1024
+
+type idSlot struct {
+	src, dst     netip.Addr
+	sport, dport uint16
+	proto        uint8
+	n            uint8 // bytes of id; 0: empty, or an ID that cannot be made
+	id           [communityid.Len]byte
+}
+
+// get appends the Community ID of the tuple to b.
+func (c *idCache) get(b []byte, src, dst netip.Addr, sport, dport uint16, proto uint8) []byte {
+	if c == nil {
+		return communityid.Append(b, 0, src, dst, sport, dport, proto)
+	}
+	h := uint64(sport)<<24 ^ uint64(dport)<<8 ^ uint64(proto)
+	for _, a := range [2]netip.Addr{src, dst} {
+		x := a.As16()
+		h = (h ^ binary.LittleEndian.Uint64(x[0:]) ^ binary.LittleEndian.Uint64(x[8:])*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
+	}
+	s := &c.slots[(h>>40)%idCacheSlots]
+	if s.n != 0 && s.src == src && s.dst == dst && s.sport == sport && s.dport == dport && s.proto == proto {
+		return append(b, s.id[:s.n]...)
+	}
+	id := communityid.Append(s.id[:0], 0, src, dst, sport, dport, proto)
+	*s = idSlot{src: src, dst: dst, sport: sport, dport: dport, proto: proto, n: uint8(len(id)), id: s.id}
+	return append(b, id...)
 }

@@ -12,7 +12,8 @@ import (
 // are written unescaped; values go through the typed methods.
 type object struct {
 	b     []byte
-	comma bool // a member precedes: the next one needs a comma
+	comma bool     // a member precedes: the next one needs a comma
+	ids   *idCache // nil: Community IDs computed each time
 }
 
 func (o *object) key(k string) {
@@ -161,8 +162,30 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// plain marks the bytes a JSON string carries as they are: printable
+// ASCII but the quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendEscaped is appendString without the quotes.
 func appendEscaped(b []byte, s string) []byte {
+	// Most strings (rule messages, categories, names) need no escaping:
+	// one table look-up a byte finds out, then they are copied whole.
+	i := 0
+	for i < len(s) && plain[s[i]] {
+		i++
+	}
+	if i == len(s) {
+		return append(b, s...)
+	}
+	return appendEscapedSlow(b, s)
+}
+
+func appendEscapedSlow(b []byte, s string) []byte {
 	const digits = "0123456789abcdef"
 	start := 0
 	for i := 0; i < len(s); {

@@ -160,3 +160,47 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+// TestCommunityIDCacheChangesNothing: a Writer, which remembers recent
+// flows' Community IDs, writes what encoding each event afresh does.
+func TestCommunityIDCacheChangesNothing(t *testing.T) {
+	for _, workers := range []int{0, 2, 3} {
+		writeLikeAppend(t, Options{Workers: workers})
+	}
+}
+
+// writeLikeAppend: a Writer with opts writes what AppendAlert and
+// AppendFlow do, in order, across flushes and stats records.
+func writeLikeAppend(t *testing.T, opts Options) {
+	alerts, flows, _ := randomEvents(3000)
+	var got bytes.Buffer
+	w := NewWriter(&got, opts)
+	var want []byte
+	for i := range alerts {
+		// Each alert twice, and its flow's tuple again in a flow record.
+		for range 2 {
+			if err := w.WriteAlert(alerts[i]); err != nil {
+				t.Fatal(err)
+			}
+			want = append(AppendAlert(want, alerts[i], Options{}), '\n')
+		}
+		if i < len(flows) {
+			if err := w.WriteFlow(flows[i]); err != nil {
+				t.Fatal(err)
+			}
+			want = append(AppendFlow(want, flows[i], Options{}), '\n')
+		}
+		if i%1000 == 999 {
+			st := &event.Stats{Time: time.Unix(int64(i), 0), Counters: []event.Counter{{Name: "a.b", Value: uint64(i)}}}
+			w.WriteStats(st)
+			want = append(AppendStats(want, st, Options{}), '\n')
+		}
+		if i%777 == 0 {
+			w.Flush()
+		}
+	}
+	w.Close()
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("workers %d: a Writer's records differ from AppendAlert's and AppendFlow's", opts.Workers)
+	}
+}

@@ -66,6 +66,9 @@ func (o *object) counters(cs []event.Counter) {
 
 // WriteStats writes s's stats record.
 func (w *Writer) WriteStats(s *event.Stats) error {
+	if w.enc != nil {
+		return w.enc.queue(queued{stats: s})
+	}
 	w.line = append(appendStats(w.line[:0], s, &w.opts), '\n')
 	return w.out.Write(w.line)
 }

@@ -26,6 +26,10 @@ type Options struct {
 	// prefixes, as Suricata's reference.config does; nil means
 	// DefaultReferenceSystems.
 	ReferenceSystems map[string]string
+	// Workers encodes records in this many goroutines, a batch each,
+	// written in order (0 or 1: in the caller's goroutine). Events handed
+	// to a Writer must then stay unchanged until its next Flush.
+	Workers int
 }
 
 // Writer writes events as EVE JSON lines through an outfile.Writer. It
@@ -34,6 +38,8 @@ type Writer struct {
 	out  *outfile.Writer
 	opts Options
 	line []byte // reused encoding buffer
+	ids  idCache
+	enc  *parallel // Options.Workers > 1
 }
 
 var _ event.Sink = (*Writer)(nil)
@@ -45,7 +51,11 @@ func NewWriter(w io.Writer, opts Options) *Writer {
 }
 
 func newWriter(out *outfile.Writer, opts Options) *Writer {
-	return &Writer{out: out, opts: opts, line: make([]byte, 0, 2048)}
+	w := &Writer{out: out, opts: opts, line: make([]byte, 0, 2048)}
+	if opts.Workers > 1 {
+		w.enc = newParallel(out, &w.opts, opts.Workers)
+	}
+	return w
 }
 
 // Open opens (creating it with mode 0640 if needed) the file at path for
@@ -60,21 +70,40 @@ func Open(path string, opts Options) (*Writer, error) {
 
 // WriteAlert writes a's alert record.
 func (w *Writer) WriteAlert(a *event.Alert) error {
-	w.line = append(appendAlert(w.line[:0], a, &w.opts), '\n')
+	if w.enc != nil {
+		return w.enc.queue(queued{alert: a})
+	}
+	w.line = append(appendAlert(w.line[:0], a, &w.opts, &w.ids), '\n')
 	return w.out.Write(w.line)
 }
 
 // WriteFlow writes f's flow record.
 func (w *Writer) WriteFlow(f *event.Flow) error {
-	w.line = append(appendFlow(w.line[:0], f, &w.opts), '\n')
+	if w.enc != nil {
+		return w.enc.queue(queued{flow: f})
+	}
+	w.line = append(appendFlow(w.line[:0], f, &w.opts, &w.ids), '\n')
 	return w.out.Write(w.line)
 }
 
 // Flush writes out the buffered records.
-func (w *Writer) Flush() error { return w.out.Flush() }
+func (w *Writer) Flush() error {
+	w.sync()
+	return w.out.Flush()
+}
+
+// sync waits for the records being encoded and writes them.
+func (w *Writer) sync() {
+	if w.enc != nil {
+		w.enc.sync()
+	}
+}
 
 // Reopen starts writing a new file at the same path (SIGHUP).
-func (w *Writer) Reopen() error { return w.out.Reopen() }
+func (w *Writer) Reopen() error {
+	w.sync()
+	return w.out.Reopen()
+}
 
 // OutputStats reports the records the file could not take (outfile.Reporter).
 func (w *Writer) OutputStats() outfile.Stats { return w.out.Stats() }
@@ -84,4 +113,10 @@ func (w *Writer) SetMaxPending(n int) { w.out.SetMaxPending(n) }
 
 // Close flushes the Writer and closes the underlying writer if it is an
 // io.Closer. Closing twice returns an error.
-func (w *Writer) Close() error { return w.out.Close() }
+func (w *Writer) Close() error {
+	if w.enc != nil {
+		w.enc.stop()
+		w.enc = nil
+	}
+	return w.out.Close()
+}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/xdpsensor/xdpsensor/userspace/eve"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
@@ -31,7 +32,10 @@ func openOutputs(cfg *Config, localNets []netip.Prefix) ([]event.Sink, error) {
 		open func(path string) (event.Sink, error)
 	}{
 		{"eve.json", func(p string) (event.Sink, error) {
-			return eve.Open(p, cfg.eveOptions())
+			// Encoded on every CPU: EVE's records are the costliest to write.
+			opts := cfg.eveOptions()
+			opts.Workers = runtime.NumCPU()
+			return eve.Open(p, opts)
 		}},
 		{"alert.fast", func(p string) (event.Sink, error) { return snortalert.Open(p, snortalert.Fast, snortalert.Options{}) }},
 		{"alert.full", func(p string) (event.Sink, error) { return snortalert.Open(p, snortalert.Full, snortalert.Options{}) }},
@@ -52,6 +56,9 @@ func openOutputs(cfg *Config, localNets []netip.Prefix) ([]event.Sink, error) {
 		}
 		if b, ok := s.(interface{ SetMaxPending(int) }); ok && cfg.OutputBacklog > 0 {
 			b.SetMaxPending(cfg.OutputBacklog)
+		}
+		if o.name == "conn.log" {
+			s = newAsyncSink(s) // encoded beside the drain (eve.json encodes on every CPU itself)
 		}
 		sinks = append(sinks, s)
 	}

@@ -15,16 +15,22 @@ import (
 )
 
 // ReplaySource runs each packet of capture files through the very same
-// kernel program with BPF_PROG_TEST_RUN, on the capture's clock.
+// kernel program with BPF_PROG_TEST_RUN, on the capture's clock: a Feed's
+// frames with one call (loader.BatchRunner), frames too large for it one
+// call each (loader.FrameRunner), in capture order.
 type ReplaySource struct {
 	Program *ebpf.Program
+	// Batcher runs many frames per call; nil runs each frame alone.
+	Batcher *loader.BatchRunner
 	Files   []string
-	// Batch is how many packets one Feed runs before the ring is drained.
+	// Batch is how many packets one Feed runs before the ring is drained
+	// (at most loader.FeedBatch with a Batcher).
 	Batch int
 
 	runner  *loader.FrameRunner
-	cur     *capture.Reader
-	file    int
+	ahead   *captureReader // reads the captures ahead of the kernel
+	chunk   *itemChunk     // the items being taken, from ahead
+	pos     int
 	buf     []byte
 	now     uint64
 	Packets uint64
@@ -35,55 +41,68 @@ type ReplaySource struct {
 	Problems []string
 }
 
-// Feed runs up to Batch packets.
+// Feed runs up to Batch packets. Each step of the captures counts toward
+// the batch as it always did: a packet, a file that could not be opened,
+// a file's end.
 func (r *ReplaySource) Feed(ctx context.Context) (uint64, bool, error) {
 	batch := r.Batch
 	if batch <= 0 {
 		batch = 1024
 	}
+	if r.Batcher != nil {
+		batch = min(batch, loader.FeedBatch)
+	}
+	if r.ahead == nil {
+		r.ahead = readCaptures(ctx, r.Files)
+	}
 	for i := 0; i < batch; i++ {
 		if ctx.Err() != nil {
-			return r.now, true, nil
+			return r.now, true, r.flushBatch()
 		}
-		if r.cur == nil {
-			if r.file >= len(r.Files) {
-				return r.now, true, nil
-			}
-			rd, err := capture.Open(r.Files[r.file])
-			r.file++
-			if err != nil {
-				r.Problems = append(r.Problems, err.Error())
-				continue // the other files may be fine
-			}
-			r.cur = rd
+		it, ok := r.next()
+		if !ok {
+			return r.now, true, r.flushBatch()
 		}
-		pkt, err := r.cur.Next()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				r.Problems = append(r.Problems, err.Error()+": the rest of the file was not read")
-			}
-			r.endFile()
+		r.Problems = append(r.Problems, it.problems...)
+		if !it.packet {
 			continue
 		}
-		if err := r.run(pkt); err != nil {
+		if err := r.run(it.pkt); err != nil {
 			return r.now, false, err
 		}
 	}
-	return r.now, false, nil
+	return r.now, false, r.flushBatch()
 }
 
-// endFile notes how the current file ended and closes it.
-func (r *ReplaySource) endFile() {
-	if cut := r.cur.Cut(); cut != "" {
-		r.Problems = append(r.Problems, cut)
+// next is the next step of the captures; false once they are all read.
+func (r *ReplaySource) next() (*replayItem, bool) {
+	if r.chunk == nil || r.pos == len(r.chunk.items) {
+		// Every frame of the chunk was copied into the batch or run:
+		// its memory goes back to the reader.
+		r.ahead.recycle(r.chunk)
+		c, ok := <-r.ahead.chunks
+		if !ok {
+			r.chunk = nil
+			return nil, false
+		}
+		r.chunk, r.pos = c, 0
 	}
-	notes, total := r.cur.Notes()
-	r.Problems = append(r.Problems, notes...)
-	if total > len(notes) {
-		r.Problems = append(r.Problems, fmt.Sprintf("... and %d more records with such problems", total-len(notes)))
+	it := &r.chunk.items[r.pos]
+	r.pos++
+	return it, true
+}
+
+// flushBatch runs the frames the batch holds.
+func (r *ReplaySource) flushBatch() error {
+	if r.Batcher == nil || r.Batcher.Len() == 0 {
+		return nil
 	}
-	r.cur.Close()
-	r.cur = nil
+	n := r.Batcher.Len()
+	if err := r.Batcher.Run(); err != nil {
+		return err
+	}
+	r.Packets += uint64(n)
+	return nil
 }
 
 func (r *ReplaySource) run(pkt capture.Packet) error {
@@ -103,6 +122,15 @@ func (r *ReplaySource) run(pkt capture.Packet) error {
 	wire := uint32(len(pkt.Data))
 	if !pkt.Synthetic && pkt.OrigLen > len(pkt.Data) {
 		wire = uint32(pkt.OrigLen)
+	}
+	if r.Batcher != nil {
+		if r.Batcher.Add(ts, wire, uint32(r.read), pkt.Data) {
+			return nil
+		}
+		// Too large for a slot: the frames before it run first.
+		if err := r.flushBatch(); err != nil {
+			return err
+		}
 	}
 	r.buf = append(r.buf[:0], make([]byte, loader.ReplayMetaLen)...)
 	loader.PutReplayMeta(r.buf, ts, wire, uint32(r.read))
@@ -129,12 +157,149 @@ func (r *ReplaySource) Wait() time.Duration { return 0 }
 // Clock: replay timestamps are Unix nanoseconds.
 func (r *ReplaySource) Clock(ns uint64) time.Time { return time.Unix(0, int64(ns)).UTC() }
 
-// Stop closes the open capture.
+// Stop ends the reading ahead and closes the open capture.
 func (r *ReplaySource) Stop() error {
-	if r.cur != nil {
-		err := r.cur.Close()
-		r.cur = nil
-		return err
+	if r.ahead != nil {
+		r.ahead.stop()
 	}
 	return nil
+}
+
+// captureReader reads the captures in a goroutine of its own, a chunk of
+// steps ahead of the kernel: decoding a capture took an eighth of a
+// replay's time, spent while the kernel waited.
+type captureReader struct {
+	chunks chan *itemChunk
+	free   chan *itemChunk
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// replayItem is one step of reading the captures: a packet, or the
+// problems of a file that could not be opened or has ended.
+type replayItem struct {
+	problems []string
+	packet   bool
+	pkt      capture.Packet // Data points into its chunk's arena
+}
+
+type itemChunk struct {
+	items []replayItem
+	arena []byte
+}
+
+const (
+	chunkItems  = 256
+	chunksAhead = 32 // 8192 steps read ahead
+)
+
+// readCaptures starts reading files ahead, until ctx ends or stop.
+func readCaptures(ctx context.Context, files []string) *captureReader {
+	ctx, cancel := context.WithCancel(ctx)
+	c := &captureReader{chunks: make(chan *itemChunk, chunksAhead), free: make(chan *itemChunk, chunksAhead+2),
+		cancel: cancel, done: make(chan struct{})}
+	go c.read(ctx, files)
+	return c
+}
+
+func (c *captureReader) read(ctx context.Context, files []string) {
+	defer close(c.done)
+	defer close(c.chunks)
+	var cur *capture.Reader
+	defer func() {
+		if cur != nil {
+			cur.Close()
+		}
+	}()
+	chunk := c.chunk()
+	send := func() bool {
+		select {
+		case c.chunks <- chunk:
+			chunk = c.chunk()
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	emit := func(it replayItem) bool {
+		chunk.items = append(chunk.items, it)
+		return len(chunk.items) < chunkItems || send()
+	}
+	for file := 0; ctx.Err() == nil; {
+		if cur == nil {
+			if file >= len(files) {
+				if len(chunk.items) > 0 {
+					send()
+				}
+				return
+			}
+			rd, err := capture.Open(files[file])
+			file++
+			if err != nil {
+				if !emit(replayItem{problems: []string{err.Error()}}) { // the other files may be fine
+					return
+				}
+				continue
+			}
+			cur = rd
+		}
+		pkt, err := cur.Next()
+		if err != nil {
+			var problems []string
+			if !errors.Is(err, io.EOF) {
+				problems = append(problems, err.Error()+": the rest of the file was not read")
+			}
+			// How the file ended.
+			if cut := cur.Cut(); cut != "" {
+				problems = append(problems, cut)
+			}
+			notes, total := cur.Notes()
+			problems = append(problems, notes...)
+			if total > len(notes) {
+				problems = append(problems, fmt.Sprintf("... and %d more records with such problems", total-len(notes)))
+			}
+			cur.Close()
+			cur = nil
+			if !emit(replayItem{problems: problems}) {
+				return
+			}
+			continue
+		}
+		start := len(chunk.arena)
+		chunk.arena = append(chunk.arena, pkt.Data...)
+		pkt.Data = chunk.arena[start:len(chunk.arena):len(chunk.arena)]
+		if !emit(replayItem{packet: true, pkt: pkt}) {
+			return
+		}
+	}
+}
+
+// chunk is an empty chunk, a recycled one when there is one. When its
+// arena outgrows its array, the items before keep the old one alive.
+func (c *captureReader) chunk() *itemChunk {
+	select {
+	case ch := <-c.free:
+		return ch
+	default:
+		return &itemChunk{items: make([]replayItem, 0, chunkItems), arena: make([]byte, 0, chunkItems*1600)}
+	}
+}
+
+func (c *captureReader) recycle(ch *itemChunk) {
+	if ch == nil {
+		return
+	}
+	clear(ch.items)
+	ch.items, ch.arena = ch.items[:0], ch.arena[:0]
+	select {
+	case c.free <- ch:
+	default:
+	}
+}
+
+func (c *captureReader) stop() {
+	c.cancel()
+	for range c.chunks { // let the reader see it is stopped
+	}
+	<-c.done
 }

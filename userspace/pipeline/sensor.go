@@ -71,6 +71,10 @@ type Config struct {
 	// Fleet publishes every event to NATS JetStream too, and makes a live
 	// sensor follow the fleet's blocklist (nil: no fleet).
 	Fleet *fleet.Config
+	// ReplayPerFrame replays each frame with a BPF_PROG_TEST_RUN of its
+	// own instead of in batches: the reference the batches are tested
+	// against.
+	ReplayPerFrame bool
 }
 
 // LiveConfig adds what a live sensor needs.
@@ -242,6 +246,13 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	if cfg.FlowTableSize == 0 {
 		cfg.FlowTableSize, cfg.FlowTableSizeV6 = replayTables(files)
 	}
+	// The captures are read from here on, while the program loads.
+	ahead := readCaptures(ctx, files)
+	defer func() {
+		if ahead != nil {
+			ahead.stop()
+		}
+	}()
 	s, err := loader.Load(loader.Config{
 		FlowTableSize:   cfg.FlowTableSize,
 		FlowTableSizeV6: cfg.FlowTableSizeV6,
@@ -249,6 +260,13 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 		CaptureRingSize: cfg.Capture.RingSize,
 		ReplayClock:     true,
 		Frags:           true, // captures hold jumbo and GRO-merged frames
+		// Batched replay runs frames in live-frames mode, where a passed
+		// frame would enter this namespace's stack: drop them, as on a
+		// monitor port (the verdict is all this changes).
+		MonitorPort: true,
+		// Tables sized for the largest capture would take longer to
+		// preallocate than a capture of 1M frames takes to replay.
+		AllocFlowsOnDemand: true,
 	})
 	if err != nil {
 		return Summary{}, err
@@ -268,8 +286,9 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	if sinks, err = withFleet(&cfg, prep, nil, sinks); err != nil {
 		return sum, err
 	}
-	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, EmergencyTimeout: cfg.EmergencyTimeout,
-		StatsInterval: cfg.StatsInterval, Classify: prep.classify, Logger: prep.log})
+	opts := Options{FlowTimeout: cfg.FlowTimeout, EmergencyTimeout: cfg.EmergencyTimeout,
+		StatsInterval: cfg.StatsInterval, Classify: prep.classify, Logger: prep.log}
+	p, err := New(s, sinks, opts)
 	if err != nil {
 		return sum, err
 	}
@@ -277,7 +296,16 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 		closeSinks(sinks)
 		return sum, err
 	}
-	src := &ReplaySource{Program: s.Objects.Xdpsensor, Files: files}
+	src := &ReplaySource{Program: s.Objects.Xdpsensor, Files: files, ahead: ahead}
+	ahead = nil // the source stops it
+	if cfg.ReplayPerFrame {
+		prep.log.Debug("replay: one frame per call")
+	} else if src.Batcher, err = loader.NewBatchRunner(s); err != nil {
+		prep.log.Warn("replay: one frame per call (no batches)", "err", err)
+		src.Batcher = nil
+	} else {
+		defer src.Batcher.Close()
+	}
 	sum.Counts, err = p.Run(ctx, src)
 	sum.Packets = src.Packets
 	sum.Skipped = src.Skipped
@@ -301,11 +329,10 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	return sum, err
 }
 
-// replayTables sizes the flow tables for captures: a record holds at
-// least a 16-byte header and a 14-byte frame, so a file of B bytes holds
-// at most B/30 packets and no more flows. Preallocating the default tables
-// takes longer than replaying a small capture.
-func replayTables(files []string) (v4, v6 uint32) {
+// replayTablesBySize bounds the flow tables by the captures' sizes: a
+// record holds at least a 16-byte header and a 14-byte frame, so a file of
+// B bytes holds at most B/30 packets and no more flows.
+func replayTablesBySize(files []string) (v4, v6 uint32) {
 	v4, v6 = loader.FlowTables(0)
 	var total int64
 	for _, f := range files {
