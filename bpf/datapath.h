@@ -193,69 +193,42 @@ static __always_inline void DP(maybe_capture)(DP_CTX *ctx, struct sensor_config 
 
 /* IP-only rules (address lists) raise alerts on a flow's first packet in
  * each direction, as Suricata inspects them, or on every packet in
- * ALERT_EVERY_PACKET mode (Snort 2); thresholds apply on top. */
-__noinline int DP(inspect)(DP_CTX *ctx, struct flow_value *f, struct dp_state *s)
+ * ALERT_EVERY_PACKET mode (Snort 2); thresholds apply on top. The layer
+ * is the flow's own addresses (LAYER_INNER) or, for a tunneled packet,
+ * its innermost tunnel's outer addresses (LAYER_OUTER): either way the
+ * alert names the inner flow and carries the tunnel; an outer alert's
+ * direction is the outer packet's. */
+__noinline int DP(inspect)(DP_CTX *ctx, struct flow_value *f, struct dp_state *s, int layer)
 {
 	__u32 zero = 0;
 	if (!ctx || !f || !s)
 		return 0;
-	if (!(f->marks & (LISTED_LO | LISTED_HI)))
+	int outer = layer == LAYER_OUTER;
+	__u8 *marks = outer ? &f->outer_marks : &f->marks;
+	if (!(*marks & (LISTED_LO | LISTED_HI)))
 		return 0;
 	struct sensor_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
 	if (!cfg || !st)
 		return 0;
-	__u8 side = s->side & 1;
+	__u8 side = (outer ? s->oside : s->side) & 1;
 	__u8 bit = side == SIDE_LO ? INSPECTED_LO : INSPECTED_HI;
-	if (cfg->alert_mode != ALERT_EVERY_PACKET && (f->marks & bit))
+	if (cfg->alert_mode != ALERT_EVERY_PACKET && (*marks & bit))
 		return 0;
-	f->marks |= bit;
+	*marks |= bit;
 	/* Listed flows are few: the rules are decided again rather than kept. */
-	if (!s->decided) {
-		decide_match(&s->md, &s->key, s->gen);
-		s->decided = 1;
-	}
-	struct alert_info ai = {.now = s->now, .side = side, .generation = s->gen, .flow_start = f->first_seen_ns};
-	ai.rule_id = packet_rule(&s->md, side, &ai.listed);
-	if (!rule_fires(st, &s->pkt, ai.rule_id, s->now))
-		return 0;
-	ai.initiator = f->state & STATE_INITIATOR_HI ? SIDE_HI : SIDE_LO;
-	ai.flow_packets[0] = f->dir[0].packets;
-	ai.flow_packets[1] = f->dir[1].packets;
-	ai.flow_bytes[0] = f->dir[0].frame_bytes;
-	ai.flow_bytes[1] = f->dir[1].frame_bytes;
-	f->marks |= MARK_ALERTED;
-	DP(emit_alert)(ctx, &s->pkt, &s->key, &ai, &s->tun);
-	return 1;
-}
-
-/* The same for the tunnel's outer addresses: an alert names the inner
- * flow, says the listed address is the outer layer's, and carries the
- * tunnel. Its direction is the outer packet's. */
-__noinline int DP(inspect_outer)(DP_CTX *ctx, struct flow_value *f, struct dp_state *s)
-{
-	__u32 zero = 0;
-	if (!ctx || !f || !s)
-		return 0;
-	if (!(f->outer_marks & (LISTED_LO | LISTED_HI)))
-		return 0;
-	struct sensor_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
-	if (!cfg || !st)
-		return 0;
-	__u8 oside = s->oside & 1;
-	__u8 bit = oside == SIDE_LO ? INSPECTED_LO : INSPECTED_HI;
-	if (cfg->alert_mode != ALERT_EVERY_PACKET && (f->outer_marks & bit))
-		return 0;
-	f->outer_marks |= bit;
-	if (!s->odecided) {
-		decide_match(&s->omd, &s->okey, s->gen);
-		s->odecided = 1;
+	struct match_decision *md = outer ? &s->omd : &s->md;
+	__u8 *decided = outer ? &s->odecided : &s->decided;
+	if (!*decided) {
+		decide_match(md, outer ? &s->okey : &s->key, s->gen);
+		*decided = 1;
 	}
 	struct alert_info ai = {.now = s->now, .side = s->side & 1, .generation = s->gen,
-				.flow_start = f->first_seen_ns, .layer = LAYER_OUTER};
-	ai.rule_id = packet_rule(&s->omd, oside, &ai.listed);
-	if (!outer_rule_fires(st, &s->tun, ai.rule_id, s->now))
+				.flow_start = f->first_seen_ns, .layer = layer};
+	ai.rule_id = packet_rule(md, side, &ai.listed);
+	int fires = outer ? outer_rule_fires(st, &s->tun, ai.rule_id, s->now)
+			  : rule_fires(st, &s->pkt, ai.rule_id, s->now);
+	if (!fires)
 		return 0;
 	ai.initiator = f->state & STATE_INITIATOR_HI ? SIDE_HI : SIDE_LO;
 	ai.flow_packets[0] = f->dir[0].packets;
@@ -282,9 +255,9 @@ __noinline int DP(account)(DP_CTX *ctx, struct flow_value *f, struct dp_state *s
 	refresh_match(f, s);
 	touch(&s->key, f, s->now);
 	count_packet(f, s);
-	DP(inspect)(ctx, f, s);
+	DP(inspect)(ctx, f, s, LAYER_INNER);
 	if (s->pkt.tunneled)
-		DP(inspect_outer)(ctx, f, s);
+		DP(inspect)(ctx, f, s, LAYER_OUTER);
 	DP(maybe_capture)(ctx, cfg, st, f, s);
 	return track_close(f, &s->pkt, s->side & 1);
 }
@@ -313,9 +286,9 @@ __noinline int DP(count_quoted)(DP_CTX *ctx, struct dp_state *s)
 	refresh_match(f, s);
 	touch(&s->key, f, s->now);
 	count_volume(&s->key, f, s->side & 1, pkt, s->frame_len);
-	DP(inspect)(ctx, f, s);
+	DP(inspect)(ctx, f, s, LAYER_INNER);
 	if (pkt->tunneled)
-		DP(inspect_outer)(ctx, f, s);
+		DP(inspect)(ctx, f, s, LAYER_OUTER);
 	DP(maybe_capture)(ctx, cfg, st, f, s);
 	return 1;
 }

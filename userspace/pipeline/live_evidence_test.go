@@ -18,7 +18,6 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/xdpsensor/xdpsensor/loader"
 	"github.com/xdpsensor/xdpsensor/userspace/capture"
 )
 
@@ -108,24 +107,9 @@ func ringPackets(t *testing.T, path string) []ringPacket {
 // it arrived on; one alert per flow direction; each flow's EVE bytes are
 // the sum of its frames in the ring.
 func TestLiveAlertsNameTheirPcapFile(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("the live lab needs root (make test does)")
-	}
-	name := fmt.Sprintf("e%d", os.Getpid()%10000)
-	t.Cleanup(func() { exec.Command(labScript, "down", name).Run() })
-	env := lab(t, "up", name)
+	l := startLab(t, "e")
+	env, rules, pinDir, outDir := l.env, l.rules, l.pinDir, l.outDir
 	span := env["span_iface"]
-
-	dir := t.TempDir()
-	rules := filepath.Join(dir, "lab.rules")
-	out, err := exec.Command(labScript, "blocklist", name).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(rules, out, 0o644)
-	pinDir := "/sys/fs/bpf/xdpsensor-test-" + name
-	t.Cleanup(func() { loader.Unpin(pinDir) })
-	outDir := filepath.Join(dir, "out")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

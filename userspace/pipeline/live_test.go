@@ -52,6 +52,42 @@ func lab(t *testing.T, args ...string) map[string]string {
 	return kv
 }
 
+// labRun is a lab the test brought up, with its blocklist written, a pin
+// directory of its own and an output directory; all removed at cleanup.
+type labRun struct {
+	name   string
+	env    map[string]string
+	rules  string
+	pinDir string
+	outDir string
+}
+
+// startLab brings up the lab named prefix+pid (extra: lab.sh up's
+// options), writes its blocklist and names the pin and output
+// directories.
+func startLab(t *testing.T, prefix string, extra ...string) labRun {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("the live lab needs root (make test does)")
+	}
+	l := labRun{name: fmt.Sprintf("%s%d", prefix, os.Getpid()%10000)}
+	t.Cleanup(func() { exec.Command(labScript, "down", l.name).Run() })
+	l.env = lab(t, append([]string{"up", l.name}, extra...)...)
+	dir := t.TempDir()
+	l.rules = filepath.Join(dir, "lab.rules")
+	out, err := exec.Command(labScript, "blocklist", l.name).Output()
+	if err != nil {
+		t.Fatalf("lab.sh blocklist: %v", err)
+	}
+	if err := os.WriteFile(l.rules, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.pinDir = "/sys/fs/bpf/xdpsensor-test-" + l.name
+	t.Cleanup(func() { loader.Unpin(l.pinDir) })
+	l.outDir = filepath.Join(dir, "out")
+	return l
+}
+
 type liveAlert struct {
 	eveLine
 	Packet string `json:"packet"`
@@ -61,24 +97,9 @@ type liveAlert struct {
 // stories with real kernels: a C&C connection attempt that is never
 // answered, and an unsolicited SYN-ACK answered by RST.
 func TestLiveLab(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("the live lab needs root (make test does)")
-	}
-	name := fmt.Sprintf("t%d", os.Getpid()%10000)
-	t.Cleanup(func() { exec.Command(labScript, "down", name).Run() })
-	env := lab(t, "up", name)
+	l := startLab(t, "t")
+	name, env, rules, pinDir, outDir := l.name, l.env, l.rules, l.pinDir, l.outDir
 	span := env["span_iface"]
-
-	dir := t.TempDir()
-	rules := filepath.Join(dir, "lab.rules")
-	out, err := exec.Command(labScript, "blocklist", name).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(rules, out, 0o644)
-	pinDir := "/sys/fs/bpf/xdpsensor-test-" + name
-	t.Cleanup(func() { loader.Unpin(pinDir) })
-	outDir := filepath.Join(dir, "out")
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", 20000+os.Getpid()%20000)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -285,23 +306,8 @@ func tcpFlags(t *testing.T, b64 string) string {
 // arrives through XDP, the RST and the C&C SYNs leave through TC egress,
 // and both directions meet in one flow.
 func TestLiveHostMode(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("the live lab needs root (make test does)")
-	}
-	name := fmt.Sprintf("h%d", os.Getpid()%10000)
-	t.Cleanup(func() { exec.Command(labScript, "down", name).Run() })
-	env := lab(t, "up", name)
-
-	dir := t.TempDir()
-	rules := filepath.Join(dir, "lab.rules")
-	out, err := exec.Command(labScript, "blocklist", name).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(rules, out, 0o644)
-	pinDir := "/sys/fs/bpf/xdpsensor-test-" + name
-	t.Cleanup(func() { loader.Unpin(pinDir) })
-	outDir := filepath.Join(dir, "out")
+	l := startLab(t, "h")
+	name, env, rules, pinDir, outDir := l.name, l.env, l.rules, l.pinDir, l.outDir
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -358,22 +364,11 @@ func TestLiveHostMode(t *testing.T) {
 // A passive tap delivers each direction on its own NIC: with both given,
 // a flow's two directions meet in one record.
 func TestLiveTapPair(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("the live lab needs root (make test does)")
-	}
-	name := fmt.Sprintf("p%d", os.Getpid()%10000)
-	t.Cleanup(func() { exec.Command(labScript, "down", name).Run() })
-	env := lab(t, "up", name, "tap")
+	l := startLab(t, "p", "tap")
+	name, env, rules, pinDir, outDir := l.name, l.env, l.rules, l.pinDir, l.outDir
 	if env["tap_b_iface"] == "" {
 		t.Fatalf("lab did not build a tap pair: %v", env)
 	}
-	dir := t.TempDir()
-	rules := filepath.Join(dir, "lab.rules")
-	out, _ := exec.Command(labScript, "blocklist", name).Output()
-	os.WriteFile(rules, out, 0o644)
-	pinDir := "/sys/fs/bpf/xdpsensor-test-" + name
-	t.Cleanup(func() { loader.Unpin(pinDir) })
-	outDir := filepath.Join(dir, "out")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

@@ -3,7 +3,6 @@ package zeek
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"slices"
 	"time"
 
@@ -64,14 +63,8 @@ func TunnelType(k event.TunnelKind) string {
 // with the first tunnel, as Zeek creates a log on its first line. It
 // implements event.Sink and is meant for one goroutine.
 type TunnelWriter struct {
-	path   string
-	opts   Options
-	out    *outfile.Writer
-	open   time.Time
-	closed bool
+	logFile
 	active map[string]*activeTunnel
-	// maxPending is the backlog bound, applied when the file is created.
-	maxPending int
 }
 
 type activeTunnel struct {
@@ -83,19 +76,11 @@ var _ event.Sink = (*TunnelWriter)(nil)
 
 // OpenTunnels returns a TunnelWriter for the file at path (DIR/tunnel.log).
 func OpenTunnels(path string, opts Options) *TunnelWriter {
-	return &TunnelWriter{path: path, opts: opts, active: map[string]*activeTunnel{}}
-}
-
-func (w *TunnelWriter) now() time.Time {
-	t := time.Now()
-	if w.opts.Now != nil {
-		t = w.opts.Now()
+	return &TunnelWriter{
+		logFile: logFile{path: "tunnel", fields: TunnelFields, types: TunnelTypes, opts: opts,
+			create: func() (*outfile.Writer, error) { return outfile.Open(path) }},
+		active: map[string]*activeTunnel{},
 	}
-	loc := w.opts.Location
-	if loc == nil {
-		loc = time.Local
-	}
-	return t.In(loc)
 }
 
 // WriteAlert does nothing: tunnel.log holds tunnels only.
@@ -140,12 +125,10 @@ func (w *TunnelWriter) WriteFlow(f *event.Flow) error {
 	if len(b) == 0 {
 		return nil
 	}
-	if err := w.start(); err != nil {
-		return err
-	}
-	return w.out.Write(b)
+	return w.write(b)
 }
 
+// appendTunnelLine appends one tunnel.log line, with its newline.
 func appendTunnelLine(b []byte, ts time.Time, uid string, t *event.Tunnel, action string, json bool) []byte {
 	r := NewRecord(b, json)
 	r.Time("ts", ts)
@@ -157,110 +140,4 @@ func appendTunnelLine(b []byte, ts time.Time, uid string, t *event.Tunnel, actio
 	r.String("tunnel_type", TunnelType(t.Kind))
 	r.String("action", action)
 	return append(r.Bytes(), '\n')
-}
-
-// tunnelHeader is tunnel.log's header block.
-func tunnelHeader(open time.Time) []byte {
-	b := []byte("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\ttunnel\n#open\t")
-	b = append(b, stamp(open)...)
-	b = append(b, "\n#fields"...)
-	for _, f := range TunnelFields {
-		b = append(append(b, '\t'), f...)
-	}
-	b = append(b, "\n#types"...)
-	for _, t := range TunnelTypes {
-		b = append(append(b, '\t'), t...)
-	}
-	return append(b, '\n')
-}
-
-// start creates the file and writes the header block on first need.
-func (w *TunnelWriter) start() error {
-	if w.out != nil {
-		return nil
-	}
-	out, err := outfile.Open(w.path)
-	if err != nil {
-		return err
-	}
-	if w.maxPending > 0 {
-		out.SetMaxPending(w.maxPending)
-	}
-	w.out, w.open = out, w.now()
-	return w.writeMeta(w.header())
-}
-
-// Flush writes out the buffered lines.
-func (w *TunnelWriter) Flush() error {
-	if w.out == nil {
-		return nil
-	}
-	return w.out.Flush()
-}
-
-// Reopen ends the block and starts a new file at the same path (SIGHUP);
-// the active tunnels are not logged again.
-func (w *TunnelWriter) Reopen() error {
-	if w.out == nil {
-		return nil
-	}
-	if err := w.writeMeta(w.closing()); err != nil {
-		return err
-	}
-	err := w.out.Reopen()
-	w.open = w.now()
-	return errors.Join(err, w.writeMeta(w.header()))
-}
-
-// Close writes #close and closes the file, if one was created.
-func (w *TunnelWriter) Close() error {
-	if w.closed {
-		return outfile.ErrClosed
-	}
-	w.closed = true
-	if w.out == nil {
-		return nil
-	}
-	err := w.writeMeta(w.closing())
-	return errors.Join(err, w.out.Close())
-}
-
-// writeMeta writes a header or #close block; JSON has none.
-func (w *TunnelWriter) writeMeta(b []byte) error {
-	if len(b) == 0 {
-		return nil
-	}
-	return w.out.Write(b)
-}
-
-// header is the file's header block: none in JSON.
-func (w *TunnelWriter) header() []byte {
-	if w.opts.JSON {
-		return nil
-	}
-	return tunnelHeader(w.open)
-}
-
-// closing is the block's #close line: none in JSON.
-func (w *TunnelWriter) closing() []byte {
-	if w.opts.JSON {
-		return nil
-	}
-	return []byte("#close\t" + stamp(w.now()) + "\n")
-}
-
-// OutputStats reports the lines the file could not take (outfile.Reporter).
-func (w *TunnelWriter) OutputStats() outfile.Stats {
-	if w.out == nil {
-		return outfile.Stats{}
-	}
-	return w.out.Stats()
-}
-
-// SetMaxPending bounds the bytes kept while the file cannot be written.
-func (w *TunnelWriter) SetMaxPending(n int) {
-	w.maxPending = n
-	if w.out != nil {
-		w.out.SetMaxPending(n)
-	}
 }

@@ -47,7 +47,6 @@
 package zeek
 
 import (
-	"errors"
 	"io"
 	"net/netip"
 	"strconv"
@@ -99,12 +98,8 @@ type Options struct {
 // is written with the first line, or by Flush or Close if no flow came, so
 // even an empty log is a valid one.
 type Writer struct {
-	out     *outfile.Writer
-	opts    Options
-	open    time.Time
-	started bool
-	gen     int // the outfile generation our header block was written to
-	line    []byte
+	logFile
+	line []byte
 }
 
 var _ event.Sink = (*Writer)(nil)
@@ -116,7 +111,8 @@ func NewWriter(w io.Writer, opts Options) *Writer {
 }
 
 func newWriter(out *outfile.Writer, opts Options) *Writer {
-	wr := &Writer{out: out, opts: opts, line: make([]byte, 0, 512)}
+	wr := &Writer{logFile: logFile{path: "conn", fields: Fields, types: Types, opts: opts, out: out, gen: out.Generation()},
+		line: make([]byte, 0, 512)}
 	wr.open = wr.now()
 	return wr
 }
@@ -133,18 +129,6 @@ func Open(path string, opts Options) (*Writer, error) {
 		return nil, err
 	}
 	return newWriter(out, opts), nil
-}
-
-func (w *Writer) now() time.Time {
-	t := time.Now()
-	if w.opts.Now != nil {
-		t = w.opts.Now()
-	}
-	loc := w.opts.Location
-	if loc == nil {
-		loc = time.Local
-	}
-	return t.In(loc)
 }
 
 // stamp is Zeek's Ascii::Timestamp format.
@@ -171,25 +155,9 @@ func LogHeader(path string, fields, types []string, open time.Time) []byte {
 	return append(b, '\n')
 }
 
-func (w *Writer) start() error {
-	if w.gen != w.out.Generation() {
-		// The file was switched (a reopen retried after a failed
-		// SIGHUP): the new file needs its own header block.
-		w.gen, w.open, w.started = w.out.Generation(), w.now(), false
-	}
-	if w.started {
-		return nil
-	}
-	w.started = true
-	if w.opts.JSON {
-		return nil // JSON logs have no header
-	}
-	return w.out.Write(Header(w.open))
-}
-
 // WriteAlert does nothing: conn.log holds connections only.
 func (w *Writer) WriteAlert(*event.Alert) error {
-	if w.out.Closed() {
+	if w.closed {
 		return outfile.ErrClosed
 	}
 	return nil
@@ -197,63 +165,8 @@ func (w *Writer) WriteAlert(*event.Alert) error {
 
 // WriteFlow writes f's conn.log line.
 func (w *Writer) WriteFlow(f *event.Flow) error {
-	if err := w.start(); err != nil {
-		return err
-	}
 	w.line = append(AppendConn(w.line[:0], f, w.opts), '\n')
-	return w.out.Write(w.line)
-}
-
-// Flush writes out the buffered lines (and the header, if not yet
-// written).
-func (w *Writer) Flush() error {
-	if err := w.start(); err != nil {
-		return err
-	}
-	return w.out.Flush()
-}
-
-// Reopen ends the log block (#close) and starts a new file at the same
-// path with its own header (SIGHUP).
-func (w *Writer) Reopen() error {
-	if err := w.finish(); err != nil {
-		return err
-	}
-	err := w.out.Reopen()
-	// Reopened or not, the next line starts a new block: in the new file,
-	// or after #close in the old one, which is still written to.
-	w.gen, w.open, w.started = w.out.Generation(), w.now(), false
-	return err
-}
-
-// OutputStats reports the records the file could not take (outfile.Reporter).
-func (w *Writer) OutputStats() outfile.Stats { return w.out.Stats() }
-
-// SetMaxPending bounds the bytes kept while the file cannot be written.
-func (w *Writer) SetMaxPending(n int) { w.out.SetMaxPending(n) }
-
-// Close writes #close, flushes, and closes the underlying writer if it is
-// an io.Closer. Closing twice returns an error.
-func (w *Writer) Close() error {
-	err := w.finish()
-	if errors.Is(err, outfile.ErrClosed) {
-		return err
-	}
-	if cerr := w.out.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// finish writes the header if no line did, then #close.
-func (w *Writer) finish() error {
-	if err := w.start(); err != nil {
-		return err
-	}
-	if w.opts.JSON {
-		return nil
-	}
-	return w.out.Write([]byte("#close\t" + stamp(w.now()) + "\n"))
+	return w.write(w.line)
 }
 
 // AppendConn appends f's conn.log line to b, without the newline: TSV,
