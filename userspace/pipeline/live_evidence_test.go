@@ -1,15 +1,12 @@
 package pipeline
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -20,51 +17,6 @@ import (
 
 	"github.com/xdpsensor/xdpsensor/userspace/capture"
 )
-
-// liveEvidence is what TestLiveAlertsNameTheirPcapFile reads of an EVE line.
-type liveEvidence struct {
-	Timestamp   string `json:"timestamp"`
-	FlowID      uint64 `json:"flow_id"`
-	EventType   string `json:"event_type"`
-	InIface     string `json:"in_iface"`
-	PcapCnt     uint64 `json:"pcap_cnt"`
-	SrcIP       string `json:"src_ip"`
-	SrcPort     uint16 `json:"src_port"`
-	DestIP      string `json:"dest_ip"`
-	DestPort    uint16 `json:"dest_port"`
-	Direction   string `json:"direction"`
-	Packet      string `json:"packet"`
-	CaptureFile string `json:"capture_file"`
-	Flow        *struct {
-		BytesToServer uint64 `json:"bytes_toserver"`
-		BytesToClient uint64 `json:"bytes_toclient"`
-		Start         string `json:"start"`
-	} `json:"flow"`
-}
-
-func readLiveEvidence(t *testing.T, path string) (alerts, flows []liveEvidence) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var e liveEvidence
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("%v: %s", err, sc.Text())
-		}
-		switch e.EventType {
-		case "alert":
-			alerts = append(alerts, e)
-		case "flow":
-			flows = append(flows, e)
-		}
-	}
-	return alerts, flows
-}
 
 // ringPacket is a frame of the pcap ring with its 5-tuple.
 type ringPacket struct {
@@ -156,7 +108,7 @@ func TestLiveAlertsNameTheirPcapFile(t *testing.T) {
 		t.Fatal("sensor did not stop within 15 s of cancel")
 	}
 
-	alerts, flows := readLiveEvidence(t, filepath.Join(outDir, "eve.json"))
+	alerts, flows := split(readEVE(t, filepath.Join(outDir, "eve.json")))
 	ringFiles, err := capture.FindOutputRing(outDir)
 	if err != nil || len(ringFiles) < 5 {
 		t.Fatalf("%d ring files (%v): want the ring to rotate during the burst", len(ringFiles), err)
@@ -225,7 +177,7 @@ func TestLiveAlertsNameTheirPcapFile(t *testing.T) {
 		}
 		fwd := fmt.Sprintf("%s:%d>%s:%d", f.SrcIP, f.SrcPort, f.DestIP, f.DestPort)
 		rev := fmt.Sprintf("%s:%d>%s:%d", f.DestIP, f.DestPort, f.SrcIP, f.SrcPort)
-		if f.Flow.BytesToServer != frameBytes[fwd] || f.Flow.BytesToClient != frameBytes[rev] {
+		if uint64(f.Flow.BytesToServer) != frameBytes[fwd] || uint64(f.Flow.BytesToClient) != frameBytes[rev] {
 			t.Errorf("flow %s: EVE bytes %d/%d, its frames in the ring %d/%d", fwd, f.Flow.BytesToServer, f.Flow.BytesToClient, frameBytes[fwd], frameBytes[rev])
 		}
 		checked++

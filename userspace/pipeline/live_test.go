@@ -88,11 +88,6 @@ func startLab(t *testing.T, prefix string, extra ...string) labRun {
 	return l
 }
 
-type liveAlert struct {
-	eveLine
-	Packet string `json:"packet"`
-}
-
 // TestLiveLab runs the sensor on the lab's SPAN port and replays both seed
 // stories with real kernels: a C&C connection attempt that is never
 // answered, and an unsolicited SYN-ACK answered by RST.
@@ -128,7 +123,7 @@ func TestLiveLab(t *testing.T) {
 	t.Logf("first alert %v after the connect()", time.Since(start).Round(time.Millisecond))
 	if a.SrcIP != env["inside_v4"] || a.DestIP != env["cc_v4"] || a.DestPort != 6667 || a.Proto != "TCP" ||
 		a.Alert.SignatureID != 9000001 || a.Listed != "dst" {
-		t.Errorf("alert %+v", a.eveLine)
+		t.Errorf("alert %+v", a)
 	}
 	if flags := tcpFlags(t, a.Packet); flags != "S" {
 		t.Errorf("alerting packet flags %q, want a bare SYN", flags)
@@ -257,13 +252,13 @@ func waitAttached(t *testing.T, ifname string, done chan error) {
 }
 
 // waitAlert polls eve.json for an alert naming addr until deadline.
-func waitAlert(t *testing.T, path, addr string, deadline time.Time) liveAlert {
+func waitAlert(t *testing.T, path, addr string, deadline time.Time) eveLine {
 	t.Helper()
 	for {
 		if f, err := os.Open(path); err == nil {
 			sc := bufio.NewScanner(f)
 			for sc.Scan() {
-				var a liveAlert
+				var a eveLine
 				if json.Unmarshal(sc.Bytes(), &a) == nil && a.EventType == "alert" && (a.DestIP == addr || a.SrcIP == addr) {
 					f.Close()
 					return a
@@ -335,7 +330,7 @@ func TestLiveHostMode(t *testing.T) {
 	}
 	a := waitAlert(t, filepath.Join(outDir, "eve.json"), env["irc_v4"], time.Now().Add(2*time.Second))
 	if a.SrcIP != env["inside_v4"] || a.DestPort != 6667 || tcpFlags(t, a.Packet) != "R" {
-		t.Errorf("egress alert %+v", a.eveLine)
+		t.Errorf("egress alert %+v", a)
 	}
 	cancel()
 	select {

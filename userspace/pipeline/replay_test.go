@@ -21,7 +21,13 @@ type eveLine struct {
 	DestPort  int    `json:"dest_port"`
 	Proto     string `json:"proto"`
 	Listed    string `json:"xdpsensor_listed"`
-	Alert     *struct {
+	// The evidence an alert carries.
+	InIface     string `json:"in_iface"`
+	PcapCnt     uint64 `json:"pcap_cnt"`
+	Direction   string `json:"direction"`
+	Packet      string `json:"packet"`
+	CaptureFile string `json:"capture_file"`
+	Alert       *struct {
 		GID         int    `json:"gid"`
 		SignatureID int    `json:"signature_id"`
 		Rev         int    `json:"rev"`
