@@ -126,8 +126,12 @@ type written struct {
 }
 
 // commitEvery is how many written flows a long sweep or the final flush
-// holds before it syncs the outputs and removes them from the kernel.
-const commitEvery = 65536
+// holds before it syncs the outputs and removes them from the kernel. The
+// written flows, their records and the in-flight set stay in memory until
+// then, and fresh memory is dear (a 4 KB page fault costs ~12 µs on this
+// VM): at 65,536 a replay whose 65,536 flows all end at the last packet
+// took 4,000 more page faults and ~70 ms more than at 8,192.
+const commitEvery = 8192
 
 type closingFlow struct {
 	first  uint64 // first_seen of the flow that closed
