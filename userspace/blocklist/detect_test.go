@@ -164,7 +164,7 @@ func TestForcedFormats(t *testing.T) {
 	}
 	// A Spamhaus file forced plain: the SBL is a comment, and no Ref.
 	l := mustParse(t, "f", "; Spamhaus DROP List\n192.0.2.0/24 ; SBL1\n", blocklist.Options{Format: "plain"})
-	if l.Rules[0].Msg != "XDPSENSOR listed address (f)" || l.Entries[0].Ref != "" {
+	if l.Rules[0].Msg != "XDPSENSOR listed address (f)" || l.Entries[0].Feed != nil {
 		t.Errorf("rules %+v entries %+v", l.Rules, l.Entries)
 	}
 }

@@ -21,7 +21,7 @@ func utc(s string) time.Time {
 func refs(l *blocklist.List) []string {
 	var out []string
 	for _, e := range l.Entries {
-		out = append(out, e.Ref)
+		out = append(out, note(e).Ref)
 	}
 	return out
 }
@@ -214,7 +214,7 @@ func TestFeodoCSV(t *testing.T) {
 	}
 	var got []brief
 	for _, e := range l.Entries {
-		got = append(got, brief{e.Prefix.String(), e.Rule, e.Source, e.Port, e.Ref})
+		got = append(got, brief{e.Prefix.String(), e.Rule, e.Source, note(e).Port, note(e).Ref})
 	}
 	wantEntries := []brief{
 		{"192.0.2.10/32", 0, path + ":10", 443, "offline, last online 2024-04-25"},
@@ -257,16 +257,16 @@ func TestFeodoCSVShapes(t *testing.T) {
 	if l.Files[0].Format != "feodo-csv" || len(l.Rules) != 2 || l.Rules[0].Msg != "FEODO Emotet C2" || l.Rules[1].Msg != `FEODO Emo"tet C2` {
 		t.Fatalf("files %+v rules %+v", l.Files, l.Rules)
 	}
-	if e := l.Entries[0]; e.Port != 8080 || e.Ref != "online" {
+	if e := note(l.Entries[0]); e.Port != 8080 || e.Ref != "online" {
 		t.Errorf("entry 0 %+v", e)
 	}
-	if e := l.Entries[1]; e.Port != 0 || e.Ref != "offline, last online 2024-02-01" {
+	if e := note(l.Entries[1]); e.Port != 0 || e.Ref != "offline, last online 2024-02-01" {
 		t.Errorf("entry 1 %+v", e)
 	}
 	// Rows without a header, after the banner; a commented header row.
 	banner := "# abuse.ch Feodo Tracker Botnet C2 IP Blocklist (CSV)          #\n"
 	l = mustParse(t, "b.csv", banner+`"2024-01-01 00:00:00","192.0.2.1","443","online","2024-01-02","Dridex"`+"\n", blocklist.Options{})
-	if l.Files[0].Format != "feodo-csv" || l.Entries[0].Port != 443 || l.Rules[0].Msg != "FEODO Dridex C2" {
+	if l.Files[0].Format != "feodo-csv" || note(l.Entries[0]).Port != 443 || l.Rules[0].Msg != "FEODO Dridex C2" {
 		t.Errorf("files %+v rules %+v entries %+v", l.Files, l.Rules, l.Entries)
 	}
 	l = mustParse(t, "h.csv", "# dst_ip,malware,first_seen_utc\n192.0.2.1,Dridex,x\n", blocklist.Options{Format: "feodo-csv"})

@@ -137,7 +137,7 @@ func (p *feodoCSVParser) line(n int, text string) {
 	if c.last >= 0 {
 		last = f[c.last]
 	}
-	l.addFullEntry(Entry{Prefix: pfx, Rule: rule, Source: l.source(p.path, n), Port: uint16(port), Ref: p.ref(status, last)}, n)
+	l.addFullEntry(Entry{Prefix: pfx, Rule: rule, Source: l.source(p.path, n), Feed: &FeedNote{Port: uint16(port), Ref: p.ref(status, last)}}, n)
 }
 
 // ref is an entry's Ref: "<c2_status>, last online <last_online>".

@@ -95,3 +95,11 @@ func writeFiles(t *testing.T, names []string, contents map[string]string) []stri
 	}
 	return paths
 }
+
+// note is what the feed says about e, the zero note when it says nothing.
+func note(e blocklist.Entry) blocklist.FeedNote {
+	if e.Feed == nil {
+		return blocklist.FeedNote{}
+	}
+	return *e.Feed
+}

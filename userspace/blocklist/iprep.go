@@ -169,7 +169,7 @@ func (p *iprepListParser) line(n int, text string) {
 		l.rulePos = append(l.rulePos, cat.at)
 		cat.rule = len(l.list.Rules) - 1
 	}
-	l.addFullEntry(Entry{Prefix: pfx, Rule: cat.rule, Source: l.source(p.path, n), Score: uint8(v)}, n)
+	l.addFullEntry(Entry{Prefix: pfx, Rule: cat.rule, Source: l.source(p.path, n), Feed: &FeedNote{Score: uint8(v)}}, n)
 }
 
 func (p *iprepListParser) end(int) {}

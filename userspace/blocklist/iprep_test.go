@@ -43,7 +43,7 @@ func TestIPRep(t *testing.T) {
 		}
 		var got []brief
 		for _, e := range l.Entries {
-			got = append(got, brief{e.Prefix.String(), e.Rule, e.Source, e.Score})
+			got = append(got, brief{e.Prefix.String(), e.Rule, e.Source, note(e).Score})
 		}
 		wantEntries := []brief{
 			{"192.0.2.10/32", 0, iprepList + ":2", 127},

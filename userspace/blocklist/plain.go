@@ -103,7 +103,7 @@ func (p *plainParser) line(n int, text string) {
 	}
 	if p.refs && cut >= 0 && text[cut] == ';' {
 		if ref := strings.TrimSpace(text[cut+1:]); ref != "" {
-			p.l.addFullEntry(Entry{Prefix: pfx, Rule: p.rule, Source: p.l.source(p.path, n), Ref: p.l.arena.clone(ref)}, n)
+			p.l.addFullEntry(Entry{Prefix: pfx, Rule: p.rule, Source: p.l.source(p.path, n), Feed: &FeedNote{Ref: p.l.arena.clone(ref)}}, n)
 			return
 		}
 	}
