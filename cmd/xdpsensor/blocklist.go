@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/netip"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -88,6 +89,7 @@ func newBlocklistLoad(g *globalFlags) *cobra.Command {
 			// and with none at all fresh pages cost as much (page faults
 			// are dear on a VM).
 			defer debug.SetGCPercent(debug.SetGCPercent(400))
+			preferHugePages(16 * listBytes(files))
 			list, err := parseLists(cmd, files, format)
 			if err != nil {
 				return err
@@ -110,6 +112,18 @@ func newBlocklistLoad(g *globalFlags) *cobra.Command {
 	cmd.Flags().BoolVar(&replace.AllowEmpty, "allow-empty", false, "load a list with no address (removes every entry)")
 	cmd.Flags().BoolVar(&replace.AllowAll, "allow-all", false, "load a list holding 0.0.0.0/0 or ::/0 (every packet alerts)")
 	return cmd
+}
+
+// listBytes is the size of the files (a list parsed takes about 13 times
+// its size in memory).
+func listBytes(files []string) int64 {
+	var n int64
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() {
+			n += st.Size()
+		}
+	}
+	return n
 }
 
 // parsePrefix takes an address or a CIDR.

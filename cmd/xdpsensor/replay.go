@@ -25,6 +25,7 @@ func newReplayCommand(g *globalFlags) *cobra.Command {
 				return err
 			}
 			cfg.ReplayPerFrame = perFrame
+			preferHugePages(256 << 20)
 			sum, err := pipeline.Replay(cmd.Context(), cfg, files)
 			if err != nil {
 				return err
