@@ -468,6 +468,22 @@ func listFile(tb testing.TB, dir string) string {
 	return path
 }
 
+// BenchmarkReplayStartup is `xdpsensor replay` of a 4-frame capture: what
+// every replay pays before its first frame (the program verified, the
+// maps made, the outputs opened) and after its last.
+func BenchmarkReplayStartup(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Fatal("needs root")
+	}
+	bin := sensorBin(b)
+	var spent time.Duration
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		spent += runTimed(b, exec.Command(bin, "replay", "-b", listFile(b, dir), "-o", filepath.Join(dir, "out"), "../testdata/backscatter.pcap"))
+	}
+	b.ReportMetric(float64(spent.Milliseconds())/float64(b.N), "ms")
+}
+
 // BenchmarkOffline: each tool reads the same capture of 1M frames in 64K
 // TCP flows and writes its session records; wall time of the process, as
 // an analyst runs it.

@@ -9,9 +9,9 @@ scripts/peers.sh # Argus, softflowd, pmacctd: what an analyst would run instead
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 {
-	go test -run '^$' -bench 'Floor|Sensor|Memory|RingDrain' -benchtime 5x -count "$COUNT" ./bench
+	go test -run '^$' -bench 'Floor|Sensor|Memory|RingDrain|FirstTouch' -benchtime 5x -count "$COUNT" ./bench
 	go test -run '^$' -bench 'Live' -benchtime 1x -count "$COUNT" ./bench
-	go test -run '^$' -bench 'Offline' -benchtime 1x -count "$COUNT" ./bench
+	go test -run '^$' -bench 'Offline|ReplayStartup' -benchtime 1x -count "$COUNT" ./bench
 	go test -run '^$' -bench 'Sweep|FlowRecords|Storm' -benchtime 1x -count "$COUNT" ./bench
 	go test -run '^$' -bench 'Replay|CaptureToDisk' -benchtime 2x -count "$COUNT" ./bench
 	go test -run '^$' -bench 'BlocklistLoadMillion' -benchtime 2x -count "$COUNT" ./cmd/xdpsensor

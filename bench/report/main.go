@@ -239,10 +239,14 @@ func main() {
 			fmt.Fprintf(w, "| %s | %s |\n", label, r.fmt(name, unit, format))
 		}
 	}
+	kv("this host: first write to fresh memory (a page fault and a zeroed 4 KB page)", "BenchmarkFirstTouch/4k-pages", "µs/4KB-page", "%.1f µs a page")
+	kv("this host: the same with transparent huge pages asked for (MADV_HUGEPAGE)", "BenchmarkFirstTouch/huge-pages", "µs/4KB-page", "%.2f µs a 4 KB page")
 	kv("event ring drain, read only", "BenchmarkRingDrain/read", "Mevents/s", "%.2f M events/s")
 	kv("event ring drain, decoded and encoded as EVE (alerts; EVE encoded on every CPU, as the daemon does)", "BenchmarkRingDrain/decode+eve", "Mevents/s", "%.2f M events/s")
 	kv("event ring drain, decoded and encoded as EVE in one goroutine", "BenchmarkRingDrain/decode+eve-1goroutine", "Mevents/s", "%.2f M events/s")
 	kv("`xdpsensor blocklist load` of 1M IPv4 + 100k CIDRs as a CLI process (start to exit)", "BenchmarkBlocklistLoadMillionCLI", "ms/load", "%.0f ms")
+	kv("… its peak memory (maxrss)", "BenchmarkBlocklistLoadMillionCLI", "maxrss-MB", "%.0f MB")
+	kv("… its page faults", "BenchmarkBlocklistLoadMillionCLI", "page-faults", "%.0f")
 	kv("`blocklist load` of 1M IPv4 + 100k CIDRs, in-process", "BenchmarkBlocklistLoadMillion", "ms/load", "%.0f ms")
 	kv("kernel memory per exact IPv4 entry (hash map memlock / entries)", "BenchmarkBlocklistLoadMillion", "bytes/exact-v4-entry", "%.1f bytes")
 	kv("kernel memory per exact entry, pre-filter", "BenchmarkBlocklistLoadMillion", "filter-bytes/exact-entry", "%.1f bytes")
@@ -255,6 +259,7 @@ func main() {
 	kv("flow records written (table → decode → eve.json + conn.log → removed)", "BenchmarkFlowRecords", "Mrecords/s", "%.3f M records/s")
 	kv("live storm: new flows a second into a sensor with defaults (generator in new-flow mode)", "BenchmarkStorm", "Mpps", "%.3f M new flows/s")
 	kv("live storm: flows neither written nor counted lost", "BenchmarkStorm", "flows-unaccounted", "%.0f")
+	kv("`xdpsensor replay` of a 4-frame capture (start-up: program verified, maps made, outputs opened)", "BenchmarkReplayStartup", "ms", "%.0f ms")
 	kv("replay (in-process), 200k 64-byte frames, every output", "BenchmarkReplay", "Mpps", "%.3f M packets/s")
 	kv("capture to disk, 64-byte frames", "BenchmarkCaptureToDisk/64B", "Mpps", "%.2f M packets/s")
 	kv("capture to disk, 64-byte frames", "BenchmarkCaptureToDisk/64B", "MB/s", "%.0f MB/s")
