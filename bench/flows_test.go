@@ -49,6 +49,20 @@ func fillTable(tb testing.TB, s *loader.Sensor, n int, lastSeen uint64) {
 	}
 }
 
+// loadSweepSensor loads a sensor whose table holds sweepFlows flows (the
+// caller closes it).
+func loadSweepSensor(b *testing.B) *loader.Sensor {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Fatal("needs root")
+	}
+	s, err := loader.Load(loader.Config{FlowTableSize: sweepFlows, RingSize: 1 << 20})
+	if err != nil {
+		b.Fatalf("%+v", err)
+	}
+	return s
+}
+
 func newTracker(s *loader.Sensor, write func(*event.Flow) error) *flowtable.Tracker {
 	rules := &ringbuf.KernelRules{Map: s.Objects.Rules}
 	return &flowtable.Tracker{
@@ -64,13 +78,7 @@ func newTracker(s *loader.Sensor, write func(*event.Flow) error) *flowtable.Trac
 // BenchmarkSweep is one pass of the tracker over a table of 2^20 flows:
 // the first Tick of a tracker sweeps all of it.
 func BenchmarkSweep(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Fatal("needs root")
-	}
-	s, err := loader.Load(loader.Config{FlowTableSize: sweepFlows, RingSize: 1 << 20})
-	if err != nil {
-		b.Fatalf("%+v", err)
-	}
+	s := loadSweepSensor(b)
 	defer s.Close()
 	const now = uint64(1000 * time.Second)
 	for _, c := range []struct {
@@ -109,13 +117,7 @@ func BenchmarkSweep(b *testing.B) {
 // every CPU): a pass over 2^20 flows all due, each decoded, labelled,
 // encoded twice, written to files and removed.
 func BenchmarkFlowRecords(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Fatal("needs root")
-	}
-	s, err := loader.Load(loader.Config{FlowTableSize: sweepFlows, RingSize: 1 << 20})
-	if err != nil {
-		b.Fatalf("%+v", err)
-	}
+	s := loadSweepSensor(b)
 	defer s.Close()
 	const now = uint64(1000 * time.Second)
 	var spent time.Duration

@@ -144,6 +144,21 @@ func (sb *sensorBench) drain() {
 	sb.reader.Drain(func([]byte) error { return nil })
 }
 
+// fill empties the sensor's event ring, then runs the program over frame
+// n times, failing if an event was lost: the ring then holds n events.
+func (sb *sensorBench) fill(b *testing.B, frame []byte, n int) {
+	b.Helper()
+	sb.drain()
+	before, _ := sb.s.Maps().ReadStats()
+	if _, _, err := sb.s.Objects.Xdpsensor.Benchmark(frame, n, nil); err != nil {
+		b.Fatal(err)
+	}
+	after, _ := sb.s.Maps().ReadStats()
+	if lost := after.LostEvents - before.LostEvents; lost != 0 {
+		b.Fatalf("%d events lost while filling", lost)
+	}
+}
+
 // measure runs prog over frame `repeat` times per iteration and reports
 // the kernel's average time per packet.
 func measure(b *testing.B, prog *ebpf.Program, frame []byte, between func()) {

@@ -49,15 +49,7 @@ func BenchmarkRingDrain(b *testing.B) {
 			var events int
 			var spent time.Duration
 			for i := 0; i < b.N; i++ {
-				sb.drain()
-				before, _ := sb.s.Maps().ReadStats()
-				if _, _, err := sb.s.Objects.Xdpsensor.Benchmark(frame, batch, nil); err != nil {
-					b.Fatal(err)
-				}
-				after, _ := sb.s.Maps().ReadStats()
-				if lost := after.LostEvents - before.LostEvents; lost != 0 {
-					b.Fatalf("%d events lost while filling", lost)
-				}
+				sb.fill(b, frame, batch)
 				start := time.Now()
 				n := 0
 				sb.reader.Drain(func(raw []byte) error {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -108,9 +107,13 @@ func (n *natsFlags) apply(cfg *pipeline.Config) error {
 	return nil
 }
 
-// connect dials NATS for a command-line tool: an unreachable server is an
-// error, not a wait.
-func (n *natsFlags) connect(log *slog.Logger) (*nats.Conn, error) {
+// connect dials NATS for a command-line tool, logging at --log-level: an
+// unreachable server is an error, not a wait.
+func (n *natsFlags) connect(g *globalFlags) (*nats.Conn, error) {
+	log, err := g.logger()
+	if err != nil {
+		return nil, err
+	}
 	if n.url == "" {
 		return nil, errors.New("--nats URL is required")
 	}
@@ -141,11 +144,7 @@ func newBlocklistPublish(g *globalFlags) *cobra.Command {
 				return fmt.Errorf("blocklist rejected, nothing published:\n%w", err)
 			}
 			warnings(cmd.ErrOrStderr(), list.Warnings)
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			c, err := nf.connect(log)
+			c, err := nf.connect(g)
 			if err != nil {
 				return err
 			}
@@ -208,11 +207,7 @@ func newFleetCommand(g *globalFlags) *cobra.Command {
 		Short: "The sensors that published recently: last seen, blocklist generation and revision, rates, losses (from their stats events)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			c, err := nf.connect(log)
+			c, err := nf.connect(g)
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/capture"
 )
 
+// readAll reads a capture file's packets, data copied.
 func readAll(t *testing.T, path string) []capture.Packet {
 	t.Helper()
 	rd, err := capture.Open(path)

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"io"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -26,21 +24,8 @@ type ringPacket struct {
 
 func ringPackets(t *testing.T, path string) []ringPacket {
 	t.Helper()
-	rd, err := capture.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
 	var out []ringPacket
-	for {
-		p, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Data = append([]byte(nil), p.Data...)
+	for _, p := range readAll(t, path) {
 		rp := ringPacket{Packet: p}
 		pk := gopacket.NewPacket(p.Data, layers.LayerTypeEthernet, gopacket.Default)
 		if ip, ok := pk.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok {
@@ -50,6 +35,7 @@ func ringPackets(t *testing.T, path string) []ringPacket {
 		}
 		out = append(out, rp)
 	}
+	return out
 }
 
 // TestLiveAlertsNameTheirPcapFile: on the lab's SPAN port, a burst of C&C
