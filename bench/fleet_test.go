@@ -107,10 +107,14 @@ func BenchmarkFleetPublish(b *testing.B) {
 					b.Fatal(err)
 				}
 				if j%1000 == 999 {
-					p.Flush()
+					if err := p.Flush(); err != nil {
+						b.Fatal(err)
+					}
 				}
 			}
-			p.Flush()
+			if err := p.Flush(); err != nil {
+				b.Fatal(err)
+			}
 			total += n
 			waitPublished(b, p, total)
 			spent += time.Since(start)
@@ -214,7 +218,9 @@ func BenchmarkFleetDrain(b *testing.B) {
 					// The pipeline flushes once per drain round (100 ms).
 					if n%50_000 == 0 {
 						for _, s := range sinks {
-							s.(interface{ Flush() error }).Flush()
+							if err := s.(interface{ Flush() error }).Flush(); err != nil {
+								return err
+							}
 						}
 					}
 					return nil
@@ -223,7 +229,9 @@ func BenchmarkFleetDrain(b *testing.B) {
 					b.Fatal(err)
 				}
 				for _, s := range sinks {
-					s.(interface{ Flush() error }).Flush()
+					if err := s.(interface{ Flush() error }).Flush(); err != nil {
+						b.Fatal(err)
+					}
 				}
 				spent += time.Since(start)
 				if n != batch {

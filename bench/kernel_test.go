@@ -2,7 +2,6 @@ package bench
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -149,11 +148,17 @@ func (sb *sensorBench) drain() {
 func (sb *sensorBench) fill(b *testing.B, frame []byte, n int) {
 	b.Helper()
 	sb.drain()
-	before, _ := sb.s.Maps().ReadStats()
+	before, err := sb.s.Maps().ReadStats()
+	if err != nil {
+		b.Fatal(err)
+	}
 	if _, _, err := sb.s.Objects.Xdpsensor.Benchmark(frame, n, nil); err != nil {
 		b.Fatal(err)
 	}
-	after, _ := sb.s.Maps().ReadStats()
+	after, err := sb.s.Maps().ReadStats()
+	if err != nil {
+		b.Fatal(err)
+	}
 	if lost := after.LostEvents - before.LostEvents; lost != 0 {
 		b.Fatalf("%d events lost while filling", lost)
 	}
@@ -256,13 +261,13 @@ func BenchmarkMemory(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		ml, _ := info.Memlock()
+		ml, ok := info.Memlock()
+		if !ok {
+			b.Fatalf("%s: the kernel reports no memlock for the flow table", m.name)
+		}
 		b.ReportMetric(float64(ml)/float64(info.MaxEntries), "bytes/flow-"+m.name)
 		total += ml
 		entries += uint64(info.MaxEntries)
 	}
-	for i := 0; i < b.N; i++ {
-	}
 	b.ReportMetric(float64(total)/float64(entries), "bytes/flow")
-	_ = fmt.Sprint()
 }

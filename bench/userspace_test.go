@@ -52,19 +52,26 @@ func BenchmarkRingDrain(b *testing.B) {
 				sb.fill(b, frame, batch)
 				start := time.Now()
 				n := 0
-				sb.reader.Drain(func(raw []byte) error {
-					n++
+				err := sb.reader.Drain(func(raw []byte) error {
 					if decode {
 						a, err := dec.Alert(raw)
 						if err != nil {
 							return err
 						}
-						return w.WriteAlert(a)
+						if err := w.WriteAlert(a); err != nil {
+							return err
+						}
 					}
+					n++
 					return nil
 				})
-				w.Flush() // what the workers still encode is part of the time
+				if err == nil {
+					err = w.Flush() // what the workers still encode is part of the time
+				}
 				spent += time.Since(start)
+				if err != nil {
+					b.Fatal(err)
+				}
 				if n != batch {
 					b.Fatalf("drained %d events, want %d", n, batch)
 				}
@@ -141,7 +148,10 @@ func BenchmarkCaptureToDisk(b *testing.B) {
 			if err := s.SetCapture(loader.CaptureSettings{Mode: loader.CaptureAll}); err != nil {
 				b.Fatal(err)
 			}
-			rd, _ := ringbuf.NewReader(s.Objects.Capture)
+			rd, err := ringbuf.NewReader(s.Objects.Capture)
+			if err != nil {
+				b.Fatal(err)
+			}
 			defer rd.Close()
 			ring, err := capture.OpenRing(capture.RingOptions{Dir: b.TempDir(), Files: 4, FileSize: 256 << 20, Snaplen: loader.MaxSnaplen})
 			if err != nil {
@@ -153,29 +163,44 @@ func BenchmarkCaptureToDisk(b *testing.B) {
 			var pkts, bytes int
 			var spent time.Duration
 			for i := 0; i < b.N; i++ {
-				before, _ := s.Maps().ReadStats()
+				before, err := s.Maps().ReadStats()
+				if err != nil {
+					b.Fatal(err)
+				}
 				start := time.Now()
 				if _, _, err := s.Objects.Xdpsensor.Benchmark(frame, batch, nil); err != nil {
 					b.Fatal(err)
 				}
 				var rec capture.Record
-				rd.Drain(func(raw []byte) error {
+				written := 0
+				err = rd.Drain(func(raw []byte) error {
 					hdr, data, err := abi.ParseCaptureRecord(raw)
 					if err != nil {
 						return err
 					}
 					rec = capture.Record{Time: time.Unix(0, int64(hdr.TsNs)), Data: data, OrigLen: int(hdr.FrameLen)}
-					_, err = ring.Write(&rec)
-					pkts++
+					if _, err := ring.Write(&rec); err != nil {
+						return err
+					}
+					written++
 					bytes += len(data)
-					return err
+					return nil
 				})
-				ring.Flush()
-				spent += time.Since(start)
-				after, _ := s.Maps().ReadStats()
-				if lost := after.CaptureLost - before.CaptureLost; lost != 0 {
-					b.Fatalf("%d frames lost", lost)
+				if err == nil {
+					err = ring.Flush()
 				}
+				spent += time.Since(start)
+				if err != nil {
+					b.Fatal(err)
+				}
+				after, err := s.Maps().ReadStats()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if lost := after.CaptureLost - before.CaptureLost; lost != 0 || written != batch {
+					b.Fatalf("%d frames written to disk of %d sent, %d lost", written, batch, lost)
+				}
+				pkts += written
 			}
 			b.ReportMetric(float64(pkts)/spent.Seconds()/1e6, "Mpps")
 			b.ReportMetric(float64(bytes)/spent.Seconds()/1e6, "MB/s")

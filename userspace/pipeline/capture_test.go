@@ -71,12 +71,20 @@ func TestReplayCapturesBackscatterFromTheFirstPacket(t *testing.T) {
 	if n, _ := capture.Carve(filepath.Join(out, "pcap"), capture.Filter{Host: netip.MustParseAddr("161.53.178.240")}, &all, "pcap", nil); n != 3 {
 		t.Errorf("carved %d C&C SYNs, want 3", n)
 	}
-	eve, _ := os.ReadFile(filepath.Join(out, "eve.json"))
+	eve, err := os.ReadFile(filepath.Join(out, "eve.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(eve)), "\n") {
 		if strings.Contains(line, `"event_type":"alert"`) {
+			alerts++
 			if !strings.Contains(line, `"capture_file":"`+filepath.Join(out, "pcap")) || !strings.Contains(line, `"xdpsensor_alert_id":`) {
 				t.Errorf("alert without capture_file or alert id: %s", line)
 			}
 		}
+	}
+	if alerts != 3 {
+		t.Errorf("%d alerts in eve.json, want 3 (the C&C SYNs' flow, our RSTs in the two backscatter flows)", alerts)
 	}
 }
