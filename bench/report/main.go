@@ -245,7 +245,6 @@ func main() {
 	kv("event ring drain, decoded and encoded as EVE (alerts; EVE encoded on every CPU, as the daemon does)", "BenchmarkRingDrain/decode+eve", "Mevents/s", "%.2f M events/s")
 	kv("event ring drain, decoded and encoded as EVE in one goroutine", "BenchmarkRingDrain/decode+eve-1goroutine", "Mevents/s", "%.2f M events/s")
 	kv("`xdpsensor blocklist load` of 1M IPv4 + 100k CIDRs as a CLI process (start to exit)", "BenchmarkBlocklistLoadMillionCLI", "ms/load", "%.0f ms")
-	kv("… its peak memory (maxrss)", "BenchmarkBlocklistLoadMillionCLI", "maxrss-MB", "%.0f MB")
 	kv("… its page faults", "BenchmarkBlocklistLoadMillionCLI", "page-faults", "%.0f")
 	kv("`blocklist load` of 1M IPv4 + 100k CIDRs, in-process", "BenchmarkBlocklistLoadMillion", "ms/load", "%.0f ms")
 	kv("kernel memory per exact IPv4 entry (hash map memlock / entries)", "BenchmarkBlocklistLoadMillion", "bytes/exact-v4-entry", "%.1f bytes")
