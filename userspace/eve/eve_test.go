@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -353,6 +354,23 @@ func TestTimestampMatchesAppendFormat(t *testing.T) {
 		want := tm.UTC().Format("2006-01-02T15:04:05.000000-0700")
 		if got := string(appendTime(nil, tm)); got != want {
 			t.Errorf("got %s, want %s", got, want)
+		}
+	}
+	// Every day from 1970 to 2100 (leap years, century rules), at a
+	// second and microsecond that move, and random instants to year 9999.
+	day := time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; day.Year() < 2101; i++ {
+		tm := day.Add(time.Duration(i%86400)*time.Second + time.Duration(i%1000000)*time.Microsecond + 999)
+		if got, want := string(appendTime(nil, tm)), tm.Format("2006-01-02T15:04:05.000000-0700"); got != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+		day = day.AddDate(0, 0, 1)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		tm := time.Unix(rng.Int64N(unixYear10000), rng.Int64N(1e9))
+		if got, want := string(appendTime(nil, tm)), tm.UTC().Format("2006-01-02T15:04:05.000000-0700"); got != want {
+			t.Fatalf("got %s, want %s", got, want)
 		}
 	}
 }

@@ -98,40 +98,60 @@ func (o *object) ip(k string, a netip.Addr, compress bool) {
 // appendTime writes t in UTC as Suricata's EVE timestamps are written
 // ("%Y-%m-%dT%H:%M:%S.%06u%z"): 2007-02-21T10:17:54.366236+0000. It is
 // time.Time.AppendFormat with the layout "2006-01-02T15:04:05.000000-0700",
-// unrolled: flow records carry three timestamps.
+// unrolled: every record carries one to three timestamps, and the date
+// comes from the Unix day by arithmetic (Howard Hinnant's civil_from_days)
+// rather than time.Time.Date and Clock, which each work it out again.
 func appendTime(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	year, month, day := t.Date()
-	hour, min, sec := t.Clock()
-	if year < 0 || year > 9999 {
-		return t.AppendFormat(b, "2006-01-02T15:04:05.000000-0700")
+	sec := t.Unix()
+	if sec < 0 || sec >= unixYear10000 {
+		return t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000-0700")
 	}
-	b = appendDigits(b, year, 4)
-	b = append(b, '-')
-	b = appendDigits(b, int(month), 2)
-	b = append(b, '-')
-	b = appendDigits(b, day, 2)
-	b = append(b, 'T')
-	b = appendDigits(b, hour, 2)
-	b = append(b, ':')
-	b = appendDigits(b, min, 2)
-	b = append(b, ':')
-	b = appendDigits(b, sec, 2)
-	b = append(b, '.')
-	b = appendDigits(b, t.Nanosecond()/1000, 6)
-	return append(b, "+0000"...)
+	days, sod := int(sec/86400), int(sec%86400)
+	// civil_from_days, for days since 1970-01-01 >= 0.
+	z := days + 719468
+	era := z / 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	day := doy - (153*mp+2)/5 + 1
+	month := mp + 3
+	if mp >= 10 {
+		month = mp - 9
+	}
+	year := yoe + era*400
+	if month <= 2 {
+		year++
+	}
+	var out [31]byte // 2006-01-02T15:04:05.000000+0000
+	put2(out[0:], year/100)
+	put2(out[2:], year%100)
+	out[4] = '-'
+	put2(out[5:], month)
+	out[7] = '-'
+	put2(out[8:], day)
+	out[10] = 'T'
+	put2(out[11:], sod/3600)
+	out[13] = ':'
+	put2(out[14:], sod/60%60)
+	out[16] = ':'
+	put2(out[17:], sod%60)
+	out[19] = '.'
+	us := t.Nanosecond() / 1000
+	put2(out[20:], us/10000)
+	put2(out[22:], us/100%100)
+	put2(out[24:], us%100)
+	copy(out[26:], "+0000")
+	return append(b, out[:]...)
 }
 
-// appendDigits writes v >= 0 in decimal, zero-padded to width digits.
-func appendDigits(b []byte, v, width int) []byte {
-	var buf [8]byte
-	i := len(buf)
-	for ; width > 0 || v > 0; width-- {
-		i--
-		buf[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return append(b, buf[i:]...)
+// unixYear10000 is 10000-01-01T00:00:00Z: four-digit years end there.
+const unixYear10000 = 253402300800
+
+// put2 writes v (0-99) as two digits.
+func put2(b []byte, v int) {
+	const digits = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+	b[0], b[1] = digits[2*v], digits[2*v+1]
 }
 
 // appendAddr writes IPv4 addresses dotted and IPv6 addresses either as
