@@ -83,6 +83,7 @@ __noinline int DP(emit_alert)(DP_CTX *ctx, struct packet *pkt, struct flow_key *
 	struct alert_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
 		st->lost_events++;
+		st->alerts_lost++;
 		return 0;
 	}
 	ev->type = EVENT_ALERT;
@@ -215,7 +216,6 @@ __noinline int DP(inspect)(DP_CTX *ctx, struct flow_value *f, struct dp_state *s
 	__u8 bit = side == SIDE_LO ? INSPECTED_LO : INSPECTED_HI;
 	if (cfg->alert_mode != ALERT_EVERY_PACKET && (*marks & bit))
 		return 0;
-	*marks |= bit;
 	/* Listed flows are few: the rules are decided again rather than kept. */
 	struct match_decision *md = outer ? &s->omd : &s->md;
 	__u8 *decided = outer ? &s->odecided : &s->decided;
@@ -228,15 +228,21 @@ __noinline int DP(inspect)(DP_CTX *ctx, struct flow_value *f, struct dp_state *s
 	ai.rule_id = packet_rule(md, side, &ai.listed);
 	int fires = outer ? outer_rule_fires(st, &s->tun, ai.rule_id, s->now)
 			  : rule_fires(st, &s->pkt, ai.rule_id, s->now);
-	if (!fires)
+	if (!fires) {
+		*marks |= bit; /* inspected: the threshold held it back */
 		return 0;
+	}
 	ai.initiator = f->state & STATE_INITIATOR_HI ? SIDE_HI : SIDE_LO;
 	ai.flow_packets[0] = f->dir[0].packets;
 	ai.flow_packets[1] = f->dir[1].packets;
 	ai.flow_bytes[0] = f->dir[0].frame_bytes;
 	ai.flow_bytes[1] = f->dir[1].frame_bytes;
+	/* Marked only once the ring took the alert: without room, the
+	 * direction's next packet tries again (alerts_lost counts this one). */
+	if (!DP(emit_alert)(ctx, &s->pkt, &s->key, &ai, &s->tun))
+		return 0;
+	*marks |= bit;
 	f->marks |= MARK_ALERTED;
-	DP(emit_alert)(ctx, &s->pkt, &s->key, &ai, &s->tun);
 	return 1;
 }
 

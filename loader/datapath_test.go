@@ -530,8 +530,54 @@ func TestLostEventsCounted(t *testing.T) {
 		t.Fatalf("no lost events with a one-page ring and %d alerts", sent)
 	}
 	want(t, "alerts delivered + lost", uint64(len(alerts))+st.LostEvents, sent)
+	want(t, "alerts lost", st.AlertsLost, st.LostEvents) // only alerts went to the ring
 	want(t, "alerts counter", st.Alerts, uint64(len(alerts)))
 	want(t, "matches", st.Matches, sent)
+}
+
+// An alert the full ring could not take is not the flow's last word: the
+// direction stays uninspected, and its next packet alerts. The flow is
+// marked alerted only then.
+func TestAlertLostToAFullRingIsRetried(t *testing.T) {
+	h := newHarness(t, Config{RingSize: 4096})
+	h.block(simpleList(blocklist.ListedAsDst, blocklist.NetAny, "203.0.113.66"))
+	syn := func(sport uint16) []byte {
+		return frameSpec{v4: &ip4{src: "192.0.2.10", dst: "203.0.113.66", proto: 6}, l4: tcpSeg{sport: sport, dport: 2, flags: event.TCPSyn}}.build()
+	}
+	// Other flows fill the one-page ring until an alert is lost.
+	for sport := uint16(1000); h.stats().AlertsLost == 0; sport++ {
+		if sport == 1100 {
+			t.Fatal("100 alerts did not fill a one-page ring")
+		}
+		h.run(syn(sport))
+	}
+	lostBefore := h.stats().AlertsLost
+	h.run(syn(7)) // the ring is full: this flow's alert is lost
+	st := h.stats()
+	want(t, "alerts lost", st.AlertsLost, lostBefore+1)
+	found := false
+	for k, f := range h.flows() {
+		if k.PortLo == 7 || k.PortHi == 7 {
+			found = true
+			if f.Marks&uint8(abi.BpfListedBitsMARK_ALERTED) != 0 {
+				t.Fatal("the flow is marked alerted, its alert lost")
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no flow from port 7")
+	}
+	alerts, _ := h.events() // the daemon drains the ring
+	want(t, "alerts read while full", uint64(len(alerts)), st.Alerts)
+	h.run(syn(7)) // the same direction again
+	alerts, _ = h.events()
+	if len(alerts) != 1 || alerts[0].Pkt.Sport != 7 {
+		t.Fatalf("after the drain: %d alerts %+v, want the retried one from port 7", len(alerts), alerts)
+	}
+	h.run(syn(7))
+	if alerts, _ = h.events(); len(alerts) != 0 {
+		t.Fatalf("%d alerts on the third packet, want 0 (one alert a direction)", len(alerts))
+	}
 }
 
 func TestHomeAndExternalNet(t *testing.T) {

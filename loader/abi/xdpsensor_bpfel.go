@@ -560,6 +560,7 @@ type BpfSensorStats struct {
 	Matches           uint64
 	Alerts            uint64
 	AlertsSuppressed  uint64
+	AlertsLost        uint64
 	FlowsNew          uint64
 	FlowsNewV6        uint64
 	FlowsReused       uint64

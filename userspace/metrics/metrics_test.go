@@ -218,7 +218,10 @@ xdpsensor_daemon_alerts_written_total 1
 # HELP xdpsensor_alerts_suppressed_total Matches a rule's threshold held back.
 # TYPE xdpsensor_alerts_suppressed_total counter
 xdpsensor_alerts_suppressed_total 0
-# HELP xdpsensor_lost_events_total Events lost because the event ring was full.
+# HELP xdpsensor_alerts_lost_total Alerts the event ring had no room for (the direction's next packet tries again).
+# TYPE xdpsensor_alerts_lost_total counter
+xdpsensor_alerts_lost_total 0
+# HELP xdpsensor_lost_events_total Event ring reservations that failed: alerts, flow records and close hints (each also counted by its own name but close hints, which lose nothing).
 # TYPE xdpsensor_lost_events_total counter
 xdpsensor_lost_events_total 0
 # HELP xdpsensor_flows_created_total Flows the kernel created in its flow table.

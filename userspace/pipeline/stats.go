@@ -35,10 +35,13 @@ type Loss struct {
 }
 
 // lossReasons name every counter of something lost (or merged, or
-// saturated), in the order a summary lists them.
+// saturated), in the order a summary lists them. Not lost_events: it is
+// every failed reservation on the event ring, whose parts are here by
+// their own names (alerts, flow records, merged flows) but for close
+// hints, which lose nothing (the sweep writes the closed flow).
 var lossReasons = []struct{ counter, what string }{
 	{"flow_records_lost", "flow records (event ring full)"},
-	{"lost_events", "events (event ring full)"},
+	{"alerts_lost", "alerts (event ring full)"},
 	{"flows_merged", "new connections kept in the old flow (event ring full)"},
 	{"capture_lost", "captured frames (capture ring full)"},
 	{"pcap_frames_lost", "captured frames the pcap ring could not write"},
