@@ -287,10 +287,13 @@ func flowState(f *event.Flow) string {
 
 // flowReason is Suricata's flow.reason. Suricata ends TCP sessions by
 // timeout too (after the closed state's shorter timeout), so FIN and RST
-// map to "timeout"; our precise reason goes to flow.xdpsensor_end.
+// map to "timeout"; so does an emergency timeout, which Suricata marks
+// with flow.emergency (FLOW_END_FLAG_EMERGENCY beside _TIMEOUT). A
+// table-full record has no Suricata counterpart: "unknown". Our precise
+// reason goes to flow.xdpsensor_end.
 func flowReason(r event.EndReason) string {
 	switch r {
-	case event.EndFIN, event.EndRST, event.EndTimeout:
+	case event.EndFIN, event.EndRST, event.EndTimeout, event.EndEmergency:
 		return "timeout"
 	case event.EndShutdown:
 		return "shutdown"
@@ -335,6 +338,9 @@ func appendFlow(b []byte, f *event.Flow, opts *Options, ids *idCache) []byte {
 		age = 0
 	}
 	o.uint("age", uint64(age))
+	if f.Reason == event.EndEmergency {
+		o.bool("emergency", true)
+	}
 	o.str("state", flowState(f))
 	o.str("reason", flowReason(f.Reason))
 	o.bool("alerted", f.Alerts > 0)

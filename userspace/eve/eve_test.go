@@ -225,6 +225,32 @@ func TestFlowStateAndReason(t *testing.T) {
 				c.history, rec.Flow.State, tcpState, rec.Flow.Reason, rec.Flow.End, c.state, c.tcp, c.suricataEnded, c.reason)
 		}
 	}
+	// Suricata's words for the ends it has: an emergency timeout is a
+	// timeout marked emergency; a table-full record is none of its ends.
+	for _, c := range []struct {
+		reason    event.EndReason
+		suricata  string
+		emergency bool
+	}{
+		{event.EndEmergency, "timeout", true},
+		{event.EndTimeout, "timeout", false},
+		{event.EndTableFull, "unknown", false},
+		{event.EndActive, "forced", false},
+		{event.EndShutdown, "shutdown", false},
+	} {
+		f := seedFlow()
+		f.Reason = c.reason
+		var rec struct {
+			Flow map[string]any `json:"flow"`
+		}
+		if err := json.Unmarshal(AppendFlow(nil, f, Options{}), &rec); err != nil {
+			t.Fatal(err)
+		}
+		em, has := rec.Flow["emergency"]
+		if rec.Flow["reason"] != c.suricata || has != c.emergency || (has && em != true) || rec.Flow["xdpsensor_end"] != string(c.reason) {
+			t.Errorf("%s: reason %v, emergency %v (%v), xdpsensor_end %v; want %q, emergency %v", c.reason, rec.Flow["reason"], em, has, rec.Flow["xdpsensor_end"], c.suricata, c.emergency)
+		}
+	}
 	udp := vlanFlow()
 	for _, c := range []struct {
 		toClient uint64

@@ -50,7 +50,7 @@ func randomEvents(n int) (alerts []*event.Alert, flows []*event.Flow, opts []Opt
 		return rl
 	}
 	base := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	reasons := []event.EndReason{event.EndFIN, event.EndRST, event.EndTimeout, event.EndShutdown}
+	reasons := []event.EndReason{event.EndFIN, event.EndRST, event.EndTimeout, event.EndShutdown, event.EndEmergency, event.EndTableFull, event.EndActive}
 	for i := 0; i < n; i++ {
 		v6 := r.IntN(2) == 0
 		proto := protos[r.IntN(len(protos))]
