@@ -111,8 +111,10 @@ __noinline int DP(emit_alert)(DP_CTX *ctx, struct packet *pkt, struct flow_key *
 	else
 		__builtin_memset(&ev->tunnel, 0, sizeof(ev->tunnel));
 
+	/* What the program holds; the wire's length may be more (a replayed
+	 * capture cut by its snap length). */
 	__u32 frame_len = DP_LEN(ctx);
-	ev->frame_len = frame_len;
+	ev->frame_len = DP(wire_len)(ctx);
 	ev->cap_len = 0;
 	/* A constant size for full snapshots; shorter frames pass a masked
 	 * length the verifier can bound (the mask changes nothing below 256). */
@@ -149,7 +151,7 @@ __noinline int DP(capture_frame)(DP_CTX *ctx, struct flow_key *key, struct captu
 	sc->hdr.ts_ns = ca->now;
 	sc->hdr.flow_start_ns = ca->flow_start;
 	__builtin_memcpy(&sc->hdr.key, key, sizeof(*key));
-	sc->hdr.frame_len = frame_len;
+	sc->hdr.frame_len = DP(wire_len)(ctx); /* the pcap record's original length */
 	sc->hdr.cap_len = cap;
 	sc->hdr.ifindex = DP_IFINDEX(ctx);
 	sc->hdr.listed = ca->listed;
@@ -173,7 +175,9 @@ static __always_inline void DP(maybe_capture)(DP_CTX *ctx, struct sensor_config 
 					  struct dp_state *s)
 {
 	__u8 mode = cfg->capture_mode;
-	__u8 listed = f->marks & (LISTED_LO | LISTED_HI);
+	/* Listed by its own addresses or by its tunnel's outer ones: an outer
+	 * alert names this flow and looks for this frame. */
+	__u8 listed = (f->marks | f->outer_marks) & (LISTED_LO | LISTED_HI);
 	if (mode == CAPTURE_NONE || (mode == CAPTURE_LISTED && !listed))
 		return;
 	__u64 budget = cfg->capture_flow_bytes;

@@ -382,7 +382,7 @@ struct capture_record {
 	__u32 frame_len;     /* on the wire */
 	__u32 cap_len;       /* bytes that follow */
 	__u32 ifindex;
-	__u8 listed;         /* the flow touches a listed address */
+	__u8 listed;         /* the flow, or its tunnel's outer addresses, touch a listed address */
 	__u8 direction;      /* flow_side of the sender */
 	__u8 pad[2];
 };
