@@ -108,7 +108,10 @@ func TestLiveAddDelExpire(t *testing.T) {
 
 func TestFwsamBecomesExpiry(t *testing.T) {
 	h := newHarness(t, Config{})
-	bl, _ := blocklistmaps.New(h.s.Maps(), h.s.Config.PinDir)
+	bl, err := blocklistmaps.New(h.s.Maps(), h.s.Config.PinDir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := time.Date(2007, 2, 21, 10, 0, 0, 0, time.UTC)
 	bl.Now = func() time.Time { return now }
 	l := simpleList(blocklist.ListedAsDst, blocklist.NetAny, "161.53.178.240")
@@ -116,17 +119,23 @@ func TestFwsamBecomesExpiry(t *testing.T) {
 	if _, err := bl.Replace(l); err != nil {
 		t.Fatal(err)
 	}
-	snap, _ := bl.Snapshot()
+	snap, err := bl.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Rules) != 1 {
+		t.Fatalf("%d rules in the kernel, want the list's 1", len(snap.Rules))
+	}
 	for _, r := range snap.Rules {
 		if want := uint64(now.Add(30 * 24 * time.Hour).Unix()); r.ExpiresUnix != want || r.BlockSeconds != 30*24*3600 {
 			t.Fatalf("expires %d block %d, want %d", r.ExpiresUnix, r.BlockSeconds, want)
 		}
 	}
-	if n, _ := bl.Expire(now.Add(29 * 24 * time.Hour)); n != 0 {
-		t.Fatalf("expired early")
+	if n, err := bl.Expire(now.Add(29 * 24 * time.Hour)); err != nil || n != 0 {
+		t.Fatalf("expired early: %d, %v", n, err)
 	}
-	if n, _ := bl.Expire(now.Add(31 * 24 * time.Hour)); n != 1 {
-		t.Fatalf("did not expire after 30 days")
+	if n, err := bl.Expire(now.Add(31 * 24 * time.Hour)); err != nil || n != 1 {
+		t.Fatalf("did not expire after 30 days: %d, %v", n, err)
 	}
 }
 
@@ -138,7 +147,10 @@ func TestReloadUnderTrafficMissesNothing(t *testing.T) {
 	if err := h.s.SetAlertEveryPacket(true); err != nil {
 		t.Fatal(err)
 	}
-	bl, _ := blocklistmaps.New(h.s.Maps(), h.s.Config.PinDir)
+	bl, err := blocklistmaps.New(h.s.Maps(), h.s.Config.PinDir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	listed := "203.0.113.66"
 	list := func(i int) *blocklist.List {
 		// The listed address plus a changing crowd of others, in the exact

@@ -31,7 +31,10 @@ func TestBpftoolShowsFieldNames(t *testing.T) {
 	h := &harness{t: t, s: s}
 	list := simpleList(blocklist.ListedAsDst, blocklist.NetAny, "203.0.113.66", "2001:db8:3::66", "198.51.100.0/24", "2001:db8:4::/48")
 	list.Rules[0].Threshold = &blocklist.Threshold{Type: "limit", Track: "by_src", Count: 1, Seconds: 60}
-	bl, _ := blocklistmaps.New(s.Maps(), s.Config.PinDir)
+	bl, err := blocklistmaps.New(s.Maps(), s.Config.PinDir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := bl.Replace(list); err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,10 @@ func TestIncompatiblePinnedMapReplacedWithWarning(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%+v", err)
 	}
-	bl, _ := blocklistmaps.New(s.Maps(), s.Config.PinDir)
+	bl, err := blocklistmaps.New(s.Maps(), s.Config.PinDir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := bl.Replace(simpleList(blocklist.ListedAsDst, blocklist.NetAny, "203.0.113.66")); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +92,9 @@ func TestIncompatiblePinnedMapReplacedWithWarning(t *testing.T) {
 		t.Fatalf("flows_v4 has %d entries", s.Objects.FlowsV4.MaxEntries())
 	}
 	// The blocklist survived: its maps were compatible and kept.
-	bl, _ = blocklistmaps.New(s.Maps(), s.Config.PinDir)
+	if bl, err = blocklistmaps.New(s.Maps(), s.Config.PinDir); err != nil {
+		t.Fatal(err)
+	}
 	snap, err := bl.Snapshot()
 	if err != nil || len(snap.Entries) != 1 {
 		t.Fatalf("blocklist after the restart: %v %+v", err, snap)

@@ -228,7 +228,9 @@ func TestCapture(t *testing.T) {
 	t.Run("full ring: lost counted", func(t *testing.T) {
 		h.t = t
 		h.clearFlows()
-		h.s.SetCapture(CaptureSettings{Mode: CaptureAll})
+		if err := h.s.SetCapture(CaptureSettings{Mode: CaptureAll}); err != nil {
+			t.Fatal(err)
+		}
 		before := h.stats()
 		const n = 3000 // ~1.4 MB into a 1 MB ring
 		for i := 0; i < n; i++ {
@@ -244,7 +246,9 @@ func TestCapture(t *testing.T) {
 	})
 	t.Run("none", func(t *testing.T) {
 		h.t = t
-		h.s.SetCapture(CaptureSettings{Mode: CaptureNone})
+		if err := h.s.SetCapture(CaptureSettings{Mode: CaptureNone}); err != nil {
+			t.Fatal(err)
+		}
 		h.run(listedSynack)
 		if _, frames := readCapture(t, rd); len(frames) != 0 {
 			t.Fatalf("captured %d frames with capture off", len(frames))

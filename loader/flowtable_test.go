@@ -121,10 +121,18 @@ func TestSYNOnClosedTupleWithFullRingMerges(t *testing.T) {
 	st := h.stats()
 	want(t, "flows_merged", st.FlowsMerged-before.FlowsMerged, 1)
 	want(t, "flows_new", st.FlowsNew-before.FlowsNew, 0)
+	// The client 192.0.2.10:40000 is the flow's LO end (below
+	// 198.51.100.20): its SYNs, both attempts', are counted on dir[0].
+	found := 0
 	for k, v := range h.flows() {
-		if k.PortLo == 23 && k.PortHi == 40000 && abi.Addr(k.AddrHi, k.Family).String() == "192.0.2.10" {
-			want(t, "merged flow SYNs", v.dir[1].FlagCounts.SYN, 2)
+		if k.PortLo == 40000 && k.PortHi == 23 && abi.Addr(k.AddrLo, k.Family).String() == "192.0.2.10" &&
+			abi.Addr(k.AddrHi, k.Family).String() == "198.51.100.20" {
+			found++
+			want(t, "merged flow SYNs", v.dir[0].FlagCounts.SYN, 2)
 		}
+	}
+	if found != 1 {
+		t.Errorf("%d flows 192.0.2.10:40000 -> 198.51.100.20:23 in the table, want the merged one", found)
 	}
 }
 

@@ -164,9 +164,11 @@ func (h *harness) flows() map[abi.BpfFlowKey]*flowEntry {
 		if v.State&uint8(abi.BpfFlowStateBitsSTATE_EXTRA) != 0 {
 			var x abi.BpfFlowExtra
 			ek := abi.BpfFlowExtraKey{Key: k, FirstSeenNs: v.FirstSeenNs}
-			if err := h.s.Objects.FlowExtras.Lookup(&ek, &x); err == nil {
-				e.x = &x
+			// The flow says it has an extension: it must be there.
+			if err := h.s.Objects.FlowExtras.Lookup(&ek, &x); err != nil {
+				h.t.Fatalf("flow %+v is marked as having an extension: %v", k, err)
 			}
+			e.x = &x
 		}
 		e.dir = flowtable.Directions(k.Proto, &v, e.x)
 		out[k] = e
@@ -225,6 +227,9 @@ func (h *harness) clearFlows() {
 	it := h.s.Objects.FlowExtras.Iterate()
 	for it.Next(&ek, &x) {
 		keys = append(keys, ek)
+	}
+	if err := it.Err(); err != nil {
+		h.t.Fatalf("iterating the flow extensions: %v", err)
 	}
 	for _, ek := range keys {
 		if err := h.s.Objects.FlowExtras.Delete(&ek); err != nil {

@@ -165,7 +165,7 @@ func TestSessionsAfterReplay(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := runCLI(t, "replay", "-b", filepath.Join(testdata, "bleeding-botcc-group1.rules"), "-o", dir,
 		"--flow-table-size", "1024", filepath.Join(testdata, "bot-cc-syn.pcap"), filepath.Join(testdata, "backscatter.pcap")); err != nil {
-		t.Skipf("replay: %v", err)
+		t.Fatalf("replay: %v", err)
 	}
 	out, errOut, err := runSessions(t, "--dir", dir)
 	if err != nil || errOut != "" {

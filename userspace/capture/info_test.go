@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,9 @@ func TestInfoSeed(t *testing.T) {
 		t.Fatalf("%+v", fi)
 	}
 	var b bytes.Buffer
-	fi.WriteText(&b, time.UTC)
+	if err := fi.WriteText(&b, time.UTC); err != nil {
+		t.Fatal(err)
+	}
 	want := `File name:           ../../testdata/bot-cc-syn.pcap
 File type:           Wireshark/tcpdump/... - pcap
 File encapsulation:  Ethernet
@@ -74,7 +77,9 @@ func TestInfoRingFile(t *testing.T) {
 		t.Errorf("interfaces %+v", fi.Interfaces)
 	}
 	var b bytes.Buffer
-	fi.WriteText(&b, time.UTC)
+	if err := fi.WriteText(&b, time.UTC); err != nil {
+		t.Fatal(err)
+	}
 	for _, line := range []string{
 		"File type:           Wireshark/... - pcapng\n",
 		"Capture duration:    249.750000999 seconds\n",
@@ -103,9 +108,30 @@ func TestInfoMatchesCapinfos(t *testing.T) {
 		for _, p := range trafficMix(700) {
 			mustWrite(t, r, p)
 		}
-		r.Close()
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	files := append([]string{seedSyn, "../../testdata/backscatter.pcap"}, ringFiles(t, dir)...)
+	ring := ringFiles(t, dir)
+	var pcaps, pcapngs int
+	for _, f := range ring {
+		if strings.HasSuffix(f, ".pcapng") {
+			pcapngs++
+		} else {
+			pcaps++
+		}
+	}
+	// 700 packets of 214-513 bytes are about 250 kB: three 100 kB files each.
+	if pcaps != 3 || pcapngs != 3 {
+		t.Fatalf("the rings wrote %d pcap and %d pcapng files, want 3 and 3: %v", pcaps, pcapngs, ring)
+	}
+	// What the options below ask capinfos for (-M: exact numbers), as it
+	// names them; every one of them is compared for every file.
+	want := []string{"File name", "Number of packets", "File size", "Data size", "Capture duration",
+		"First packet time", "Last packet time", "Data byte rate", "Data bit rate",
+		"Average packet size", "Average packet rate"}
+	files := append([]string{seedSyn, "../../testdata/backscatter.pcap"}, ring...)
+	compared := 0
 	for _, f := range files {
 		out, err := exec.Command("capinfos", "-M", "-c", "-s", "-d", "-u", "-a", "-e", "-y", "-i", "-z", "-x", f).Output()
 		if err != nil {
@@ -116,15 +142,30 @@ func TestInfoMatchesCapinfos(t *testing.T) {
 			t.Fatal(err)
 		}
 		var mine bytes.Buffer
-		fi.WriteText(&mine, time.Local)
+		if err := fi.WriteText(&mine, time.Local); err != nil {
+			t.Fatal(err)
+		}
 		got := fields(mine.String())
-		for k, v := range fields(string(out)) {
+		theirs := fields(string(out))
+		var keys []string
+		for k := range theirs {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if w := slices.Sorted(slices.Values(want)); !slices.Equal(keys, w) {
+			t.Errorf("%s: capinfos gave fields %q, want %q", filepath.Base(f), keys, w)
+		}
+		for k, v := range theirs {
 			k2 := strings.Replace(k, "sec", "s", 1)
 			v = strings.Replace(v, "/sec", "/s", 1)
-			if got[k2] != v {
+			if g, ok := got[k2]; !ok || g != v {
 				t.Errorf("%s: %s %q, capinfos says %q", filepath.Base(f), k, got[k2], v)
 			}
+			compared++
 		}
+	}
+	if n := len(files) * len(want); compared != n {
+		t.Errorf("compared %d fields, want %d (%d files of %d)", compared, n, len(files), len(want))
 	}
 }
 

@@ -69,6 +69,9 @@ func tableLen(t *testing.T, tr *Tracker) int {
 	for it.Next(&k, &v) {
 		n++
 	}
+	if err := it.Err(); err != nil {
+		t.Fatalf("iterating the IPv4 flows: %v", err)
+	}
 	return n
 }
 
@@ -78,16 +81,24 @@ func TestEmergencyMode(t *testing.T) {
 	tr, written := newTracker(t, 4096)
 	start := 1000 * sec
 	putFlows(t, tr, 0, 3500, start) // 85% of the IPv4 table: below the mark
-	tr.Tick(start + 11*sec)
+	if err := tr.Tick(start + 11*sec); err != nil {
+		t.Fatal(err)
+	}
 	if tr.Counters.InEmergency || len(*written) != 0 {
 		t.Fatalf("at 85%%: emergency %v, %d written", tr.Counters.InEmergency, len(*written))
 	}
 	putFlows(t, tr, 3500, 300, start+25*sec) // 92% full
-	tr.Tick(start + 21*sec)                  // a pass counts them: emergency
-	if !tr.Counters.InEmergency || tr.Counters.EmergencyEntered != 1 {
-		t.Fatalf("92%% full: emergency %v (entered %d)", tr.Counters.InEmergency, tr.Counters.EmergencyEntered)
+	// A pass counts them: emergency.
+	if err := tr.Tick(start + 21*sec); err != nil {
+		t.Fatal(err)
 	}
-	tr.Tick(start + 31*sec) // the next pass: one-way flows idle 10 s go
+	if !tr.Counters.InEmergency || tr.Counters.EmergencyEntered != 1 || len(*written) != 0 {
+		t.Fatalf("92%% full: emergency %v (entered %d), %d written", tr.Counters.InEmergency, tr.Counters.EmergencyEntered, len(*written))
+	}
+	// The next pass: one-way flows idle 10 s go.
+	if err := tr.Tick(start + 31*sec); err != nil {
+		t.Fatal(err)
+	}
 	if err := tr.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -97,14 +108,23 @@ func TestEmergencyMode(t *testing.T) {
 	if n := tableLen(t, tr); n != 300 {
 		t.Errorf("%d flows left, want the 300 younger ones", n)
 	}
+	if len(*written) != 3500 {
+		t.Fatalf("%d records written, want one for each of the 3500 flows idle past 10 s", len(*written))
+	}
 	for _, f := range *written {
 		if f.Reason != event.EndEmergency {
 			t.Fatalf("record reason %q", f.Reason)
 		}
 	}
-	tr.Tick(start + 32*sec) // another pass: 7% full
+	// Another pass: 7% full.
+	if err := tr.Tick(start + 32*sec); err != nil {
+		t.Fatal(err)
+	}
 	if tr.Counters.InEmergency {
 		t.Error("still in emergency mode below the low-water mark")
+	}
+	if len(*written) != 3500 {
+		t.Errorf("%d records written after the last pass, want still 3500 (the 300 flows are idle 7 s)", len(*written))
 	}
 }
 
@@ -115,7 +135,9 @@ func TestCommitIsExact(t *testing.T) {
 	tr, written := newTracker(t, 4096)
 	start := 1000 * sec
 	putFlows(t, tr, 0, 2, start)
-	tr.Tick(start + 200*sec) // both idle past 120 s
+	if err := tr.Tick(start + 200*sec); err != nil { // both idle past 120 s
+		t.Fatal(err)
+	}
 	if len(*written) != 2 {
 		t.Fatalf("%d written", len(*written))
 	}
@@ -128,12 +150,18 @@ func TestCommitIsExact(t *testing.T) {
 	}
 	var v abi.BpfFlowValue
 	// Flow 0 got 3 more packets; flow 1's tuple now holds a new flow.
-	tr.Maps.FlowsV4.Lookup(&k0, &v)
+	if err := tr.Maps.FlowsV4.Lookup(&k0, &v); err != nil {
+		t.Fatalf("flow 0 before Commit: %v", err)
+	}
 	v.Dir[0].Packets += 3
-	tr.Maps.FlowsV4.Put(&k0, &v)
+	if err := tr.Maps.FlowsV4.Put(&k0, &v); err != nil {
+		t.Fatal(err)
+	}
 	fresh := abi.BpfFlowValue{FirstSeenNs: start + 199*sec}
 	fresh.Dir[1].Packets = 1
-	tr.Maps.FlowsV4.Put(&k1, &fresh)
+	if err := tr.Maps.FlowsV4.Put(&k1, &fresh); err != nil {
+		t.Fatal(err)
+	}
 	if err := tr.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -160,15 +188,21 @@ func TestOrphanedExtensionsRemoved(t *testing.T) {
 	}
 	put(now-3600*sec, 1) // its flow gone an hour ago
 	put(now-10*sec, 2)   // its record may still be in the ring
-	tr.Tick(now)
+	if err := tr.Tick(now); err != nil {
+		t.Fatal(err)
+	}
 	if tr.Counters.ExtrasOrphaned != 1 {
 		t.Errorf("%d orphans removed, want 1", tr.Counters.ExtrasOrphaned)
 	}
 	n := 0
 	var k abi.BpfFlowExtraKey
 	var x abi.BpfFlowExtra
-	for it := tr.Maps.FlowExtras.Iterate(); it.Next(&k, &x); {
+	it := tr.Maps.FlowExtras.Iterate()
+	for it.Next(&k, &x) {
 		n++
+	}
+	if err := it.Err(); err != nil {
+		t.Fatalf("iterating the extensions: %v", err)
 	}
 	if n != 1 {
 		t.Errorf("%d extensions left, want the young one", n)

@@ -217,19 +217,30 @@ func TestZeekSemanticsThroughTheKernel(t *testing.T) {
 	// EVE: the first session's TCP state, its gap on the server's
 	// side, and Suricata's client (whoever sent first) for the others.
 	_, flows := split(readEVE(t, filepath.Join(outDir, "eve.json")))
+	seen := map[int]int{} // the client port of each session checked
 	for _, f := range flows {
 		switch {
 		case f.SrcPort == 40001:
+			seen[40001]++
 			if f.TCP.State != "closed" || f.Flow.State != "closed" {
 				t.Errorf("session 40001: tcp.state %q flow.state %q", f.TCP.State, f.Flow.State)
 			}
 		case f.DestPort == 40002 || f.DestPort == 40003 || f.DestPort == 40004:
+			seen[f.DestPort]++
 			if f.SrcIP != s || f.TCP.State != "" || f.Flow.State != "new" {
 				t.Errorf("mid-stream session to %d: client %s, tcp.state %q flow.state %q", f.DestPort, f.SrcIP, f.TCP.State, f.Flow.State)
 			}
 		}
 	}
-	eve, _ := os.ReadFile(filepath.Join(outDir, "eve.json"))
+	for _, port := range []int{40001, 40002, 40003, 40004} {
+		if seen[port] != 1 {
+			t.Errorf("session %d: %d EVE flow records, want 1", port, seen[port])
+		}
+	}
+	eve, err := os.ReadFile(filepath.Join(outDir, "eve.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(string(eve), `"state":"closed","tc_gap":true}`) {
 		t.Errorf("no tc_gap for the server's missed bytes:\n%s", eve)
 	}
