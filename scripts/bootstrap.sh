@@ -14,11 +14,12 @@ fi
 # (make generate, and the CI check that it is up to date); bpftool is what
 # operators inspect the maps with; chromium is the headless browser the
 # console's test drives; nats-server (JetStream) is what the fleet tests
-# publish to; the rest runs the lab.
+# publish to; capinfos (Wireshark's) is what the pcap ring's numbers are
+# checked against; the rest runs the lab.
 PACKAGES="clang-19:clang-19 llvm-strip-19:llvm-19 bpftool:bpftool ip:iproute2 tc:iproute2 nft:nftables \
 ethtool:ethtool tcpdump:tcpdump hping3:hping3 ping:iputils-ping python3:python3 jq:jq curl:curl \
 unzip:unzip git:git make:make gcc:gcc shellcheck:shellcheck logrotate:logrotate \
-systemd-analyze:systemd chromium:chromium nats-server:nats-server"
+systemd-analyze:systemd chromium:chromium nats-server:nats-server capinfos:wireshark-common"
 missing=()
 for pair in $PACKAGES; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")

@@ -100,7 +100,7 @@ func TestInfoRingFile(t *testing.T) {
 // when it is installed (Debian's wireshark-common).
 func TestInfoMatchesCapinfos(t *testing.T) {
 	if _, err := exec.LookPath("capinfos"); err != nil {
-		t.Skip("capinfos is not installed")
+		t.Fatal("capinfos is not installed (scripts/bootstrap.sh installs it: wireshark-common)")
 	}
 	dir := t.TempDir()
 	for _, format := range []string{"pcap", "pcapng"} {
