@@ -223,7 +223,10 @@ func (w *Writer) Write(record []byte) error {
 	if w.closed {
 		return ErrClosed
 	}
-	if len(w.buf)+len(record) > bufSize && !w.stats.Failing {
+	// A healthy Writer writes out before the buffer passes either bound:
+	// a backlog smaller than bufSize must not drop records the disk
+	// would take. Only a failing Writer drops, once the backlog is full.
+	if len(w.buf)+len(record) > min(bufSize, w.maxPending) && !w.stats.Failing {
 		w.writeOut()
 	}
 	if len(w.buf) > 0 && len(w.buf)+len(record) > w.maxPending {
