@@ -32,8 +32,9 @@ var ErrClosed = errors.New("output file closed")
 // bufSize is how much a Writer gathers before writing it out.
 const bufSize = 64 << 10
 
-// DefaultMaxPending bounds the records a Writer keeps while its file
-// cannot be written (disk full): past it, new records are counted as lost.
+// DefaultMaxPending bounds the bytes of records a Writer keeps while its
+// file cannot be written (disk full): past it, new records are counted as
+// lost.
 const DefaultMaxPending = 8 << 20
 
 // retryInterval is how often a failing Writer tries again.
