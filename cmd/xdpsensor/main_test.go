@@ -6,16 +6,22 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/userspace/pipeline"
 )
 
 const testdata = "../../testdata"
@@ -50,6 +56,70 @@ func TestReplayCommand(t *testing.T) {
 	}
 	if n := bytes.Count(data, []byte(`"event_type":"stats"`)); n != 1 {
 		t.Fatalf("eve.json has %d stats events, want 1", n)
+	}
+}
+
+// TestReplaySummaryLine: the line a replay ends with names the records
+// it skipped and counts the problems reading the captures, when there are
+// any, after what was lost.
+func TestReplaySummaryLine(t *testing.T) {
+	// A dumpcap capture of eth0 and wlan0mon: a C&C SYN, a wlan beacon,
+	// an Ethernet record of 10 bytes (too short for the kernel), a SYN.
+	path := filepath.Join(t.TempDir(), "eth-wlan.pcapng")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pcapgo.NewNgWriterInterface(f, pcapgo.NgInterface{Name: "eth0", LinkType: layers.LinkTypeEthernet, SnapLength: 65535}, pcapgo.DefaultNgWriterOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	radio, err := w.AddInterface(pcapgo.NgInterface{Name: "wlan0mon", LinkType: layers.LinkTypeIEEE80211Radio, SnapLength: 65535})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syn := func(src byte) []byte {
+		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IP{192, 168, 0, src}, DstIP: net.IP{161, 53, 178, 240}}
+		tcp := &layers.TCP{SrcPort: 2000, DstPort: 6667, SYN: true, Window: 1024}
+		tcp.SetNetworkLayerForChecksum(ip)
+		buf := gopacket.NewSerializeBuffer()
+		gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp)
+		return buf.Bytes()
+	}
+	beacon := append([]byte{0, 0, 8, 0, 0, 0, 0, 0, 0x80, 0, 0, 0}, make([]byte, 18)...)
+	t0 := time.Date(2007, 2, 21, 10, 0, 0, 0, time.UTC)
+	for i, r := range []struct {
+		iface int
+		data  []byte
+	}{{0, syn(31)}, {radio, beacon}, {0, syn(32)[:10]}, {0, syn(33)}} {
+		ci := gopacket.CaptureInfo{Timestamp: t0.Add(time.Duration(i) * time.Second), CaptureLength: len(r.data), Length: len(r.data), InterfaceIndex: r.iface}
+		if err := w.WritePacket(ci, r.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	dir := t.TempDir()
+	out, err := runCLI(t, "replay", "-b", filepath.Join(testdata, "bleeding-botcc-group1.rules"), "-o", dir,
+		"--flow-table-size", "1024", path)
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	want := "replayed 2 packets: 2 alerts, 2 flow records written to " + dir + "; 0 lost; " +
+		"skipped: 1 record not readable as Ethernet, 1 frame the kernel program could not run; 1 problem reading the captures (logged)\n"
+	if out != want {
+		t.Errorf("stdout %q\nwant   %q", out, want)
+	}
+
+	// Counts above one, beside losses.
+	got := replaySummary(&pipeline.Summary{Packets: 9, Skipped: 2, NotEthernet: 3, OutDir: "out", Problems: []string{"a", "b"},
+		Counts: pipeline.Counts{Alerts: 4, Flows: 5}, Losses: []pipeline.Loss{{Counter: "alerts_lost", What: "alerts (event ring full)", N: 6}}})
+	if want := "replayed 9 packets: 4 alerts, 5 flow records written to out; lost: 6 alerts (event ring full); " +
+		"skipped: 3 records not readable as Ethernet, 2 frames the kernel program could not run; 2 problems reading the captures (logged)\n"; got != want {
+		t.Errorf("summary %q\nwant    %q", got, want)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -30,8 +31,7 @@ func newReplayCommand(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "replayed %d packets: %d alerts, %d flow records written to %s; %s\n",
-				sum.Packets, sum.Alerts, sum.Flows, sum.OutDir, pipeline.FormatLosses(sum.Losses))
+			fmt.Fprint(cmd.OutOrStdout(), replaySummary(&sum))
 			if n := sum.Kernel.AlertsSuppressed; n > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "%d matching packets held back by rule thresholds\n", n)
 			}
@@ -45,4 +45,34 @@ func newReplayCommand(g *globalFlags) *cobra.Command {
 	cmd.Flags().Lookup("ring-size").DefValue = "4194304"
 	_ = cmd.Flags().Set("ring-size", "4194304")
 	return cmd
+}
+
+// replaySummary is the line a replay ends with: what it wrote and lost
+// and, when there are any, the frames it skipped and the problems
+// reading the captures (each logged), so that nothing left out of the
+// outputs goes unsaid.
+func replaySummary(sum *pipeline.Summary) string {
+	line := fmt.Sprintf("replayed %d packets: %d alerts, %d flow records written to %s; %s",
+		sum.Packets, sum.Alerts, sum.Flows, sum.OutDir, pipeline.FormatLosses(sum.Losses))
+	var skipped []string
+	if n := sum.NotEthernet; n > 0 {
+		skipped = append(skipped, fmt.Sprintf("%d %s not readable as Ethernet", n, plural(n, "record")))
+	}
+	if n := sum.Skipped; n > 0 {
+		skipped = append(skipped, fmt.Sprintf("%d %s the kernel program could not run", n, plural(n, "frame")))
+	}
+	if len(skipped) > 0 {
+		line += "; skipped: " + strings.Join(skipped, ", ")
+	}
+	if n := len(sum.Problems); n > 0 {
+		line += fmt.Sprintf("; %d %s reading the captures (logged)", n, plural(uint64(n), "problem"))
+	}
+	return line + "\n"
+}
+
+func plural(n uint64, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }

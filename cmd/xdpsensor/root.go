@@ -135,7 +135,7 @@ func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
 	fl.StringVar(&f.pcapSize, "pcap-size", "100M", "start a new pcap file at this size (tshark -b filesize)")
 	fl.DurationVar(&f.pcapRotate, "pcap-rotate", 0, "also start a new pcap file this often (e.g. 1h; 0: by size only)")
 	fl.StringVar(&f.pcapFormat, "pcap-format", "pcap", "pcap or pcapng")
-	fl.StringVar(&f.backlog, "output-backlog", "8M", "records each output file keeps in memory while it cannot be written (disk full), retried every second; past this they are counted as lost")
+	fl.StringVar(&f.backlog, "output-backlog", "8M", "bytes of records each output file keeps in memory while it cannot be written (disk full), retried every second; records past this are counted as lost")
 	fl.Uint32Var(&f.captureRing, "capture-ring-size", pipeline.DefaultCaptureRingSize, "kernel-to-daemon capture ring in bytes (a power of two)")
 	fl.Uint16Var(&f.vxlanPort, "vxlan-port", loader.DefaultVXLANPort, "UDP destination port decoded as VXLAN (AWS VPC Traffic Mirroring: 4789)")
 	fl.Uint16Var(&f.genevePort, "geneve-port", loader.DefaultGenevePort, "UDP destination port decoded as Geneve")

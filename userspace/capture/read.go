@@ -54,6 +54,13 @@ type Reader struct {
 // maxNotes bounds the notes a Reader keeps (Notes counts the rest).
 const maxNotes = 5
 
+// ErrRecordSkipped is wrapped by Next's error for a record that cannot
+// be presented as Ethernet (a link type xdpsensor does not read, such as
+// a pcapng's RadioTap interface, or a link-layer header cut short). The
+// file itself is sound: the Reader has moved past the record, and the
+// next call reads the one after it.
+var ErrRecordSkipped = errors.New("record skipped")
+
 // Open opens a capture, telling pcap from pcapng by its magic number.
 func Open(path string) (*Reader, error) {
 	f, err := os.Open(path)
@@ -104,7 +111,9 @@ func (r *Reader) note(s string) {
 }
 
 // Next returns the next packet, io.EOF at the end. Packets of link types
-// without Ethernet get a synthetic Ethernet header. A file that ends in
+// without Ethernet get a synthetic Ethernet header; a record that cannot
+// get one returns an error wrapping ErrRecordSkipped, naming the file and
+// record, and reading goes on with the next call. A file that ends in
 // the middle of a packet (one being written, or left by a crash), or
 // whose next record header is corrupt, ends after its last good packet;
 // Truncated and Cut then say so.
@@ -127,7 +136,7 @@ func (r *Reader) Next() (Packet, error) {
 	lt := r.link(ci)
 	p.Data, p.Synthetic, err = r.toEthernet(lt, data)
 	if err != nil {
-		return Packet{}, fmt.Errorf("%s: packet %d: %w", r.path, r.index, err)
+		return Packet{}, fmt.Errorf("%s: record %d: %w: %w", r.path, r.index, err, ErrRecordSkipped)
 	}
 	if p.Synthetic {
 		p.OrigLen += len(p.Data) - len(data)

@@ -2,9 +2,16 @@ package capture
 
 import (
 	"encoding/binary"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // TestReaderKeepsOriginalLength: a record cut at the snaplen keeps the
@@ -37,5 +44,97 @@ func TestReaderKeepsOriginalLength(t *testing.T) {
 	}
 	if _, err := r.Next(); err == nil || r.Cut() != "" || r.Truncated() {
 		t.Errorf("end: %v, cut %q", err, r.Cut())
+	}
+}
+
+// TestReaderSkipsRecordsItCannotConvert: a record that cannot be
+// presented as Ethernet (a pcapng's RadioTap interface, a Linux cooked
+// header cut short) returns an error naming file and record, wrapping
+// ErrRecordSkipped, and the next call reads the record after it: the
+// file is not cut.
+func TestReaderSkipsRecordsItCannotConvert(t *testing.T) {
+	dir := t.TempDir()
+	eth := pkt{t: t0, proto: 6, src: hostA, dst: hostB, sp: 2000, dp: 6667, size: 60}.frame()
+	// Radiotap header (version 0, 8 bytes, no fields), then an 802.11
+	// beacon's frame control and duration.
+	wlan := []byte{0, 0, 8, 0, 0, 0, 0, 0, 0x80, 0, 0, 0}
+
+	ngPath := filepath.Join(dir, "eth-wlan.pcapng")
+	f, err := os.Create(ngPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ng, err := pcapgo.NewNgWriterInterface(f, pcapgo.NgInterface{Name: "eth0", LinkType: layers.LinkTypeEthernet, SnapLength: 65535}, pcapgo.DefaultNgWriterOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	radio, err := ng.AddInterface(pcapgo.NgInterface{Name: "wlan0mon", LinkType: layers.LinkTypeIEEE80211Radio, SnapLength: 65535})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, iface := range []int{0, radio, 0, 0} {
+		data := eth
+		if iface == radio {
+			data = wlan
+		}
+		ci := gopacket.CaptureInfo{Timestamp: t0.Add(time.Duration(i) * time.Second), CaptureLength: len(data), Length: len(data), InterfaceIndex: iface}
+		if err := ng.WritePacket(ci, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ng.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	sllPath := filepath.Join(dir, "sll.pcap")
+	f, err = os.Create(sllPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := pcapgo.NewWriter(f)
+	if err := pw.WriteFileHeader(65535, layers.LinkTypeLinuxSLL); err != nil {
+		t.Fatal(err)
+	}
+	sll := append(make([]byte, 14), 0x08, 0x00) // packet type ... protocol IPv4
+	sll = append(sll, eth[14:]...)
+	for i, data := range [][]byte{sll, sll[:10], sll} {
+		ci := gopacket.CaptureInfo{Timestamp: t0.Add(time.Duration(i) * time.Second), CaptureLength: len(data), Length: len(data)}
+		if err := pw.WritePacket(ci, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+
+	for _, c := range []struct {
+		path    string
+		records int
+		skipped int
+		err     string
+	}{
+		{ngPath, 4, 2, ngPath + ": record 2: link type RadioTap (127) is not supported: " +
+			"xdpsensor reads Ethernet, raw IP, Linux cooked and loopback captures: record skipped"},
+		{sllPath, 3, 2, sllPath + ": record 2: truncated Linux cooked header: record skipped"},
+	} {
+		r, err := Open(c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= c.records; i++ {
+			p, err := r.Next()
+			if i == c.skipped {
+				if !errors.Is(err, ErrRecordSkipped) || err.Error() != c.err {
+					t.Errorf("%s record %d: %v; want %q", filepath.Base(c.path), i, err, c.err)
+				}
+				continue
+			}
+			if err != nil || p.Index != i || len(p.Data) != len(eth) || string(p.Data[14:]) != string(eth[14:]) {
+				t.Errorf("%s record %d: index %d, %d bytes, %v; want index %d, the %d-byte frame", filepath.Base(c.path), i, p.Index, len(p.Data), err, i, len(eth))
+			}
+		}
+		if _, err := r.Next(); !errors.Is(err, io.EOF) || r.Cut() != "" || r.Truncated() {
+			t.Errorf("%s end: %v, cut %q, truncated %v; want io.EOF, not cut", filepath.Base(c.path), err, r.Cut(), r.Truncated())
+		}
+		r.Close()
 	}
 }

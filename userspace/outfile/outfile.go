@@ -32,8 +32,9 @@ var ErrClosed = errors.New("output file closed")
 // bufSize is how much a Writer gathers before writing it out.
 const bufSize = 64 << 10
 
-// DefaultMaxPending bounds the records a Writer keeps while its file
-// cannot be written (disk full): past it, new records are counted as lost.
+// DefaultMaxPending bounds the bytes of records a Writer keeps while its
+// file cannot be written (disk full): past it, new records are counted as
+// lost.
 const DefaultMaxPending = 8 << 20
 
 // retryInterval is how often a failing Writer tries again.
@@ -223,7 +224,10 @@ func (w *Writer) Write(record []byte) error {
 	if w.closed {
 		return ErrClosed
 	}
-	if len(w.buf)+len(record) > bufSize && !w.stats.Failing {
+	// A healthy Writer writes out before the buffer passes either bound:
+	// a backlog smaller than bufSize must not drop records the disk
+	// would take. Only a failing Writer drops, once the backlog is full.
+	if len(w.buf)+len(record) > min(bufSize, w.maxPending) && !w.stats.Failing {
 		w.writeOut()
 	}
 	if len(w.buf) > 0 && len(w.buf)+len(record) > w.maxPending {

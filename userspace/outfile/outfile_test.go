@@ -45,3 +45,41 @@ func TestReopenAfterRotation(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// TestSmallBacklogHealthyDiskLosesNothing: a backlog below the 64 KiB
+// write buffer bounds only what a failing Writer keeps; on a disk that
+// takes every write, a round of records larger than the backlog is
+// written whole, none lost.
+func TestSmallBacklogHealthyDiskLosesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "eve.json")
+	w, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size, total = 1000, 40
+	w.SetMaxPending(16 << 10)
+	for seq := 0; seq < total; seq++ {
+		if err := w.Write(record(seq, size)); err != nil {
+			t.Fatalf("Write %d: %v", seq, err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	st := w.Stats()
+	if st.RecordsLost != 0 || st.WriteErrors != 0 || st.Failing || st.Pending != 0 {
+		t.Fatalf("stats after a round of %d records on a healthy disk: %+v; want 0 lost, 0 errors, 0 pending", total, st)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seqs := wholeLines(t, path, size)
+	if len(seqs) != total {
+		t.Fatalf("%d records on disk, want %d", len(seqs), total)
+	}
+	for i, seq := range seqs {
+		if seq != i {
+			t.Fatalf("record %d on disk is seq %d", i, seq)
+		}
+	}
+}

@@ -33,43 +33,36 @@ func isLossCounter(name string) bool {
 	return false
 }
 
-// ReadLossSnapshot reads the loss counters of a sensor's maps.
-func ReadLossSnapshot(maps *abi.BpfMaps, at time.Time) (LossSnapshot, error) {
+// lossSnapshot picks the loss counters of a counter set.
+func lossSnapshot(counters []abi.Counter, at time.Time) LossSnapshot {
 	snap := LossSnapshot{At: at, Counters: map[string]uint64{}}
-	st, err := maps.ReadStats()
-	if err != nil {
-		return snap, err
-	}
-	kernel, err := abi.Counters(&st)
-	if err != nil {
-		return snap, err
-	}
-	ds, err := maps.ReadDaemonStats()
-	if err != nil {
-		return snap, err
-	}
-	daemon, err := abi.DaemonCounters(&ds)
-	if err != nil {
-		return snap, err
-	}
-	for _, c := range append(kernel, daemon...) {
+	for _, c := range counters {
 		if isLossCounter(c.Name) {
 			snap.Counters[c.Name] = c.Value
 		}
 	}
-	return snap, nil
+	return snap
 }
 
 // LogLossRates logs, in one warning, each loss counter that grew from prev
 // to cur: by how much and per second. It logs at most once a minute: when
 // cur is less than a minute after prev it logs nothing and returns false,
-// and the caller keeps prev for the next try. It also returns false (and
-// logs nothing) when nothing was lost.
+// and the caller keeps prev for the next try. A minute that lost nothing
+// logs nothing and returns true.
 func LogLossRates(log *slog.Logger, prev, cur LossSnapshot) bool {
-	span := cur.At.Sub(prev.At)
-	if span < lossLogInterval {
+	if cur.At.Sub(prev.At) < lossLogInterval {
 		return false
 	}
+	logLosses(log, prev, cur)
+	return true
+}
+
+// logLosses logs, in one warning, each loss counter that grew from prev to
+// cur, whatever the time between them: the end of a run reports what its
+// last stretch lost however short it was. It logs nothing when nothing
+// was lost.
+func logLosses(log *slog.Logger, prev, cur LossSnapshot) {
+	span := cur.At.Sub(prev.At)
 	var names []string
 	for name, v := range cur.Counters {
 		if v > prev.Counters[name] {
@@ -77,14 +70,17 @@ func LogLossRates(log *slog.Logger, prev, cur LossSnapshot) bool {
 		}
 	}
 	if len(names) == 0 {
-		return true // a quiet minute: the caller moves on to cur
+		return // a quiet stretch
 	}
 	sort.Strings(names)
 	args := []any{"interval", span.Round(time.Second).String()}
 	for _, name := range names {
 		d := cur.Counters[name] - prev.Counters[name]
-		args = append(args, name, fmt.Sprintf("%d (%.1f/s)", d, float64(d)/span.Seconds()))
+		rate := 0.0
+		if span > 0 {
+			rate = float64(d) / span.Seconds()
+		}
+		args = append(args, name, fmt.Sprintf("%d (%.1f/s)", d, rate))
 	}
 	log.Warn("lost since the last report", args...)
-	return true
 }

@@ -128,6 +128,12 @@ func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, er
 	p.tracker.Sync = p.flush
 	p.started = time.Now()
 	p.lastStats = p.started
+	// Loss reports count from here: an adopted program's counters hold
+	// what an earlier run lost.
+	p.lastLoss = LossSnapshot{At: p.started, Counters: map[string]uint64{}}
+	if c, err := p.counters(); err == nil {
+		p.lastLoss = lossSnapshot(c, p.started)
+	}
 	return p, nil
 }
 
@@ -203,7 +209,7 @@ func (p *Pipeline) loop(ctx context.Context, src Source) error {
 			return err
 		}
 		if iv := p.opts.StatsInterval; iv > 0 && time.Since(p.lastStats) >= iv {
-			if err := p.writeStats(time.Now()); err != nil {
+			if err := p.writeStats(time.Now(), false); err != nil {
 				p.log.Warn("stats", "err", err)
 			}
 		}
@@ -230,7 +236,9 @@ func (p *Pipeline) drainCapture() error {
 }
 
 // finish drains the rings to the end and writes the remaining flows.
+// Whether it gets there or not, it ends with the loss report.
 func (p *Pipeline) finish() error {
+	defer func() { p.logFinalLosses(time.Now()) }()
 	if err := p.drainCapture(); err != nil {
 		return err
 	}
@@ -265,7 +273,7 @@ func (p *Pipeline) finish() error {
 	}
 	// The last stats event: what this run wrote and lost.
 	p.publish()
-	if err := p.writeStats(time.Now()); err != nil {
+	if err := p.writeStats(time.Now(), true); err != nil {
 		return err
 	}
 	return p.flush()

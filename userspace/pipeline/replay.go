@@ -34,10 +34,15 @@ type ReplaySource struct {
 	buf     []byte
 	now     uint64
 	Packets uint64
-	read    uint64 // packets read, all files
+	read    uint64 // records read, all files (pcap_cnt)
 	Skipped uint64 // frames BPF_PROG_TEST_RUN refuses: shorter than Ethernet, longer than ~64 KB
+	// NotEthernet counts capture records skipped because they cannot be
+	// presented as Ethernet (a link type xdpsensor does not read, such as
+	// a pcapng's RadioTap interface; a link header cut short).
+	NotEthernet uint64
 	// Problems are what could not be read, "file: record N: ...": a file
-	// cut short or with a corrupt record is replayed up to that record.
+	// cut short or with a corrupt record is replayed up to that record;
+	// the first few records of a file skipped as NotEthernet.
 	Problems []string
 }
 
@@ -64,6 +69,11 @@ func (r *ReplaySource) Feed(ctx context.Context) (uint64, bool, error) {
 			return r.now, true, r.flushBatch()
 		}
 		r.Problems = append(r.Problems, it.problems...)
+		if it.notEthernet {
+			r.read++ // pcap_cnt numbers the records of the capture
+			r.NotEthernet++
+			continue
+		}
 		if !it.packet {
 			continue
 		}
@@ -175,12 +185,14 @@ type captureReader struct {
 	done   chan struct{}
 }
 
-// replayItem is one step of reading the captures: a packet, or the
-// problems of a file that could not be opened or has ended.
+// replayItem is one step of reading the captures: a packet, a record
+// skipped as not Ethernet, or the problems of a file that could not be
+// opened or has ended.
 type replayItem struct {
-	problems []string
-	packet   bool
-	pkt      capture.Packet // Data points into its chunk's arena
+	problems    []string
+	packet      bool
+	notEthernet bool
+	pkt         capture.Packet // Data points into its chunk's arena
 }
 
 type itemChunk struct {
@@ -191,6 +203,9 @@ type itemChunk struct {
 const (
 	chunkItems  = 256
 	chunksAhead = 32 // 8192 steps read ahead
+	// maxSkipNotes bounds the skipped records of one file that Problems
+	// names (NotEthernet counts them all).
+	maxSkipNotes = 5
 )
 
 // readCaptures starts reading files ahead, until ctx ends or stop.
@@ -225,6 +240,7 @@ func (c *captureReader) read(ctx context.Context, files []string) {
 		chunk.items = append(chunk.items, it)
 		return len(chunk.items) < chunkItems || send()
 	}
+	skipped := 0 // records of the current file skipped as not Ethernet
 	for file := 0; ctx.Err() == nil; {
 		if cur == nil {
 			if file >= len(files) {
@@ -241,9 +257,22 @@ func (c *captureReader) read(ctx context.Context, files []string) {
 				}
 				continue
 			}
-			cur = rd
+			cur, skipped = rd, 0
 		}
 		pkt, err := cur.Next()
+		if errors.Is(err, capture.ErrRecordSkipped) {
+			// One record the kernel cannot be given: the rest of the
+			// file is sound. The first few are named, all are counted.
+			it := replayItem{notEthernet: true}
+			if skipped < maxSkipNotes {
+				it.problems = []string{err.Error()}
+			}
+			skipped++
+			if !emit(it) {
+				return
+			}
+			continue
+		}
 		if err != nil {
 			var problems []string
 			if !errors.Is(err, io.EOF) {
@@ -252,6 +281,9 @@ func (c *captureReader) read(ctx context.Context, files []string) {
 			// How the file ended.
 			if cut := cur.Cut(); cut != "" {
 				problems = append(problems, cut)
+			}
+			if skipped > maxSkipNotes {
+				problems = append(problems, fmt.Sprintf("%s: %d more records skipped: not readable as Ethernet", files[file-1], skipped-maxSkipNotes))
 			}
 			notes, total := cur.Notes()
 			problems = append(problems, notes...)

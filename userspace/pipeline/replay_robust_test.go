@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -130,5 +131,100 @@ func TestReplayPcapngMixedLinkTypes(t *testing.T) {
 	}
 	if sum.Packets != 3 || sum.Flows != 3 || len(sum.Problems) != 0 {
 		t.Errorf("%d packets, %d flows, problems %v; want 3, 3, none", sum.Packets, sum.Flows, sum.Problems)
+	}
+}
+
+// writeEthWlan writes a dumpcap capture of eth0 and wlan0mon: a pcapng
+// whose second interface is RadioTap, one record per letter of frames,
+// 'e' a TCP SYN to a listed server from its own source (the rule alerts
+// once per source an hour), 'w' an 802.11 beacon.
+func writeEthWlan(t *testing.T, path, frames string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pcapgo.NewNgWriterInterface(f, pcapgo.NgInterface{Name: "eth0", LinkType: layers.LinkTypeEthernet, SnapLength: 65535}, pcapgo.DefaultNgWriterOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	radio, err := w.AddInterface(pcapgo.NgInterface{Name: "wlan0mon", LinkType: layers.LinkTypeIEEE80211Radio, SnapLength: 65535})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2007, 2, 21, 10, 0, 0, 0, time.UTC)
+	for i, c := range frames {
+		// Radiotap header (version 0, 8 bytes, no fields), then a
+		// beacon's frame control, duration and addresses.
+		data, iface := append([]byte{0, 0, 8, 0, 0, 0, 0, 0, 0x80, 0, 0, 0}, make([]byte, 18)...), radio
+		if c == 'e' {
+			eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+			ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IP{192, 168, 0, byte(31 + i)}, DstIP: net.IP{161, 53, 178, 240}}
+			tcp := &layers.TCP{SrcPort: layers.TCPPort(2000 + i), DstPort: 6667, SYN: true, Window: 1024}
+			tcp.SetNetworkLayerForChecksum(ip)
+			buf := gopacket.NewSerializeBuffer()
+			gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp)
+			data, iface = buf.Bytes(), 0
+		}
+		ci := gopacket.CaptureInfo{Timestamp: t0.Add(time.Duration(i) * time.Second), CaptureLength: len(data), Length: len(data), InterfaceIndex: iface}
+		if err := w.WritePacket(ci, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReplaySkipsRecordsNotEthernet: a dumpcap capture of eth0 and
+// wlan0mon replays every Ethernet frame, also those after the first wlan
+// frame; wlan frames are skipped, counted as NotEthernet and named (the
+// first five of a file, then how many more), and pcap_cnt still numbers
+// the records of the capture.
+func TestReplaySkipsRecordsNotEthernet(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "eth-wlan.pcapng")
+	writeEthWlan(t, path, "ewee")
+	sum, err := replayForTest(t, path)
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	if sum.Packets != 3 || sum.NotEthernet != 1 || sum.Skipped != 0 || sum.Flows != 3 || sum.Alerts != 3 {
+		t.Errorf("%d packets, %d not Ethernet, %d skipped by the kernel, %d flows, %d alerts; want 3, 1, 0, 3, 3",
+			sum.Packets, sum.NotEthernet, sum.Skipped, sum.Flows, sum.Alerts)
+	}
+	notSupported := ": link type RadioTap (127) is not supported: " +
+		"xdpsensor reads Ethernet, raw IP, Linux cooked and loopback captures: record skipped"
+	if want := []string{path + ": record 2" + notSupported}; strings.Join(sum.Problems, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(sum.Problems, "\n"), strings.Join(want, "\n"))
+	}
+	alerts, _ := split(readEVE(t, filepath.Join(sum.OutDir, "eve.json")))
+	got := map[int]uint64{}
+	for _, a := range alerts {
+		got[a.SrcPort] = a.PcapCnt
+	}
+	if len(alerts) != 3 || got[2000] != 1 || got[2002] != 3 || got[2003] != 4 {
+		t.Errorf("%d alerts, pcap_cnt by source port %v; want 3: 2000:1 2002:3 2003:4", len(alerts), got)
+	}
+
+	// Past five, a file's skipped records are counted, not each named.
+	many := filepath.Join(t.TempDir(), "wlan-then-eth.pcapng")
+	writeEthWlan(t, many, "wwwwwwwe")
+	sum, err = replayForTest(t, many)
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	if sum.Packets != 1 || sum.NotEthernet != 7 {
+		t.Errorf("%d packets, %d not Ethernet; want 1, 7", sum.Packets, sum.NotEthernet)
+	}
+	var want []string
+	for i := 1; i <= 5; i++ {
+		want = append(want, fmt.Sprintf("%s: record %d%s", many, i, notSupported))
+	}
+	want = append(want, many+": 2 more records skipped: not readable as Ethernet")
+	if strings.Join(sum.Problems, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(sum.Problems, "\n"), strings.Join(want, "\n"))
 	}
 }

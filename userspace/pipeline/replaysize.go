@@ -183,6 +183,9 @@ func scanFlows(path string, b *flowBound) error {
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
+		if errors.Is(err, capture.ErrRecordSkipped) {
+			continue // replay skips it too: no flow
+		}
 		if err != nil {
 			return err
 		}

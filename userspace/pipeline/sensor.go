@@ -106,14 +106,15 @@ type LiveConfig struct {
 // Summary is what a run produced.
 type Summary struct {
 	Counts
-	Packets   uint64 // replay: packets fed
-	Skipped   uint64 // replay: frames BPF_PROG_TEST_RUN could not take
-	Blocklist blocklistmaps.InstallStats
-	OutDir    string
-	Problems  []string           // replay: what of the captures could not be read
-	Kernel    abi.BpfSensorStats // the kernel's counters at the end
-	Losses    []Loss             // what was lost, by reason (none: nothing)
-	Daemon    abi.BpfDaemonStats // the daemon's counters at the end
+	Packets     uint64 // replay: packets fed
+	Skipped     uint64 // replay: frames BPF_PROG_TEST_RUN could not take
+	NotEthernet uint64 // replay: capture records skipped, not readable as Ethernet (a link type we do not read)
+	Blocklist   blocklistmaps.InstallStats
+	OutDir      string
+	Problems    []string           // replay: what of the captures could not be read
+	Kernel      abi.BpfSensorStats // the kernel's counters at the end
+	Losses      []Loss             // what was lost, by reason (none: nothing)
+	Daemon      abi.BpfDaemonStats // the daemon's counters at the end
 }
 
 type prepared struct {
@@ -309,6 +310,7 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	sum.Counts, err = p.Run(ctx, src)
 	sum.Packets = src.Packets
 	sum.Skipped = src.Skipped
+	sum.NotEthernet = src.NotEthernet
 	sum.Problems = src.Problems
 	for _, pr := range src.Problems {
 		prep.log.Warn("capture", "problem", pr)
@@ -318,6 +320,10 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	}
 	if src.Skipped > 0 {
 		prep.log.Warn("frames the kernel program could not run (shorter than Ethernet or longer than ~64 KB)", "skipped", src.Skipped)
+	}
+	if src.NotEthernet > 0 {
+		prep.log.Warn("capture records skipped: not readable as Ethernet (a link type xdpsensor does not read, or a link header cut short)",
+			"skipped", src.NotEthernet)
 	}
 	if st, serr := s.Maps().ReadStats(); serr == nil {
 		sum.Kernel = st

@@ -127,9 +127,11 @@ func (p *Pipeline) statsEvent(counters []abi.Counter, kernelCount int, now time.
 	return s
 }
 
-// writeStats writes a stats event to every output that takes one and logs
-// what was lost since the last one.
-func (p *Pipeline) writeStats(now time.Time) error {
+// writeStats writes a stats event to every output that takes one and,
+// at most once a minute, logs what was lost since the last loss report.
+// The last one of a run (final) leaves the loss report to logFinalLosses,
+// after the outputs' last round.
+func (p *Pipeline) writeStats(now time.Time, final bool) error {
 	counters, err := p.counters()
 	if err != nil {
 		return fmt.Errorf("reading counters: %w", err)
@@ -145,12 +147,23 @@ func (p *Pipeline) writeStats(now time.Time) error {
 	}
 	p.counts.Stats++
 	p.lastStats = now
-	if cur, err := ReadLossSnapshot(p.sensor.Maps(), now); err == nil {
-		if p.lastLoss.At.IsZero() {
-			p.lastLoss = cur
-		} else if LogLossRates(p.log, p.lastLoss, cur) {
-			p.lastLoss = cur
-		}
+	if cur := lossSnapshot(counters, now); !final && LogLossRates(p.log, p.lastLoss, cur) {
+		p.lastLoss = cur
 	}
 	return nil
+}
+
+// logFinalLosses logs, at the end of a run, every loss counter that grew
+// since the last loss report, however short the time since: the one-minute
+// limit would keep a replay's losses, and a live run's last minute, out of
+// the log.
+func (p *Pipeline) logFinalLosses(now time.Time) {
+	counters, err := p.counters()
+	if err != nil {
+		p.log.Warn("reading the loss counters at the end", "err", err)
+		return
+	}
+	cur := lossSnapshot(counters, now)
+	logLosses(p.log, p.lastLoss, cur)
+	p.lastLoss = cur
 }
