@@ -121,6 +121,49 @@ func TestReplaySummaryLine(t *testing.T) {
 		"skipped: 3 records not readable as Ethernet, 2 frames the kernel program could not run; 2 problems reading the captures (logged)\n"; got != want {
 		t.Errorf("summary %q\nwant    %q", got, want)
 	}
+	// Frames the kernel counted in no flow are said too.
+	sum := pipeline.Summary{Packets: 9, OutDir: "out"}
+	sum.Kernel.MalformedIhl, sum.Kernel.MalformedL4, sum.Kernel.NonIpPackets, sum.Kernel.FragmentsOrphaned = 1, 2, 4, 1
+	if got, want := replaySummary(&sum), "replayed 9 packets: 0 alerts, 0 flow records written to out; 0 lost; in no flow: 3 malformed, 4 non-IP, 1 orphaned fragment\n"; got != want {
+		t.Errorf("summary %q\nwant    %q", got, want)
+	}
+}
+
+// The frames a replay puts in no flow are in its summary line, counted by
+// the kernel: an ARP request, an IPv4 header with IHL 4, a later fragment
+// whose first never came.
+func TestReplaySummarySaysFramesInNoFlow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "noflow.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	eth := func(etype uint16, payload []byte) []byte {
+		return append([]byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, byte(etype >> 8), byte(etype)}, payload...)
+	}
+	arp := eth(0x0806, append([]byte{0, 1, 8, 0, 6, 4, 0, 1}, make([]byte, 20)...))
+	ihl4 := eth(0x0800, append([]byte{0x44, 0, 0, 40}, make([]byte, 36)...))
+	// IPv4, offset 185 (x8), protocol UDP: a later fragment, no ports.
+	frag := eth(0x0800, append([]byte{0x45, 0, 0, 28, 0, 1, 0, 185, 64, 17, 0, 0, 192, 168, 0, 1, 192, 168, 0, 2}, make([]byte, 8)...))
+	t0 := time.Date(2007, 2, 21, 10, 0, 0, 0, time.UTC)
+	for i, data := range [][]byte{arp, ihl4, frag} {
+		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: t0.Add(time.Duration(i) * time.Second), CaptureLength: len(data), Length: len(data)}, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	dir := t.TempDir()
+	out, err := runCLI(t, "replay", "-b", filepath.Join(testdata, "bleeding-botcc-group1.rules"), "-o", dir, "--flow-table-size", "1024", path)
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	if want := "replayed 3 packets: 0 alerts, 0 flow records written to " + dir + "; 0 lost; in no flow: 1 malformed, 1 non-IP, 1 orphaned fragment\n"; out != want {
+		t.Errorf("stdout %q\nwant   %q", out, want)
+	}
 }
 
 func TestReplayErrors(t *testing.T) {

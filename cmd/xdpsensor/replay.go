@@ -64,6 +64,9 @@ func replaySummary(sum *pipeline.Summary) string {
 	if len(skipped) > 0 {
 		line += "; skipped: " + strings.Join(skipped, ", ")
 	}
+	if s := pipeline.FormatInNoFlow(pipeline.InNoFlow(&sum.Kernel)); s != "" {
+		line += "; " + s
+	}
 	if n := len(sum.Problems); n > 0 {
 		line += fmt.Sprintf("; %d %s reading the captures (logged)", n, plural(uint64(n), "problem"))
 	}

@@ -64,8 +64,12 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "stopped: %d alerts, %d flow records written to %s; %s\n",
+			line := fmt.Sprintf("stopped: %d alerts, %d flow records written to %s; %s",
 				sum.Alerts, sum.Flows, sum.OutDir, pipeline.FormatLosses(sum.Losses))
+			if s := pipeline.FormatInNoFlow(pipeline.InNoFlow(&sum.Kernel)); s != "" {
+				line += "; " + s
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), line)
 			return nil
 		},
 	}

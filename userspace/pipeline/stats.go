@@ -68,6 +68,53 @@ func losses(counters []abi.Counter) []Loss {
 	return out
 }
 
+// InNoFlow names the frames the kernel counted but put in no flow record:
+// malformed (every malformed_* reason), non-IP, and later IP fragments
+// whose first was not seen. Not losses, their counters are their record,
+// but the summary line says them: no frame goes unmentioned.
+func InNoFlow(st *abi.BpfSensorStats) []Loss {
+	counters, err := abi.Counters(st)
+	if err != nil {
+		return nil
+	}
+	byName := map[string]uint64{}
+	var malformed uint64
+	for _, c := range counters {
+		byName[c.Name] = c.Value
+		if strings.HasPrefix(c.Name, "malformed_") {
+			malformed += c.Value
+		}
+	}
+	orphans := "orphaned fragments"
+	if byName["fragments_orphaned"] == 1 {
+		orphans = "orphaned fragment"
+	}
+	var out []Loss
+	for _, r := range []Loss{
+		{Counter: "malformed_*", What: "malformed", N: malformed},
+		{Counter: "non_ip_packets", What: "non-IP", N: byName["non_ip_packets"]},
+		{Counter: "fragments_orphaned", What: orphans, N: byName["fragments_orphaned"]},
+	} {
+		if r.N > 0 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// FormatInNoFlow is how a summary line says them ("" when none):
+// "in no flow: 2 malformed, 1 non-IP".
+func FormatInNoFlow(ls []Loss) string {
+	if len(ls) == 0 {
+		return ""
+	}
+	parts := make([]string, len(ls))
+	for i, l := range ls {
+		parts[i] = fmt.Sprintf("%d %s", l.N, l.What)
+	}
+	return "in no flow: " + strings.Join(parts, ", ")
+}
+
 // FormatLosses is how a summary line says what was lost: "0 lost", or
 // each reason with its count.
 func FormatLosses(ls []Loss) string {
