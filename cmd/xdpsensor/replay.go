@@ -29,6 +29,10 @@ func newReplayCommand(g *globalFlags) *cobra.Command {
 			preferHugePages(256 << 20)
 			sum, err := pipeline.Replay(cmd.Context(), cfg, files)
 			if err != nil {
+				if sum.Packets > 0 {
+					// What it did and lost before the error is said too.
+					fmt.Fprint(cmd.OutOrStdout(), replaySummary(&sum))
+				}
 				return err
 			}
 			fmt.Fprint(cmd.OutOrStdout(), replaySummary(&sum))

@@ -61,16 +61,18 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 				MetricsAddr:  metricsAddr,
 				Frags:        frags,
 			})
-			if err != nil {
+			if err != nil && sum.Kernel.Packets == 0 {
 				return err
 			}
+			// After an error too, once packets were seen: what it did and
+			// lost before it is said.
 			line := fmt.Sprintf("stopped: %d alerts, %d flow records written to %s; %s",
 				sum.Alerts, sum.Flows, sum.OutDir, pipeline.FormatLosses(sum.Losses))
 			if s := pipeline.FormatInNoFlow(pipeline.InNoFlow(&sum.Kernel)); s != "" {
 				line += "; " + s
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), line)
-			return nil
+			return err
 		},
 	}
 	sf.register(cmd, "/var/log/xdpsensor")

@@ -16,6 +16,8 @@ type asyncSink struct {
 	work chan []asyncRecord // nil: a sync point, answered on acks
 	acks chan struct{}
 	err  error // the first write error, returned at the next sync point
+	// closed: the goroutine is gone; the inner sink still reports.
+	closed bool
 }
 
 type asyncRecord struct {
@@ -100,9 +102,12 @@ func (a *asyncSink) Reopen() error {
 	return err
 }
 
-// OutputStats reports the inner sink's file (outfile.Reporter).
+// OutputStats reports the inner sink's file (outfile.Reporter), after
+// Close too: what closing lost is in it.
 func (a *asyncSink) OutputStats() outfile.Stats {
-	a.sync()
+	if !a.closed {
+		a.sync()
+	}
 	if r, ok := a.sink.(outfile.Reporter); ok {
 		return r.OutputStats()
 	}
@@ -113,6 +118,7 @@ func (a *asyncSink) Close() error {
 	err := a.sync()
 	close(a.work)
 	<-a.acks
+	a.closed = true
 	if cerr := a.sink.Close(); err == nil {
 		err = cerr
 	}

@@ -166,6 +166,10 @@ func (p *Pipeline) Run(ctx context.Context, src Source) (Counts, error) {
 			err = fmt.Errorf("closing the pcap ring: %w", cerr)
 		}
 	}
+	// What closing could not write (a full disk) is lost too: counted
+	// where stats, the metrics and the summary line read it.
+	p.outputRound()
+	p.publish()
 	p.reader.Close()
 	p.listed.Close()
 	return p.counts, err
