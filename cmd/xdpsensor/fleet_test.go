@@ -224,3 +224,38 @@ func TestNATSTLS(t *testing.T) {
 		t.Errorf("without a client certificate: %v", err)
 	}
 }
+
+// With NATS away and a spool too small for what a replay publishes, the
+// events that did not fit are on the summary line, exactly: what was
+// handed to the fleet (every alert, flow and the closing stats event)
+// less what the spool holds.
+func TestReplayNATSAwaySpoolFullIsOnTheSummary(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runCLI(t, "replay", "-b", filepath.Join(testdata, "bleeding-botcc-group1.rules"), "-o", dir,
+		"--nats", "nats://127.0.0.1:1", "--nats-spool-size", "2k", "--flow-table-size", "1024",
+		filepath.Join(testdata, "bot-cc-syn.pcap"), filepath.Join(testdata, "backscatter.pcap"))
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	m := regexp.MustCompile(`^replayed 7 packets: (\d+) alerts, (\d+) flow records written to .*; lost: (\d+) events not in the fleet stream \(spool full; in the local outputs\)\n$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("stdout %q", out)
+	}
+	var alerts, flows, dropped int
+	fmt.Sscan(m[1]+" "+m[2]+" "+m[3], &alerts, &flows, &dropped)
+	segments, err := filepath.Glob(filepath.Join(dir, "spool", "*.spool"))
+	if err != nil || len(segments) == 0 {
+		t.Fatalf("spool segments %v (%v)", segments, err)
+	}
+	spooled := 0
+	for _, s := range segments {
+		data, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spooled += strings.Count(string(data), "\n")
+	}
+	if handed := alerts + flows + 1; dropped != handed-spooled || dropped == 0 {
+		t.Errorf("summary says %d events dropped; %d handed to the fleet, %d in the spool", dropped, handed, spooled)
+	}
+}

@@ -116,6 +116,7 @@ type BpfDaemonStats struct {
 	PcapBytesWritten   uint64
 	PcapFramesLost     uint64
 	RingRecordsUnknown uint64
+	FleetSpoolDropped  uint64
 }
 
 type BpfDpState struct {

@@ -345,6 +345,16 @@ func (p *Pipeline) daemonStats() abi.BpfDaemonStats {
 	d.OutputWriteErrors = p.health.outputs.WriteErrors
 	d.OutputRecordsLost = p.health.outputs.RecordsLost
 	d.PcapFramesWritten, d.PcapBytesWritten, d.PcapFramesLost = p.health.pcapFrames, p.health.pcapBytes, p.health.pcapLost
+	// The fleet publisher's own count, where stats and the summary read.
+	for _, s := range p.sinks {
+		if cs, ok := s.(interface{ Counters() []event.Counter }); ok {
+			for _, c := range cs.Counters() {
+				if c.Name == "fleet.spool_dropped" {
+					d.FleetSpoolDropped += c.Value
+				}
+			}
+		}
+	}
 	return d
 }
 

@@ -45,6 +45,7 @@ var lossReasons = []struct{ counter, what string }{
 	{"flows_merged", "new connections kept in the old flow (event ring full)"},
 	{"capture_lost", "captured frames (capture ring full)"},
 	{"pcap_frames_lost", "captured frames the pcap ring could not write"},
+	{"fleet_spool_dropped", "events not in the fleet stream (spool full; in the local outputs)"},
 	{"output_records_lost", "records outputs could not write"},
 	{"export_late_packets", "packets that reached a flow after its record"},
 	{"export_split", "flows written in two records (a race with a new connection)"},
