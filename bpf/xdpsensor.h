@@ -594,6 +594,7 @@ struct daemon_stats {
 	__u64 pcap_frames_lost;      /* captured frames the daemon could not write (disk full, errors) */
 	__u64 ring_records_unknown;  /* event ring records of an unknown type */
 	__u64 fleet_spool_dropped;   /* events the full fleet spool could not keep: in the local outputs, not in JetStream */
+	__u64 alerts_rule_unknown;   /* alerts whose rule was replaced before they were read: written with a placeholder rule */
 };
 
 #endif

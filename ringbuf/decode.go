@@ -20,6 +20,11 @@ type Decoder struct {
 	// Interface names an ifindex; nil leaves Packet.Interface empty.
 	Interface func(ifindex uint32) string
 
+	// RulesUnknown counts alerts whose rule was gone when they were read
+	// (two reloads within one drain): each is written with a placeholder
+	// rule naming its id and generation.
+	RulesUnknown uint64
+
 	// flowIDs remembers recent flows' ids: a flow's alerts come
 	// together, and its FNV-1a id took a third of decoding an alert.
 	// A Decoder is for one goroutine.
@@ -58,6 +63,7 @@ func (d *Decoder) Alert(raw []byte) (*event.Alert, error) {
 	}
 	rule, ok := d.Rules.Rule(ev.RuleId, ev.Generation)
 	if !ok {
+		d.RulesUnknown++
 		rule = event.Rule{ID: ev.RuleId, GID: 1, Priority: 3,
 			Msg: fmt.Sprintf("rule %#x of blocklist generation %d (replaced before it was read)", ev.RuleId, ev.Generation)}
 	}

@@ -1,6 +1,8 @@
 package ringbuf
 
 import (
+	"fmt"
+
 	"github.com/cilium/ebpf"
 
 	"github.com/xdpsensor/xdpsensor/loader/abi"
@@ -23,12 +25,12 @@ type KernelRules struct {
 
 type ruleKey struct{ id, gen uint32 }
 
-// Refresh caches the rules of a new generation.
-func (k *KernelRules) Refresh(generation uint32) {
+// Refresh caches the rules of a new generation. When the map cannot be
+// read whole, the next call reads it again (Rule still looks up each id).
+func (k *KernelRules) Refresh(generation uint32) error {
 	if generation == k.gen && k.cache != nil {
-		return
+		return nil
 	}
-	k.gen = generation
 	if k.cache == nil || len(k.cache) > 1<<17 {
 		k.cache = map[ruleKey]event.Rule{}
 	}
@@ -38,6 +40,11 @@ func (k *KernelRules) Refresh(generation uint32) {
 	for it.Next(&id, &kr) {
 		k.cache[ruleKey{id, kr.Generation}] = eventRule(id, &kr, k.Classify)
 	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading the rules of generation %d: %w", generation, err)
+	}
+	k.gen = generation
+	return nil
 }
 
 // Rule implements RuleResolver.

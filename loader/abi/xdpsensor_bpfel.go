@@ -117,6 +117,7 @@ type BpfDaemonStats struct {
 	PcapFramesLost     uint64
 	RingRecordsUnknown uint64
 	FleetSpoolDropped  uint64
+	AlertsRuleUnknown  uint64
 }
 
 type BpfDpState struct {

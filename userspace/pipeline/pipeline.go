@@ -338,6 +338,7 @@ func (p *Pipeline) daemonStats() abi.BpfDaemonStats {
 		ExportSplit:        c.Split,
 		ExtrasOrphaned:     c.ExtrasOrphaned,
 		RingRecordsUnknown: p.counts.Unknown,
+		AlertsRuleUnknown:  p.decoder.RulesUnknown,
 	}
 	if c.InEmergency {
 		d.Emergency = 1
@@ -394,7 +395,9 @@ func (p *Pipeline) listedRules(addr netip.Addr) []event.Rule {
 func (p *Pipeline) refreshRules() {
 	var cfg abi.BpfSensorConfig
 	if err := p.sensor.Objects.Config.Lookup(uint32(0), &cfg); err == nil {
-		p.rules.Refresh(cfg.Generation)
+		if err := p.rules.Refresh(cfg.Generation); err != nil {
+			p.log.Warn("naming alerts' rules (each is looked up alone instead)", "err", err)
+		}
 		p.listed.Refresh(cfg.Generation)
 	}
 }
