@@ -31,8 +31,12 @@ func preferHugePages(size int64) {
 	}
 	// Only what memory there is, and never under strict overcommit, where
 	// a reservation counts as used.
-	if strict, err := os.ReadFile("/proc/sys/vm/overcommit_memory"); err != nil || bytes.TrimSpace(strict)[0] == '2' {
+	overcommit, err := os.ReadFile("/proc/sys/vm/overcommit_memory")
+	if err != nil {
 		return
+	}
+	if m := string(bytes.TrimSpace(overcommit)); m != "0" && m != "1" {
+		return // "2" (strict), or unreadable: an empty file indexed would panic
 	}
 	size = min(size, availableMemory()/2)
 	if size < 8*huge {
