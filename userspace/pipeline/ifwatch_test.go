@@ -162,10 +162,7 @@ func TestLiveReattachesInterfaceThatReturns(t *testing.T) {
 	if !strings.Contains(logs.String(), `msg="watched interface is back: program attached again" interface=xa`) {
 		t.Errorf("the re-attachment is not logged:\n%s", logs.String())
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("sensor: %v", err)
-	}
+	stopSensor(t, cancel, done, 15*time.Second)
 	if xdpAttached(ns, "xa") {
 		t.Error("still attached after the sensor stopped")
 	}

@@ -84,15 +84,7 @@ func TestLiveAlertsNameTheirPcapFile(t *testing.T) {
 		c.Wait() // hping3 exits 1 when nothing answered it
 	}
 	time.Sleep(300 * time.Millisecond) // the last RSTs, and a drain round
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("sensor: %+v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("sensor did not stop within 15 s of cancel")
-	}
+	stopSensor(t, cancel, done, 15*time.Second)
 
 	alerts, flows := split(readEVE(t, filepath.Join(outDir, "eve.json")))
 	ringFiles, err := capture.FindOutputRing(outDir)

@@ -88,6 +88,21 @@ func startLab(t *testing.T, prefix string, extra ...string) labRun {
 	return l
 }
 
+// stopSensor cancels a Live run and waits, at most limit, for it to
+// return without error.
+func stopSensor(t *testing.T, cancel context.CancelFunc, done <-chan error, limit time.Duration) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("sensor: %+v", err)
+		}
+	case <-time.After(limit):
+		t.Fatalf("sensor did not stop within %v of cancel", limit)
+	}
+}
+
 // TestLiveLab runs the sensor on the lab's SPAN port and replays both seed
 // stories with real kernels: a C&C connection attempt that is never
 // answered, and an unsolicited SYN-ACK answered by RST.
@@ -158,15 +173,7 @@ func TestLiveLab(t *testing.T) {
 		t.Errorf("metrics show no alerts:\n%.2000s", body)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("sensor: %+v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("sensor did not stop within 10 s of cancel")
-	}
+	stopSensor(t, cancel, done, 10*time.Second)
 
 	// Full content from the first packet: the SYN-ACK (no alert) and the
 	// RST, in order, from the pcap ring.
@@ -332,15 +339,7 @@ func TestLiveHostMode(t *testing.T) {
 	if a.SrcIP != env["inside_v4"] || a.DestPort != 6667 || tcpFlags(t, a.Packet) != "R" {
 		t.Errorf("egress alert %+v", a)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("sensor: %+v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("sensor did not stop")
-	}
+	stopSensor(t, cancel, done, 10*time.Second)
 	_, flows := split(readEVE(t, filepath.Join(outDir, "eve.json")))
 	var back *eveLine
 	for i := range flows {
@@ -394,10 +393,7 @@ func TestLiveTapPair(t *testing.T) {
 	reopen <- struct{}{}
 	time.Sleep(300 * time.Millisecond)
 	lab(t, "traffic", name, "3")
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("sensor: %+v", err)
-	}
+	stopSensor(t, cancel, done, 15*time.Second)
 	if old, _ := split(readEVE(t, filepath.Join(outDir, "eve.json.1"))); len(old) != 1 {
 		t.Errorf("the rotated file holds %d alerts, want the backscatter RST's", len(old))
 	}
