@@ -10,10 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // TestReplayOnFullDiskSaysWhatItLost: a replay whose outputs fill their
@@ -22,30 +18,12 @@ import (
 // those closing could not write.
 func TestReplayOnFullDiskSaysWhatItLost(t *testing.T) {
 	capPath := filepath.Join(t.TempDir(), "syns.pcap")
-	f, err := os.Create(capPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
 	const flows = 3000
-	t0 := time.Date(2007, 2, 21, 10, 0, 0, 0, time.UTC)
-	for i := range flows {
-		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
-		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IP{192, 168, 0, 31}, DstIP: net.IP{198, 51, 100, 7}}
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(10000 + i), DstPort: 443, SYN: true, Window: 1024}
-		tcp.SetNetworkLayerForChecksum(ip)
-		buf := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: t0.Add(time.Duration(i) * time.Microsecond), CaptureLength: len(buf.Bytes()), Length: len(buf.Bytes())}, buf.Bytes()); err != nil {
-			t.Fatal(err)
-		}
+	syns := make([][]byte, flows)
+	for i := range syns {
+		syns[i] = tcpSYN(t, net.IP{192, 168, 0, 31}, net.IP{198, 51, 100, 7}, uint16(10000+i), 443)
 	}
-	f.Close()
+	writeEthernetPcap(t, capPath, time.Microsecond, syns...)
 
 	// 3,000 flow records take about 3 MB of eve.json: 256 KiB holds a few.
 	out := mountTmpfs(t, "256k")

@@ -59,6 +59,41 @@ func TestReplayCommand(t *testing.T) {
 	}
 }
 
+// tcpSYN is an Ethernet frame holding a TCP SYN, checksums computed.
+func tcpSYN(t *testing.T, src, dst net.IP, sport, dport uint16) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src, DstIP: dst}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), SYN: true, Window: 1024}
+	tcp.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// writeEthernetPcap writes frames as an Ethernet pcap, step apart from
+// 2007-02-21 10:00:00 UTC.
+func writeEthernetPcap(t *testing.T, path string, step time.Duration, frames ...[]byte) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2007, 2, 21, 10, 0, 0, 0, time.UTC)
+	for i, data := range frames {
+		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: t0.Add(time.Duration(i) * step), CaptureLength: len(data), Length: len(data)}, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestReplaySummaryLine: the line a replay ends with names the records
 // it skipped and counts the problems reading the captures, when there are
 // any, after what was lost.
@@ -79,13 +114,7 @@ func TestReplaySummaryLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	syn := func(src byte) []byte {
-		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
-		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IP{192, 168, 0, src}, DstIP: net.IP{161, 53, 178, 240}}
-		tcp := &layers.TCP{SrcPort: 2000, DstPort: 6667, SYN: true, Window: 1024}
-		tcp.SetNetworkLayerForChecksum(ip)
-		buf := gopacket.NewSerializeBuffer()
-		gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp)
-		return buf.Bytes()
+		return tcpSYN(t, net.IP{192, 168, 0, src}, net.IP{161, 53, 178, 240}, 2000, 6667)
 	}
 	beacon := append([]byte{0, 0, 8, 0, 0, 0, 0, 0, 0x80, 0, 0, 0}, make([]byte, 18)...)
 	t0 := time.Date(2007, 2, 21, 10, 0, 0, 0, time.UTC)
@@ -134,14 +163,6 @@ func TestReplaySummaryLine(t *testing.T) {
 // whose first never came.
 func TestReplaySummarySaysFramesInNoFlow(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "noflow.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
 	eth := func(etype uint16, payload []byte) []byte {
 		return append([]byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, byte(etype >> 8), byte(etype)}, payload...)
 	}
@@ -149,13 +170,7 @@ func TestReplaySummarySaysFramesInNoFlow(t *testing.T) {
 	ihl4 := eth(0x0800, append([]byte{0x44, 0, 0, 40}, make([]byte, 36)...))
 	// IPv4, offset 185 (x8), protocol UDP: a later fragment, no ports.
 	frag := eth(0x0800, append([]byte{0x45, 0, 0, 28, 0, 1, 0, 185, 64, 17, 0, 0, 192, 168, 0, 1, 192, 168, 0, 2}, make([]byte, 8)...))
-	t0 := time.Date(2007, 2, 21, 10, 0, 0, 0, time.UTC)
-	for i, data := range [][]byte{arp, ihl4, frag} {
-		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: t0.Add(time.Duration(i) * time.Second), CaptureLength: len(data), Length: len(data)}, data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f.Close()
+	writeEthernetPcap(t, path, time.Second, arp, ihl4, frag)
 	dir := t.TempDir()
 	out, err := runCLI(t, "replay", "-b", filepath.Join(testdata, "bleeding-botcc-group1.rules"), "-o", dir, "--flow-table-size", "1024", path)
 	if err != nil {
