@@ -38,18 +38,26 @@ type tcpEnd struct {
 
 var captureStart = time.Date(2007, 2, 21, 10, 0, 0, 0, time.UTC)
 
-// writeTCPCapture writes segments as an Ethernet pcap built with gopacket.
-func writeTCPCapture(t *testing.T, path string, segs []segment) {
+// createEthernetPcap creates path as an Ethernet pcap, closed when the
+// test ends (the writer does not buffer: what it wrote is in the file).
+func createEthernetPcap(t *testing.T, path string) *pcapgo.Writer {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
 	w := pcapgo.NewWriter(f)
 	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
 		t.Fatal(err)
 	}
+	return w
+}
+
+// writeTCPCapture writes segments as an Ethernet pcap built with gopacket.
+func writeTCPCapture(t *testing.T, path string, segs []segment) {
+	t.Helper()
+	w := createEthernetPcap(t, path)
 	// Sequence and acknowledgment numbers as real stacks send them: each
 	// side counts its payload, SYN and FIN; a repeated SYN is a
 	// retransmission with the same ISN.

@@ -14,7 +14,6 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/xdpsensor/xdpsensor/loader"
 )
@@ -26,15 +25,7 @@ import (
 // Ethernet, and timestamps that jump past the flow timeout.
 func writeMixedReplayCapture(t *testing.T, path string, n int) {
 	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
+	w := createEthernetPcap(t, path)
 	r := rand.New(rand.NewPCG(7, 8))
 	at := captureStart
 	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // Replay of captures holding each kind of encapsulation: the same frames
@@ -279,15 +278,7 @@ func TestReplayTunnels(t *testing.T) {
 
 func writePcap(t *testing.T, path string, frames func(yield func([]byte))) {
 	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
+	w := createEthernetPcap(t, path)
 	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	frames(func(b []byte) {
 		ts = ts.Add(10 * time.Millisecond)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // datagram is one UDP packet of a synthetic capture.
@@ -29,15 +28,7 @@ var udpStart = captureStart.Add(time.Minute)
 // writeUDPCapture writes datagrams as an Ethernet pcap.
 func writeUDPCapture(t *testing.T, path string, dgs []datagram) {
 	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
+	w := createEthernetPcap(t, path)
 	for i, d := range dgs {
 		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
 		ip := &layers.IPv4{Version: 4, TTL: 64, Id: uint16(i + 1), Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(d.src), DstIP: net.ParseIP(d.dst)}
