@@ -28,26 +28,26 @@ type FloorsFlowValue struct {
 	LastSeenUs  uint32
 	ActiveUs    uint32
 	Dir         [2]struct {
-		_          structs.HostLayout
-		Packets    uint32
-		IpBytes    uint32
-		FrameBytes uint32
-		SeqFirst   uint32
-		SeqNext    uint32
-		Ack        uint16
-		Psh        uint16
-		Syn        uint8
-		Synack     uint8
-		Fin        uint8
-		Rst        uint8
-		Urg        uint8
-		Ece        uint8
-		Cwr        uint8
-		TcpFlags   uint8
-		Rxmit      uint8
-		ZeroWin    uint8
-		Gaps       uint8
-		Pad        uint8
+		_              structs.HostLayout
+		Packets        uint32
+		IpBytes        uint32
+		FrameBytes     uint32
+		SeqFirst       uint32
+		SeqNext        uint32
+		Ack            uint16
+		Psh            uint16
+		Syn            uint8
+		Synack         uint8
+		Fin            uint8
+		Rst            uint8
+		Urg            uint8
+		Ece            uint8
+		Cwr            uint8
+		TcpFlags       uint8
+		Rxmit          uint8
+		ZeroWin        uint8
+		Gaps           uint8
+		HistoryDropped uint8
 	}
 	History     uint64
 	Generation  uint16

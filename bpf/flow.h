@@ -271,14 +271,21 @@ __noinline int carry(struct flow_key *key, struct flow_value *f, __u32 side, __u
 
 /* ---- History ------------------------------------------------------------ */
 
-/* A letter past FLOW_HISTORY_HOT goes to the extension. */
+/* A letter past FLOW_HISTORY_HOT goes to the extension; one that finds
+ * no room there, or no extension to be had, is counted as lost. */
 __noinline int history_spill(struct flow_key *key, struct flow_value *f, __u32 code)
 {
 	if (!key || !f)
 		return 0;
 	struct flow_extra *x = extra_get(key, f);
-	if (!x)
+	if (!x) {
+		/* The extension map is full (extra_get counted flow_extra_full):
+		 * the letter is lost, counted in its sender's direction. */
+		struct flow_dir *d = &f->dir[code & HISTORY_SIDE_HI ? 1 : 0];
+		if (d->history_dropped != 0xff)
+			d->history_dropped++;
 		return 0;
+	}
 	__u32 n = f->history_len;
 	if (n < FLOW_HISTORY_HOT || n >= FLOW_HISTORY_HOT + FLOW_HISTORY_EXTRA) {
 		x->history_lost++;

@@ -215,7 +215,11 @@ struct flow_dir {
 	__u8 rxmit;        /* segments with retransmitted payload (history T) */
 	__u8 zero_win;     /* zero-window advertisements (history W) */
 	__u8 gaps;         /* content gaps (history G) */
-	__u8 pad;
+	/* This side's history letters past FLOW_HISTORY_HOT dropped because
+	 * no extension could be made for them (the extension map was full,
+	 * counted in flow_extra_full); saturates at 255. Letters past the
+	 * extension's room are flow_extra.history_lost. */
+	__u8 history_dropped;
 };
 
 /* A flow table entry: 104 bytes, so that with the hash map's own 48-byte
@@ -277,7 +281,7 @@ struct flow_extra {
 	__u64 last_seen_ns;   /* MARK_LONG flows */
 	struct flow_extra_dir dir[2];
 	__u8 history[FLOW_HISTORY_EXTRA]; /* codes past FLOW_HISTORY_HOT, one a byte */
-	__u32 history_lost;   /* letters past both */
+	__u32 history_lost;   /* letters past both: the flow's history is cut short by this many (and flow_dir.history_dropped) */
 };
 
 /* Header fields of the packet that raised an alert, decoded by the kernel

@@ -230,26 +230,26 @@ const (
 )
 
 type BpfFlowDir struct {
-	_          structs.HostLayout
-	Packets    uint32
-	IpBytes    uint32
-	FrameBytes uint32
-	SeqFirst   uint32
-	SeqNext    uint32
-	Ack        uint16
-	Psh        uint16
-	Syn        uint8
-	Synack     uint8
-	Fin        uint8
-	Rst        uint8
-	Urg        uint8
-	Ece        uint8
-	Cwr        uint8
-	TcpFlags   uint8
-	Rxmit      uint8
-	ZeroWin    uint8
-	Gaps       uint8
-	Pad        uint8
+	_              structs.HostLayout
+	Packets        uint32
+	IpBytes        uint32
+	FrameBytes     uint32
+	SeqFirst       uint32
+	SeqNext        uint32
+	Ack            uint16
+	Psh            uint16
+	Syn            uint8
+	Synack         uint8
+	Fin            uint8
+	Rst            uint8
+	Urg            uint8
+	Ece            uint8
+	Cwr            uint8
+	TcpFlags       uint8
+	Rxmit          uint8
+	ZeroWin        uint8
+	Gaps           uint8
+	HistoryDropped uint8
 }
 
 type BpfFlowEndReason uint32

@@ -196,7 +196,14 @@ type Flow struct {
 	// FIN/RST, I FIN with RST; S H F R again at a new sequence number;
 	// W zero window, T retransmission, G content gap at 1, 10, 100...).
 	// No '^' flip: encoders that follow Zeek's orientation apply it.
-	History      string
+	History string
+	// HistoryLost is how many more letters the flow's history had than
+	// the kernel could keep (FLOW_HISTORY_HOT in the entry and
+	// FLOW_HISTORY_EXTRA in its extension, or the extension could not be
+	// made): History is the letters kept, cut short by this many, whose
+	// kinds and places are unknown. Counting letters dropped for want of
+	// an extension saturates at 255 per side.
+	HistoryLost  uint64
 	ClientListed bool // the client address is on the blocklist
 	ServerListed bool
 	Rules        []Rule // rules that list either end

@@ -31,6 +31,9 @@ type Decoder struct {
 // historyLetters are the kernel's history codes (enum history_letter).
 const historyLetters = "SHADFRQIWTG"
 
+// historyHot is FLOW_HISTORY_HOT: the letters the entry itself holds.
+const historyHot = 12
+
 // Flow builds a session record from a flow-table entry and its extension
 // (nil when the flow has none).
 func (d *Decoder) Flow(key *abi.BpfFlowKey, v *abi.BpfFlowValue, x *abi.BpfFlowExtra, reason event.EndReason) *event.Flow {
@@ -43,6 +46,7 @@ func (d *Decoder) Flow(key *abi.BpfFlowKey, v *abi.BpfFlowValue, x *abi.BpfFlowE
 		{IP: abi.Addr(key.AddrLo, key.Family), Port: key.PortLo},
 		{IP: abi.Addr(key.AddrHi, key.Family), Port: key.PortHi},
 	}
+	read := x // nil: the flow has no extension (or it could not be read)
 	if x == nil {
 		x = &abi.BpfFlowExtra{}
 	}
@@ -66,8 +70,9 @@ func (d *Decoder) Flow(key *abi.BpfFlowKey, v *abi.BpfFlowValue, x *abi.BpfFlowE
 		ToServer:  direction(key.Proto, &v.Dir[client], &x.Dir[client]),
 		ToClient:  direction(key.Proto, &v.Dir[server], &x.Dir[server]),
 		Reason:    reason,
-		History:   History(v, x, client),
+		History:   History(v, read, client),
 	}
+	f.HistoryLost = HistoryLost(v, read)
 	if v.Marks&uint8(abi.BpfListedBitsMARK_ALERTED) != 0 {
 		f.Alerts = 1
 	}
@@ -117,18 +122,18 @@ func (d *Decoder) vlans(zone uint32) []uint16 {
 
 // History decodes the kernel's codes (the first FLOW_HISTORY_HOT in the
 // entry, the rest in the extension) into letters, the client's in upper
-// case (client 0: the LO side, 1: HI).
+// case (client 0: the LO side, 1: HI). Without the extension (x nil) the
+// letters it held are left out (HistoryLost counts them).
 func History(v *abi.BpfFlowValue, x *abi.BpfFlowExtra, client uint8) string {
-	const hot = 12
 	n := int(v.HistoryLen)
 	b := make([]byte, 0, n)
 	for i := 0; i < n; i++ {
 		var code uint8
 		switch {
-		case i < hot:
+		case i < historyHot:
 			code = uint8(v.History >> (5 * i) & 31)
-		case i-hot < len(x.History):
-			code = x.History[i-hot]
+		case x != nil && i-historyHot < len(x.History):
+			code = x.History[i-historyHot]
 		default:
 			continue
 		}
@@ -143,6 +148,22 @@ func History(v *abi.BpfFlowValue, x *abi.BpfFlowExtra, client uint8) string {
 		b = append(b, c)
 	}
 	return string(b)
+}
+
+// HistoryLost is how many history letters the kernel could not keep for
+// a flow: those past the extension's room (flow_extra.history_lost),
+// those dropped for want of an extension (each side's
+// flow_dir.history_dropped, saturating at 255), and, when the extension
+// the entry counts on is gone (x nil), the letters it held.
+func HistoryLost(v *abi.BpfFlowValue, x *abi.BpfFlowExtra) uint64 {
+	n := uint64(v.Dir[0].HistoryDropped) + uint64(v.Dir[1].HistoryDropped)
+	switch {
+	case x != nil:
+		n += uint64(x.HistoryLost)
+	case int(v.HistoryLen) > historyHot:
+		n += uint64(v.HistoryLen) - historyHot
+	}
+	return n
 }
 
 // firstFlags are the flags of a TCP flow's first packet, as its history's

@@ -3,6 +3,7 @@ package flowtable
 import (
 	"encoding/binary"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,5 +207,56 @@ func TestOrphanedExtensionsRemoved(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d extensions left, want the young one", n)
+	}
+}
+
+// A record the kernel sent through the ring carries the entry only: its
+// history past the entry's 12 letters, and the count of letters lost past
+// the extension's room, come from the extension in the map. When that
+// extension is gone, the letters it held are counted as lost, not made
+// up.
+func TestRecordFromRingCountsHistoryLost(t *testing.T) {
+	tr, written := newTracker(t, 64)
+	ev := abi.BpfFlowEvent{Type: uint8(abi.BpfEventTypeEVENT_FLOW_RECORD), Reason: uint8(abi.BpfFlowEndReasonFLOW_END_RST),
+		Family: uint8(abi.BpfAddrFamilyFAMILY_IPV4)}
+	ev.Key = abi.BpfFlowKey{AddrLo: [16]byte{192, 0, 2, 10}, AddrHi: [16]byte{198, 51, 100, 20}, PortLo: 40000, PortHi: 80,
+		Proto: event.ProtoTCP, Family: uint8(abi.BpfAddrFamilyFAMILY_IPV4)}
+	ev.Value.FirstSeenNs = 5 * sec
+	ev.Value.State = uint8(abi.BpfFlowStateBitsSTATE_EXTRA)
+	ev.Value.HistoryLen = 40 // the entry's 12 codes are 0: the client's S
+	ev.Value.Dir[0].HistoryDropped = 2
+	ev.Value.Dir[1].HistoryDropped = 1
+	x := abi.BpfFlowExtra{HistoryLost: 5}
+	for i := range x.History {
+		x.History[i] = uint8(abi.BpfHistoryLetterHIST_RST | abi.BpfHistoryLetterHISTORY_SIDE_HI) // the server's r
+	}
+	ek := abi.BpfFlowExtraKey{Key: ev.Key, FirstSeenNs: ev.Value.FirstSeenNs}
+	if err := tr.Maps.FlowExtras.Put(&ek, &x); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Record(&ev); err != nil {
+		t.Fatal(err)
+	}
+	// The same record once its extension is gone.
+	if err := tr.Maps.FlowExtras.Delete(&ek); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Record(&ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(*written) != 2 {
+		t.Fatalf("%d records written, want 2", len(*written))
+	}
+	for i, want := range []struct {
+		history string
+		lost    uint64
+	}{
+		{strings.Repeat("S", 12) + strings.Repeat("r", 28), 5 + 2 + 1},
+		{strings.Repeat("S", 12), 28 + 2 + 1},
+	} {
+		f := (*written)[i]
+		if f.History != want.history || f.HistoryLost != want.lost {
+			t.Errorf("record %d: history %q, %d lost; want %q, %d lost", i, f.History, f.HistoryLost, want.history, want.lost)
+		}
 	}
 }
