@@ -369,6 +369,11 @@ func appendFlow(b []byte, f *event.Flow, opts *Options, ids *idCache) []byte {
 	if f.LabelNote != "" {
 		o.str("xdpsensor_label_note", f.LabelNote)
 	}
+	if f.HistoryLost > 0 {
+		// Zeek history letters the kernel had no room for: the flow's
+		// conn.log history is cut short by this many.
+		o.uint("xdpsensor_history_lost", f.HistoryLost)
+	}
 	o.close()
 
 	// Suricata writes community_id after the flow object in flow records.

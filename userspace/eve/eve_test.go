@@ -522,3 +522,25 @@ func TestFlowLabel(t *testing.T) {
 		t.Errorf("label without note: %s", got)
 	}
 }
+
+// TestFlowHistoryLost: flow.xdpsensor_history_lost is written, last in
+// the flow object, only when the kernel lost history letters.
+func TestFlowHistoryLost(t *testing.T) {
+	f := seedFlow()
+	if got := string(AppendFlow(nil, f, Options{})); strings.Contains(got, "xdpsensor_history_lost") {
+		t.Errorf("no letters lost, yet written: %s", got)
+	}
+	f.HistoryLost = 7
+	got := string(AppendFlow(nil, f, Options{}))
+	if want := `"xdpsensor_label_note":"3 SYNs","xdpsensor_history_lost":7},`; !strings.Contains(got, want) {
+		t.Errorf("got %s\nwant it to contain %s", got, want)
+	}
+	var rec struct {
+		Flow struct {
+			HistoryLost uint64 `json:"xdpsensor_history_lost"`
+		} `json:"flow"`
+	}
+	if err := json.Unmarshal([]byte(got), &rec); err != nil || rec.Flow.HistoryLost != 7 {
+		t.Errorf("flow.xdpsensor_history_lost %d (%v), want 7", rec.Flow.HistoryLost, err)
+	}
+}

@@ -118,6 +118,9 @@ func randomEvents(n int) (alerts []*event.Alert, flows []*event.Flow, opts []Opt
 		if f.FirstTCPFlags == event.TCPSyn {
 			f.History = "S" + f.History
 		}
+		if r.IntN(4) == 0 {
+			f.HistoryLost = uint64(r.IntN(300))
+		}
 		f.ActiveEnd = f.Start.Add(time.Duration(r.Int64N(int64(f.End.Sub(f.Start)) + 1)))
 		for range r.IntN(3) {
 			f.Rules = append(f.Rules, rule())
