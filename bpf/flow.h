@@ -325,8 +325,10 @@ static __always_inline int history_once(struct flow_key *key, struct flow_value 
 	return 0;
 }
 
-/* A counted letter past 255 events: Zeek records it again at 1000,
- * 10000... (1, 10 and 100 are caught from the narrow counter). */
+/* A counted letter of a flow with an extension, whose count may have
+ * carried into it: Zeek records it at the 1st, 10th, 100th, 1000th...
+ * event, which the narrow counter's low byte alone cannot tell (it is 1
+ * again at the 257th). */
 __noinline int history_scaled_big(struct flow_key *key, struct flow_value *f, __u32 side, __u32 counter, __u32 letter)
 {
 	if (!key || !f || counter >= CARRY_COUNTERS)
@@ -338,9 +340,9 @@ __noinline int history_scaled_big(struct flow_key *key, struct flow_value *f, __
 	__u8 *lo = counter == CARRY_RXMIT ? &f->dir[side & 1].rxmit :
 		   counter == CARRY_ZERO_WIN ? &f->dir[side & 1].zero_win : &f->dir[side & 1].gaps;
 	__u64 n = ((__u64)*hi << 8) | *lo;
-	if (n != 1000 && n != 10000 && n != 100000 && n != 1000000 && n != 10000000)
+	if (n != 1 && n != 10 && n != 100 && n != 1000 && n != 10000 && n != 100000 &&
+	    n != 1000000 && n != 10000000)
 		return 0;
-	/* Past FLOW_HISTORY_HOT letters already: this one is the extension's. */
 	__u32 code = letter | (side & 1 ? HISTORY_SIDE_HI : 0);
 	__u32 len = f->history_len;
 	if (len < FLOW_HISTORY_HOT) {
@@ -356,17 +358,22 @@ __noinline int history_scaled_big(struct flow_key *key, struct flow_value *f, __
 }
 
 /* Zeek's logarithmic letters (T, W, G): recorded at the 1st, 10th, 100th...
- * event of a side. */
+ * event of a side. Without an extension the narrow counter is the whole
+ * count (a wrap that cannot carry saturates it at 255); with one, the
+ * low bytes of 1, 10, 100, 1000 (232), 10^4 (16), 10^5 (160), 10^6 (64)
+ * and 10^7 (128) are checked against the whole count. */
 #define HISTORY_SCALED(key, f, side, field, counter, letter)                          \
 	do {                                                                           \
 		__u8 _n = ++(f)->dir[side].field;                                      \
 		if (_n == 0 && !carry(key, f, side, counter))                          \
 			(f)->dir[side].field = 0xff;                                   \
-		if (_n == 1 || _n == 10 || _n == 100)                                  \
-			history_add(key, f, side, letter);                             \
-		else if ((_n == 232 || _n == 16 || _n == 160 || _n == 64 || _n == 128) && \
-			 ((f)->state & STATE_EXTRA))                                   \
+		if (!((f)->state & STATE_EXTRA)) {                                     \
+			if (_n == 1 || _n == 10 || _n == 100)                          \
+				history_add(key, f, side, letter);                     \
+		} else if (_n == 1 || _n == 10 || _n == 100 || _n == 232 || _n == 16 || \
+			   _n == 160 || _n == 64 || _n == 128) {                       \
 			history_scaled_big(key, f, side, counter, letter);             \
+		}                                                                      \
 	} while (0)
 
 /* ---- TCP ---------------------------------------------------------------- */

@@ -164,3 +164,36 @@ func TestHistoryWithoutAnExtensionIsCounted(t *testing.T) {
 		want(t, "decoded HistoryLost", f.HistoryLost, wantDropped)
 	}
 }
+
+// T, W and G are written at a side's 1st, 10th, 100th, 1000th... event,
+// as Zeek scales them, also past the 255 the entry's narrow counters
+// hold: 300 retransmissions are three T (not five: the narrow count is 1
+// and 10 again at the 257th and the 266th), 1000 zero windows four w.
+func TestHistoryScaledLettersPastTheNarrowCount(t *testing.T) {
+	h := newHarness(t, Config{})
+	conv := newTCPConv("192.0.2.10", "198.51.100.20", 40000, 80)
+	h.run(conv.seg(0, event.TCPSyn, 0))
+	h.run(conv.seg(1, event.TCPSyn|event.TCPAck, 0))
+	h.run(conv.seg(0, event.TCPAck, 0))
+	h.run(conv.seg(0, event.TCPAck|event.TCPPsh, 100))
+	for i := 0; i < 300; i++ {
+		conv.seq[0] -= 100
+		h.run(conv.seg(0, event.TCPAck|event.TCPPsh, 100))
+	}
+	for i := 0; i < 1000; i++ {
+		zw := conv.seg(1, event.TCPAck, 0)
+		zw[14+20+14], zw[14+20+15] = 0, 0 // the window field
+		h.run(zw)
+	}
+	k, v := h.onlyFlow()
+	if v.x == nil {
+		t.Fatal("no extension after counters wrapped")
+	}
+	want(t, "client retransmissions", uint64(v.x.Dir[0].RxmitHi)<<8|uint64(v.Dir[0].Rxmit), 300)
+	want(t, "server zero windows", uint64(v.x.Dir[1].ZeroWinHi)<<8|uint64(v.Dir[1].ZeroWin), 1000)
+	f := decodeFlow(k, v)
+	if wantH := "ShADTTTawwww"; f.History != wantH {
+		t.Errorf("history %q, want %q", f.History, wantH)
+	}
+	want(t, "history lost", f.HistoryLost, 0)
+}
