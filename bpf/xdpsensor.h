@@ -599,6 +599,7 @@ struct daemon_stats {
 	__u64 ring_records_unknown;  /* event ring records of an unknown type */
 	__u64 fleet_spool_dropped;   /* events the full fleet spool could not keep: in the local outputs, not in JetStream */
 	__u64 alerts_rule_unknown;   /* alerts whose rule was replaced before they were read: written with a placeholder rule */
+	__u64 history_letters_lost;  /* Zeek history letters past the kernel's room, summed over the flows written: their history is cut short by this many */
 };
 
 #endif

@@ -118,6 +118,7 @@ type BpfDaemonStats struct {
 	RingRecordsUnknown uint64
 	FleetSpoolDropped  uint64
 	AlertsRuleUnknown  uint64
+	HistoryLettersLost uint64
 }
 
 type BpfDpState struct {

@@ -159,7 +159,7 @@ func TestKernelCounters(t *testing.T) {
 	}
 
 	// What a daemon publishes in its counters map.
-	if err := s.Maps().WriteDaemonStats(&abi.BpfDaemonStats{AlertsWritten: 1, PcapBytesWritten: 4096, PcapFramesLost: 3, FlowTableEntries: 4}); err != nil {
+	if err := s.Maps().WriteDaemonStats(&abi.BpfDaemonStats{AlertsWritten: 1, PcapBytesWritten: 4096, PcapFramesLost: 3, FlowTableEntries: 4, HistoryLettersLost: 5}); err != nil {
 		t.Fatal(err)
 	}
 	c := NewCollector(s.Maps(), Options{
@@ -248,6 +248,9 @@ xdpsensor_daemon_pcap_bytes_written_total 4096
 # HELP xdpsensor_daemon_pcap_frames_lost_total Daemon counter daemon_stats.pcap_frames_lost.
 # TYPE xdpsensor_daemon_pcap_frames_lost_total counter
 xdpsensor_daemon_pcap_frames_lost_total 3
+# HELP xdpsensor_daemon_history_letters_lost_total Daemon counter daemon_stats.history_letters_lost.
+# TYPE xdpsensor_daemon_history_letters_lost_total counter
+xdpsensor_daemon_history_letters_lost_total 5
 # HELP xdpsensor_interface_attach_mode XDP attach mode per interface (always 1).
 # TYPE xdpsensor_interface_attach_mode gauge
 xdpsensor_interface_attach_mode{interface="eth-a",mode="native"} 1

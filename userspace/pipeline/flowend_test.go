@@ -21,6 +21,7 @@ type segment struct {
 	sport, dport  uint16
 	syn, ack, fin bool
 	rst, psh      bool
+	zeroWin       bool // advertises a zero window
 	payload       string
 	// rewind sends this segment that many bytes back in its side's
 	// sequence space (a retransmission); skip jumps that many ahead first
@@ -102,7 +103,11 @@ func writeTCPCapture(t *testing.T, path string, segs []segment) {
 		}
 		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
 		ip := &layers.IPv4{Version: 4, TTL: 64, Id: uint16(i + 1), Protocol: layers.IPProtocolTCP, SrcIP: net.ParseIP(s.src), DstIP: net.ParseIP(s.dst)}
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(s.sport), DstPort: layers.TCPPort(s.dport), SYN: s.syn, ACK: s.ack, FIN: s.fin, RST: s.rst, PSH: s.psh, Window: 64240, Seq: seq, Ack: ack}
+		window := uint16(64240)
+		if s.zeroWin {
+			window = 0
+		}
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(s.sport), DstPort: layers.TCPPort(s.dport), SYN: s.syn, ACK: s.ack, FIN: s.fin, RST: s.rst, PSH: s.psh, Window: window, Seq: seq, Ack: ack}
 		tcp.SetNetworkLayerForChecksum(ip)
 		buf := gopacket.NewSerializeBuffer()
 		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},

@@ -68,6 +68,7 @@ type Options struct {
 type Counts struct {
 	Alerts, Flows, Stats uint64
 	Unknown              uint64 // ring records of an unknown type
+	HistoryLost          uint64 // history letters the kernel lost, summed over the flows written
 }
 
 // Pipeline drains one sensor into its sinks.
@@ -339,6 +340,7 @@ func (p *Pipeline) daemonStats() abi.BpfDaemonStats {
 		ExtrasOrphaned:     c.ExtrasOrphaned,
 		RingRecordsUnknown: p.counts.Unknown,
 		AlertsRuleUnknown:  p.decoder.RulesUnknown,
+		HistoryLettersLost: p.counts.HistoryLost,
 	}
 	if c.InEmergency {
 		d.Emergency = 1
@@ -498,6 +500,7 @@ func (p *Pipeline) writeAlert(a *event.Alert) error {
 func (p *Pipeline) writeFlow(f *event.Flow) error {
 	label.Apply(f)
 	p.counts.Flows++
+	p.counts.HistoryLost += f.HistoryLost
 	for _, s := range p.sinks {
 		if err := s.WriteFlow(f); err != nil {
 			return fmt.Errorf("writing flow: %w", err)

@@ -50,6 +50,7 @@ var lossReasons = []struct{ counter, what string }{
 	{"export_late_packets", "packets that reached a flow after its record"},
 	{"export_split", "flows written in two records (a race with a new connection)"},
 	{"flow_extra_full", "flows whose rare counters saturated (extension map full)"},
+	{"history_letters_lost", "history letters past the kernel's room (conn.log history cut short)"},
 	{"zones_full", "packets whose VLAN stack could not be told apart (zones map full)"},
 	{"ring_records_unknown", "event ring records of an unknown type"},
 }
