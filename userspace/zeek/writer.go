@@ -24,6 +24,12 @@
 //     payload), G (content gap) and W (zero window) are counted and
 //     written at 1, 10, 100... per side, as Zeek scales them. c (bad
 //     checksum) and x never appear: checksums are not checked.
+//   - The kernel keeps 40 letters a flow: a longer history is written as
+//     the letters kept, unmarked (a character outside Zeek's alphabet
+//     would break readers that match on history, and Zeek has no column
+//     for it); the letters past them are event.Flow.HistoryLost, written
+//     in EVE (flow.xdpsensor_history_lost) and summed in the daemon's
+//     history_letters_lost.
 //   - The flips Zeek's protocol analyzers make from payload (a DNS
 //     response or an NTP server-mode message seen first on ports that
 //     do not say so) cannot be made: no payload is analysed.
