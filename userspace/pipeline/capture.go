@@ -113,12 +113,13 @@ func newFrameID(tsNs uint64, key *abi.BpfFlowKey, direction uint8) frameID {
 	return frameID(h)
 }
 
-// writtenFrame is where a frame went: its file ("" when the ring could
-// not write it), the wall time it was stamped with and its kernel time.
+// writtenFrame is where a frame went: its place in a file (no Path when
+// the ring could not write it; capture.Ring.Stored says whether it is
+// still there), the wall time it was stamped with and its kernel time.
 type writtenFrame struct {
-	path string
-	time time.Time
-	tsNs uint64
+	frame capture.Frame
+	time  time.Time
+	tsNs  uint64
 }
 
 func openCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) (*captureSink, error) {
@@ -183,12 +184,12 @@ func (c *captureSink) write(raw []byte) error {
 	}
 	// The ring counts every frame it could not write (disk full, paused)
 	// in Stats().Dropped, published as pcap_frames_lost; alerts go on.
-	path, err := c.ring.Write(&c.rec)
+	where, err := c.ring.WriteFrame(&c.rec)
 	if hdr.Listed != 0 {
 		if err != nil {
-			path = ""
+			where = capture.Frame{}
 		}
-		c.written[newFrameID(hdr.TsNs, k, hdr.Direction)] = writtenFrame{path: path, time: c.rec.Time, tsNs: hdr.TsNs}
+		c.written[newFrameID(hdr.TsNs, k, hdr.Direction)] = writtenFrame{frame: where, time: c.rec.Time, tsNs: hdr.TsNs}
 		c.newest = max(c.newest, hdr.TsNs)
 	}
 	return nil

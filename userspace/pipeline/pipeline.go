@@ -470,8 +470,12 @@ func (p *Pipeline) writeWaiting(final bool) error {
 		}
 		if known {
 			w.alert.Packet.Time = f.time
-			if f.path != "" && p.capture.ring.Holds(f.path) {
-				w.alert.CaptureFile = f.path
+			// Only a file that holds the packet: Write named it while
+			// the packet was in the ring's buffer, and a write cut
+			// short by a full disk may have taken it back out since
+			// (then it is counted in pcap_frames_lost).
+			if f.frame.Path != "" && p.capture.ring.Stored(f.frame) {
+				w.alert.CaptureFile = f.frame.Path
 			}
 		}
 		a := w.alert
