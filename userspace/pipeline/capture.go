@@ -248,7 +248,7 @@ func (c *captureSink) close() error {
 	return c.ring.Close()
 }
 
-// startCapture sets the kernel's capture settings and opens the pcap ring.
+// startCapture opens the pcap ring (configure set the kernel's side).
 func (p *Pipeline) startCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) error {
 	c, err := prepareCapture(cfg, outDir, s)
 	if err != nil {
@@ -258,12 +258,9 @@ func (p *Pipeline) startCapture(cfg CaptureConfig, outDir string, s *loader.Sens
 	return nil
 }
 
-// prepareCapture sets the kernel's capture settings and opens the pcap
-// ring, nil when capture is off: Live does it before attaching.
+// prepareCapture opens the pcap ring, nil when capture is off: Live does
+// it before attaching. configure set the kernel's side.
 func prepareCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) (*captureSink, error) {
-	if err := s.SetCapture(loader.CaptureSettings{Mode: cfg.Mode, Snaplen: cfg.Snaplen, FlowBytes: cfg.FlowBytes}); err != nil {
-		return nil, err
-	}
 	if !cfg.enabled() {
 		return nil, nil
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/xdpsensor/xdpsensor/loader"
 	"github.com/xdpsensor/xdpsensor/loader/abi"
+	"github.com/xdpsensor/xdpsensor/loader/pinlock"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 	"github.com/xdpsensor/xdpsensor/userspace/classification"
@@ -198,28 +199,40 @@ func (p *prepared) classify(classtype string) (string, uint32, bool) {
 	return c.Description, c.Priority, ok
 }
 
-// install puts the blocklist and network variables into the sensor.
-func (p *prepared) install(s *loader.Sensor) (blocklistmaps.InstallStats, error) {
+// configure writes the run's settings into the sensor (tunnel ports,
+// network variables, alert mode, capture settings) and installs the
+// blocklist, all under the pin directory's lock: each setting is a
+// read-modify-write of the one config entry, which a CLI `blocklist load`
+// may rewrite meanwhile; without the lock one of the two changes is lost.
+// cfg.Capture has its defaults.
+func (p *prepared) configure(s *loader.Sensor, cfg *Config) (blocklistmaps.InstallStats, error) {
+	var st blocklistmaps.InstallStats
+	unlock, err := pinlock.Lock(s.Config.PinDir)
+	if err != nil {
+		return st, err
+	}
+	defer unlock()
+	if err := loader.SetTunnelPorts(s.Maps(), cfg.VXLANPort, cfg.GenevePort); err != nil {
+		return st, err
+	}
 	if err := blocklistmaps.SetNetVars(s.Maps(), p.netvars); err != nil {
-		return blocklistmaps.InstallStats{}, err
+		return st, err
 	}
 	if err := s.SetAlertEveryPacket(p.alertEveryPacket); err != nil {
-		return blocklistmaps.InstallStats{}, err
+		return st, err
+	}
+	c := cfg.Capture
+	if err := s.SetCapture(loader.CaptureSettings{Mode: c.Mode, Snaplen: c.Snaplen, FlowBytes: c.FlowBytes}); err != nil {
+		return st, err
 	}
 	if p.list == nil {
-		return blocklistmaps.InstallStats{}, nil
+		return st, nil
 	}
 	bl, err := blocklistmaps.New(s.Maps(), s.Config.PinDir)
 	if err != nil {
-		return blocklistmaps.InstallStats{}, err
+		return st, err
 	}
-	unlock, err := bl.Lock()
-	if err != nil {
-		return blocklistmaps.InstallStats{}, err
-	}
-	defer unlock()
-	st, err := bl.Replace(p.list)
-	if err != nil {
+	if st, err = bl.Replace(p.list); err != nil {
 		return st, fmt.Errorf("installing blocklist: %w", err)
 	}
 	return st, nil
@@ -274,10 +287,7 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	}
 	defer s.Close()
 	sum := Summary{OutDir: cfg.OutDir}
-	if err := loader.SetTunnelPorts(s.Maps(), cfg.VXLANPort, cfg.GenevePort); err != nil {
-		return sum, err
-	}
-	if sum.Blocklist, err = prep.install(s); err != nil {
+	if sum.Blocklist, err = prep.configure(s, &cfg); err != nil {
 		return sum, err
 	}
 	sinks, err := openOutputs(&cfg, prep.localNets())
@@ -428,10 +438,7 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		prep.log.Warn(w)
 	}
 	sum := Summary{OutDir: cfg.OutDir}
-	if err := loader.SetTunnelPorts(s.Maps(), cfg.VXLANPort, cfg.GenevePort); err != nil {
-		return sum, err
-	}
-	if sum.Blocklist, err = prep.install(s); err != nil {
+	if sum.Blocklist, err = prep.configure(s, &cfg.Config); err != nil {
 		return sum, err
 	}
 	if prep.list != nil {
