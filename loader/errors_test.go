@@ -2,6 +2,7 @@ package loader
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
+	"github.com/xdpsensor/xdpsensor/userspace/event"
 )
 
 func TestPinDirOutsideBPFFS(t *testing.T) {
@@ -98,5 +100,63 @@ func TestIncompatiblePinnedMapReplacedWithWarning(t *testing.T) {
 	snap, err := bl.Snapshot()
 	if err != nil || len(snap.Entries) != 1 {
 		t.Fatalf("blocklist after the restart: %v %+v", err, snap)
+	}
+}
+
+// Maps replaced because they no longer fit are counted, once no program
+// writes to them: the open flows of the flow tables, the unread records
+// of the event ring and the unread frames of the capture ring, exactly.
+func TestReplacedMapsCountWhatTheyHeld(t *testing.T) {
+	pin := fmt.Sprintf("/sys/fs/bpf/xdpsensor-compat3-%d", os.Getpid())
+	t.Cleanup(func() { Unpin(pin) })
+	h := openHarness(t, Config{PinDir: pin, FlowTableSize: 1024, FlowTableSizeV6: 256, FlowExtraSize: 4096, RingSize: 1 << 16, CaptureRingSize: 1 << 16})
+	h.block(simpleList(blocklist.ListedAsDst, blocklist.NetAny, "203.0.113.66"))
+	if err := h.s.SetCapture(CaptureSettings{Mode: CaptureListed}); err != nil {
+		t.Fatal(err)
+	}
+	// 7 IPv4 and 2 IPv6 flows nobody lists; 3 to the listed address, each
+	// an alert (an event record) and a captured frame.
+	for i := 0; i < 7; i++ {
+		h.run(newTCPConv("192.0.2.10", "198.51.100.20", uint16(40000+i), 80).seg(0, event.TCPSyn, 0))
+	}
+	for i := 0; i < 2; i++ {
+		h.run(frameSpec{v6: &ip6{src: "2001:db8::10", dst: "2001:db8::20", proto: 6},
+			l4: tcpSeg{sport: uint16(41000 + i), dport: 80, flags: event.TCPSyn, seq: 1, win: 65535}}.build())
+	}
+	for i := 0; i < 3; i++ {
+		h.run(newTCPConv("192.0.2.10", "203.0.113.66", uint16(42000+i), 6667).seg(0, event.TCPSyn, 0))
+	}
+	if st := h.stats(); st.FlowsNew != 12 || st.Alerts != 3 || st.CapturePackets != 3 {
+		t.Fatalf("kernel: %d flows, %d alerts, %d frames captured; want 12, 3, 3", st.FlowsNew, st.Alerts, st.CapturePackets)
+	}
+	h.close()
+
+	// Other sizes of both flow tables and both rings: all four replaced.
+	s, err := Load(Config{PinDir: pin, FlowTableSize: 2048, FlowTableSizeV6: 512, FlowExtraSize: 4096, RingSize: 1 << 17, CaptureRingSize: 1 << 17,
+		ReplayClock: true, ReplaceIncompatible: true})
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	defer s.Close()
+	up, lines := s.CountReplaced()
+	if up != (UpgradeLosses{Flows: 12, Events: 3, Frames: 3}) {
+		t.Errorf("counted %+v, want 12 flows, 3 events, 3 frames", up)
+	}
+	want := []string{
+		"pinned map capture (replaced: it no longer fit) held 3 unread frames (",
+		"pinned map events (replaced: it no longer fit) held 3 unread records (",
+		"pinned map flows_v4 (replaced: it no longer fit) held 10 open flows: lost, never written (flows_lost_upgrade)",
+		"pinned map flows_v6 (replaced: it no longer fit) held 2 open flows: lost, never written (flows_lost_upgrade)",
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("lines %q", lines)
+	}
+	for i := range want {
+		if !strings.HasPrefix(lines[i], want[i]) {
+			t.Errorf("line %q, want it to start %q", lines[i], want[i])
+		}
+	}
+	if up, lines := s.CountReplaced(); up != (UpgradeLosses{}) || lines != nil {
+		t.Errorf("second count %+v %q, want nothing", up, lines)
 	}
 }

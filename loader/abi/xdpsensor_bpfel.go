@@ -118,6 +118,9 @@ type BpfDaemonStats struct {
 	RingRecordsUnknown uint64
 	FleetSpoolDropped  uint64
 	AlertsRuleUnknown  uint64
+	FlowsLostUpgrade   uint64
+	EventsLostUpgrade  uint64
+	CaptureLostUpgrade uint64
 }
 
 type BpfDpState struct {

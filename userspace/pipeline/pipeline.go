@@ -62,6 +62,9 @@ type Options struct {
 	// Interfaces names the ifindexes we attached to (they may live in
 	// another network namespace); others are looked up here.
 	Interfaces map[uint32]string
+	// Upgrade is what the pinned maps replaced at start-up held
+	// (loader.Sensor.CountReplaced), published with the daemon's counters.
+	Upgrade loader.UpgradeLosses
 }
 
 // Counts are what a pipeline wrote.
@@ -339,6 +342,9 @@ func (p *Pipeline) daemonStats() abi.BpfDaemonStats {
 		ExtrasOrphaned:     c.ExtrasOrphaned,
 		RingRecordsUnknown: p.counts.Unknown,
 		AlertsRuleUnknown:  p.decoder.RulesUnknown,
+		FlowsLostUpgrade:   p.opts.Upgrade.Flows,
+		EventsLostUpgrade:  p.opts.Upgrade.Events,
+		CaptureLostUpgrade: p.opts.Upgrade.Frames,
 	}
 	if c.InEmergency {
 		d.Emergency = 1

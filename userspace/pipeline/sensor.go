@@ -437,6 +437,14 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	for _, w := range s.Warnings {
 		prep.log.Warn(w)
 	}
+	counted := false
+	defer func() {
+		// A run that fails before counting still says what the replaced
+		// maps held (it publishes no counters).
+		if !counted {
+			countReplaced(s, prep.log)
+		}
+	}()
 	sum := Summary{OutDir: cfg.OutDir}
 	if sum.Blocklist, err = prep.configure(s, &cfg.Config); err != nil {
 		return sum, err
@@ -473,6 +481,10 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
+	// The program the attachments replaced (adopted, or an earlier run's
+	// left attached) wrote to the replaced maps until now: count them now.
+	upgrade := countReplaced(s, prep.log)
+	counted = true
 	var skip map[uint64]bool
 	if adopted {
 		// An earlier run may have written some flows and died before
@@ -482,7 +494,8 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		}
 	}
 	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, EmergencyTimeout: cfg.EmergencyTimeout,
-		StatsInterval: cfg.StatsInterval, Classify: prep.classify, Logger: prep.log, Interfaces: names, KeepFlows: cfg.KeepAttached, SkipFlows: skip, Reopen: cfg.Reopen})
+		StatsInterval: cfg.StatsInterval, Classify: prep.classify, Logger: prep.log, Interfaces: names, KeepFlows: cfg.KeepAttached, SkipFlows: skip, Reopen: cfg.Reopen,
+		Upgrade: upgrade})
 	if err != nil {
 		return sum, err
 	}
@@ -511,6 +524,16 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		sum.Losses = p.Losses()
 	}
 	return sum, err
+}
+
+// countReplaced counts what the pinned maps Load replaced still held,
+// and logs it per map.
+func countReplaced(s *loader.Sensor, log *slog.Logger) loader.UpgradeLosses {
+	up, lines := s.CountReplaced()
+	for _, l := range lines {
+		log.Warn(l)
+	}
+	return up
 }
 
 // checkOutDir creates the output directory (and OUT/pcap when capturing)
