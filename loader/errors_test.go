@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	ciliumringbuf "github.com/cilium/ebpf/ringbuf"
 
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
@@ -158,5 +159,46 @@ func TestReplacedMapsCountWhatTheyHeld(t *testing.T) {
 	}
 	if up, lines := s.CountReplaced(); up != (UpgradeLosses{}) || lines != nil {
 		t.Errorf("second count %+v %q, want nothing", up, lines)
+	}
+}
+
+// A start whose new maps cannot be made (here a flow table the kernel
+// refuses before allocating anything: more buckets than a u32 of bytes
+// holds, E2BIG) after the old ones were unpinned puts the old ones back:
+// nothing replaced, nothing lost, and the next start with fitting sizes
+// finds what they hold.
+func TestFailedReplaceRestoresThePins(t *testing.T) {
+	pin := fmt.Sprintf("/sys/fs/bpf/xdpsensor-compat4-%d", os.Getpid())
+	t.Cleanup(func() { Unpin(pin) })
+	cfg := Config{PinDir: pin, FlowTableSize: 1024, FlowTableSizeV6: 256, FlowExtraSize: 4096, RingSize: 1 << 16}
+	h := openHarness(t, cfg)
+	h.block(simpleList(blocklist.ListedAsDst, blocklist.NetAny, "203.0.113.66"))
+	h.run(newTCPConv("192.0.2.10", "203.0.113.66", 42000, 6667).seg(0, event.TCPSyn, 0))
+	h.close()
+
+	big := cfg
+	big.FlowTableSize, big.AllocFlowsOnDemand, big.ReplaceIncompatible = 1<<30, true, true
+	if s, err := Load(big); err == nil {
+		s.Close()
+		t.Fatal("a flow table of 2^30 entries loaded")
+	} else if !strings.Contains(err.Error(), "argument list too long") {
+		t.Fatalf("load: %v, want E2BIG", err)
+	}
+	cfg.ReplayClock = true // as openHarness: only the program differs
+	s, err := Load(cfg)    // no ReplaceIncompatible: every map must fit
+	if err != nil {
+		t.Fatalf("the old maps are not back: %+v", err)
+	}
+	defer s.Close()
+	h = &harness{t: t, s: s}
+	if h.rd, err = ciliumringbuf.NewReader(s.Objects.Events); err != nil {
+		t.Fatal(err)
+	}
+	defer h.rd.Close()
+	if alerts, _ := h.events(); len(alerts) != 1 {
+		t.Errorf("%d alerts in the restored ring, want the 1 left unread", len(alerts))
+	}
+	if n := len(h.flows()); n != 1 {
+		t.Errorf("%d flows in the restored table, want 1", n)
 	}
 }

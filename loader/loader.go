@@ -215,6 +215,12 @@ func Load(cfg Config) (*Sensor, error) {
 		}
 		s.Warnings, s.replaced = warnings, old
 		err = spec.LoadAndAssign(&s.Objects, opts)
+		if err != nil {
+			// Nothing replaced after all: the old maps go back.
+			if rerr := s.restoreReplaced(cfg.PinDir); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
 	}
 	if err != nil {
 		s.closeReplaced()
@@ -235,10 +241,8 @@ func unpinIncompatible(spec *ebpf.CollectionSpec, dir string) ([]string, []repla
 	var warnings []string
 	var old []replacedMap
 	fail := func(err error) ([]string, []replacedMap, error) {
-		for _, r := range old {
-			r.m.Close()
-		}
-		return nil, nil, err
+		s := Sensor{replaced: old}
+		return nil, nil, errors.Join(err, s.restoreReplaced(dir))
 	}
 	for name, ms := range spec.Maps {
 		if ms.Pinning != ebpf.PinByName {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -66,6 +67,29 @@ func countLine(err error, format string, args ...any) string {
 		line += fmt.Sprintf("; counting stopped there: %v", err)
 	}
 	return line
+}
+
+// restoreReplaced pins the replaced maps back in dir, where a Load that
+// failed after unpinning them found them (removing what that Load pinned
+// there in their place), and closes them: a failed start changes nothing,
+// and the next one finds what they hold.
+func (s *Sensor) restoreReplaced(dir string) error {
+	var errs []error
+	for _, r := range s.replaced {
+		path := filepath.Join(dir, r.name)
+		// The handle still names path (it was opened there): Unpin removes
+		// what the failed Load pinned there, if anything, and makes the
+		// handle forget it, or Pin would take the path as done.
+		if err := r.m.Unpin(); err != nil {
+			errs = append(errs, fmt.Errorf("restoring pinned map %s: %w", path, err))
+			continue
+		}
+		if err := r.m.Pin(path); err != nil {
+			errs = append(errs, fmt.Errorf("restoring pinned map %s: %w", path, err))
+		}
+	}
+	s.closeReplaced()
+	return errors.Join(errs...)
 }
 
 func (s *Sensor) closeReplaced() {
