@@ -600,6 +600,9 @@ struct daemon_stats {
 	__u64 fleet_spool_dropped;   /* events the full fleet spool could not keep: in the local outputs, not in JetStream */
 	__u64 alerts_rule_unknown;   /* alerts whose rule was replaced before they were read: written with a placeholder rule */
 	__u64 history_letters_lost;  /* Zeek history letters past the kernel's room, summed over the flows written: their history is cut short by this many */
+	__u64 flows_lost_upgrade;    /* open flows of a pinned flow table that no longer fit and was replaced at start-up: never written */
+	__u64 events_lost_upgrade;   /* unread records of a replaced event ring (alerts, flow records, close hints) */
+	__u64 capture_lost_upgrade;  /* unread frames of a replaced capture ring */
 };
 
 #endif

@@ -9,7 +9,8 @@ import (
 // SetAlertEveryPacket chooses how often IP-only rules (address lists)
 // raise alerts: on a flow's first packet in each direction, as Suricata
 // inspects them (false, the default), or on every matching packet, as
-// Snort 2 does. Thresholds apply on top of either.
+// Snort 2 does. Thresholds apply on top of either. It rewrites the config
+// entry: on a pinned sensor, hold its lock (pinlock).
 func (s *Sensor) SetAlertEveryPacket(every bool) error {
 	m := s.Maps()
 	cfg, err := m.ReadConfig()

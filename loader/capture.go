@@ -34,7 +34,9 @@ type CaptureSettings struct {
 	FlowBytes uint64 // per-flow budget, 0: unlimited
 }
 
-// SetCapture writes the capture settings into the running program's config.
+// SetCapture writes the capture settings into the running program's
+// config. It rewrites the config entry: on a pinned sensor, hold its lock
+// (pinlock).
 func (s *Sensor) SetCapture(c CaptureSettings) error {
 	m := s.Maps()
 	var mode uint8

@@ -48,8 +48,9 @@ type Config struct {
 	ReplayClock bool
 	// ReplaceIncompatible lets the daemon start over with a pinned map
 	// whose layout or size no longer fits (a new binary, other sizes): that
-	// map is created anew, and Sensor.Warnings says so. Without it, Load
-	// refuses and says how to clean up.
+	// map is created anew, Sensor.Warnings says so, and what the old one
+	// still held is counted by CountReplaced. Without it, Load refuses and
+	// says how to clean up.
 	ReplaceIncompatible bool
 	// Frags loads the XDP program for multi-buffer frames
 	// (BPF_F_XDP_HAS_FRAGS): jumbo-MTU NICs, and replays of captures
@@ -167,6 +168,9 @@ type Sensor struct {
 	// Warnings are what Load had to give up on (maps created anew).
 	Warnings []string
 	spec     *ebpf.CollectionSpec
+	// replaced are the old maps behind Warnings, held open until
+	// CountReplaced counts what they held.
+	replaced []replacedMap
 }
 
 // Maps returns the sensor's maps.
@@ -205,14 +209,21 @@ func Load(cfg Config) (*Sensor, error) {
 	s := &Sensor{Config: cfg, spec: spec}
 	err = spec.LoadAndAssign(&s.Objects, opts)
 	if errors.Is(err, ebpf.ErrMapIncompatible) && cfg.PinDir != "" && cfg.ReplaceIncompatible {
-		warnings, rerr := unpinIncompatible(spec, cfg.PinDir)
+		warnings, old, rerr := unpinIncompatible(spec, cfg.PinDir)
 		if rerr != nil {
 			return nil, rerr
 		}
-		s.Warnings = warnings
+		s.Warnings, s.replaced = warnings, old
 		err = spec.LoadAndAssign(&s.Objects, opts)
+		if err != nil {
+			// Nothing replaced after all: the old maps go back.
+			if rerr := s.restoreReplaced(cfg.PinDir); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
 	}
 	if err != nil {
+		s.closeReplaced()
 		return nil, explainLoadError(err, cfg)
 	}
 	if err := initConfig(s.Maps()); err != nil {
@@ -224,9 +235,15 @@ func Load(cfg Config) (*Sensor, error) {
 
 // unpinIncompatible removes the pins of maps that do not fit the spec, so
 // that Load creates them anew; the old ones live on only while an old
-// program still uses them.
-func unpinIncompatible(spec *ebpf.CollectionSpec, dir string) ([]string, error) {
+// program still uses them, and while the returned handles are open (for
+// CountReplaced).
+func unpinIncompatible(spec *ebpf.CollectionSpec, dir string) ([]string, []replacedMap, error) {
 	var warnings []string
+	var old []replacedMap
+	fail := func(err error) ([]string, []replacedMap, error) {
+		s := Sensor{replaced: old}
+		return nil, nil, errors.Join(err, s.restoreReplaced(dir))
+	}
 	for name, ms := range spec.Maps {
 		if ms.Pinning != ebpf.PinByName {
 			continue
@@ -237,17 +254,21 @@ func unpinIncompatible(spec *ebpf.CollectionSpec, dir string) ([]string, error) 
 			continue
 		}
 		cerr := ms.Compatible(m)
-		m.Close()
 		if cerr == nil {
+			m.Close()
 			continue
 		}
 		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("removing incompatible pinned map %s: %w", path, err)
+			m.Close()
+			return fail(fmt.Errorf("removing incompatible pinned map %s: %w", path, err))
 		}
+		old = append(old, replacedMap{name: name, m: m})
 		lost := map[string]string{
-			"flows_v4": "the flows it held are not written", "flows_v6": "the flows it held are not written", "flow_extras": "the flows it held lose their rare counters", "events": "events it held are lost",
-			"capture": "frames it held are lost", "config": "the blocklist must be loaded again",
-			"rules": "the blocklist must be loaded again",
+			"flows_v4": "the flows it held are not written (counted: flows_lost_upgrade)", "flows_v6": "the flows it held are not written (counted: flows_lost_upgrade)",
+			"flow_extras": "the flows it held lose their rare counters", "events": "events it held are lost (counted: events_lost_upgrade)",
+			"capture": "frames it held are lost (counted: capture_lost_upgrade)", "config": "the blocklist must be loaded again",
+			"rules": "the blocklist must be loaded again", "stats": "the kernel's counters start from zero",
+			"daemon_counters": "the daemon's counters start from zero",
 		}[name]
 		if strings.HasPrefix(name, "blocklist_") || strings.HasSuffix(name, "_slots") || strings.HasSuffix(name, "_filter") {
 			lost = "the blocklist must be loaded again"
@@ -258,7 +279,8 @@ func unpinIncompatible(spec *ebpf.CollectionSpec, dir string) ([]string, error) 
 		warnings = append(warnings, fmt.Sprintf("pinned map %s no longer fits (%v): created anew; %s", name, cerr, lost))
 	}
 	sort.Strings(warnings)
-	return warnings, nil
+	sort.Slice(old, func(i, j int) bool { return old[i].name < old[j].name })
+	return warnings, old, nil
 }
 
 func configureSpec(spec *ebpf.CollectionSpec, cfg Config) error {
@@ -352,6 +374,7 @@ func (s *Sensor) LoadEgress() (*ebpf.Program, error) {
 
 // Close releases the program and map handles. Pinned maps stay pinned.
 func (s *Sensor) Close() error {
+	s.closeReplaced()
 	err := s.Objects.Close()
 	if s.Egress != nil {
 		err = errors.Join(err, s.Egress.Close())

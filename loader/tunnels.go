@@ -16,8 +16,8 @@ const (
 )
 
 // SetTunnelPorts sets the UDP destination ports the kernel decodes as
-// VXLAN and Geneve (0: the default port). Call it before the blocklist is
-// loaded: it rewrites the config entry.
+// VXLAN and Geneve (0: the default port). It rewrites the config entry:
+// on a pinned sensor, hold its lock (pinlock).
 func SetTunnelPorts(m *abi.BpfMaps, vxlan, geneve uint16) error {
 	var cfg abi.BpfSensorConfig
 	if err := m.Config.Lookup(uint32(0), &cfg); err != nil {

@@ -119,6 +119,9 @@ type BpfDaemonStats struct {
 	FleetSpoolDropped  uint64
 	AlertsRuleUnknown  uint64
 	HistoryLettersLost uint64
+	FlowsLostUpgrade   uint64
+	EventsLostUpgrade  uint64
+	CaptureLostUpgrade uint64
 }
 
 type BpfDpState struct {

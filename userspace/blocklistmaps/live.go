@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpsensor/xdpsensor/loader/abi"
+	"github.com/xdpsensor/xdpsensor/loader/pinlock"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 )
 
@@ -20,20 +21,10 @@ import (
 // slot stays), so that every flow decides again on its next packet.
 
 // Lock serializes writers (the daemon and CLI commands) of one pinned
-// sensor with flock(2) on its pin directory. Unpinned instances need none.
+// sensor with flock(2) on its pin directory (pinlock). Unpinned
+// instances need none.
 func (b *Blocklist) Lock() (unlock func(), err error) {
-	if b.PinDir == "" {
-		return func() {}, nil
-	}
-	fd, err := unix.Open(b.PinDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("locking %s: %w", b.PinDir, err)
-	}
-	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("locking %s: %w", b.PinDir, err)
-	}
-	return func() { unix.Flock(fd, unix.LOCK_UN); unix.Close(fd) }, nil
+	return pinlock.Lock(b.PinDir)
 }
 
 // LiveEntry is one address or prefix of the live blocklist.

@@ -21,6 +21,8 @@ type NetVars struct {
 }
 
 // SetNetVars replaces the $HOME_NET/$EXTERNAL_NET maps and config bits.
+// It rewrites the config entry: on a pinned sensor, hold its lock
+// (pinlock, Blocklist.Lock).
 func SetNetVars(m *abi.BpfMaps, nv NetVars) error {
 	v4 := map[abi.BpfLpmV4Key]uint32{}
 	v6 := map[abi.BpfLpmV6Key]uint32{}

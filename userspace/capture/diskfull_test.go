@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"encoding/binary"
 	"errors"
 	"os"
 	"os/exec"
@@ -155,4 +156,60 @@ func checkFiles(t *testing.T, r *Ring, dir string) int {
 		total += len(p)
 	}
 	return total
+}
+
+// TestRingStoredAfterAShortWrite: Write names the open file while the
+// packet is still in the buffer; the write that fills the disk takes the
+// packets it cut short back out of the file. Stored tells exactly which
+// made it: those it says are stored are the packets the files hold, the
+// rest were counted as dropped. A packet still buffered is written out
+// to find out.
+func TestRingStoredAfterAShortWrite(t *testing.T) {
+	for _, format := range []string{"pcap", "pcapng"} {
+		t.Run(format, func(t *testing.T) {
+			dir := mountTmpfs(t, "256k")
+			r := mustOpenRing(t, RingOptions{Dir: dir, Format: format})
+			t.Cleanup(func() { r.Close() }) // before the unmount
+			// Larger than the disk, smaller than the write buffer: every
+			// Write returns a file until the buffer is written out.
+			var frames []Frame
+			for seq := 0; seq < 300; seq++ {
+				p := pkt{t: t0.Add(time.Duration(seq) * time.Millisecond), flow: 1, proto: 6, src: hostA, dst: hostB, sp: 2253, dp: 6667, size: 1000, seq: seq}
+				f, err := r.WriteFrame(p.record())
+				if err != nil || f.Path == "" {
+					t.Fatalf("write %d (in the buffer): %v", seq, err)
+				}
+				frames = append(frames, f)
+			}
+			if !r.Stored(frames[0]) {
+				t.Fatal("the first packet is not stored")
+			}
+			st := r.Stats()
+			if !st.Paused || st.Dropped == 0 || st.Packets+st.Dropped != 300 {
+				t.Fatalf("after writing out onto a full disk: %+v", st)
+			}
+			onDisk := map[uint32]bool{}
+			for _, f := range ringFiles(t, dir) {
+				pkts, _ := readPackets(t, f)
+				for _, p := range pkts {
+					onDisk[binary.BigEndian.Uint32(p.Data[54:58])] = true
+				}
+			}
+			stored := 0
+			for seq, f := range frames {
+				if r.Stored(f) != onDisk[uint32(seq)] {
+					t.Errorf("packet %d: Stored %v, in the file %v", seq, r.Stored(f), onDisk[uint32(seq)])
+				}
+				if r.Stored(f) {
+					stored++
+				}
+			}
+			if stored != int(st.Packets) || stored != len(onDisk) {
+				t.Errorf("%d stored, %d on disk, %d counted written", stored, len(onDisk), st.Packets)
+			}
+			if (Frame{}).Path != "" || r.Stored(Frame{}) {
+				t.Error("the zero Frame (a packet Write dropped) is stored")
+			}
+		})
+	}
 }

@@ -123,6 +123,9 @@ type ringFile struct {
 	path        string
 	num         int
 	first, last time.Time // packet times; last is zero if unknown
+	// onDisk is how long the file is once closed: the records it holds
+	// end at or before it (Stored).
+	onDisk int64
 }
 
 // OpenRing prepares a ring in opts.Dir (created if missing). Files of an
@@ -214,19 +217,35 @@ func (r *Ring) Dir() string { return r.opts.Dir }
 // returns an error wrapping ErrPaused; at most once a second of wall time
 // Write tries a new file, and the ring resumes when that works.
 func (r *Ring) Write(rec *Record) (string, error) {
+	f, err := r.WriteFrame(rec)
+	return f.Path, err
+}
+
+// Frame is where WriteFrame put a packet: its file, and where its record
+// ends in it. The record may still be in the write buffer, and a write
+// cut short (disk full) takes it out of the file again: Stored says
+// whether it made it.
+type Frame struct {
+	Path string
+	file *ringFile
+	end  int64
+}
+
+// WriteFrame is Write, returning where the packet went.
+func (r *Ring) WriteFrame(rec *Record) (Frame, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return "", errors.New("pcap ring: closed")
+		return Frame{}, errors.New("pcap ring: closed")
 	}
 	if r.stats.Paused {
 		now := r.now()
 		if now.Sub(r.lastTry) < resumeInterval {
 			r.stats.Dropped++
 			if r.stats.LastError == nil {
-				return "", ErrPaused
+				return Frame{}, ErrPaused
 			}
-			return "", fmt.Errorf("%w: %w", ErrPaused, r.stats.LastError)
+			return Frame{}, fmt.Errorf("%w: %w", ErrPaused, r.stats.LastError)
 		}
 		r.lastTry = now
 	}
@@ -255,14 +274,14 @@ func (r *Ring) Write(rec *Record) (string, error) {
 		if rotate {
 			if err := r.closeCurrent(true); err != nil {
 				r.stats.Dropped++
-				return "", err
+				return Frame{}, err
 			}
 		}
 	}
 	if r.cur == nil {
 		if err := r.openNext(ts, rec.Interface); err != nil {
 			r.stats.Dropped++
-			return "", err
+			return Frame{}, err
 		}
 	}
 	c := r.cur
@@ -270,11 +289,34 @@ func (r *Ring) Write(rec *Record) (string, error) {
 	if err != nil {
 		r.fail(err)
 		r.stats.Dropped++
-		return "", fmt.Errorf("pcap ring: writing %s: %w", c.path, err)
+		return Frame{}, fmt.Errorf("pcap ring: writing %s: %w", c.path, err)
 	}
 	r.stats.Packets++
 	r.stats.Bytes += uint64(n)
-	return c.path, nil
+	return Frame{Path: c.path, file: c.ringFile, end: c.size}, nil
+}
+
+// Stored reports whether f's record is in its file: written out (the
+// buffer is written first if it still holds it), not taken back after a
+// write cut short, and the file not deleted to stay within Files. An
+// alert names a pcap file only when this holds.
+func (r *Ring) Stored(f Frame) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f.file == nil || !r.holds(f.file) {
+		return false
+	}
+	if c := r.cur; c != nil && c.ringFile == f.file {
+		if f.end <= c.disk.n {
+			return true
+		}
+		err := c.flush()
+		if err == nil {
+			return f.end <= c.disk.n
+		}
+		r.fail(err) // cuts the file back to its last whole record
+	}
+	return r.holds(f.file) && f.end <= f.file.onDisk
 }
 
 // Flush writes buffered packets to the open file, so that readers (carve)
@@ -309,19 +351,6 @@ func (r *Ring) FileFor(t time.Time) string {
 		}
 	}
 	return ""
-}
-
-// Holds reports whether path is one of the ring's files (not yet
-// deleted to stay within Files).
-func (r *Ring) Holds(path string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, f := range r.files {
-		if f.path == path {
-			return true
-		}
-	}
-	return false
 }
 
 // SetDrops records how many packets the kernel could not hand over so
@@ -489,6 +518,7 @@ func (r *Ring) closeCurrent(stats bool) error {
 	if err := c.f.Close(); err != nil {
 		r.setErr(fmt.Errorf("pcap ring: %s: %w", c.path, err))
 	}
+	c.onDisk = c.disk.n
 	c.bw, c.pw, c.nw = nil, nil, nil
 	r.writeIndex(c)
 	return nil
@@ -528,7 +558,7 @@ func (r *Ring) fail(cause error) {
 			}
 		}
 	} else {
-		c.disk.n = end
+		c.disk.n, c.onDisk = end, end
 		r.writeIndex(c)
 	}
 	r.pause(cause)

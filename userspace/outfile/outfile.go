@@ -107,6 +107,19 @@ func Open(path string) (*Writer, error) {
 	return w, nil
 }
 
+// OpenRetrying opens path as Open does, for an output created in the
+// middle of a run (tunnel.log, on its first line): there, failing to
+// create the file (a directory or a permission in the way, too many open
+// files) must not stop the sensor and its other outputs. Such a failure
+// is treated as a full disk is: the Writer keeps its records (up to the
+// backlog, past it they are counted lost), counts the failure, tries
+// again at most once a second, and Stats says why.
+func OpenRetrying(path string) *Writer {
+	w := &Writer{path: path, maxPending: DefaultMaxPending, now: time.Now}
+	w.tryReopen() // a failure is in w.stats
+	return w
+}
+
 // OpenDir opens an output directory after checking that no other user
 // can plant files in it: a directory writable by its group or by anyone
 // must belong to root or to us.
@@ -140,6 +153,14 @@ func CheckDirOwner(path string, st *unix.Stat_t) error {
 // openFile opens w.path relative to w.dir, never through a symlink, and
 // makes sure it is a regular file of mode 0640 at most.
 func (w *Writer) openFile() (*os.File, error) {
+	if w.dir == nil {
+		// OpenRetrying could not open the directory either (EMFILE).
+		d, err := OpenDir(filepath.Dir(w.path))
+		if err != nil {
+			return nil, err
+		}
+		w.dir = d
+	}
 	name := filepath.Base(w.path)
 	// O_NONBLOCK: a FIFO planted under our name must not hang us.
 	fd, err := unix.Openat(int(w.dir.Fd()), name,
@@ -349,10 +370,12 @@ func (w *Writer) tryReopen() error {
 	}
 	if w.f != nil {
 		w.f.Close()
+		// A switch from one file to another; a first file that could
+		// only be opened late is not one (its header is in the buffer).
+		w.gen++
 	}
 	w.setFile(f)
 	w.reopenDue = false
-	w.gen++
 	return nil
 }
 

@@ -399,3 +399,59 @@ func TestOpenOnFullDisk(t *testing.T) {
 		t.Errorf("records %v, want [1]", got)
 	}
 }
+
+// TestOpenRetryingCreatesTheFileLater: a file OpenRetrying cannot
+// create (a directory in the way) keeps the records, counts the failure,
+// and is created by a Flush at least a second later, once it can be:
+// every record once, and no switch of files (no second header block).
+func TestOpenRetryingCreatesTheFileLater(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tunnel.log")
+	os.Mkdir(path, 0o700)
+	w := OpenRetrying(path)
+	clock := time.Now() // the failed create was stamped with the real clock, before
+	w.now = func() time.Time { return clock }
+	if st := w.Stats(); st.WriteErrors != 1 || !st.Failing || !errors.Is(st.LastError, syscall.EISDIR) || st.Path != path {
+		t.Fatalf("stats after a failed create: %+v", st)
+	}
+	w.Write(record(1, 100))
+	w.Write(record(2, 100))
+	os.Remove(path)
+	w.Flush() // within the retry interval: no new attempt
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("created within the retry interval: %v", err)
+	}
+	clock = clock.Add(time.Second)
+	w.Flush()
+	if st := w.Stats(); st.Failing || st.Pending != 0 || st.WriteErrors != 1 || st.RecordsLost != 0 {
+		t.Fatalf("stats after the retry: %+v", st)
+	}
+	if w.Generation() != 0 {
+		t.Errorf("generation %d: a first file created late is no switch", w.Generation())
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := wholeLines(t, path, 100); fmt.Sprint(got) != "[1 2]" {
+		t.Errorf("records %v, want [1 2]", got)
+	}
+}
+
+// TestOpenRetryingNeverCreatedCountsLost: records of a file that could
+// never be created are lost at Close, counted, and Close says so.
+func TestOpenRetryingNeverCreatedCountsLost(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tunnel.log")
+	os.Mkdir(path, 0o700)
+	w := OpenRetrying(path)
+	for i := 1; i <= 3; i++ {
+		w.Write(record(i, 100))
+	}
+	err := w.Close()
+	if err == nil || !strings.Contains(err.Error(), "tunnel.log: 3 records could not be written") || !errors.Is(err, syscall.EISDIR) {
+		t.Fatalf("Close: %v", err)
+	}
+	if st := w.Stats(); st.RecordsLost != 3 {
+		t.Errorf("records lost %d, want 3", st.RecordsLost)
+	}
+}

@@ -113,12 +113,13 @@ func newFrameID(tsNs uint64, key *abi.BpfFlowKey, direction uint8) frameID {
 	return frameID(h)
 }
 
-// writtenFrame is where a frame went: its file ("" when the ring could
-// not write it), the wall time it was stamped with and its kernel time.
+// writtenFrame is where a frame went: its place in a file (no Path when
+// the ring could not write it; capture.Ring.Stored says whether it is
+// still there), the wall time it was stamped with and its kernel time.
 type writtenFrame struct {
-	path string
-	time time.Time
-	tsNs uint64
+	frame capture.Frame
+	time  time.Time
+	tsNs  uint64
 }
 
 func openCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) (*captureSink, error) {
@@ -183,12 +184,12 @@ func (c *captureSink) write(raw []byte) error {
 	}
 	// The ring counts every frame it could not write (disk full, paused)
 	// in Stats().Dropped, published as pcap_frames_lost; alerts go on.
-	path, err := c.ring.Write(&c.rec)
+	where, err := c.ring.WriteFrame(&c.rec)
 	if hdr.Listed != 0 {
 		if err != nil {
-			path = ""
+			where = capture.Frame{}
 		}
-		c.written[newFrameID(hdr.TsNs, k, hdr.Direction)] = writtenFrame{path: path, time: c.rec.Time, tsNs: hdr.TsNs}
+		c.written[newFrameID(hdr.TsNs, k, hdr.Direction)] = writtenFrame{frame: where, time: c.rec.Time, tsNs: hdr.TsNs}
 		c.newest = max(c.newest, hdr.TsNs)
 	}
 	return nil
@@ -247,7 +248,7 @@ func (c *captureSink) close() error {
 	return c.ring.Close()
 }
 
-// startCapture sets the kernel's capture settings and opens the pcap ring.
+// startCapture opens the pcap ring (configure set the kernel's side).
 func (p *Pipeline) startCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) error {
 	c, err := prepareCapture(cfg, outDir, s)
 	if err != nil {
@@ -257,12 +258,9 @@ func (p *Pipeline) startCapture(cfg CaptureConfig, outDir string, s *loader.Sens
 	return nil
 }
 
-// prepareCapture sets the kernel's capture settings and opens the pcap
-// ring, nil when capture is off: Live does it before attaching.
+// prepareCapture opens the pcap ring, nil when capture is off: Live does
+// it before attaching. configure set the kernel's side.
 func prepareCapture(cfg CaptureConfig, outDir string, s *loader.Sensor) (*captureSink, error) {
-	if err := s.SetCapture(loader.CaptureSettings{Mode: cfg.Mode, Snaplen: cfg.Snaplen, FlowBytes: cfg.FlowBytes}); err != nil {
-		return nil, err
-	}
 	if !cfg.enabled() {
 		return nil, nil
 	}

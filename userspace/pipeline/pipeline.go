@@ -62,6 +62,9 @@ type Options struct {
 	// Interfaces names the ifindexes we attached to (they may live in
 	// another network namespace); others are looked up here.
 	Interfaces map[uint32]string
+	// Upgrade is what the pinned maps replaced at start-up held
+	// (loader.Sensor.CountReplaced), published with the daemon's counters.
+	Upgrade loader.UpgradeLosses
 }
 
 // Counts are what a pipeline wrote.
@@ -341,6 +344,9 @@ func (p *Pipeline) daemonStats() abi.BpfDaemonStats {
 		RingRecordsUnknown: p.counts.Unknown,
 		AlertsRuleUnknown:  p.decoder.RulesUnknown,
 		HistoryLettersLost: p.counts.HistoryLost,
+		FlowsLostUpgrade:   p.opts.Upgrade.Flows,
+		EventsLostUpgrade:  p.opts.Upgrade.Events,
+		CaptureLostUpgrade: p.opts.Upgrade.Frames,
 	}
 	if c.InEmergency {
 		d.Emergency = 1
@@ -472,8 +478,12 @@ func (p *Pipeline) writeWaiting(final bool) error {
 		}
 		if known {
 			w.alert.Packet.Time = f.time
-			if f.path != "" && p.capture.ring.Holds(f.path) {
-				w.alert.CaptureFile = f.path
+			// Only a file that holds the packet: Write named it while
+			// the packet was in the ring's buffer, and a write cut
+			// short by a full disk may have taken it back out since
+			// (then it is counted in pcap_frames_lost).
+			if f.frame.Path != "" && p.capture.ring.Stored(f.frame) {
+				w.alert.CaptureFile = f.frame.Path
 			}
 		}
 		a := w.alert

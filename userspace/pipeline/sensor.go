@@ -18,6 +18,7 @@ import (
 
 	"github.com/xdpsensor/xdpsensor/loader"
 	"github.com/xdpsensor/xdpsensor/loader/abi"
+	"github.com/xdpsensor/xdpsensor/loader/pinlock"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 	"github.com/xdpsensor/xdpsensor/userspace/classification"
@@ -198,28 +199,40 @@ func (p *prepared) classify(classtype string) (string, uint32, bool) {
 	return c.Description, c.Priority, ok
 }
 
-// install puts the blocklist and network variables into the sensor.
-func (p *prepared) install(s *loader.Sensor) (blocklistmaps.InstallStats, error) {
+// configure writes the run's settings into the sensor (tunnel ports,
+// network variables, alert mode, capture settings) and installs the
+// blocklist, all under the pin directory's lock: each setting is a
+// read-modify-write of the one config entry, which a CLI `blocklist load`
+// may rewrite meanwhile; without the lock one of the two changes is lost.
+// cfg.Capture has its defaults.
+func (p *prepared) configure(s *loader.Sensor, cfg *Config) (blocklistmaps.InstallStats, error) {
+	var st blocklistmaps.InstallStats
+	unlock, err := pinlock.Lock(s.Config.PinDir)
+	if err != nil {
+		return st, err
+	}
+	defer unlock()
+	if err := loader.SetTunnelPorts(s.Maps(), cfg.VXLANPort, cfg.GenevePort); err != nil {
+		return st, err
+	}
 	if err := blocklistmaps.SetNetVars(s.Maps(), p.netvars); err != nil {
-		return blocklistmaps.InstallStats{}, err
+		return st, err
 	}
 	if err := s.SetAlertEveryPacket(p.alertEveryPacket); err != nil {
-		return blocklistmaps.InstallStats{}, err
+		return st, err
+	}
+	c := cfg.Capture
+	if err := s.SetCapture(loader.CaptureSettings{Mode: c.Mode, Snaplen: c.Snaplen, FlowBytes: c.FlowBytes}); err != nil {
+		return st, err
 	}
 	if p.list == nil {
-		return blocklistmaps.InstallStats{}, nil
+		return st, nil
 	}
 	bl, err := blocklistmaps.New(s.Maps(), s.Config.PinDir)
 	if err != nil {
-		return blocklistmaps.InstallStats{}, err
+		return st, err
 	}
-	unlock, err := bl.Lock()
-	if err != nil {
-		return blocklistmaps.InstallStats{}, err
-	}
-	defer unlock()
-	st, err := bl.Replace(p.list)
-	if err != nil {
+	if st, err = bl.Replace(p.list); err != nil {
 		return st, fmt.Errorf("installing blocklist: %w", err)
 	}
 	return st, nil
@@ -274,10 +287,7 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	}
 	defer s.Close()
 	sum := Summary{OutDir: cfg.OutDir}
-	if err := loader.SetTunnelPorts(s.Maps(), cfg.VXLANPort, cfg.GenevePort); err != nil {
-		return sum, err
-	}
-	if sum.Blocklist, err = prep.install(s); err != nil {
+	if sum.Blocklist, err = prep.configure(s, &cfg); err != nil {
 		return sum, err
 	}
 	sinks, err := openOutputs(&cfg, prep.localNets())
@@ -427,11 +437,16 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	for _, w := range s.Warnings {
 		prep.log.Warn(w)
 	}
+	counted := false
+	defer func() {
+		// A run that fails before counting still says what the replaced
+		// maps held (it publishes no counters).
+		if !counted {
+			countReplaced(s, prep.log)
+		}
+	}()
 	sum := Summary{OutDir: cfg.OutDir}
-	if err := loader.SetTunnelPorts(s.Maps(), cfg.VXLANPort, cfg.GenevePort); err != nil {
-		return sum, err
-	}
-	if sum.Blocklist, err = prep.install(s); err != nil {
+	if sum.Blocklist, err = prep.configure(s, &cfg.Config); err != nil {
 		return sum, err
 	}
 	if prep.list != nil {
@@ -466,6 +481,10 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
+	// The program the attachments replaced (adopted, or an earlier run's
+	// left attached) wrote to the replaced maps until now: count them now.
+	upgrade := countReplaced(s, prep.log)
+	counted = true
 	var skip map[uint64]bool
 	if adopted {
 		// An earlier run may have written some flows and died before
@@ -475,7 +494,8 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		}
 	}
 	p, err := New(s, sinks, Options{FlowTimeout: cfg.FlowTimeout, EmergencyTimeout: cfg.EmergencyTimeout,
-		StatsInterval: cfg.StatsInterval, Classify: prep.classify, Logger: prep.log, Interfaces: names, KeepFlows: cfg.KeepAttached, SkipFlows: skip, Reopen: cfg.Reopen})
+		StatsInterval: cfg.StatsInterval, Classify: prep.classify, Logger: prep.log, Interfaces: names, KeepFlows: cfg.KeepAttached, SkipFlows: skip, Reopen: cfg.Reopen,
+		Upgrade: upgrade})
 	if err != nil {
 		return sum, err
 	}
@@ -504,6 +524,16 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		sum.Losses = p.Losses()
 	}
 	return sum, err
+}
+
+// countReplaced counts what the pinned maps Load replaced still held,
+// and logs it per map.
+func countReplaced(s *loader.Sensor, log *slog.Logger) loader.UpgradeLosses {
+	up, lines := s.CountReplaced()
+	for _, l := range lines {
+		log.Warn(l)
+	}
+	return up
 }
 
 // checkOutDir creates the output directory (and OUT/pcap when capturing)

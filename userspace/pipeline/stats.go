@@ -40,6 +40,9 @@ type Loss struct {
 // their own names (alerts, flow records, merged flows) but for close
 // hints, which lose nothing (the sweep writes the closed flow).
 var lossReasons = []struct{ counter, what string }{
+	{"flows_lost_upgrade", "open flows of a pinned flow table replaced at start-up (it no longer fit)"},
+	{"events_lost_upgrade", "unread event records of a pinned event ring replaced at start-up"},
+	{"capture_lost_upgrade", "unread captured frames of a pinned capture ring replaced at start-up"},
 	{"flow_records_lost", "flow records (event ring full)"},
 	{"alerts_lost", "alerts (event ring full)"},
 	{"flows_merged", "new connections kept in the old flow (event ring full)"},

@@ -78,7 +78,10 @@ var _ event.Sink = (*TunnelWriter)(nil)
 func OpenTunnels(path string, opts Options) *TunnelWriter {
 	return &TunnelWriter{
 		logFile: logFile{path: "tunnel", fields: TunnelFields, types: TunnelTypes, opts: opts,
-			create: func() (*outfile.Writer, error) { return outfile.Open(path) }},
+			// Created mid-run: a file that cannot be created is a
+			// counted loss of this output, retried, not an error that
+			// would stop every output.
+			create: func() (*outfile.Writer, error) { return outfile.OpenRetrying(path), nil }},
 		active: map[string]*activeTunnel{},
 	}
 }

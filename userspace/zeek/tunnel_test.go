@@ -118,3 +118,47 @@ func TestTunnelLogJSON(t *testing.T) {
 		t.Errorf("conn.log JSON %s lacks tunnel_parents [%q]", conn, uid)
 	}
 }
+
+// A tunnel.log that cannot be created on its first line costs no error:
+// the lines wait (counted while it fails) and the file is created when
+// it can be, a second later at the earliest, with one header block.
+func TestTunnelLogCreatedLate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tunnel.log")
+	os.Mkdir(path, 0o700)
+	w := OpenTunnels(path, Options{Location: time.UTC})
+	f := botCC()
+	f.Tunnel = vxlanTunnel(1001)
+	if err := w.WriteFlow(f); err != nil {
+		t.Fatalf("first line: %v", err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.OutputStats(); !st.Failing || st.Path != path || st.Pending != 2 || st.WriteErrors != 1 {
+		t.Fatalf("stats while the file cannot be created: %+v", st)
+	}
+	os.Remove(path)
+	time.Sleep(1100 * time.Millisecond) // the Writer retries once a second
+	f2 := botCC()
+	f2.Tunnel = vxlanTunnel(1002)
+	if err := w.WriteFlow(f2); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(data), "#fields"); n != 1 {
+		t.Errorf("%d header blocks, want 1:\n%s", n, data)
+	}
+	if n := strings.Count(string(data), "Tunnel::DISCOVER"); n != 2 {
+		t.Errorf("%d DISCOVER lines, want 2:\n%s", n, data)
+	}
+}
