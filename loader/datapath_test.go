@@ -580,6 +580,66 @@ func TestAlertLostToAFullRingIsRetried(t *testing.T) {
 	}
 }
 
+// An address listed exactly by a rule whose $HOME_NET/$EXTERNAL_NET
+// constraint refuses the packet's other address, and by a covering CIDR
+// whose rule accepts it, raises the CIDR's rule: each candidate is checked
+// before it is taken, per end of the packet.
+func TestExactEntryRefusedYieldsToCoveringPrefix(t *testing.T) {
+	h := newHarness(t, Config{})
+	l := &blocklist.List{Rules: []blocklist.Rule{
+		// alert ip $HOME_NET any -> [203.0.113.66] any
+		{GID: 1, SID: 20, Direction: blocklist.ListedAsDst, OtherNet: blocklist.NetHome},
+		// alert ip any any -> [203.0.113.0/24] any
+		{GID: 1, SID: 21, Direction: blocklist.ListedAsDst, OtherNet: blocklist.NetAny},
+		// alert ip [203.0.113.66] any -> $HOME_NET any
+		{GID: 1, SID: 22, Direction: blocklist.ListedAsSrc, OtherNet: blocklist.NetHome},
+		// alert ip [203.0.113.0/24] any -> $EXTERNAL_NET any
+		{GID: 1, SID: 23, Direction: blocklist.ListedAsSrc, OtherNet: blocklist.NetExternal},
+	}, Entries: []blocklist.Entry{
+		{Prefix: netip.MustParsePrefix("203.0.113.66/32"), Rule: 0},
+		{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Rule: 1},
+		{Prefix: netip.MustParsePrefix("203.0.113.66/32"), Rule: 2},
+		{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Rule: 3},
+	}}
+	h.block(l)
+	if err := blocklistmaps.SetNetVars(h.s.Maps(), blocklistmaps.NetVars{
+		Home: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, ExternalNotHome: true}); err != nil {
+		t.Fatal(err)
+	}
+	syn := func(src, dst string) []byte {
+		return frameSpec{v4: &ip4{src: src, dst: dst, proto: 6}, l4: tcpSeg{sport: 1000, dport: 6667, flags: event.TCPSyn}}.build()
+	}
+	cases := []struct {
+		name     string
+		src, dst string
+		sid      uint32
+		listed   uint8
+	}{
+		{"to it from outside HOME_NET: the prefix's rule", "198.51.100.5", "203.0.113.66", 21, uint8(abi.BpfRuleDirectionRULE_LISTED_DST)},
+		{"to it from HOME_NET: the exact entry's rule", "192.0.2.10", "203.0.113.66", 20, uint8(abi.BpfRuleDirectionRULE_LISTED_DST)},
+		{"from it to outside HOME_NET: the prefix's rule", "203.0.113.66", "198.51.100.5", 23, uint8(abi.BpfRuleDirectionRULE_LISTED_SRC)},
+		{"from it to HOME_NET: the exact entry's rule", "203.0.113.66", "192.0.2.10", 22, uint8(abi.BpfRuleDirectionRULE_LISTED_SRC)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h.t = t
+			h.clearFlows()
+			before := h.stats()
+			h.run(syn(c.src, c.dst))
+			alerts, _ := h.events()
+			if len(alerts) != 1 {
+				t.Fatalf("%d alerts, want 1 (sid %d)", len(alerts), c.sid)
+			}
+			var r abi.BpfRule
+			if err := h.s.Objects.Rules.Lookup(alerts[0].RuleId, &r); err != nil || r.Sid != c.sid {
+				t.Fatalf("alert rule %#x sid %d (%v), want sid %d", alerts[0].RuleId, r.Sid, err, c.sid)
+			}
+			want(t, "listed", uint64(alerts[0].Listed), uint64(c.listed))
+			want(t, "matches", h.stats().Matches-before.Matches, 1)
+		})
+	}
+}
+
 func TestHomeAndExternalNet(t *testing.T) {
 	h := newHarness(t, Config{})
 	home := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8:1::/64")}
