@@ -169,7 +169,10 @@ __noinline int DP(capture_frame)(DP_CTX *ctx, struct flow_key *key, struct captu
 
 /* Capture this packet of flow f if the mode and the flow's budget say so.
  * The budget counts the flow's frame bytes, both ways: capture starts at a
- * flow's first packet, so they are the bytes captured (whole frames). */
+ * flow's first packet, so they are the bytes captured (whole frames).
+ * Past 4 GiB a direction's counter has wrapped into the extension, so the
+ * sum reads it there; a flow over budget is marked, and its later packets
+ * are capped on the mark alone. */
 static __always_inline void DP(maybe_capture)(DP_CTX *ctx, struct sensor_config *cfg,
 					  struct sensor_stats *st, struct flow_value *f,
 					  struct dp_state *s)
@@ -181,10 +184,18 @@ static __always_inline void DP(maybe_capture)(DP_CTX *ctx, struct sensor_config 
 	if (mode == CAPTURE_NONE || (mode == CAPTURE_LISTED && !listed))
 		return;
 	__u64 budget = cfg->capture_flow_bytes;
-	__u64 seen = (__u64)f->dir[0].frame_bytes + f->dir[1].frame_bytes;
-	if (budget && seen > budget) {
-		st->capture_capped++;
-		return;
+	if (budget) {
+		if (!(f->state & STATE_CAPTURE_CAPPED)) {
+			__u64 seen = (__u64)f->dir[0].frame_bytes + f->dir[1].frame_bytes;
+			if (seen <= budget && (f->state & STATE_EXTRA))
+				seen += frame_bytes_hi(&s->key, f);
+			if (seen > budget)
+				f->state |= STATE_CAPTURE_CAPPED;
+		}
+		if (f->state & STATE_CAPTURE_CAPPED) {
+			st->capture_capped++;
+			return;
+		}
 	}
 	struct capture_args ca = {
 		.now = s->now,

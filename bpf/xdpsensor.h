@@ -137,6 +137,7 @@ enum flow_state_bits {
 	STATE_CLOSED = 16,       /* both FINs or a RST: a new SYN starts a new flow */
 	STATE_INITIATOR_HI = 32, /* the first packet came from HI */
 	STATE_EXTRA = 64,        /* the flow has an entry in flow_extra */
+	STATE_CAPTURE_CAPPED = 128, /* the flow spent its capture budget: later packets skip capture without summing (kept if the budget later grows) */
 };
 
 enum event_type {

@@ -256,6 +256,99 @@ func TestCapture(t *testing.T) {
 	})
 }
 
+// The capture budget counts a flow's frame bytes in full: past 4 GiB a
+// direction's 32-bit counter wraps into the flow's extension, and the
+// budget must not start over. 4 GiB cannot be sent here: the flow's
+// counters are set through the map as the kernel leaves them.
+func TestCaptureBudgetPastFourGiB(t *testing.T) {
+	h := newHarness(t, Config{CaptureRingSize: 1 << 20})
+	rd, err := ciliumringbuf.NewReader(h.s.Objects.Capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	benign := frameSpec{v4: &ip4{src: "192.0.2.1", dst: "198.51.100.1", proto: 17}, l4: udpDgram{sport: 5, dport: 53, payload: make([]byte, 400)}}.build()
+	frame := uint64(len(benign))
+	capped := uint8(abi.BpfFlowStateBitsSTATE_CAPTURE_CAPPED)
+	// start runs the flow's first packet (captured) and returns its key,
+	// its entry and the sending side.
+	start := func(t *testing.T, budget uint64) (abi.BpfFlowKey, abi.BpfFlowValue, int) {
+		h.t = t
+		h.clearFlows()
+		if err := h.s.SetCapture(CaptureSettings{Mode: CaptureAll, FlowBytes: budget}); err != nil {
+			t.Fatal(err)
+		}
+		readCapture(t, rd)
+		h.run(benign)
+		if _, frames := readCapture(t, rd); len(frames) != 1 {
+			t.Fatalf("captured %d frames of the first packet, want 1", len(frames))
+		}
+		k, e := h.onlyFlow()
+		side := 0
+		if e.Dir[1].Packets > 0 {
+			side = 1
+		}
+		return k, e.BpfFlowValue, side
+	}
+	put := func(t *testing.T, k abi.BpfFlowKey, v abi.BpfFlowValue) {
+		ck := abi.FlowKeyV4(&k)
+		if err := h.s.Objects.FlowsV4.Update(&ck, &v, ebpf.UpdateExist); err != nil {
+			t.Fatalf("writing the flow's counters: %v", err)
+		}
+	}
+	// run sends n more packets and returns how many were captured and
+	// how many capped.
+	run := func(t *testing.T, n int) (captured, cappedN uint64) {
+		before := h.stats()
+		for i := 0; i < n; i++ {
+			h.run(benign)
+		}
+		_, frames := readCapture(t, rd)
+		st := h.stats()
+		want(t, "capture_packets", st.CapturePackets-before.CapturePackets, uint64(len(frames)))
+		return uint64(len(frames)), st.CaptureCapped - before.CaptureCapped
+	}
+
+	t.Run("the counter wraps after the budget is spent", func(t *testing.T) {
+		budget := 10 * frame
+		k, v, side := start(t, budget)
+		// One packet short of the wrap: the next is over budget, the one
+		// after wraps the counter (the kernel carries into the extension).
+		v.Dir[side].FrameBytes = uint32(1<<32 - frame - 1)
+		put(t, k, v)
+		captured, cappedN := run(t, 6)
+		want(t, "captured after the budget", captured, 0)
+		want(t, "capture_capped", cappedN, 6)
+		_, e := h.onlyFlow()
+		want(t, "capture-capped mark", uint64(e.State&capped), uint64(capped))
+		if e.x == nil {
+			t.Fatal("the wrap made no extension")
+		}
+		want(t, "frame bytes high word", uint64(e.x.Dir[side].FrameBytesHi), 1)
+		want(t, "frame bytes", e.dir[side].FrameBytes, 1<<32-frame-1+6*frame)
+	})
+	t.Run("a budget past 4 GiB counts the wrapped part", func(t *testing.T) {
+		budget := 1<<32 + 3*frame
+		k, v, side := start(t, budget)
+		// 4 GiB went by: the counter wrapped once into the extension.
+		var x abi.BpfFlowExtra
+		x.Dir[side].FrameBytesHi = 1
+		ek := abi.BpfFlowExtraKey{Key: k, FirstSeenNs: v.FirstSeenNs}
+		if err := h.s.Objects.FlowExtras.Update(&ek, &x, ebpf.UpdateNoExist); err != nil {
+			t.Fatalf("writing the flow's extension: %v", err)
+		}
+		v.State |= uint8(abi.BpfFlowStateBitsSTATE_EXTRA)
+		put(t, k, v)
+		// 4 GiB + 2, 3 frames are within the budget; + 4, 5 are not.
+		captured, cappedN := run(t, 4)
+		want(t, "captured within the budget", captured, 2)
+		want(t, "capture_capped", cappedN, 2)
+		_, e := h.onlyFlow()
+		want(t, "capture-capped mark", uint64(e.State&capped), uint64(capped))
+		want(t, "frame bytes", e.dir[side].FrameBytes, 1<<32+5*frame)
+	})
+}
+
 // Host mode: what the host sends goes through the TC program, what it
 // receives through XDP, and both land in one flow.
 func TestEgressProgramSharesTheFlowTable(t *testing.T) {
