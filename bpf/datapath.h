@@ -253,9 +253,14 @@ __noinline int DP(inspect)(DP_CTX *ctx, struct flow_value *f, struct dp_state *s
 	ai.flow_bytes[0] = f->dir[0].frame_bytes;
 	ai.flow_bytes[1] = f->dir[1].frame_bytes;
 	/* Marked only once the ring took the alert: without room, the
-	 * direction's next packet tries again (alerts_lost counts this one). */
-	if (!DP(emit_alert)(ctx, &s->pkt, &s->key, &ai, &s->tun))
+	 * direction's next packet tries again (alerts_lost counts this one),
+	 * judged as this one was: the threshold takes its count back. */
+	if (!DP(emit_alert)(ctx, &s->pkt, &s->key, &ai, &s->tun)) {
+		if (fires == THRESHOLD_COUNTED)
+			threshold_refund(outer ? (struct tracked_addrs *)&s->tun : (struct tracked_addrs *)&s->pkt,
+					 outer ? s->tun.family : s->pkt.family, ai.rule_id);
 		return 0;
+	}
 	*marks |= bit;
 	f->marks |= MARK_ALERTED;
 	return 1;
@@ -330,8 +335,11 @@ static __always_inline void DP(handle_fragment)(DP_CTX *ctx, struct sensor_stats
 	}
 	ai.side = side;
 	ai.rule_id = packet_rule(&s->md, side, &ai.listed);
-	if (rule_fires(st, &s->pkt, ai.rule_id, s->now))
-		DP(emit_alert)(ctx, &s->pkt, &s->key, &ai, &s->tun);
+	/* Without ring room the threshold takes its count back, as for a
+	 * flow's alert: the next matching fragment is judged as this one. */
+	int fires = rule_fires(st, &s->pkt, ai.rule_id, s->now);
+	if (fires && !DP(emit_alert)(ctx, &s->pkt, &s->key, &ai, &s->tun) && fires == THRESHOLD_COUNTED)
+		threshold_refund((struct tracked_addrs *)&s->pkt, s->pkt.family, ai.rule_id);
 }
 
 /* The IP header at off (h_proto its ethertype, network order) and what

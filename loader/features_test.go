@@ -2,6 +2,8 @@ package loader
 
 import (
 	"errors"
+	"fmt"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -86,6 +88,99 @@ func TestThresholds(t *testing.T) {
 			want(t, "flows marked alerted", uint64(alerted), uint64(c.wantAlerts))
 		})
 	}
+}
+
+// The thresholds table is a plain hash the kernel never evicts from: a
+// match whose window finds no room alerts untracked, counted, and the
+// windows it holds keep counting.
+func TestThresholdTableFull(t *testing.T) {
+	const size = 4
+	h := newHarness(t, Config{ThresholdTableSize: size})
+	syn := func(src string, sport uint16) []byte {
+		return frameSpec{v4: &ip4{src: src, dst: "203.0.113.66", proto: 6}, l4: tcpSeg{sport: sport, dport: 6667, flags: event.TCPSyn}}.build()
+	}
+	src := func(i int) string { return fmt.Sprintf("192.0.2.%d", i) }
+	windows := func() int {
+		var k abi.BpfThresholdKey
+		var v abi.BpfThresholdState
+		n := 0
+		it := h.s.Objects.Thresholds.Iterate()
+		for it.Next(&k, &v) {
+			n++
+		}
+		if err := it.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Each case starts from an empty table.
+	emptyThresholds := func(t *testing.T) {
+		var k abi.BpfThresholdKey
+		for h.s.Objects.Thresholds.NextKey(nil, &k) == nil {
+			if err := h.s.Objects.Thresholds.Delete(&k); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	base := uint64(time.Date(2007, 3, 20, 18, 0, 0, 0, time.UTC).UnixNano())
+	cases := []struct {
+		name string
+		list *blocklist.List
+		// alerts of the first match of each of size+2 sources: the last
+		// two find the table full
+		firstAlerts int
+	}{
+		{"limit 1: untracked matches alert", thresholdList("limit", "by_src", 1, 3600), size + 2},
+		{"every 3rd: untracked matches alert", thresholdList("threshold", "by_src", 3, 3600), 2},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h.t = t
+			h.clearFlows()
+			h.block(c.list)
+			emptyThresholds(t)
+			start := base + uint64(i)*uint64(24*time.Hour)
+			before := h.stats()
+			for s := 1; s <= size+2; s++ {
+				h.runAt(syn(src(s), 1), start+uint64(s))
+			}
+			alerts, _ := h.events()
+			st := h.stats()
+			if len(alerts) != c.firstAlerts {
+				t.Fatalf("%d alerts, want %d", len(alerts), c.firstAlerts)
+			}
+			want(t, "thresholds_full", st.ThresholdsFull-before.ThresholdsFull, 2)
+			want(t, "suppressed", st.AlertsSuppressed-before.AlertsSuppressed, uint64(size+2-c.firstAlerts))
+			want(t, "windows", uint64(windows()), size)
+			for _, a := range alerts[len(alerts)-2:] {
+				if got := netip.AddrFrom4([4]byte(a.Pkt.Src[:4])).String(); got != src(size+1) && got != src(size+2) {
+					t.Errorf("an alert from %s, want the untracked sources last", got)
+				}
+			}
+		})
+	}
+	t.Run("tracked windows count on, ended ones restart in place", func(t *testing.T) {
+		h.t = t
+		h.clearFlows()
+		h.block(thresholdList("limit", "by_src", 1, 3600))
+		emptyThresholds(t)
+		start := base + 10*uint64(24*time.Hour)
+		for s := 1; s <= size; s++ {
+			h.runAt(syn(src(s), 1), start+uint64(s))
+		}
+		h.events()
+		before := h.stats()
+		h.runAt(syn(src(1), 2), start+uint64(time.Second))      // its window holds: suppressed
+		h.runAt(syn(src(size+1), 2), start+uint64(time.Second)) // no room: alerts, counted
+		h.runAt(syn(src(2), 3), start+uint64(3601*time.Second)) // its window ended: restarts in place, alerts
+		h.runAt(syn(src(2), 4), start+uint64(3602*time.Second)) // and holds again
+		alerts, _ := h.events()
+		st := h.stats()
+		want(t, "alerts", uint64(len(alerts)), 2)
+		want(t, "suppressed", st.AlertsSuppressed-before.AlertsSuppressed, 2)
+		want(t, "thresholds_full", st.ThresholdsFull-before.ThresholdsFull, 1)
+		want(t, "windows", uint64(windows()), size)
+	})
 }
 
 func TestHistoryLetters(t *testing.T) {

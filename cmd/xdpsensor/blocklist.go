@@ -104,6 +104,9 @@ func newBlocklistLoad(g *globalFlags) *cobra.Command {
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "loaded generation %d: %d rules, %d IPv4 and %d IPv6 addresses, %d IPv4 and %d IPv6 prefixes in %v\n",
 					st.Generation, st.Rules, st.ExactV4, st.ExactV6, st.PrefixV4, st.PrefixV6, time.Since(start).Round(time.Millisecond))
+				if st.ThresholdsDropped > 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%d threshold windows not carried over to the new rules (thresholds table full): those rules count afresh\n", st.ThresholdsDropped)
+				}
 				return nil
 			})
 		},

@@ -564,6 +564,7 @@ type BpfSensorStats struct {
 	Alerts            uint64
 	AlertsSuppressed  uint64
 	AlertsLost        uint64
+	ThresholdsFull    uint64
 	FlowsNew          uint64
 	FlowsNewV6        uint64
 	FlowsReused       uint64

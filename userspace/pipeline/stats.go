@@ -42,6 +42,7 @@ type Loss struct {
 var lossReasons = []struct{ counter, what string }{
 	{"flow_records_lost", "flow records (event ring full)"},
 	{"alerts_lost", "alerts (event ring full)"},
+	{"thresholds_full", "matches alerted without their threshold (thresholds table full)"},
 	{"flows_merged", "new connections kept in the old flow (event ring full)"},
 	{"capture_lost", "captured frames (capture ring full)"},
 	{"pcap_frames_lost", "captured frames the pcap ring could not write"},
