@@ -169,7 +169,10 @@ __noinline int DP(capture_frame)(DP_CTX *ctx, struct flow_key *key, struct captu
 
 /* Capture this packet of flow f if the mode and the flow's budget say so.
  * The budget counts the flow's frame bytes, both ways: capture starts at a
- * flow's first packet, so they are the bytes captured (whole frames). */
+ * flow's first packet, so they are the bytes captured (whole frames).
+ * Past 4 GiB a direction's counter has wrapped into the extension, so the
+ * sum reads it there; a flow over budget is marked, and its later packets
+ * are capped on the mark alone. */
 static __always_inline void DP(maybe_capture)(DP_CTX *ctx, struct sensor_config *cfg,
 					  struct sensor_stats *st, struct flow_value *f,
 					  struct dp_state *s)
@@ -181,10 +184,18 @@ static __always_inline void DP(maybe_capture)(DP_CTX *ctx, struct sensor_config 
 	if (mode == CAPTURE_NONE || (mode == CAPTURE_LISTED && !listed))
 		return;
 	__u64 budget = cfg->capture_flow_bytes;
-	__u64 seen = (__u64)f->dir[0].frame_bytes + f->dir[1].frame_bytes;
-	if (budget && seen > budget) {
-		st->capture_capped++;
-		return;
+	if (budget) {
+		if (!(f->state & STATE_CAPTURE_CAPPED)) {
+			__u64 seen = (__u64)f->dir[0].frame_bytes + f->dir[1].frame_bytes;
+			if (seen <= budget && (f->state & STATE_EXTRA))
+				seen += frame_bytes_hi(&s->key, f);
+			if (seen > budget)
+				f->state |= STATE_CAPTURE_CAPPED;
+		}
+		if (f->state & STATE_CAPTURE_CAPPED) {
+			st->capture_capped++;
+			return;
+		}
 	}
 	struct capture_args ca = {
 		.now = s->now,
@@ -242,9 +253,14 @@ __noinline int DP(inspect)(DP_CTX *ctx, struct flow_value *f, struct dp_state *s
 	ai.flow_bytes[0] = f->dir[0].frame_bytes;
 	ai.flow_bytes[1] = f->dir[1].frame_bytes;
 	/* Marked only once the ring took the alert: without room, the
-	 * direction's next packet tries again (alerts_lost counts this one). */
-	if (!DP(emit_alert)(ctx, &s->pkt, &s->key, &ai, &s->tun))
+	 * direction's next packet tries again (alerts_lost counts this one),
+	 * judged as this one was: the threshold takes its count back. */
+	if (!DP(emit_alert)(ctx, &s->pkt, &s->key, &ai, &s->tun)) {
+		if (fires == THRESHOLD_COUNTED)
+			threshold_refund(outer ? (struct tracked_addrs *)&s->tun : (struct tracked_addrs *)&s->pkt,
+					 outer ? s->tun.family : s->pkt.family, ai.rule_id);
 		return 0;
+	}
 	*marks |= bit;
 	f->marks |= MARK_ALERTED;
 	return 1;
@@ -319,8 +335,11 @@ static __always_inline void DP(handle_fragment)(DP_CTX *ctx, struct sensor_stats
 	}
 	ai.side = side;
 	ai.rule_id = packet_rule(&s->md, side, &ai.listed);
-	if (rule_fires(st, &s->pkt, ai.rule_id, s->now))
-		DP(emit_alert)(ctx, &s->pkt, &s->key, &ai, &s->tun);
+	/* Without ring room the threshold takes its count back, as for a
+	 * flow's alert: the next matching fragment is judged as this one. */
+	int fires = rule_fires(st, &s->pkt, ai.rule_id, s->now);
+	if (fires && !DP(emit_alert)(ctx, &s->pkt, &s->key, &ai, &s->tun) && fires == THRESHOLD_COUNTED)
+		threshold_refund((struct tracked_addrs *)&s->pkt, s->pkt.family, ai.rule_id);
 }
 
 /* The IP header at off (h_proto its ethertype, network order) and what

@@ -251,6 +251,19 @@ __noinline int carry(struct flow_key *key, struct flow_value *f, __u32 side, __u
 	return 1;
 }
 
+/* The flow's frame bytes past the narrow counters (both directions, in
+ * bytes): what wrapped into the extension. A global function, verified
+ * once: only flows with an extension get here. */
+__noinline __u64 frame_bytes_hi(struct flow_key *key, struct flow_value *f)
+{
+	if (!key || !f)
+		return 0;
+	struct flow_extra *x = extra_find(key, f);
+	if (!x)
+		return 0;
+	return ((__u64)x->dir[0].frame_bytes_hi + x->dir[1].frame_bytes_hi) << 32;
+}
+
 /* Count one event in a narrow counter, carrying when it wraps. */
 #define COUNT_NARROW(key, f, side, field, counter, max)                        \
 	do {                                                                   \

@@ -220,10 +220,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } prefix_v4_filter SEC(".maps");
 
-/* Threshold windows per rule and tracked address; LRU so a storm of
- * sources cannot fill it. */
+/* Threshold windows per rule and tracked address. A plain hash, sized by
+ * the loader: an LRU evicted windows unseen (a storm of sources restarted
+ * other sources' windows). A match whose window the full table cannot
+ * take alerts, counted in thresholds_full; the daemon removes ended
+ * windows, and the kernel restarts an ended one in place. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct threshold_key);
 	__type(value, struct threshold_state);

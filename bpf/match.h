@@ -28,14 +28,19 @@ struct match {
 	__u32 as_dst; /* ... as a packet destination */
 };
 
-static __always_inline void merge_entry(struct match *m, struct blocklist_entry *e)
+/* The rules listing one address, exact entry and longest prefix apart:
+ * which one applies depends on the packet's other address. */
+struct listing {
+	struct match exact;
+	struct match prefix;
+};
+
+static __always_inline void take_entry(struct match *m, struct blocklist_entry *e)
 {
 	if (!e)
 		return;
-	if (!m->as_src)
-		m->as_src = e->rule_as_src;
-	if (!m->as_dst)
-		m->as_dst = e->rule_as_dst;
+	m->as_src = e->rule_as_src;
+	m->as_dst = e->rule_as_dst;
 }
 
 /* Mix an address into 64 bits (murmur3's finalizer). Userspace builds the
@@ -83,9 +88,9 @@ static __always_inline int exact_maybe(const __u8 *addr, __u8 family, __u32 slot
 	return filter_bit(filter, (__u32)h & mask) && filter_bit(filter, (__u32)(h >> 32) & mask);
 }
 
-/* Exact entries win over prefixes; a pre-filter miss or an empty map skips
- * the lookup altogether. */
-static __always_inline void lookup_address(struct match *m, const __u8 *addr, __u8 family,
+/* The exact entry and the longest prefix listing addr; a pre-filter miss
+ * or an empty map skips the lookup altogether. */
+static __always_inline void lookup_address(struct listing *l, const __u8 *addr, __u8 family,
 					   __u32 slot, struct slot_counts *counts)
 {
 	if (family == FAMILY_IPV4) {
@@ -94,7 +99,7 @@ static __always_inline void lookup_address(struct match *m, const __u8 *addr, __
 			struct ipv4_addr a4;
 			__builtin_memcpy(&a4, addr, 4);
 			if (exact)
-				merge_entry(m, bpf_map_lookup_elem(exact, &a4));
+				take_entry(&l->exact, bpf_map_lookup_elem(exact, &a4));
 		}
 		if (counts->prefix_v4) {
 			__u32 h = ((__u32)addr[0] << 24) | ((__u32)addr[1] << 16);
@@ -105,7 +110,7 @@ static __always_inline void lookup_address(struct match *m, const __u8 *addr, __
 				if (trie) {
 					struct lpm_v4_key k = {.prefixlen = 32};
 					__builtin_memcpy(k.addr, addr, 4);
-					merge_entry(m, bpf_map_lookup_elem(trie, &k));
+					take_entry(&l->prefix, bpf_map_lookup_elem(trie, &k));
 				}
 			}
 		}
@@ -116,14 +121,14 @@ static __always_inline void lookup_address(struct match *m, const __u8 *addr, __
 		__builtin_memcpy(&a6, addr, 16);
 		void *exact = bpf_map_lookup_elem(&blocklist_v6_slots, &slot);
 		if (exact)
-			merge_entry(m, bpf_map_lookup_elem(exact, &a6));
+			take_entry(&l->exact, bpf_map_lookup_elem(exact, &a6));
 	}
 	if (counts->prefix_v6) {
 		void *trie = bpf_map_lookup_elem(&blocklist_prefix_v6_slots, &slot);
 		if (trie) {
 			struct lpm_v6_key k = {.prefixlen = 128};
 			__builtin_memcpy(k.addr, addr, 16);
-			merge_entry(m, bpf_map_lookup_elem(trie, &k));
+			take_entry(&l->prefix, bpf_map_lookup_elem(trie, &k));
 		}
 	}
 }
@@ -163,13 +168,18 @@ static __always_inline int other_net_ok(__u32 rule_id, const __u8 *other, __u8 f
 	return 1;
 }
 
-static __always_inline void filter_match(struct match *m, const __u8 *other, __u8 family,
-					 struct sensor_config *cfg)
+/* The rule for one end of the packet: the exact entry's if it accepts
+ * the other address, else the prefix's if it does. Checked one by one: an
+ * exact entry whose $HOME_NET/$EXTERNAL_NET constraint fails must not hide
+ * a covering prefix whose rule applies. */
+static __always_inline __u32 first_accepting(__u32 exact, __u32 prefix, const __u8 *other,
+					     __u8 family, struct sensor_config *cfg)
 {
-	if (m->as_src && !other_net_ok(m->as_src, other, family, cfg))
-		m->as_src = 0;
-	if (m->as_dst && !other_net_ok(m->as_dst, other, family, cfg))
-		m->as_dst = 0;
+	if (exact && other_net_ok(exact, other, family, cfg))
+		return exact;
+	if (prefix && prefix != exact && other_net_ok(prefix, other, family, cfg))
+		return prefix;
+	return 0;
 }
 
 /* Decide, for the current generation, which rules list the flow's ends.
@@ -186,20 +196,17 @@ __noinline int decide_match(struct match_decision *md, struct flow_key *key, __u
 		return 0;
 	__u32 slot = gen & 1;
 	struct slot_counts *counts = slot ? &cfg->slots[1] : &cfg->slots[0];
-	struct match lo = {}, hi = {};
+	struct listing lo = {}, hi = {};
 
 	st->blocklist_lookups++;
 	lookup_address(&lo, key->addr_lo, key->family, slot, counts);
 	lookup_address(&hi, key->addr_hi, key->family, slot, counts);
-	if (lo.as_src || lo.as_dst)
-		filter_match(&lo, key->addr_hi, key->family, cfg);
-	if (hi.as_src || hi.as_dst)
-		filter_match(&hi, key->addr_lo, key->family, cfg);
-	md->lo_as_src = lo.as_src;
-	md->lo_as_dst = lo.as_dst;
-	md->hi_as_src = hi.as_src;
-	md->hi_as_dst = hi.as_dst;
-	md->listed = ((lo.as_src | lo.as_dst) ? LISTED_LO : 0) | ((hi.as_src | hi.as_dst) ? LISTED_HI : 0);
+	md->lo_as_src = first_accepting(lo.exact.as_src, lo.prefix.as_src, key->addr_hi, key->family, cfg);
+	md->lo_as_dst = first_accepting(lo.exact.as_dst, lo.prefix.as_dst, key->addr_hi, key->family, cfg);
+	md->hi_as_src = first_accepting(hi.exact.as_src, hi.prefix.as_src, key->addr_lo, key->family, cfg);
+	md->hi_as_dst = first_accepting(hi.exact.as_dst, hi.prefix.as_dst, key->addr_lo, key->family, cfg);
+	md->listed = ((md->lo_as_src | md->lo_as_dst) ? LISTED_LO : 0) |
+		     ((md->hi_as_src | md->hi_as_dst) ? LISTED_HI : 0);
 	return md->listed;
 }
 

@@ -137,6 +137,7 @@ enum flow_state_bits {
 	STATE_CLOSED = 16,       /* both FINs or a RST: a new SYN starts a new flow */
 	STATE_INITIATOR_HI = 32, /* the first packet came from HI */
 	STATE_EXTRA = 64,        /* the flow has an entry in flow_extra */
+	STATE_CAPTURE_CAPPED = 128, /* the flow spent its capture budget: later packets skip capture without summing (kept if the budget later grows) */
 };
 
 enum event_type {
@@ -527,6 +528,7 @@ struct sensor_stats {
 	__u64 alerts;            /* alert events written to the ring */
 	__u64 alerts_suppressed; /* matches a rule's threshold held back */
 	__u64 alerts_lost;       /* alerts the event ring had no room for (also in lost_events); the direction's next packet tries again */
+	__u64 thresholds_full;   /* matches whose threshold window the full thresholds table could not take: alerted, untracked */
 	__u64 flows_new;         /* entries created in the flow tables */
 	__u64 flows_new_v6;      /* ... of which in the IPv6 table */
 	__u64 flows_reused;      /* of those, a SYN on a closed tuple: the old flow went out as a record */

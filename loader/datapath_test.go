@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -577,6 +578,148 @@ func TestAlertLostToAFullRingIsRetried(t *testing.T) {
 	h.run(syn(7))
 	if alerts, _ = h.events(); len(alerts) != 0 {
 		t.Fatalf("%d alerts on the third packet, want 0 (one alert a direction)", len(alerts))
+	}
+}
+
+// A limit-1 rule's alert that the full ring could not take is retried on
+// the direction's next packet and goes out then: the threshold took back
+// the count of the lost one, so the retry is judged as the first try was.
+// Both layers: a flow's own addresses, and a tunnel's outer ones.
+func TestLimitedAlertLostToAFullRingIsRetried(t *testing.T) {
+	h := newHarness(t, Config{RingSize: 4096})
+	l := simpleList(blocklist.ListedAsDst, blocklist.NetAny, "203.0.113.66", vtepB)
+	l.Rules[0].Threshold = &blocklist.Threshold{Type: "limit", Track: "by_src", Count: 1, Seconds: 3600}
+	h.block(l)
+	syn := func(src string, sport uint16) []byte {
+		return frameSpec{v4: &ip4{src: src, dst: "203.0.113.66", proto: 6}, l4: tcpSeg{sport: sport, dport: 2, flags: event.TCPSyn}}.build()
+	}
+	// window is the count of the window of src (the tracked address).
+	window := func(t *testing.T, src string) (uint32, bool) {
+		var k abi.BpfThresholdKey
+		var v abi.BpfThresholdState
+		it := h.s.Objects.Thresholds.Iterate()
+		for it.Next(&k, &v) {
+			if netip.AddrFrom4([4]byte(k.Addr[:4])).String() == src {
+				return v.Count, true
+			}
+		}
+		if err := it.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return 0, false
+	}
+	cases := []struct {
+		name    string
+		tracked string              // the source the rule's window tracks
+		frame   func(uint16) []byte // a flow's packet (the port tells flows apart)
+		layer   abi.BpfAlertLayer
+	}{
+		{"inner", "198.51.100.7", func(sport uint16) []byte { return syn("198.51.100.7", sport) }, abi.BpfAlertLayerLAYER_INNER},
+		{"outer", vtepA, func(sport uint16) []byte {
+			in := frameSpec{v4: &ip4{src: "10.0.0.1", dst: "10.0.0.2", proto: 17}, l4: udpDgram{sport: sport, dport: 53}}.build()
+			return ethFrame(0x0800, nil, outer4(vtepA, vtepB, 17, udpBytes(51000, 4789, vxlan(9, in))))
+		}, abi.BpfAlertLayerLAYER_OUTER},
+	}
+	for ci, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h.t = t
+			h.clearFlows()
+			h.events()
+			// Other sources (each its own window) fill the one-page ring
+			// until an alert is lost.
+			lost := h.stats().AlertsLost
+			for i := 1; h.stats().AlertsLost == lost; i++ {
+				if i == 100 {
+					t.Fatal("100 alerts did not fill a one-page ring")
+				}
+				h.run(syn(fmt.Sprintf("192.0.2.%d", 100*ci+i), 1000))
+			}
+			before := h.stats()
+			h.run(c.frame(7)) // the ring is full: this flow's alert is lost
+			st := h.stats()
+			want(t, "alerts lost", st.AlertsLost-before.AlertsLost, 1)
+			want(t, "suppressed", st.AlertsSuppressed-before.AlertsSuppressed, 0)
+			if n, ok := window(t, c.tracked); !ok || n != 0 {
+				t.Fatalf("window of %s: count %d (present %v), want 0 after the lost alert", c.tracked, n, ok)
+			}
+			h.events()        // the daemon drains the ring
+			h.run(c.frame(7)) // the same direction again
+			alerts, _ := h.events()
+			if len(alerts) != 1 || alerts[0].Layer != uint8(c.layer) {
+				t.Fatalf("after the drain: %d alerts %+v, want the retried one (layer %d)", len(alerts), alerts, c.layer)
+			}
+			if n, _ := window(t, c.tracked); n != 1 {
+				t.Fatalf("window of %s: count %d, want 1", c.tracked, n)
+			}
+			// The limit holds from there: another flow of the source is
+			// held back.
+			before = h.stats()
+			h.run(c.frame(8))
+			if alerts, _ = h.events(); len(alerts) != 0 {
+				t.Fatalf("%d alerts from a second flow of a limit-1 source, want 0", len(alerts))
+			}
+			want(t, "suppressed", h.stats().AlertsSuppressed-before.AlertsSuppressed, 1)
+		})
+	}
+}
+
+// An address listed exactly by a rule whose $HOME_NET/$EXTERNAL_NET
+// constraint refuses the packet's other address, and by a covering CIDR
+// whose rule accepts it, raises the CIDR's rule: each candidate is checked
+// before it is taken, per end of the packet.
+func TestExactEntryRefusedYieldsToCoveringPrefix(t *testing.T) {
+	h := newHarness(t, Config{})
+	l := &blocklist.List{Rules: []blocklist.Rule{
+		// alert ip $HOME_NET any -> [203.0.113.66] any
+		{GID: 1, SID: 20, Direction: blocklist.ListedAsDst, OtherNet: blocklist.NetHome},
+		// alert ip any any -> [203.0.113.0/24] any
+		{GID: 1, SID: 21, Direction: blocklist.ListedAsDst, OtherNet: blocklist.NetAny},
+		// alert ip [203.0.113.66] any -> $HOME_NET any
+		{GID: 1, SID: 22, Direction: blocklist.ListedAsSrc, OtherNet: blocklist.NetHome},
+		// alert ip [203.0.113.0/24] any -> $EXTERNAL_NET any
+		{GID: 1, SID: 23, Direction: blocklist.ListedAsSrc, OtherNet: blocklist.NetExternal},
+	}, Entries: []blocklist.Entry{
+		{Prefix: netip.MustParsePrefix("203.0.113.66/32"), Rule: 0},
+		{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Rule: 1},
+		{Prefix: netip.MustParsePrefix("203.0.113.66/32"), Rule: 2},
+		{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Rule: 3},
+	}}
+	h.block(l)
+	if err := blocklistmaps.SetNetVars(h.s.Maps(), blocklistmaps.NetVars{
+		Home: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, ExternalNotHome: true}); err != nil {
+		t.Fatal(err)
+	}
+	syn := func(src, dst string) []byte {
+		return frameSpec{v4: &ip4{src: src, dst: dst, proto: 6}, l4: tcpSeg{sport: 1000, dport: 6667, flags: event.TCPSyn}}.build()
+	}
+	cases := []struct {
+		name     string
+		src, dst string
+		sid      uint32
+		listed   uint8
+	}{
+		{"to it from outside HOME_NET: the prefix's rule", "198.51.100.5", "203.0.113.66", 21, uint8(abi.BpfRuleDirectionRULE_LISTED_DST)},
+		{"to it from HOME_NET: the exact entry's rule", "192.0.2.10", "203.0.113.66", 20, uint8(abi.BpfRuleDirectionRULE_LISTED_DST)},
+		{"from it to outside HOME_NET: the prefix's rule", "203.0.113.66", "198.51.100.5", 23, uint8(abi.BpfRuleDirectionRULE_LISTED_SRC)},
+		{"from it to HOME_NET: the exact entry's rule", "203.0.113.66", "192.0.2.10", 22, uint8(abi.BpfRuleDirectionRULE_LISTED_SRC)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h.t = t
+			h.clearFlows()
+			before := h.stats()
+			h.run(syn(c.src, c.dst))
+			alerts, _ := h.events()
+			if len(alerts) != 1 {
+				t.Fatalf("%d alerts, want 1 (sid %d)", len(alerts), c.sid)
+			}
+			var r abi.BpfRule
+			if err := h.s.Objects.Rules.Lookup(alerts[0].RuleId, &r); err != nil || r.Sid != c.sid {
+				t.Fatalf("alert rule %#x sid %d (%v), want sid %d", alerts[0].RuleId, r.Sid, err, c.sid)
+			}
+			want(t, "listed", uint64(alerts[0].Listed), uint64(c.listed))
+			want(t, "matches", h.stats().Matches-before.Matches, 1)
+		})
 	}
 }
 

@@ -2,6 +2,8 @@ package loader
 
 import (
 	"errors"
+	"fmt"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -86,6 +88,99 @@ func TestThresholds(t *testing.T) {
 			want(t, "flows marked alerted", uint64(alerted), uint64(c.wantAlerts))
 		})
 	}
+}
+
+// The thresholds table is a plain hash the kernel never evicts from: a
+// match whose window finds no room alerts untracked, counted, and the
+// windows it holds keep counting.
+func TestThresholdTableFull(t *testing.T) {
+	const size = 4
+	h := newHarness(t, Config{ThresholdTableSize: size})
+	syn := func(src string, sport uint16) []byte {
+		return frameSpec{v4: &ip4{src: src, dst: "203.0.113.66", proto: 6}, l4: tcpSeg{sport: sport, dport: 6667, flags: event.TCPSyn}}.build()
+	}
+	src := func(i int) string { return fmt.Sprintf("192.0.2.%d", i) }
+	windows := func() int {
+		var k abi.BpfThresholdKey
+		var v abi.BpfThresholdState
+		n := 0
+		it := h.s.Objects.Thresholds.Iterate()
+		for it.Next(&k, &v) {
+			n++
+		}
+		if err := it.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Each case starts from an empty table.
+	emptyThresholds := func(t *testing.T) {
+		var k abi.BpfThresholdKey
+		for h.s.Objects.Thresholds.NextKey(nil, &k) == nil {
+			if err := h.s.Objects.Thresholds.Delete(&k); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	base := uint64(time.Date(2007, 3, 20, 18, 0, 0, 0, time.UTC).UnixNano())
+	cases := []struct {
+		name string
+		list *blocklist.List
+		// alerts of the first match of each of size+2 sources: the last
+		// two find the table full
+		firstAlerts int
+	}{
+		{"limit 1: untracked matches alert", thresholdList("limit", "by_src", 1, 3600), size + 2},
+		{"every 3rd: untracked matches alert", thresholdList("threshold", "by_src", 3, 3600), 2},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h.t = t
+			h.clearFlows()
+			h.block(c.list)
+			emptyThresholds(t)
+			start := base + uint64(i)*uint64(24*time.Hour)
+			before := h.stats()
+			for s := 1; s <= size+2; s++ {
+				h.runAt(syn(src(s), 1), start+uint64(s))
+			}
+			alerts, _ := h.events()
+			st := h.stats()
+			if len(alerts) != c.firstAlerts {
+				t.Fatalf("%d alerts, want %d", len(alerts), c.firstAlerts)
+			}
+			want(t, "thresholds_full", st.ThresholdsFull-before.ThresholdsFull, 2)
+			want(t, "suppressed", st.AlertsSuppressed-before.AlertsSuppressed, uint64(size+2-c.firstAlerts))
+			want(t, "windows", uint64(windows()), size)
+			for _, a := range alerts[len(alerts)-2:] {
+				if got := netip.AddrFrom4([4]byte(a.Pkt.Src[:4])).String(); got != src(size+1) && got != src(size+2) {
+					t.Errorf("an alert from %s, want the untracked sources last", got)
+				}
+			}
+		})
+	}
+	t.Run("tracked windows count on, ended ones restart in place", func(t *testing.T) {
+		h.t = t
+		h.clearFlows()
+		h.block(thresholdList("limit", "by_src", 1, 3600))
+		emptyThresholds(t)
+		start := base + 10*uint64(24*time.Hour)
+		for s := 1; s <= size; s++ {
+			h.runAt(syn(src(s), 1), start+uint64(s))
+		}
+		h.events()
+		before := h.stats()
+		h.runAt(syn(src(1), 2), start+uint64(time.Second))      // its window holds: suppressed
+		h.runAt(syn(src(size+1), 2), start+uint64(time.Second)) // no room: alerts, counted
+		h.runAt(syn(src(2), 3), start+uint64(3601*time.Second)) // its window ended: restarts in place, alerts
+		h.runAt(syn(src(2), 4), start+uint64(3602*time.Second)) // and holds again
+		alerts, _ := h.events()
+		st := h.stats()
+		want(t, "alerts", uint64(len(alerts)), 2)
+		want(t, "suppressed", st.AlertsSuppressed-before.AlertsSuppressed, 2)
+		want(t, "thresholds_full", st.ThresholdsFull-before.ThresholdsFull, 1)
+		want(t, "windows", uint64(windows()), size)
+	})
 }
 
 func TestHistoryLetters(t *testing.T) {
@@ -253,6 +348,99 @@ func TestCapture(t *testing.T) {
 		if _, frames := readCapture(t, rd); len(frames) != 0 {
 			t.Fatalf("captured %d frames with capture off", len(frames))
 		}
+	})
+}
+
+// The capture budget counts a flow's frame bytes in full: past 4 GiB a
+// direction's 32-bit counter wraps into the flow's extension, and the
+// budget must not start over. 4 GiB cannot be sent here: the flow's
+// counters are set through the map as the kernel leaves them.
+func TestCaptureBudgetPastFourGiB(t *testing.T) {
+	h := newHarness(t, Config{CaptureRingSize: 1 << 20})
+	rd, err := ciliumringbuf.NewReader(h.s.Objects.Capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	benign := frameSpec{v4: &ip4{src: "192.0.2.1", dst: "198.51.100.1", proto: 17}, l4: udpDgram{sport: 5, dport: 53, payload: make([]byte, 400)}}.build()
+	frame := uint64(len(benign))
+	capped := uint8(abi.BpfFlowStateBitsSTATE_CAPTURE_CAPPED)
+	// start runs the flow's first packet (captured) and returns its key,
+	// its entry and the sending side.
+	start := func(t *testing.T, budget uint64) (abi.BpfFlowKey, abi.BpfFlowValue, int) {
+		h.t = t
+		h.clearFlows()
+		if err := h.s.SetCapture(CaptureSettings{Mode: CaptureAll, FlowBytes: budget}); err != nil {
+			t.Fatal(err)
+		}
+		readCapture(t, rd)
+		h.run(benign)
+		if _, frames := readCapture(t, rd); len(frames) != 1 {
+			t.Fatalf("captured %d frames of the first packet, want 1", len(frames))
+		}
+		k, e := h.onlyFlow()
+		side := 0
+		if e.Dir[1].Packets > 0 {
+			side = 1
+		}
+		return k, e.BpfFlowValue, side
+	}
+	put := func(t *testing.T, k abi.BpfFlowKey, v abi.BpfFlowValue) {
+		ck := abi.FlowKeyV4(&k)
+		if err := h.s.Objects.FlowsV4.Update(&ck, &v, ebpf.UpdateExist); err != nil {
+			t.Fatalf("writing the flow's counters: %v", err)
+		}
+	}
+	// run sends n more packets and returns how many were captured and
+	// how many capped.
+	run := func(t *testing.T, n int) (captured, cappedN uint64) {
+		before := h.stats()
+		for i := 0; i < n; i++ {
+			h.run(benign)
+		}
+		_, frames := readCapture(t, rd)
+		st := h.stats()
+		want(t, "capture_packets", st.CapturePackets-before.CapturePackets, uint64(len(frames)))
+		return uint64(len(frames)), st.CaptureCapped - before.CaptureCapped
+	}
+
+	t.Run("the counter wraps after the budget is spent", func(t *testing.T) {
+		budget := 10 * frame
+		k, v, side := start(t, budget)
+		// One packet short of the wrap: the next is over budget, the one
+		// after wraps the counter (the kernel carries into the extension).
+		v.Dir[side].FrameBytes = uint32(1<<32 - frame - 1)
+		put(t, k, v)
+		captured, cappedN := run(t, 6)
+		want(t, "captured after the budget", captured, 0)
+		want(t, "capture_capped", cappedN, 6)
+		_, e := h.onlyFlow()
+		want(t, "capture-capped mark", uint64(e.State&capped), uint64(capped))
+		if e.x == nil {
+			t.Fatal("the wrap made no extension")
+		}
+		want(t, "frame bytes high word", uint64(e.x.Dir[side].FrameBytesHi), 1)
+		want(t, "frame bytes", e.dir[side].FrameBytes, 1<<32-frame-1+6*frame)
+	})
+	t.Run("a budget past 4 GiB counts the wrapped part", func(t *testing.T) {
+		budget := 1<<32 + 3*frame
+		k, v, side := start(t, budget)
+		// 4 GiB went by: the counter wrapped once into the extension.
+		var x abi.BpfFlowExtra
+		x.Dir[side].FrameBytesHi = 1
+		ek := abi.BpfFlowExtraKey{Key: k, FirstSeenNs: v.FirstSeenNs}
+		if err := h.s.Objects.FlowExtras.Update(&ek, &x, ebpf.UpdateNoExist); err != nil {
+			t.Fatalf("writing the flow's extension: %v", err)
+		}
+		v.State |= uint8(abi.BpfFlowStateBitsSTATE_EXTRA)
+		put(t, k, v)
+		// 4 GiB + 2, 3 frames are within the budget; + 4, 5 are not.
+		captured, cappedN := run(t, 4)
+		want(t, "captured within the budget", captured, 2)
+		want(t, "capture_capped", cappedN, 2)
+		_, e := h.onlyFlow()
+		want(t, "capture-capped mark", uint64(e.State&capped), uint64(capped))
+		want(t, "frame bytes", e.dir[side].FrameBytes, 1<<32+5*frame)
 	})
 }
 

@@ -34,6 +34,10 @@ type Config struct {
 	FlowTableSize, FlowTableSizeV6 uint32
 	// FlowExtraSize caps the flow extensions (0: a quarter of the tables).
 	FlowExtraSize uint32
+	// ThresholdTableSize is how many threshold windows (rule and tracked
+	// address) the kernel keeps (0: DefaultThresholds). A match that finds
+	// the table full alerts untracked, counted in thresholds_full.
+	ThresholdTableSize uint32
 	// RingSize is the event ring in bytes (a power of two, at least a page).
 	RingSize uint32
 	// CaptureRingSize is the capture ring in bytes; 0 leaves one page,
@@ -87,6 +91,9 @@ const (
 	MinFlows = 1 << 12
 	// DefaultZones is how many VLAN stacks (and tunnels) can be told apart.
 	DefaultZones = 65536
+	// DefaultThresholds is how many threshold windows the kernel keeps:
+	// preallocated, about 90 bytes each (6 MB).
+	DefaultThresholds = 65536
 )
 
 // Kernel memory of one flow table entry, all in: the hash map's 48-byte
@@ -135,6 +142,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.RingSize == 0 {
 		out.RingSize = DefaultRingSize
+	}
+	if out.ThresholdTableSize == 0 {
+		out.ThresholdTableSize = DefaultThresholds
 	}
 	return out
 }
@@ -292,6 +302,7 @@ func configureSpec(spec *ebpf.CollectionSpec, cfg Config) error {
 	}
 	spec.Maps["flow_extras"].MaxEntries = cfg.FlowExtraSize
 	spec.Maps["zones"].MaxEntries = DefaultZones
+	spec.Maps["thresholds"].MaxEntries = cfg.ThresholdTableSize
 	spec.Maps["rules"].MaxEntries = RulesMapEntries // bpf/maps.h says 65536: one generation's worth
 	if cfg.RingSize&(cfg.RingSize-1) != 0 || cfg.RingSize < uint32(os.Getpagesize()) {
 		return fmt.Errorf("ring size %d: must be a power of two and at least %d bytes", cfg.RingSize, os.Getpagesize())

@@ -7,8 +7,9 @@ import (
 )
 
 // refMatcher decides alerts as the kernel does: an exact entry beats a
-// prefix, the longest prefix wins, the first rule listing an address for
-// an end of the packet wins, and the destination is checked first.
+// prefix unless its rule refuses the packet's other address, the longest
+// prefix wins, the first rule listing an address for an end of the packet
+// wins, and the destination is checked first.
 type refMatcher struct {
 	list     *blocklist.List
 	exact    map[netip.Addr]refEntry
@@ -46,21 +47,27 @@ func refMerge(e refEntry, dir blocklist.Direction, id int) refEntry {
 	return e
 }
 
-func (m *refMatcher) lookup(a netip.Addr) refEntry {
-	e := m.exact[a]
+// lookup returns the exact entry and the longest prefix listing a.
+func (m *refMatcher) lookup(a netip.Addr) (exact, prefix refEntry) {
+	exact = m.exact[a]
 	for bits := a.BitLen(); bits >= 0; bits-- {
 		p, _ := a.Prefix(bits)
 		if pe, ok := m.prefixes[p]; ok {
-			if e.asSrc == 0 {
-				e.asSrc = pe.asSrc
-			}
-			if e.asDst == 0 {
-				e.asDst = pe.asDst
-			}
-			break
+			return exact, pe
 		}
 	}
-	return e
+	return exact, refEntry{}
+}
+
+// pick is the first of the exact rule and the prefix rule (0: none) that
+// accepts other.
+func (m *refMatcher) pick(exact, prefix int, other netip.Addr) int {
+	for _, rule := range []int{exact, prefix} {
+		if rule != 0 && m.otherOK(rule, other) {
+			return rule
+		}
+	}
+	return 0
 }
 
 func (m *refMatcher) otherOK(rule int, other netip.Addr) bool {
@@ -90,12 +97,13 @@ func (m *refMatcher) Alert(r refResult) (rule int, listed string, ok bool) {
 	if r.Verdict != refIP {
 		return 0, "", false
 	}
-	src, dst := m.lookup(r.Src), m.lookup(r.Dst)
-	if dst.asDst != 0 && m.otherOK(dst.asDst, r.Src) {
-		return dst.asDst - 1, "dst", true
+	dstExact, dstPrefix := m.lookup(r.Dst)
+	if rule := m.pick(dstExact.asDst, dstPrefix.asDst, r.Src); rule != 0 {
+		return rule - 1, "dst", true
 	}
-	if src.asSrc != 0 && m.otherOK(src.asSrc, r.Dst) {
-		return src.asSrc - 1, "src", true
+	srcExact, srcPrefix := m.lookup(r.Src)
+	if rule := m.pick(srcExact.asSrc, srcPrefix.asSrc, r.Dst); rule != 0 {
+		return rule - 1, "src", true
 	}
 	return 0, "", false
 }

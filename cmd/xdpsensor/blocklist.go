@@ -104,6 +104,9 @@ func newBlocklistLoad(g *globalFlags) *cobra.Command {
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "loaded generation %d: %d rules, %d IPv4 and %d IPv6 addresses, %d IPv4 and %d IPv6 prefixes in %v\n",
 					st.Generation, st.Rules, st.ExactV4, st.ExactV6, st.PrefixV4, st.PrefixV6, time.Since(start).Round(time.Millisecond))
+				if st.ThresholdsDropped > 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%d threshold windows not carried over to the new rules (thresholds table full): those rules count afresh\n", st.ThresholdsDropped)
+				}
 				return nil
 			})
 		},
@@ -392,15 +395,28 @@ func newBlocklistCheck(g *globalFlags) *cobra.Command {
 					return err
 				}
 				if !asJSON {
-					eff := snap.Effective(a)
-					describe := func(id uint32) string {
-						if id == 0 {
-							return "no alert"
-						}
+					exact, prefix := snap.Candidates(a)
+					name := func(id uint32) string {
 						r := snap.Rules[id]
 						return fmt.Sprintf("[%d:%d:%d] %s", r.Gid, r.Sid, r.Rev, abi.CString(r.Msg[:]))
 					}
-					fmt.Fprintf(out, "kernel decision: %s as destination -> %s; as source -> %s\n", a, describe(eff.RuleAsDst), describe(eff.RuleAsSrc))
+					// The exact entry's rule, unless its constraint on the
+					// other address refuses it: then the prefix's.
+					describe := func(exact, prefix uint32) string {
+						if exact == 0 && prefix == 0 {
+							return "no alert"
+						}
+						if exact == 0 {
+							return name(prefix)
+						}
+						other := otherNetName(snap.Rules[exact].OtherNet)
+						if other == "" || prefix == 0 || prefix == exact {
+							return name(exact)
+						}
+						return fmt.Sprintf("%s when the other address is in %s, else %s", name(exact), other, name(prefix))
+					}
+					fmt.Fprintf(out, "kernel decision: %s as destination -> %s; as source -> %s\n", a,
+						describe(exact.RuleAsDst, prefix.RuleAsDst), describe(exact.RuleAsSrc, prefix.RuleAsSrc))
 				}
 				return nil
 			})
@@ -408,6 +424,18 @@ func newBlocklistCheck(g *globalFlags) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per matching entry")
 	return cmd
+}
+
+// otherNetName names a rule's constraint on the packet's other address,
+// "" for none.
+func otherNetName(n uint8) string {
+	switch abi.BpfRuleOtherNet(n) {
+	case abi.BpfRuleOtherNetNET_HOME:
+		return "$HOME_NET"
+	case abi.BpfRuleOtherNetNET_EXTERNAL:
+		return "$EXTERNAL_NET"
+	}
+	return ""
 }
 
 // errNotListed makes `check` exit non-zero for scripts, without a message.

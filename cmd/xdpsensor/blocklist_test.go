@@ -117,3 +117,24 @@ func TestBlocklistCommandErrors(t *testing.T) {
 		t.Fatalf("no sensor: %v", err)
 	}
 }
+
+// check names the rule the kernel falls back on when the exact entry's
+// rule refuses the packet's other address.
+func TestBlocklistCheckNamesTheFallbackRule(t *testing.T) {
+	pin := pinnedSensor(t)
+	rules := filepath.Join(t.TempDir(), "overlap.rules")
+	os.WriteFile(rules, []byte(`alert ip $HOME_NET any -> [203.0.113.66] any (msg:"exact home"; sid:20; rev:1;)
+alert ip any any -> [203.0.113.0/24] any (msg:"covering range"; sid:21; rev:1;)
+`), 0o644)
+	if out, err := runCLI(t, "blocklist", "load", "--pin-dir", pin, rules); err != nil {
+		t.Fatalf("load: %v %q", err, out)
+	}
+	out, err := runCLI(t, "blocklist", "check", "--pin-dir", pin, "203.0.113.66")
+	if err != nil || !strings.Contains(out, "kernel decision: 203.0.113.66 as destination -> [1:20:1] exact home when the other address is in $HOME_NET, else [1:21:1] covering range; as source -> no alert\n") {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "blocklist", "check", "--pin-dir", pin, "203.0.113.9")
+	if err != nil || !strings.Contains(out, "kernel decision: 203.0.113.9 as destination -> [1:21:1] covering range; as source -> no alert\n") {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+}

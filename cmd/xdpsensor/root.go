@@ -83,6 +83,7 @@ type sensorFlags struct {
 	flowTimeout      time.Duration
 	flowTableSize    uint32
 	flowTableMemory  string
+	thresholdTable   uint32
 	emergencyTimeout time.Duration
 	alertEveryPacket bool
 	statsInterval    time.Duration
@@ -124,6 +125,7 @@ func (f *sensorFlags) register(cmd *cobra.Command, defaultOut string) {
 	fl.DurationVar(&f.flowTimeout, "flow-timeout", flowtable.DefaultTimeout, "write a flow's record after this long idle")
 	fl.Uint32Var(&f.flowTableSize, "flow-table-size", 0, "IPv4 flows the kernel table holds (0: sized to a sixteenth of memory, at most 1048576); the IPv6 table holds a quarter as many")
 	fl.StringVar(&f.flowTableMemory, "flow-table-memory", "", "size the flow tables to this much kernel memory instead (e.g. 512M)")
+	fl.Uint32Var(&f.thresholdTable, "threshold-table-size", loader.DefaultThresholds, "threshold windows (rule and tracked address) the kernel keeps; a match that finds the table full alerts untracked, counted as thresholds_full")
 	fl.DurationVar(&f.emergencyTimeout, "emergency-timeout", flowtable.DefaultEmergencyTimeout, "idle timeout while the flow tables are 90% full, until they drain below 70%")
 	fl.BoolVar(&f.alertEveryPacket, "alert-every-packet", false, "alert on every matching packet (Snort 2) instead of each flow direction's first (Suricata's IP-only rules)")
 	fl.DurationVar(&f.statsInterval, "stats-interval", time.Minute, "write a stats event (and log losses) this often; 0: at the end only")
@@ -208,5 +210,6 @@ func (f *sensorFlags) config(log *slog.Logger) (pipeline.Config, error) {
 		RingSize:         f.ringSize,
 		Logger:           log,
 	}
+	cfg.ThresholdTableSize = f.thresholdTable
 	return cfg, f.nats.apply(&cfg)
 }

@@ -351,13 +351,14 @@ const (
 type BpfFlowStateBits uint32
 
 const (
-	BpfFlowStateBitsSTATE_FIN_LO       BpfFlowStateBits = 1
-	BpfFlowStateBitsSTATE_FIN_HI       BpfFlowStateBits = 2
-	BpfFlowStateBitsSTATE_RST_LO       BpfFlowStateBits = 4
-	BpfFlowStateBitsSTATE_RST_HI       BpfFlowStateBits = 8
-	BpfFlowStateBitsSTATE_CLOSED       BpfFlowStateBits = 16
-	BpfFlowStateBitsSTATE_INITIATOR_HI BpfFlowStateBits = 32
-	BpfFlowStateBitsSTATE_EXTRA        BpfFlowStateBits = 64
+	BpfFlowStateBitsSTATE_FIN_LO         BpfFlowStateBits = 1
+	BpfFlowStateBitsSTATE_FIN_HI         BpfFlowStateBits = 2
+	BpfFlowStateBitsSTATE_RST_LO         BpfFlowStateBits = 4
+	BpfFlowStateBitsSTATE_RST_HI         BpfFlowStateBits = 8
+	BpfFlowStateBitsSTATE_CLOSED         BpfFlowStateBits = 16
+	BpfFlowStateBitsSTATE_INITIATOR_HI   BpfFlowStateBits = 32
+	BpfFlowStateBitsSTATE_EXTRA          BpfFlowStateBits = 64
+	BpfFlowStateBitsSTATE_CAPTURE_CAPPED BpfFlowStateBits = 128
 )
 
 type BpfFlowValue struct {
@@ -567,6 +568,7 @@ type BpfSensorStats struct {
 	Alerts            uint64
 	AlertsSuppressed  uint64
 	AlertsLost        uint64
+	ThresholdsFull    uint64
 	FlowsNew          uint64
 	FlowsNewV6        uint64
 	FlowsReused       uint64

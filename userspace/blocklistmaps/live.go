@@ -154,33 +154,40 @@ func (s *Snapshot) Matches(addr netip.Addr) []LiveEntry {
 	return out
 }
 
-// Effective is what the kernel decides for addr: exact entry first, then
-// the longest prefix, per end of the packet.
+// Effective is what the kernel decides for addr when each rule accepts
+// the packet's other address: exact entry first, then the longest prefix,
+// per end of the packet. A rule whose $HOME_NET/$EXTERNAL_NET constraint
+// refuses the other address gives way to the next (Candidates).
 func (s *Snapshot) Effective(addr netip.Addr) abi.BpfBlocklistEntry {
-	var exact, longest *LiveEntry
+	exact, prefix := s.Candidates(addr)
+	out := exact
+	if out.RuleAsSrc == 0 {
+		out.RuleAsSrc = prefix.RuleAsSrc
+	}
+	if out.RuleAsDst == 0 {
+		out.RuleAsDst = prefix.RuleAsDst
+	}
+	return out
+}
+
+// Candidates are the rules the kernel weighs for addr, per end of the
+// packet: the exact entry's and the longest prefix's (zero when none).
+func (s *Snapshot) Candidates(addr netip.Addr) (exact, prefix abi.BpfBlocklistEntry) {
+	var longest *LiveEntry
 	for i, e := range s.Entries {
 		if !e.Prefix.Contains(addr) {
 			continue
 		}
 		if e.Prefix.Bits() == addr.BitLen() {
-			exact = &s.Entries[i]
+			exact = abi.BpfBlocklistEntry{RuleAsSrc: e.RuleAsSrc, RuleAsDst: e.RuleAsDst}
 		} else if longest == nil || e.Prefix.Bits() > longest.Prefix.Bits() {
 			longest = &s.Entries[i]
 		}
 	}
-	var out abi.BpfBlocklistEntry
-	for _, e := range []*LiveEntry{exact, longest} {
-		if e == nil {
-			continue
-		}
-		if out.RuleAsSrc == 0 {
-			out.RuleAsSrc = e.RuleAsSrc
-		}
-		if out.RuleAsDst == 0 {
-			out.RuleAsDst = e.RuleAsDst
-		}
+	if longest != nil {
+		prefix = abi.BpfBlocklistEntry{RuleAsSrc: longest.RuleAsSrc, RuleAsDst: longest.RuleAsDst}
 	}
-	return out
+	return exact, prefix
 }
 
 // AddOptions describe a manually listed address.

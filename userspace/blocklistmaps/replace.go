@@ -78,6 +78,10 @@ type InstallStats struct {
 	Rules                                int
 	ExactV4, ExactV6, PrefixV4, PrefixV6 int
 	Took                                 time.Duration
+	// ThresholdsDropped are threshold windows of unchanged rules that the
+	// full thresholds table could not carry over: those rules count
+	// afresh for those addresses.
+	ThresholdsDropped int
 }
 
 // slotImage is one slot's worth of kernel entries, built before any map is
@@ -141,7 +145,8 @@ func (b *Blocklist) Replace(list *blocklist.List) (InstallStats, error) {
 	if err := b.writeRules(img.rules); err != nil {
 		return InstallStats{}, err
 	}
-	if err := b.carryThresholds(cfg.Generation&1, img.rules); err != nil {
+	thresholdsDropped, err := b.carryThresholds(cfg.Generation&1, img.rules)
+	if err != nil {
 		return InstallStats{}, err
 	}
 	// The maps of the idle slot are independent: fill them side by side.
@@ -230,6 +235,8 @@ func (b *Blocklist) Replace(list *blocklist.List) (InstallStats, error) {
 		PrefixV4:   img.prefixV4.len(),
 		PrefixV6:   img.prefixV6.len(),
 		Took:       time.Since(start),
+
+		ThresholdsDropped: thresholdsDropped,
 	}, nil
 }
 

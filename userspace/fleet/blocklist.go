@@ -337,6 +337,10 @@ func (w *watcher) install(ctx context.Context, kv jetstream.KeyValue, e jetstrea
 		"exact_v4", st.ExactV4, "exact_v6", st.ExactV6, "prefix_v4", st.PrefixV4, "prefix_v6", st.PrefixV6,
 		"files", strings.Join(names, ","), "published", m.Published.Format(time.RFC3339), "publisher", m.Publisher,
 		"took", time.Since(start).Round(time.Microsecond))
+	if st.ThresholdsDropped > 0 {
+		w.p.log.Warn("fleet blocklist: threshold windows not carried over to the new rules (thresholds table full): those rules count afresh",
+			"windows", st.ThresholdsDropped)
+	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

@@ -98,6 +98,7 @@ var kernelNames = map[string]struct{ name, help string }{
 	"alerts":             {"alerts_total", "Alert events the kernel emitted to the event ring."},
 	"alerts_suppressed":  {"alerts_suppressed_total", "Matches a rule's threshold held back."},
 	"alerts_lost":        {"alerts_lost_total", "Alerts the event ring had no room for (the direction's next packet tries again)."},
+	"thresholds_full":    {"thresholds_full_total", "Matches whose threshold window the full thresholds table could not take: alerted, not held to their threshold."},
 	"flows_new":          {"flows_created_total", "Flows the kernel created in its flow table."},
 	"flows_closed":       {"flows_closed_total", "Flow close hints (FIN/FIN or RST) the kernel emitted."},
 	"flows_new_v6":       {"flows_created_ipv6_total", "Of the flows created, those in the IPv6 table."},

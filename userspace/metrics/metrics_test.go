@@ -221,6 +221,9 @@ xdpsensor_alerts_suppressed_total 0
 # HELP xdpsensor_alerts_lost_total Alerts the event ring had no room for (the direction's next packet tries again).
 # TYPE xdpsensor_alerts_lost_total counter
 xdpsensor_alerts_lost_total 0
+# HELP xdpsensor_thresholds_full_total Matches whose threshold window the full thresholds table could not take: alerted, not held to their threshold.
+# TYPE xdpsensor_thresholds_full_total counter
+xdpsensor_thresholds_full_total 0
 # HELP xdpsensor_lost_events_total Event ring reservations that failed: alerts, flow records and close hints (each also counted by its own name but close hints, which lose nothing).
 # TYPE xdpsensor_lost_events_total counter
 xdpsensor_lost_events_total 0

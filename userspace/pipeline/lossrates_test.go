@@ -42,7 +42,7 @@ func TestLogLossRates(t *testing.T) {
 	if !LogLossRates(log, cur, LossSnapshot{At: cur.At.Add(time.Minute), Counters: cur.Counters}) || buf.Len() != 0 {
 		t.Errorf("a quiet minute logged %q", buf.String())
 	}
-	for name, want := range map[string]bool{"alerts_lost": true, "lost_events": false, "capture_lost": true, "flows_merged": true, "export_late_packets": true,
+	for name, want := range map[string]bool{"alerts_lost": true, "thresholds_full": true, "alerts_suppressed": false, "lost_events": false, "capture_lost": true, "flows_merged": true, "export_late_packets": true,
 		"output_write_errors": true, "output_records_lost": true, "pcap_frames_lost": true, "flow_records_lost": true,
 		"alerts": false, "pcap_frames_written": false, "capture_packets": false} {
 		if isLossCounter(name) != want {

@@ -101,7 +101,15 @@ type Pipeline struct {
 	lastStats time.Time
 	// lastLoss is the loss counters the last loss report was made from.
 	lastLoss LossSnapshot
+	// thresholdsSwept is the packet time ended threshold windows were
+	// last removed at.
+	thresholdsSwept uint64
 }
+
+// thresholdSweepPeriod is how often, in packet time, ended threshold
+// windows are removed: the kernel never evicts one, and a full table
+// leaves new windows untracked (thresholds_full).
+const thresholdSweepPeriod = 10 * time.Second
 
 // New prepares a pipeline over a loaded sensor.
 func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, error) {
@@ -210,6 +218,7 @@ func (p *Pipeline) loop(ctx context.Context, src Source) error {
 		if err := p.tracker.Tick(p.now); err != nil {
 			return err
 		}
+		p.expireThresholds()
 		if err := p.flush(); err != nil {
 			return err
 		}
@@ -365,6 +374,18 @@ func (p *Pipeline) daemonStats() abi.BpfDaemonStats {
 		}
 	}
 	return d
+}
+
+// expireThresholds removes the threshold windows that ended, once every
+// thresholdSweepPeriod of packet time.
+func (p *Pipeline) expireThresholds() {
+	if p.sensor == nil || p.now < p.thresholdsSwept+uint64(thresholdSweepPeriod) {
+		return
+	}
+	p.thresholdsSwept = p.now
+	if _, err := blocklistmaps.ExpireThresholds(p.sensor.Maps(), p.now); err != nil {
+		p.log.Warn("removing ended threshold windows", "err", err)
+	}
 }
 
 // publish writes the daemon's counters where stats and metrics read them.

@@ -55,11 +55,14 @@ type Config struct {
 	EVECompressIPv6 bool
 	// ZeekJSON writes the Zeek logs as JSON lines, as Zeek does with
 	// LogAscii::use_json=T, instead of TSV.
-	ZeekJSON         bool
-	FlowTimeout      time.Duration
-	FlowTableSize    uint32 // IPv4 flows, 0: from memory (loader.FlowTables)
-	FlowTableSizeV6  uint32 // IPv6 flows, 0: a quarter of FlowTableSize
-	EmergencyTimeout time.Duration
+	ZeekJSON        bool
+	FlowTimeout     time.Duration
+	FlowTableSize   uint32 // IPv4 flows, 0: from memory (loader.FlowTables)
+	FlowTableSizeV6 uint32 // IPv6 flows, 0: a quarter of FlowTableSize
+	// ThresholdTableSize is how many threshold windows the kernel keeps
+	// (0: loader.DefaultThresholds).
+	ThresholdTableSize uint32
+	EmergencyTimeout   time.Duration
 	// AlertEveryPacket alerts on every matching packet (Snort 2) rather
 	// than each flow direction's first (Suricata's IP-only rules).
 	AlertEveryPacket bool
@@ -268,12 +271,13 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 		}
 	}()
 	s, err := loader.Load(loader.Config{
-		FlowTableSize:   cfg.FlowTableSize,
-		FlowTableSizeV6: cfg.FlowTableSizeV6,
-		RingSize:        cfg.RingSize,
-		CaptureRingSize: cfg.Capture.RingSize,
-		ReplayClock:     true,
-		Frags:           true, // captures hold jumbo and GRO-merged frames
+		FlowTableSize:      cfg.FlowTableSize,
+		FlowTableSizeV6:    cfg.FlowTableSizeV6,
+		ThresholdTableSize: cfg.ThresholdTableSize,
+		RingSize:           cfg.RingSize,
+		CaptureRingSize:    cfg.Capture.RingSize,
+		ReplayClock:        true,
+		Frags:              true, // captures hold jumbo and GRO-merged frames
 		// Batched replay runs frames in live-frames mode, where a passed
 		// frame would enter this namespace's stack: drop them, as on a
 		// monitor port (the verdict is all this changes).
@@ -412,12 +416,13 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	fresh := statErr != nil // no sensor pinned here before this run
 	cfg.Capture = cfg.Capture.withDefaults()
 	s, err := loader.Load(loader.Config{
-		PinDir:          pinDir,
-		FlowTableSize:   cfg.FlowTableSize,
-		FlowTableSizeV6: cfg.FlowTableSizeV6,
-		RingSize:        cfg.RingSize,
-		MonitorPort:     cfg.MonitorPort,
-		Frags:           cfg.Frags,
+		PinDir:             pinDir,
+		FlowTableSize:      cfg.FlowTableSize,
+		FlowTableSizeV6:    cfg.FlowTableSizeV6,
+		ThresholdTableSize: cfg.ThresholdTableSize,
+		RingSize:           cfg.RingSize,
+		MonitorPort:        cfg.MonitorPort,
+		Frags:              cfg.Frags,
 
 		CaptureRingSize:     cfg.Capture.RingSize,
 		ReplaceIncompatible: true,
@@ -453,6 +458,9 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 		prep.log.Info("blocklist installed", "generation", sum.Blocklist.Generation, "rules", sum.Blocklist.Rules,
 			"exact_v4", sum.Blocklist.ExactV4, "exact_v6", sum.Blocklist.ExactV6,
 			"prefix_v4", sum.Blocklist.PrefixV4, "prefix_v6", sum.Blocklist.PrefixV6, "took", sum.Blocklist.Took)
+		if n := sum.Blocklist.ThresholdsDropped; n > 0 {
+			prep.log.Warn("threshold windows not carried over to the new rules (thresholds table full): those rules count afresh", "windows", n)
+		}
 	}
 	sinks, err := openOutputs(&cfg.Config, prep.localNets())
 	if err != nil {

@@ -45,6 +45,7 @@ var lossReasons = []struct{ counter, what string }{
 	{"capture_lost_upgrade", "unread captured frames of a pinned capture ring replaced at start-up"},
 	{"flow_records_lost", "flow records (event ring full)"},
 	{"alerts_lost", "alerts (event ring full)"},
+	{"thresholds_full", "matches alerted without their threshold (thresholds table full)"},
 	{"flows_merged", "new connections kept in the old flow (event ring full)"},
 	{"capture_lost", "captured frames (capture ring full)"},
 	{"pcap_frames_lost", "captured frames the pcap ring could not write"},
