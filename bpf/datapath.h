@@ -288,6 +288,30 @@ __noinline int DP(account)(DP_CTX *ctx, struct flow_value *f, struct dp_state *s
 	return track_close(f, &s->pkt, s->side & 1);
 }
 
+/* Match a packet on its own addresses, with no flow's once-per-direction
+ * inspection: every such packet is judged (thresholds apply). Leaves the
+ * packet's key, side and decision in s. Returns the listed bits. */
+__noinline int DP(inspect_alone)(DP_CTX *ctx, struct dp_state *s)
+{
+	__u32 zero = 0;
+	if (!ctx || !s)
+		return 0;
+	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	if (!st)
+		return 0;
+	struct alert_info ai = {.now = s->now, .generation = s->gen};
+	s->side = make_flow_key(&s->key, &s->pkt, s->zone);
+	decide_match(&s->md, &s->key, s->gen);
+	ai.side = s->side;
+	ai.rule_id = packet_rule(&s->md, s->side, &ai.listed);
+	/* Without ring room the threshold takes its count back, as for a
+	 * flow's alert: the next matching packet is judged as this one. */
+	int fires = rule_fires(st, &s->pkt, ai.rule_id, s->now);
+	if (fires && !DP(emit_alert)(ctx, &s->pkt, &s->key, &ai, &s->tun) && fires == THRESHOLD_COUNTED)
+		threshold_refund((struct tracked_addrs *)&s->pkt, s->pkt.family, ai.rule_id);
+	return s->md.listed;
+}
+
 /* An ICMP error is counted in the flow it quotes, where Suricata counts
  * it, when that flow is in the table; it travels back toward the quoted
  * packet's sender. Returns 0 when there is no such flow. */
@@ -312,34 +336,36 @@ __noinline int DP(count_quoted)(DP_CTX *ctx, struct dp_state *s)
 	refresh_match(f, s);
 	touch(&s->key, f, s->now);
 	count_volume(&s->key, f, s->side & 1, pkt, s->frame_len);
-	DP(inspect)(ctx, f, s, LAYER_INNER);
+	/* From the quoted packet's destination, the error is that end
+	 * answering: the flow's listing applies. From a third party (a
+	 * router on the path), neither of its addresses is the flow's, so
+	 * it is matched on its own addresses, as Suricata's IP-only rules
+	 * see the packet: a listed flow must not make the router look
+	 * listed. */
+	int third_party = __builtin_memcmp(pkt->src, pkt->q_dst, 16) != 0;
+	if (!third_party)
+		DP(inspect)(ctx, f, s, LAYER_INNER);
 	if (pkt->tunneled)
 		DP(inspect)(ctx, f, s, LAYER_OUTER);
 	DP(maybe_capture)(ctx, cfg, st, f, s);
+	if (third_party) {
+		st->icmp_errors_third_party++;
+		DP(inspect_alone)(ctx, s);
+	}
 	return 1;
 }
 
 /* Fragments after the first whose first piece was not seen carry no ports
  * and join no flow: they are matched on addresses alone, every time. */
-static __always_inline void DP(handle_fragment)(DP_CTX *ctx, struct sensor_stats *st,
-					    struct sensor_config *cfg, struct dp_state *s)
+static __always_inline void DP(handle_fragment)(DP_CTX *ctx, struct sensor_config *cfg,
+					    struct dp_state *s)
 {
-	struct alert_info ai = {.now = s->now, .generation = s->gen};
-	__u8 side = make_flow_key(&s->key, &s->pkt, s->zone);
-
-	decide_match(&s->md, &s->key, s->gen);
+	DP(inspect_alone)(ctx, s);
 	__u8 mode = cfg->capture_mode;
 	if (mode == CAPTURE_ALL || (mode == CAPTURE_LISTED && s->md.listed)) {
-		struct capture_args ca = {.now = s->now, .snaplen = cfg->capture_snaplen, .listed = s->md.listed, .side = side};
+		struct capture_args ca = {.now = s->now, .snaplen = cfg->capture_snaplen, .listed = s->md.listed, .side = s->side};
 		DP(capture_frame)(ctx, &s->key, &ca);
 	}
-	ai.side = side;
-	ai.rule_id = packet_rule(&s->md, side, &ai.listed);
-	/* Without ring room the threshold takes its count back, as for a
-	 * flow's alert: the next matching fragment is judged as this one. */
-	int fires = rule_fires(st, &s->pkt, ai.rule_id, s->now);
-	if (fires && !DP(emit_alert)(ctx, &s->pkt, &s->key, &ai, &s->tun) && fires == THRESHOLD_COUNTED)
-		threshold_refund((struct tracked_addrs *)&s->pkt, s->pkt.family, ai.rule_id);
 }
 
 /* The IP header at off (h_proto its ethertype, network order) and what
@@ -556,7 +582,7 @@ static __always_inline int DP(process)(DP_CTX *ctx)
 		st->fragments++;
 		if (!frag_find(s)) {
 			st->fragments_orphaned++;
-			DP(handle_fragment)(ctx, st, cfg, s);
+			DP(handle_fragment)(ctx, cfg, s);
 			return DP_VERDICT;
 		}
 		st->fragments_joined++; /* taken back below if its flow has ended */
@@ -572,7 +598,7 @@ static __always_inline int DP(process)(DP_CTX *ctx)
 		/* The first fragment's flow has ended. */
 		st->fragments_joined--;
 		st->fragments_orphaned++;
-		DP(handle_fragment)(ctx, st, cfg, s);
+		DP(handle_fragment)(ctx, cfg, s);
 		return DP_VERDICT;
 	}
 	if (f && (f->state & STATE_CLOSED) && pure_syn(&s->pkt)) {

@@ -540,6 +540,7 @@ struct sensor_stats {
 	__u64 flow_extra_full;   /* extension entries that could not be made: counters saturated instead */
 	__u64 zones_full;        /* packets whose zone could not be interned (ZONE_OVERFLOW) */
 	__u64 icmp_errors_quoted; /* ICMP errors counted in the flow they quote */
+	__u64 icmp_errors_third_party; /* of those, from neither end of the flow (a router): matched on their own addresses */
 	__u64 lost_events;       /* event ring reservations that failed */
 	__u64 capture_packets;   /* frames handed to the capture ring */
 	__u64 capture_bytes;
