@@ -154,22 +154,6 @@ func (s *Snapshot) Matches(addr netip.Addr) []LiveEntry {
 	return out
 }
 
-// Effective is what the kernel decides for addr when each rule accepts
-// the packet's other address: exact entry first, then the longest prefix,
-// per end of the packet. A rule whose $HOME_NET/$EXTERNAL_NET constraint
-// refuses the other address gives way to the next (Candidates).
-func (s *Snapshot) Effective(addr netip.Addr) abi.BpfBlocklistEntry {
-	exact, prefix := s.Candidates(addr)
-	out := exact
-	if out.RuleAsSrc == 0 {
-		out.RuleAsSrc = prefix.RuleAsSrc
-	}
-	if out.RuleAsDst == 0 {
-		out.RuleAsDst = prefix.RuleAsDst
-	}
-	return out
-}
-
 // Candidates are the rules the kernel weighs for addr, per end of the
 // packet: the exact entry's and the longest prefix's (zero when none).
 func (s *Snapshot) Candidates(addr netip.Addr) (exact, prefix abi.BpfBlocklistEntry) {
