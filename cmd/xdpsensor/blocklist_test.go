@@ -3,12 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 )
 
 // pinnedSensor loads a sensor pinned under a unique directory, as `run`
@@ -136,5 +138,55 @@ alert ip any any -> [203.0.113.0/24] any (msg:"covering range"; sid:21; rev:1;)
 	out, err = runCLI(t, "blocklist", "check", "--pin-dir", pin, "203.0.113.9")
 	if err != nil || !strings.Contains(out, "kernel decision: 203.0.113.9 as destination -> [1:21:1] covering range; as source -> no alert\n") {
 		t.Fatalf("check: %v\n%s", err, out)
+	}
+}
+
+// check --other gives the kernel's decision for a flow between the two
+// addresses, with the running sensor's net variables, in text and JSON:
+// the exact entry's rule refused gives way to the covering prefix's, both
+// refused give no alert.
+func TestBlocklistCheckOther(t *testing.T) {
+	pin := pinnedSensor(t)
+	rules := filepath.Join(t.TempDir(), "overlap.rules")
+	os.WriteFile(rules, []byte(`alert ip $HOME_NET any -> [203.0.113.66] any (msg:"exact home"; sid:20; rev:1;)
+alert ip $EXTERNAL_NET any -> [203.0.113.0/24] any (msg:"covering range, external"; sid:21; rev:1;)
+`), 0o644)
+	if out, err := runCLI(t, "blocklist", "load", "--pin-dir", pin, rules); err != nil {
+		t.Fatalf("load: %v %q", err, out)
+	}
+	maps, err := loader.OpenPinned(pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer maps.Close()
+	if err := blocklistmaps.SetNetVars(maps, blocklistmaps.NetVars{Home: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")},
+		External: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ other, want string }{
+		{"198.51.100.5", "as destination -> [1:21:1] covering range, external; as source -> no alert"}, // exact refused
+		{"192.0.2.10", "as destination -> [1:20:1] exact home; as source -> no alert"},
+		{"100.64.0.1", "as destination -> no alert; as source -> no alert"}, // both refused
+	} {
+		out, err := runCLI(t, "blocklist", "check", "--pin-dir", pin, "203.0.113.66", "--other", c.other)
+		want := "kernel decision: 203.0.113.66 with " + c.other + " as the other address: " + c.want + "\n"
+		if err != nil || !strings.HasSuffix(out, want) {
+			t.Errorf("check --other %s: %v\n%s\nwant the last line %q", c.other, err, out, want)
+		}
+	}
+	for _, c := range []struct{ other, want string }{
+		{"198.51.100.5", `{"kernel_decision":{"address":"203.0.113.66","other":"198.51.100.5","as_destination":{"prefix":"203.0.113.0/24","direction":"dst","gid":1,"signature_id":21,"rev":1,"signature":"covering range, external","source":"` + rules + `:2","rule_id":16777218},"as_source":null}}`},
+		{"192.0.2.10", `{"kernel_decision":{"address":"203.0.113.66","other":"192.0.2.10","as_destination":{"prefix":"203.0.113.66/32","direction":"dst","gid":1,"signature_id":20,"rev":1,"signature":"exact home","source":"` + rules + `:1","rule_id":16777217},"as_source":null}}`},
+		{"100.64.0.1", `{"kernel_decision":{"address":"203.0.113.66","other":"100.64.0.1","as_destination":null,"as_source":null}}`},
+	} {
+		out, err := runCLI(t, "blocklist", "check", "--pin-dir", pin, "203.0.113.66", "--other", c.other, "--json")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if err != nil || len(lines) != 3 || lines[2] != c.want {
+			t.Errorf("check --json --other %s: %v\n%s\nwant the third line %s", c.other, err, out, c.want)
+		}
+	}
+	if _, err := runCLI(t, "blocklist", "check", "--pin-dir", pin, "203.0.113.66", "--other", "2001:db8::1"); err == nil ||
+		err.Error() != "--other: 203.0.113.66 and 2001:db8::1 are not of one address family" {
+		t.Errorf("mixed families: %v", err)
 	}
 }
