@@ -104,9 +104,7 @@ func newBlocklistLoad(g *globalFlags) *cobra.Command {
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "loaded generation %d: %d rules, %d IPv4 and %d IPv6 addresses, %d IPv4 and %d IPv6 prefixes in %v\n",
 					st.Generation, st.Rules, st.ExactV4, st.ExactV6, st.PrefixV4, st.PrefixV6, time.Since(start).Round(time.Millisecond))
-				if st.ThresholdsDropped > 0 {
-					fmt.Fprintf(cmd.ErrOrStderr(), "%d threshold windows not carried over to the new rules (thresholds table full): those rules count afresh\n", st.ThresholdsDropped)
-				}
+				reportThresholdsDropped(cmd.ErrOrStderr(), st)
 				return nil
 			})
 		},
@@ -115,6 +113,14 @@ func newBlocklistLoad(g *globalFlags) *cobra.Command {
 	cmd.Flags().BoolVar(&replace.AllowEmpty, "allow-empty", false, "load a list with no address (removes every entry)")
 	cmd.Flags().BoolVar(&replace.AllowAll, "allow-all", false, "load a list holding 0.0.0.0/0 or ::/0 (every packet alerts)")
 	return cmd
+}
+
+// reportThresholdsDropped tells of the threshold windows an install
+// could not carry over to its rules (load, and add when it rebuilds).
+func reportThresholdsDropped(w io.Writer, st blocklistmaps.InstallStats) {
+	if st.ThresholdsDropped > 0 {
+		fmt.Fprintf(w, "%d threshold windows not carried over to the new rules (thresholds table full): those rules count afresh\n", st.ThresholdsDropped)
+	}
 }
 
 // listBytes is the size of the files (a list parsed takes about 13 times
@@ -211,7 +217,13 @@ func newBlocklistAdd(g *globalFlags) *cobra.Command {
 				opts.Expires = time.Now().Add(d)
 			}
 			return withBlocklist(g, true, func(bl *blocklistmaps.Blocklist) error {
-				if err := bl.Add(p, opts); err != nil {
+				// Without room in the live maps, Add rebuilds the list as
+				// a load does, threshold windows carried over included.
+				rebuilt, err := bl.Add(p, opts)
+				if rebuilt != nil {
+					reportThresholdsDropped(cmd.ErrOrStderr(), *rebuilt)
+				}
+				if err != nil {
 					return fmt.Errorf("adding %s: %w", p, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "added %s [%d:%d:%d] %s\n", p, gid, sid, rev, msg)
