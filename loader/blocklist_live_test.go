@@ -38,21 +38,21 @@ func TestLiveAddDelExpire(t *testing.T) {
 	if n := h.alertsFor("203.0.113.77", 1); n != 0 {
 		t.Fatalf("unlisted address alerted")
 	}
-	if err := bl.Add(netip.MustParsePrefix("203.0.113.77/32"), blocklistmaps.AddOptions{Rule: manual}); err != nil {
+	if _, err := bl.Add(netip.MustParsePrefix("203.0.113.77/32"), blocklistmaps.AddOptions{Rule: manual}); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.alertsFor("203.0.113.77", 2); n != 1 {
 		t.Fatalf("added address: %d alerts", n)
 	}
 	// A prefix: the /16 pre-filter bit must be set for it too.
-	if err := bl.Add(netip.MustParsePrefix("10.20.0.0/16"), blocklistmaps.AddOptions{Rule: manual}); err != nil {
+	if _, err := bl.Add(netip.MustParsePrefix("10.20.0.0/16"), blocklistmaps.AddOptions{Rule: manual}); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.alertsFor("10.20.3.4", 3); n != 1 {
 		t.Fatalf("added prefix: %d alerts", n)
 	}
 	// IPv6 into a slot without IPv6 maps: rebuilt through Replace.
-	if err := bl.Add(netip.MustParsePrefix("2001:db8:3::66/128"), blocklistmaps.AddOptions{Rule: manual}); err != nil {
+	if _, err := bl.Add(netip.MustParsePrefix("2001:db8:3::66/128"), blocklistmaps.AddOptions{Rule: manual}); err != nil {
 		t.Fatal(err)
 	}
 	h.run(frameSpec{v6: &ip6{src: "2001:db8:1::10", dst: "2001:db8:3::66", proto: 6}, l4: tcpSeg{sport: 9, dport: 6667, flags: event.TCPSyn}}.build())
@@ -86,7 +86,7 @@ func TestLiveAddDelExpire(t *testing.T) {
 	}
 
 	// An entry that expires in an hour.
-	if err := bl.Add(netip.MustParsePrefix("203.0.113.88/32"), blocklistmaps.AddOptions{Rule: manual, Expires: now.Add(time.Hour)}); err != nil {
+	if _, err := bl.Add(netip.MustParsePrefix("203.0.113.88/32"), blocklistmaps.AddOptions{Rule: manual, Expires: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := bl.Expire(now); err != nil || n != 0 {

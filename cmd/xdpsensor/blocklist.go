@@ -104,9 +104,7 @@ func newBlocklistLoad(g *globalFlags) *cobra.Command {
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "loaded generation %d: %d rules, %d IPv4 and %d IPv6 addresses, %d IPv4 and %d IPv6 prefixes in %v\n",
 					st.Generation, st.Rules, st.ExactV4, st.ExactV6, st.PrefixV4, st.PrefixV6, time.Since(start).Round(time.Millisecond))
-				if st.ThresholdsDropped > 0 {
-					fmt.Fprintf(cmd.ErrOrStderr(), "%d threshold windows not carried over to the new rules (thresholds table full): those rules count afresh\n", st.ThresholdsDropped)
-				}
+				reportThresholdsDropped(cmd.ErrOrStderr(), st)
 				return nil
 			})
 		},
@@ -115,6 +113,14 @@ func newBlocklistLoad(g *globalFlags) *cobra.Command {
 	cmd.Flags().BoolVar(&replace.AllowEmpty, "allow-empty", false, "load a list with no address (removes every entry)")
 	cmd.Flags().BoolVar(&replace.AllowAll, "allow-all", false, "load a list holding 0.0.0.0/0 or ::/0 (every packet alerts)")
 	return cmd
+}
+
+// reportThresholdsDropped tells of the threshold windows an install
+// could not carry over to its rules (load, and add when it rebuilds).
+func reportThresholdsDropped(w io.Writer, st blocklistmaps.InstallStats) {
+	if st.ThresholdsDropped > 0 {
+		fmt.Fprintf(w, "%d threshold windows not carried over to the new rules (thresholds table full): those rules count afresh\n", st.ThresholdsDropped)
+	}
 }
 
 // listBytes is the size of the files (a list parsed takes about 13 times
@@ -211,7 +217,13 @@ func newBlocklistAdd(g *globalFlags) *cobra.Command {
 				opts.Expires = time.Now().Add(d)
 			}
 			return withBlocklist(g, true, func(bl *blocklistmaps.Blocklist) error {
-				if err := bl.Add(p, opts); err != nil {
+				// Without room in the live maps, Add rebuilds the list as
+				// a load does, threshold windows carried over included.
+				rebuilt, err := bl.Add(p, opts)
+				if rebuilt != nil {
+					reportThresholdsDropped(cmd.ErrOrStderr(), *rebuilt)
+				}
+				if err != nil {
 					return fmt.Errorf("adding %s: %w", p, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "added %s [%d:%d:%d] %s\n", p, gid, sid, rev, msg)
@@ -364,16 +376,35 @@ func newBlocklistList(g *globalFlags) *cobra.Command {
 
 func newBlocklistCheck(g *globalFlags) *cobra.Command {
 	var asJSON bool
+	var otherArg string
 	cmd := &cobra.Command{
-		Use:   "check ADDR",
+		Use:   "check ADDR [--other ADDR2]",
 		Short: "Every exact and CIDR entry matching ADDR, and what the kernel decides",
-		Args:  cobra.ExactArgs(1),
+		Long: `Every exact and CIDR entry matching ADDR, and what the kernel decides for it.
+
+Without --other the decision is given for any other address: an exact
+entry's rule constrained to $HOME_NET or $EXTERNAL_NET applies only when
+the packet's other address is in it, else the covering prefix's rule does.
+With --other the decision is the kernel's for a flow between ADDR and ADDR2,
+read from the running sensor's maps and net variables the way flow records
+name their rules; with --json it is one more line after the entries:
+{"kernel_decision": {"address", "other", "as_destination", "as_source"}}.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := netip.ParseAddr(args[0])
 			if err != nil {
 				return fmt.Errorf("%q is not an IP address", args[0])
 			}
 			a = a.Unmap()
+			var other netip.Addr
+			if otherArg != "" {
+				if other, err = netip.ParseAddr(otherArg); err != nil {
+					return fmt.Errorf("--other: %q is not an IP address", otherArg)
+				}
+				if other = other.Unmap(); other.Is4() != a.Is4() {
+					return fmt.Errorf("--other: %s and %s are not of one address family", a, other)
+				}
+			}
 			return withBlocklist(g, false, func(bl *blocklistmaps.Blocklist) error {
 				snap, err := bl.Snapshot()
 				if err != nil {
@@ -394,18 +425,39 @@ func newBlocklistCheck(g *globalFlags) *cobra.Command {
 				if err := printViews(out, vs, asJSON); err != nil {
 					return err
 				}
+				name := func(id uint32) string {
+					if id == 0 {
+						return "no alert"
+					}
+					r := snap.Rules[id]
+					return fmt.Sprintf("[%d:%d:%d] %s", r.Gid, r.Sid, r.Rev, abi.CString(r.Msg[:]))
+				}
+				if other.IsValid() {
+					// The decision for this flow, made as the flow
+					// records make it (blocklistmaps.Resolver).
+					r := &blocklistmaps.Resolver{Maps: bl.Maps}
+					defer r.Close()
+					r.Refresh(snap.Generation)
+					e, _, err := r.Lookup(a, other)
+					if err != nil {
+						return err
+					}
+					if asJSON {
+						return json.NewEncoder(out).Encode(map[string]decisionView{"kernel_decision": {
+							Address: a.String(), Other: other.String(),
+							AsDst: decidedView(snap, a, e.RuleAsDst, func(e blocklistmaps.LiveEntry) uint32 { return e.RuleAsDst }),
+							AsSrc: decidedView(snap, a, e.RuleAsSrc, func(e blocklistmaps.LiveEntry) uint32 { return e.RuleAsSrc }),
+						}})
+					}
+					fmt.Fprintf(out, "kernel decision: %s with %s as the other address: as destination -> %s; as source -> %s\n", a, other,
+						name(e.RuleAsDst), name(e.RuleAsSrc))
+					return nil
+				}
 				if !asJSON {
 					exact, prefix := snap.Candidates(a)
-					name := func(id uint32) string {
-						r := snap.Rules[id]
-						return fmt.Sprintf("[%d:%d:%d] %s", r.Gid, r.Sid, r.Rev, abi.CString(r.Msg[:]))
-					}
 					// The exact entry's rule, unless its constraint on the
 					// other address refuses it: then the prefix's.
 					describe := func(exact, prefix uint32) string {
-						if exact == 0 && prefix == 0 {
-							return "no alert"
-						}
 						if exact == 0 {
 							return name(prefix)
 						}
@@ -423,7 +475,37 @@ func newBlocklistCheck(g *globalFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per matching entry")
+	cmd.Flags().StringVar(&otherArg, "other", "", "the flow's other address: the kernel's decision for a flow between ADDR and this one")
 	return cmd
+}
+
+// decisionView is `check --other --json`'s decision line.
+type decisionView struct {
+	Address string     `json:"address"`
+	Other   string     `json:"other"`
+	AsDst   *entryView `json:"as_destination"` // null: no alert
+	AsSrc   *entryView `json:"as_source"`
+}
+
+// decidedView is the rule id decided for addr (0: none) with the entry it
+// came from: the exact entry if it holds that rule for the end (rule of
+// the end), else the longest covering prefix.
+func decidedView(snap *blocklistmaps.Snapshot, addr netip.Addr, id uint32, rule func(blocklistmaps.LiveEntry) uint32) *entryView {
+	if id == 0 {
+		return nil
+	}
+	for _, e := range snap.Matches(addr) { // the exact entry first, then the longest prefix
+		if e.Prefix.Bits() == addr.BitLen() && rule(e) != id {
+			continue // the exact entry's rule was refused
+		}
+		for _, v := range views(snap, e) {
+			if v.RuleID == id {
+				return &v
+			}
+		}
+		break
+	}
+	return nil
 }
 
 // otherNetName names a rule's constraint on the packet's other address,

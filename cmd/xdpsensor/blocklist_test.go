@@ -1,28 +1,45 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/loader/abi"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 )
 
 // pinnedSensor loads a sensor pinned under a unique directory, as `run`
 // would leave it, for the commands that act on pinned maps.
 func pinnedSensor(t *testing.T) string {
 	t.Helper()
+	pin, _ := pinnedSensorWith(t, loader.Config{})
+	return pin
+}
+
+// pinnedSensorWith is pinnedSensor with settings of cfg (its pin
+// directory, flow table and ring are the test's).
+func pinnedSensorWith(t *testing.T, cfg loader.Config) (string, *loader.Sensor) {
+	t.Helper()
 	pin := fmt.Sprintf("/sys/fs/bpf/xdpsensor-cli-%s-%d", strings.ToLower(t.Name()), os.Getpid())
 	t.Cleanup(func() { loader.Unpin(pin) })
-	s, err := loader.Load(loader.Config{PinDir: pin, FlowTableSize: 1024, RingSize: 1 << 16})
+	cfg.PinDir, cfg.FlowTableSize, cfg.RingSize = pin, 1024, 1<<16
+	s, err := loader.Load(cfg)
 	if err != nil {
 		t.Fatalf("%+v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return pin
+	return pin, s
 }
 
 func TestBlocklistCommands(t *testing.T) {
@@ -136,5 +153,147 @@ alert ip any any -> [203.0.113.0/24] any (msg:"covering range"; sid:21; rev:1;)
 	out, err = runCLI(t, "blocklist", "check", "--pin-dir", pin, "203.0.113.9")
 	if err != nil || !strings.Contains(out, "kernel decision: 203.0.113.9 as destination -> [1:21:1] covering range; as source -> no alert\n") {
 		t.Fatalf("check: %v\n%s", err, out)
+	}
+}
+
+// check --other gives the kernel's decision for a flow between the two
+// addresses, with the running sensor's net variables, in text and JSON:
+// the exact entry's rule refused gives way to the covering prefix's, both
+// refused give no alert.
+func TestBlocklistCheckOther(t *testing.T) {
+	pin := pinnedSensor(t)
+	rules := filepath.Join(t.TempDir(), "overlap.rules")
+	os.WriteFile(rules, []byte(`alert ip $HOME_NET any -> [203.0.113.66] any (msg:"exact home"; sid:20; rev:1;)
+alert ip $EXTERNAL_NET any -> [203.0.113.0/24] any (msg:"covering range, external"; sid:21; rev:1;)
+`), 0o644)
+	if out, err := runCLI(t, "blocklist", "load", "--pin-dir", pin, rules); err != nil {
+		t.Fatalf("load: %v %q", err, out)
+	}
+	maps, err := loader.OpenPinned(pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer maps.Close()
+	if err := blocklistmaps.SetNetVars(maps, blocklistmaps.NetVars{Home: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")},
+		External: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ other, want string }{
+		{"198.51.100.5", "as destination -> [1:21:1] covering range, external; as source -> no alert"}, // exact refused
+		{"192.0.2.10", "as destination -> [1:20:1] exact home; as source -> no alert"},
+		{"100.64.0.1", "as destination -> no alert; as source -> no alert"}, // both refused
+	} {
+		out, err := runCLI(t, "blocklist", "check", "--pin-dir", pin, "203.0.113.66", "--other", c.other)
+		want := "kernel decision: 203.0.113.66 with " + c.other + " as the other address: " + c.want + "\n"
+		if err != nil || !strings.HasSuffix(out, want) {
+			t.Errorf("check --other %s: %v\n%s\nwant the last line %q", c.other, err, out, want)
+		}
+	}
+	for _, c := range []struct{ other, want string }{
+		{"198.51.100.5", `{"kernel_decision":{"address":"203.0.113.66","other":"198.51.100.5","as_destination":{"prefix":"203.0.113.0/24","direction":"dst","gid":1,"signature_id":21,"rev":1,"signature":"covering range, external","source":"` + rules + `:2","rule_id":16777218},"as_source":null}}`},
+		{"192.0.2.10", `{"kernel_decision":{"address":"203.0.113.66","other":"192.0.2.10","as_destination":{"prefix":"203.0.113.66/32","direction":"dst","gid":1,"signature_id":20,"rev":1,"signature":"exact home","source":"` + rules + `:1","rule_id":16777217},"as_source":null}}`},
+		{"100.64.0.1", `{"kernel_decision":{"address":"203.0.113.66","other":"100.64.0.1","as_destination":null,"as_source":null}}`},
+	} {
+		out, err := runCLI(t, "blocklist", "check", "--pin-dir", pin, "203.0.113.66", "--other", c.other, "--json")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if err != nil || len(lines) != 3 || lines[2] != c.want {
+			t.Errorf("check --json --other %s: %v\n%s\nwant the third line %s", c.other, err, out, c.want)
+		}
+	}
+	if _, err := runCLI(t, "blocklist", "check", "--pin-dir", pin, "203.0.113.66", "--other", "2001:db8::1"); err == nil ||
+		err.Error() != "--other: 203.0.113.66 and 2001:db8::1 are not of one address family" {
+		t.Errorf("mixed families: %v", err)
+	}
+}
+
+// blocklist add that has to rebuild the list (the live maps have no room:
+// an IPv6 address where the loaded list has none) carries the threshold
+// windows over as a load does, and reports those it could not, as load
+// does: a full table whose room something else took while a window was
+// being moved. Here a writer putting windows of new sources (as packets
+// of new sources would) takes the room each carried window frees, as
+// often as it wins the race: every window it puts is one the rebuild
+// dropped.
+func TestBlocklistAddReportsThresholdsDropped(t *testing.T) {
+	const size = 1024
+	pin, s := pinnedSensorWith(t, loader.Config{ThresholdTableSize: size})
+	rules := filepath.Join(t.TempDir(), "limit.rules")
+	os.WriteFile(rules, []byte(`alert ip any any -> [203.0.113.66] any (msg:"limited"; threshold: type limit, track by_src, count 1, seconds 3600; sid:9000001; rev:1;)`+"\n"), 0o644)
+	if out, err := runCLI(t, "blocklist", "load", "--pin-dir", pin, rules); err != nil {
+		t.Fatalf("load: %v %q", err, out)
+	}
+	ruleOf := func() uint32 {
+		cfg, err := s.Maps().ReadConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var id uint32
+		var r abi.BpfRule
+		for it := s.Objects.Rules.Iterate(); it.Next(&id, &r); {
+			if id>>24 == cfg.Generation&1 && r.Sid == 9000001 {
+				return id
+			}
+		}
+		t.Fatal("no live rule")
+		return 0
+	}
+	window := func(rule uint32, i int) abi.BpfThresholdKey {
+		k := abi.BpfThresholdKey{RuleId: rule, Family: 4}
+		copy(k.Addr[:], []byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		return k
+	}
+	live := ruleOf()
+	for i := range size { // the table full of the rule's windows
+		if err := s.Objects.Thresholds.Update(window(live, i), &abi.BpfThresholdState{WindowStartNs: 1, Count: 1}, ebpf.UpdateNoExist); err != nil {
+			t.Fatalf("window %d: %v", i, err)
+		}
+	}
+
+	stop := make(chan struct{})
+	took := make(chan int)
+	go func() {
+		runtime.LockOSThread()
+		n := 0
+		for i := size; ; i++ {
+			select {
+			case <-stop:
+				took <- n
+				return
+			default:
+			}
+			if s.Objects.Thresholds.Update(window(live, i), &abi.BpfThresholdState{WindowStartNs: 1, Count: 1}, ebpf.UpdateNoExist) == nil {
+				n++
+			}
+		}
+	}()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"blocklist", "add", "--pin-dir", pin, "2001:db8::66"}, &out, &errOut)
+	close(stop)
+	stolen := <-took
+	if err != nil || out.String() != "added 2001:db8::66/128 [1:3999999:1] XDPSENSOR manually listed address\n" {
+		t.Fatalf("add: %v %q", err, out.String())
+	}
+	next := ruleOf()
+	if next == live {
+		t.Fatal("add did not rebuild the list")
+	}
+	carried := 0
+	var k abi.BpfThresholdKey
+	var v abi.BpfThresholdState
+	for it := s.Objects.Thresholds.Iterate(); it.Next(&k, &v); {
+		if k.RuleId == next {
+			carried++
+		}
+	}
+	t.Logf("%d of %d windows carried over, %d rooms taken by the writer", carried, size, stolen)
+	if stolen == 0 {
+		t.Fatal("the writer never took a carried window's room: nothing was dropped to report")
+	}
+	if carried != size-stolen {
+		t.Errorf("%d windows carried over, want %d - %d", carried, size, stolen)
+	}
+	want := fmt.Sprintf("%d threshold windows not carried over to the new rules (thresholds table full): those rules count afresh\n", stolen)
+	if errOut.String() != want {
+		t.Errorf("stderr %q, want %q", errOut.String(), want)
 	}
 }

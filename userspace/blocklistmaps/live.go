@@ -154,22 +154,6 @@ func (s *Snapshot) Matches(addr netip.Addr) []LiveEntry {
 	return out
 }
 
-// Effective is what the kernel decides for addr when each rule accepts
-// the packet's other address: exact entry first, then the longest prefix,
-// per end of the packet. A rule whose $HOME_NET/$EXTERNAL_NET constraint
-// refuses the other address gives way to the next (Candidates).
-func (s *Snapshot) Effective(addr netip.Addr) abi.BpfBlocklistEntry {
-	exact, prefix := s.Candidates(addr)
-	out := exact
-	if out.RuleAsSrc == 0 {
-		out.RuleAsSrc = prefix.RuleAsSrc
-	}
-	if out.RuleAsDst == 0 {
-		out.RuleAsDst = prefix.RuleAsDst
-	}
-	return out
-}
-
 // Candidates are the rules the kernel weighs for addr, per end of the
 // packet: the exact entry's and the longest prefix's (zero when none).
 func (s *Snapshot) Candidates(addr netip.Addr) (exact, prefix abi.BpfBlocklistEntry) {
@@ -262,12 +246,14 @@ func (b *Blocklist) feedRuleFor(slot uint32, p netip.Prefix, dir blocklist.Direc
 }
 
 // Add lists one address or prefix in the live slot, in place. A slot
-// without room is rebuilt through Replace (still atomic).
-func (b *Blocklist) Add(p netip.Prefix, opts AddOptions) error {
+// without room is rebuilt through Replace (still atomic): then what the
+// rebuild installed is returned (its ThresholdsDropped too), nil when the
+// address went in in place.
+func (b *Blocklist) Add(p netip.Prefix, opts AddOptions) (*InstallStats, error) {
 	p = p.Masked()
 	cfg, slot, err := b.live()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if opts.Rule.Source == "" {
 		opts.Rule.Source = ManualSource
@@ -278,22 +264,22 @@ func (b *Blocklist) Add(p netip.Prefix, opts AddOptions) error {
 		}
 		listed, err := b.feedRuleFor(slot, p, dir)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if listed != nil {
-			return listed
+			return nil, listed
 		}
 	}
 	id, err := b.newRuleID(slot)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	kr := abi.KernelRule(opts.Rule, cfg.Generation+2, b.now())
 	if !opts.Expires.IsZero() {
 		kr.ExpiresUnix = uint64(opts.Expires.Unix())
 	}
 	if err := b.Maps.Rules.Put(id, &kr); err != nil {
-		return fmt.Errorf("writing rule: %w", err)
+		return nil, fmt.Errorf("writing rule: %w", err)
 	}
 	dir := opts.Rule.Direction
 	if dir == 0 {
@@ -311,7 +297,7 @@ func (b *Blocklist) Add(p netip.Prefix, opts AddOptions) error {
 	})
 	if err != nil {
 		b.Maps.Rules.Delete(id)
-		return err
+		return nil, err
 	}
 	if !fits {
 		b.Maps.Rules.Delete(id)
@@ -321,7 +307,7 @@ func (b *Blocklist) Add(p netip.Prefix, opts AddOptions) error {
 	if added {
 		delta = 1
 	}
-	return b.bumpGeneration(slot, p, delta)
+	return nil, b.bumpGeneration(slot, p, delta)
 }
 
 // Del removes one address or prefix from the live slot.
@@ -623,11 +609,11 @@ func (b *Blocklist) newRuleID(slot uint32) (uint32, error) {
 }
 
 // rebuildWith reinstalls the live list plus p through Replace, for when
-// the live maps have no room.
-func (b *Blocklist) rebuildWith(p netip.Prefix, opts AddOptions) error {
+// the live maps have no room, and returns what Replace installed.
+func (b *Blocklist) rebuildWith(p netip.Prefix, opts AddOptions) (*InstallStats, error) {
 	snap, err := b.Snapshot()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	list := snap.List()
 	rule := opts.Rule
@@ -636,24 +622,26 @@ func (b *Blocklist) rebuildWith(p netip.Prefix, opts AddOptions) error {
 	}
 	list.Rules = append(list.Rules, rule)
 	list.Entries = append(list.Entries, blocklist.Entry{Prefix: p, Rule: len(list.Rules) - 1, Source: "xdpsensor blocklist add"})
-	if _, err := b.Replace(list); err != nil {
-		return err
+	st, err := b.Replace(list)
+	if err != nil {
+		return nil, err
 	}
 	if opts.Expires.IsZero() {
-		return nil
+		return &st, nil
 	}
 	// Replace computed expiries from fwsam; a manual expiry is set on the rule.
 	cfg, err := b.Maps.ReadConfig()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	id := liveSlot(cfg.Generation)<<ruleSlotShift | uint32(len(list.Rules))
 	var kr abi.BpfRule
 	if err := b.Maps.Rules.Lookup(id, &kr); err != nil {
-		return err
+		return nil, err
 	}
 	kr.ExpiresUnix = uint64(opts.Expires.Unix())
-	return b.Maps.Rules.Put(id, &kr)
+	// The rebuild is live even when its expiry could not be set.
+	return &st, b.Maps.Rules.Put(id, &kr)
 }
 
 // List turns a snapshot back into a blocklist model (for rebuilds).

@@ -2,6 +2,7 @@ package blocklistmaps
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 
 	"github.com/cilium/ebpf"
@@ -9,76 +10,249 @@ import (
 	"github.com/xdpsensor/xdpsensor/loader/abi"
 )
 
-// Resolver answers which rules list an address in the live blocklist, as
-// the kernel decides it (the exact entry first, then the longest prefix),
-// by looking the address up in the live slot's maps. A flow record names
-// its rules this way: the kernel keeps no rule ids per flow. Answers are
-// cached until the generation moves: call Refresh with the generation
-// (once per drain round). Not safe for concurrent use.
+// Resolver answers which rules list an address of a flow in the live
+// blocklist, as the kernel decides it (bpf/match.h, decide_match): per
+// end of the packet, the exact entry's rule if it accepts the flow's other
+// address ($HOME_NET/$EXTERNAL_NET, checked against the netvars maps and
+// the config's home_net_set/external_mode), else the longest prefix's rule
+// if it does, else none. A flow record names its rules this way: the
+// kernel keeps no rule ids per flow. Answers come from the live slot's
+// maps and are cached until the generation moves (an edit of the list or
+// of the net variables moves it): call Refresh with the generation (once
+// per drain round). Not safe for concurrent use.
 type Resolver struct {
 	Maps *abi.BpfMaps
 
 	gen    uint32 // as the caller last saw it
 	opened uint32 // the generation the inner maps were opened for
 	ready  bool
-	cache  map[netip.Addr]abi.BpfBlocklistEntry
 	inner  [4]*ebpf.Map // exact v4, exact v6, prefix v4, prefix v6 of the live slot
+	cfg    abi.BpfSensorConfig
+	// Bounded caches, emptied at each generation: an address's candidate
+	// rules, an address's netvar bits (as the other address), a rule's
+	// other_net (ruleMissing: no such rule).
+	cands    map[netip.Addr]Candidates
+	bits     map[netip.Addr]uint32
+	otherNet map[uint32]int16
 }
+
+// Candidates are the rules the kernel weighs for an address, per end of
+// the packet: the exact entry's and the longest covering prefix's (zero
+// where none).
+type Candidates struct {
+	Exact, Prefix abi.BpfBlocklistEntry
+}
+
+// resolverCacheMax bounds each of the resolver's caches.
+const resolverCacheMax = 1 << 16
+
+// ruleMissing marks a rule id the rules map does not hold: the kernel
+// takes it for a half-written list and refuses it.
+const ruleMissing = -1
 
 // Refresh tells the resolver the blocklist generation now.
 func (r *Resolver) Refresh(gen uint32) { r.gen = gen }
 
-// Lookup returns the rule ids listing addr and the generation they belong to.
-func (r *Resolver) Lookup(addr netip.Addr) (abi.BpfBlocklistEntry, uint32, error) {
-	if !r.ready || r.opened != r.gen {
-		if err := r.open(r.gen); err != nil {
-			return abi.BpfBlocklistEntry{}, 0, err
-		}
+// Lookup returns the rule ids listing addr in a flow whose other address
+// is other, as the kernel decides them, and the generation they belong
+// to. Zero ids: addr is not listed in this flow for that end.
+func (r *Resolver) Lookup(addr, other netip.Addr) (abi.BpfBlocklistEntry, uint32, error) {
+	if err := r.current(); err != nil {
+		return abi.BpfBlocklistEntry{}, 0, err
 	}
-	if e, ok := r.cache[addr]; ok {
-		return e, r.gen, nil
-	}
-	var out, e abi.BpfBlocklistEntry
-	var err error
-	merge := func(m *ebpf.Map, key any) error {
-		if m == nil {
-			return nil
-		}
-		err := m.Lookup(key, &e)
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if out.RuleAsSrc == 0 {
-			out.RuleAsSrc = e.RuleAsSrc
-		}
-		if out.RuleAsDst == 0 {
-			out.RuleAsDst = e.RuleAsDst
-		}
-		return nil
-	}
-	if addr.Is4() {
-		a4 := addr.As4()
-		err = errors.Join(merge(r.inner[0], abi.BpfIpv4Addr{Octets: a4}), merge(r.inner[2], abi.BpfLpmV4Key{Prefixlen: 32, Addr: a4}))
-	} else {
-		a16 := addr.As16()
-		err = errors.Join(merge(r.inner[1], a16), merge(r.inner[3], abi.BpfLpmV6Key{Prefixlen: 128, Addr: a16}))
-	}
+	c, err := r.candidates(addr)
 	if err != nil {
 		return abi.BpfBlocklistEntry{}, 0, err
 	}
-	if len(r.cache) > 1<<16 {
-		clear(r.cache)
+	e, err := Decide(c, func(rule uint32) (bool, error) { return r.accepts(rule, other) })
+	if err != nil {
+		return abi.BpfBlocklistEntry{}, 0, err
 	}
-	r.cache[addr] = out
-	return out, r.gen, nil
+	return e, r.gen, nil
 }
 
-// open takes the live slot's inner maps of generation gen.
+// Candidates returns the exact entry's and the longest prefix's rules for
+// addr in the live slot, before any $HOME_NET/$EXTERNAL_NET check.
+func (r *Resolver) Candidates(addr netip.Addr) (Candidates, error) {
+	if err := r.current(); err != nil {
+		return Candidates{}, err
+	}
+	return r.candidates(addr)
+}
+
+// Decide is the kernel's choice for one address (first_accepting in
+// bpf/match.h), per end of the packet: the exact entry's rule if accepts
+// takes it, else the prefix's rule if accepts takes it, else 0. accepts
+// answers whether a rule's $HOME_NET/$EXTERNAL_NET constraint accepts the
+// flow's other address.
+func Decide(c Candidates, accepts func(rule uint32) (bool, error)) (abi.BpfBlocklistEntry, error) {
+	first := func(exact, prefix uint32) (uint32, error) {
+		if exact != 0 {
+			ok, err := accepts(exact)
+			if err != nil || ok {
+				return exact, err
+			}
+		}
+		if prefix != 0 && prefix != exact {
+			ok, err := accepts(prefix)
+			if err != nil || ok {
+				return prefix, err
+			}
+		}
+		return 0, nil
+	}
+	src, err := first(c.Exact.RuleAsSrc, c.Prefix.RuleAsSrc)
+	if err != nil {
+		return abi.BpfBlocklistEntry{}, err
+	}
+	dst, err := first(c.Exact.RuleAsDst, c.Prefix.RuleAsDst)
+	if err != nil {
+		return abi.BpfBlocklistEntry{}, err
+	}
+	return abi.BpfBlocklistEntry{RuleAsSrc: src, RuleAsDst: dst}, nil
+}
+
+// OtherNetOK is the kernel's other_net_ok (bpf/match.h): does a rule whose
+// constraint on the packet's other address is otherNet accept an address
+// with those netvar bits (NETVAR_HOME, NETVAR_EXTERNAL), under the config's
+// home_net_set and external_mode?
+func OtherNetOK(otherNet uint8, bits uint32, cfg *abi.BpfSensorConfig) bool {
+	home := bits&uint32(abi.BpfNetvarBitsNETVAR_HOME) != 0
+	switch abi.BpfRuleOtherNet(otherNet) {
+	case abi.BpfRuleOtherNetNET_HOME:
+		return cfg.HomeNetSet == 0 || home
+	case abi.BpfRuleOtherNetNET_EXTERNAL:
+		switch abi.BpfExternalMode(cfg.ExternalMode) {
+		case abi.BpfExternalModeEXTERNAL_ANY:
+			return true
+		case abi.BpfExternalModeEXTERNAL_NOT_HOME:
+			return cfg.HomeNetSet != 0 && !home
+		}
+		return bits&uint32(abi.BpfNetvarBitsNETVAR_EXTERNAL) != 0
+	}
+	return true
+}
+
+// current opens the live slot of the generation last given to Refresh.
+func (r *Resolver) current() error {
+	if r.ready && r.opened == r.gen {
+		return nil
+	}
+	return r.open(r.gen)
+}
+
+// accepts reports whether rule accepts other as the packet's other
+// address.
+func (r *Resolver) accepts(rule uint32, other netip.Addr) (bool, error) {
+	on, err := r.ruleOtherNet(rule)
+	if err != nil || on == ruleMissing {
+		return false, err
+	}
+	switch abi.BpfRuleOtherNet(on) {
+	case abi.BpfRuleOtherNetNET_HOME, abi.BpfRuleOtherNetNET_EXTERNAL:
+	default:
+		return true, nil // no constraint: the other address is not looked at
+	}
+	bits, err := r.netvarBits(other)
+	if err != nil {
+		return false, err
+	}
+	return OtherNetOK(uint8(on), bits, &r.cfg), nil
+}
+
+// ruleOtherNet is the rule's other_net, ruleMissing when there is no
+// such rule.
+func (r *Resolver) ruleOtherNet(id uint32) (int16, error) {
+	if n, ok := r.otherNet[id]; ok {
+		return n, nil
+	}
+	var kr abi.BpfRule
+	n := int16(ruleMissing)
+	err := r.Maps.Rules.Lookup(id, &kr)
+	switch {
+	case err == nil:
+		n = int16(kr.OtherNet)
+	case !errors.Is(err, ebpf.ErrKeyNotExist):
+		return 0, fmt.Errorf("reading rule %#x: %w", id, err)
+	}
+	if len(r.otherNet) >= resolverCacheMax {
+		clear(r.otherNet)
+	}
+	r.otherNet[id] = n
+	return n, nil
+}
+
+// netvarBits are the $HOME_NET/$EXTERNAL_NET bits of addr (netvar_bits in
+// bpf/match.h).
+func (r *Resolver) netvarBits(addr netip.Addr) (uint32, error) {
+	if b, ok := r.bits[addr]; ok {
+		return b, nil
+	}
+	var b uint32
+	var err error
+	if addr.Is4() {
+		err = r.Maps.NetvarsV4.Lookup(abi.BpfLpmV4Key{Prefixlen: 32, Addr: addr.As4()}, &b)
+	} else {
+		err = r.Maps.NetvarsV6.Lookup(abi.BpfLpmV6Key{Prefixlen: 128, Addr: addr.As16()}, &b)
+	}
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		b, err = 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading the net variables of %s: %w", addr, err)
+	}
+	if len(r.bits) >= resolverCacheMax {
+		clear(r.bits)
+	}
+	r.bits[addr] = b
+	return b, nil
+}
+
+// candidates looks addr up in the live slot's exact map and prefix trie.
+func (r *Resolver) candidates(addr netip.Addr) (Candidates, error) {
+	if c, ok := r.cands[addr]; ok {
+		return c, nil
+	}
+	var c Candidates
+	take := func(m *ebpf.Map, key any, e *abi.BpfBlocklistEntry) error {
+		if m == nil {
+			return nil
+		}
+		err := m.Lookup(key, e)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			*e = abi.BpfBlocklistEntry{}
+			return nil
+		}
+		return err
+	}
+	var err error
+	if addr.Is4() {
+		a4 := addr.As4()
+		err = errors.Join(take(r.inner[0], abi.BpfIpv4Addr{Octets: a4}, &c.Exact),
+			take(r.inner[2], abi.BpfLpmV4Key{Prefixlen: 32, Addr: a4}, &c.Prefix))
+	} else {
+		a16 := addr.As16()
+		err = errors.Join(take(r.inner[1], a16, &c.Exact),
+			take(r.inner[3], abi.BpfLpmV6Key{Prefixlen: 128, Addr: a16}, &c.Prefix))
+	}
+	if err != nil {
+		return Candidates{}, err
+	}
+	if len(r.cands) >= resolverCacheMax {
+		clear(r.cands)
+	}
+	r.cands[addr] = c
+	return c, nil
+}
+
+// open takes the live slot's inner maps of generation gen, and the
+// config's net variable settings.
 func (r *Resolver) open(gen uint32) error {
 	r.Close()
+	cfg, err := r.Maps.ReadConfig()
+	if err != nil {
+		return err
+	}
 	slot := liveSlot(gen)
 	for i, outer := range []*ebpf.Map{r.Maps.BlocklistV4Slots, r.Maps.BlocklistV6Slots, r.Maps.BlocklistPrefixV4Slots, r.Maps.BlocklistPrefixV6Slots} {
 		m, err := innerMap(outer, slot)
@@ -88,7 +262,8 @@ func (r *Resolver) open(gen uint32) error {
 		}
 		r.inner[i] = m
 	}
-	r.opened, r.ready, r.cache = gen, true, map[netip.Addr]abi.BpfBlocklistEntry{}
+	r.opened, r.ready, r.cfg = gen, true, cfg
+	r.cands, r.bits, r.otherNet = map[netip.Addr]Candidates{}, map[netip.Addr]uint32{}, map[uint32]int16{}
 	return nil
 }
 

@@ -21,9 +21,10 @@ type Decoder struct {
 	// Zones names a flow key's zone: its VLAN ids; nil reads a zone id
 	// up to abi.ZoneMaxVLAN as one VLAN id and others as none.
 	Zones func(zone uint32) []uint16
-	// Listed names the rules listing an address now (the kernel keeps no
+	// Listed names the rules listing addr now in a flow whose other
+	// address is other, as the kernel decides them (the kernel keeps no
 	// rule ids per flow); nil names none.
-	Listed func(addr netip.Addr) []event.Rule
+	Listed func(addr, other netip.Addr) []event.Rule
 	// Tunnel names the tunnel of a zone (Zones.Tunnel); nil names none.
 	Tunnel func(zone uint32) *event.Tunnel
 }
@@ -93,13 +94,13 @@ func (d *Decoder) Flow(key *abi.BpfFlowKey, v *abi.BpfFlowValue, x *abi.BpfFlowE
 	if d.Listed != nil {
 		seen := map[uint32]bool{}
 		for _, e := range []struct {
-			listed bool
-			addr   netip.Addr
-		}{{f.ClientListed, f.Client.IP}, {f.ServerListed, f.Server.IP}} {
+			listed      bool
+			addr, other netip.Addr
+		}{{f.ClientListed, f.Client.IP, f.Server.IP}, {f.ServerListed, f.Server.IP, f.Client.IP}} {
 			if !e.listed {
 				continue
 			}
-			for _, r := range d.Listed(e.addr) {
+			for _, r := range d.Listed(e.addr, e.other) {
 				if !seen[r.ID] {
 					seen[r.ID] = true
 					f.Rules = append(f.Rules, r)

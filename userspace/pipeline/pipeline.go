@@ -402,9 +402,12 @@ func (p *Pipeline) publish() {
 	}
 }
 
-// listedRules names the rules that list addr now.
-func (p *Pipeline) listedRules(addr netip.Addr) []event.Rule {
-	e, gen, err := p.listed.Lookup(addr)
+// listedRules names the rules that list addr now in a flow with other,
+// as the kernel decides them: a rule whose $HOME_NET/$EXTERNAL_NET
+// constraint refuses other is not named, and the covering prefix's rule
+// is, when it accepts other.
+func (p *Pipeline) listedRules(addr, other netip.Addr) []event.Rule {
+	e, gen, err := p.listed.Lookup(addr, other)
 	if err != nil {
 		p.log.Warn("naming a flow's rules", "addr", addr, "err", err)
 		return nil
