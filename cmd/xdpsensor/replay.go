@@ -68,6 +68,9 @@ func replaySummary(sum *pipeline.Summary) string {
 	if len(skipped) > 0 {
 		line += "; skipped: " + strings.Join(skipped, ", ")
 	}
+	if n := sum.Cut; n > 0 {
+		line += fmt.Sprintf("; %d %s longer than %d bytes run cut to that length (BIG TCP; counted whole)", n, plural(n, "frame"), pipeline.LongestRunnable)
+	}
 	if s := pipeline.FormatInNoFlow(pipeline.InNoFlow(&sum.Kernel)); s != "" {
 		line += "; " + s
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"io"
 	"time"
 
@@ -35,7 +34,13 @@ type ReplaySource struct {
 	now     uint64
 	Packets uint64
 	read    uint64 // records read, all files (pcap_cnt)
-	Skipped uint64 // frames BPF_PROG_TEST_RUN refuses: shorter than Ethernet, longer than ~64 KB
+	Skipped uint64 // frames BPF_PROG_TEST_RUN refuses: shorter than Ethernet
+	// Cut counts frames longer than BPF_PROG_TEST_RUN takes (BIG TCP
+	// super-packets a host captured before segmentation), run cut to
+	// LongestRunnable bytes: counted by their wire length, as a frame cut
+	// by a capture's snap length is, their payload past the cut not in
+	// the pcap output.
+	Cut uint64
 	// NotEthernet counts capture records skipped because they cannot be
 	// presented as Ethernet (a link type xdpsensor does not read, such as
 	// a pcapng's RadioTap interface; a link header cut short).
@@ -115,6 +120,12 @@ func (r *ReplaySource) flushBatch() error {
 	return nil
 }
 
+// LongestRunnable is the longest frame replay runs whole: the most a
+// multi-buffer BPF_PROG_TEST_RUN frame holds is a page of linear data and
+// MAX_SKB_FRAGS (17 at the least) pages of fragments, about 73 KB; an IP
+// packet is at most 65,535 bytes but for BIG TCP's.
+const LongestRunnable = 65535 + 14 + 3*4
+
 func (r *ReplaySource) run(pkt capture.Packet) error {
 	// Suricata's pcap_cnt: the packet's number among all read in this run.
 	r.read++
@@ -133,6 +144,10 @@ func (r *ReplaySource) run(pkt capture.Packet) error {
 	if !pkt.Synthetic && pkt.OrigLen > len(pkt.Data) {
 		wire = uint32(pkt.OrigLen)
 	}
+	if len(pkt.Data) > LongestRunnable {
+		pkt.Data = pkt.Data[:LongestRunnable]
+		r.Cut++
+	}
 	if r.Batcher != nil {
 		if r.Batcher.Add(ts, wire, uint32(r.read), pkt.Data) {
 			return nil
@@ -148,10 +163,7 @@ func (r *ReplaySource) run(pkt capture.Packet) error {
 	if r.runner == nil {
 		r.runner = loader.NewFrameRunner(r.Program)
 	}
-	if _, err := r.runner.Run(r.buf, loader.ReplayMetaLen); errors.Is(err, unix.EINVAL) && len(pkt.Data) > 60000 {
-		r.Skipped++ // beyond what a multi-buffer frame can hold
-		return nil
-	} else if err != nil {
+	if _, err := r.runner.Run(r.buf, loader.ReplayMetaLen); err != nil {
 		return fmt.Errorf("packet %d: running the program: %w", pkt.Index, err)
 	}
 	r.Packets++

@@ -112,6 +112,7 @@ type Summary struct {
 	Counts
 	Packets     uint64 // replay: packets fed
 	Skipped     uint64 // replay: frames BPF_PROG_TEST_RUN could not take
+	Cut         uint64 // replay: frames longer than it takes, run cut (ReplaySource.Cut)
 	NotEthernet uint64 // replay: capture records skipped, not readable as Ethernet (a link type we do not read)
 	Blocklist   blocklistmaps.InstallStats
 	OutDir      string
@@ -324,6 +325,7 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	sum.Counts, err = p.Run(ctx, src)
 	sum.Packets = src.Packets
 	sum.Skipped = src.Skipped
+	sum.Cut = src.Cut
 	sum.NotEthernet = src.NotEthernet
 	sum.Problems = src.Problems
 	for _, pr := range src.Problems {
@@ -333,7 +335,11 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 		err = fmt.Errorf("no packet could be read:\n%s", strings.Join(src.Problems, "\n"))
 	}
 	if src.Skipped > 0 {
-		prep.log.Warn("frames the kernel program could not run (shorter than Ethernet or longer than ~64 KB)", "skipped", src.Skipped)
+		prep.log.Warn("frames the kernel program could not run (shorter than Ethernet)", "skipped", src.Skipped)
+	}
+	if src.Cut > 0 {
+		prep.log.Warn("frames longer than BPF_PROG_TEST_RUN takes (BIG TCP) run cut: counted by their wire length, their payload past the cut not captured",
+			"cut", src.Cut, "cut_to_bytes", LongestRunnable)
 	}
 	if src.NotEthernet > 0 {
 		prep.log.Warn("capture records skipped: not readable as Ethernet (a link type xdpsensor does not read, or a link header cut short)",
