@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"net/netip"
 	"os"
 	"text/tabwriter"
 	"time"
@@ -9,7 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xdpsensor/xdpsensor/loader"
+	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/ringbuf"
+	"github.com/xdpsensor/xdpsensor/userspace/blocklistmaps"
 	"github.com/xdpsensor/xdpsensor/userspace/eve"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/flowtable"
@@ -30,10 +34,28 @@ func newFlowsCommand(g *globalFlags) *cobra.Command {
 			defer maps.Close()
 			live := &pipeline.LiveSource{}
 			zones := &flowtable.Zones{Map: maps.Zones}
-			dec := &flowtable.Decoder{Clock: live.Clock, Rules: &ringbuf.KernelRules{Map: maps.Rules}, Zones: zones.VLANs, Tunnel: zones.Tunnel}
+			rules := &ringbuf.KernelRules{Map: maps.Rules}
+			// Listed flows name their rules as a written record does.
+			var cfg abi.BpfSensorConfig
+			if err := maps.Config.Lookup(uint32(0), &cfg); err != nil {
+				return fmt.Errorf("reading the sensor's config: %w", err)
+			}
+			names := &blocklistmaps.Resolver{Maps: maps}
+			defer names.Close()
+			names.Refresh(cfg.Generation)
+			var nameErr error
+			listedRules := func(addr, other netip.Addr) []event.Rule {
+				r, err := names.Rules(addr, other, rules)
+				nameErr = cmp.Or(nameErr, err)
+				return r
+			}
+			dec := &flowtable.Decoder{Clock: live.Clock, Rules: rules, Zones: zones.VLANs, Tunnel: zones.Tunnel, Listed: listedRules}
 			flows, err := flowtable.Snapshot(maps, dec)
 			if err != nil {
 				return err
+			}
+			if nameErr != nil {
+				return fmt.Errorf("naming the listed flows' rules: %w", nameErr)
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -115,14 +137,25 @@ func flagString(f uint8) string {
 	return string(b)
 }
 
+// listed says which ends are listed, and by which rules (gid:sid:rev).
 func listed(f *event.Flow) string {
+	var ends string
 	switch {
 	case f.ClientListed && f.ServerListed:
-		return "both"
+		ends = "both"
 	case f.ClientListed:
-		return "client"
+		ends = "client"
 	case f.ServerListed:
-		return "server"
+		ends = "server"
+	default:
+		return "-"
 	}
-	return "-"
+	for i, r := range f.Rules {
+		sep := ","
+		if i == 0 {
+			sep = " "
+		}
+		ends += fmt.Sprintf("%s%d:%d:%d", sep, r.GID, r.SID, r.Rev)
+	}
+	return ends
 }

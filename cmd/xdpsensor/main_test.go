@@ -217,6 +217,13 @@ func TestInspectPinnedSensor(t *testing.T) {
 		t.Fatalf("%+v", err)
 	}
 	defer s.Close()
+	// The SYN's destination listed: flows names its rule, as a flow
+	// record does.
+	list := filepath.Join(t.TempDir(), "cc.txt")
+	os.WriteFile(list, []byte("161.53.178.240\n"), 0o644)
+	if _, err := runCLI(t, "blocklist", "load", list, "--pin-dir", pin); err != nil {
+		t.Fatalf("%+v", err)
+	}
 	frame, _ := os.ReadFile(filepath.Join(testdata, "bot-cc-syn.pcap"))
 	// The first frame of the capture: pcap header 24 bytes, record header 16.
 	pkt := frame[24+16 : 24+16+62]
@@ -235,7 +242,7 @@ func TestInspectPinnedSensor(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("stats --json: %v\n%s", err, out)
 	}
-	for k, v := range map[string]uint64{"packets": 1, "tcp_packets": 1, "ipv4_packets": 1, "flows_new": 1, "alerts": 0, "lost_events": 0} {
+	for k, v := range map[string]uint64{"packets": 1, "tcp_packets": 1, "ipv4_packets": 1, "flows_new": 1, "alerts": 1, "lost_events": 0} {
 		if st[k] != v {
 			t.Errorf("stats %s = %d, want %d", k, st[k], v)
 		}
@@ -253,15 +260,20 @@ func TestInspectPinnedSensor(t *testing.T) {
 		SrcIP    string `json:"src_ip"`
 		DestPort int    `json:"dest_port"`
 		Flow     struct {
-			Pkts   int    `json:"pkts_toserver"`
-			Reason string `json:"reason"`
+			Pkts   int      `json:"pkts_toserver"`
+			Reason string   `json:"reason"`
+			Listed []string `json:"xdpsensor_listed"`
 		} `json:"flow"`
+		Rules []struct {
+			SID int `json:"signature_id"`
+		} `json:"xdpsensor_rules"`
 	}
-	if err := json.Unmarshal([]byte(out), &f); err != nil || f.SrcIP != "192.168.0.31" || f.DestPort != 6667 || f.Flow.Pkts != 1 || f.Flow.Reason != "forced" {
+	if err := json.Unmarshal([]byte(out), &f); err != nil || f.SrcIP != "192.168.0.31" || f.DestPort != 6667 || f.Flow.Pkts != 1 || f.Flow.Reason != "forced" ||
+		fmt.Sprint(f.Flow.Listed) != "[server]" || len(f.Rules) != 1 || f.Rules[0].SID != 3000000 {
 		t.Errorf("flows --json: %v %+v\n%s", err, f, out)
 	}
 	out, err = runCLI(t, "flows", "--pin-dir", pin)
-	if err != nil || !strings.Contains(out, "192.168.0.31:2253") || !strings.Contains(out, "161.53.178.240:6667") {
+	if err != nil || !strings.Contains(out, "192.168.0.31:2253") || !strings.Contains(out, "161.53.178.240:6667") || !strings.Contains(out, "server 1:3000000:1") {
 		t.Errorf("flows: %v\n%s", err, out)
 	}
 

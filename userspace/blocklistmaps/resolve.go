@@ -8,6 +8,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/xdpsensor/xdpsensor/loader/abi"
+	"github.com/xdpsensor/xdpsensor/userspace/event"
 )
 
 // Resolver answers which rules list an address of a flow in the live
@@ -276,4 +277,30 @@ func (r *Resolver) Close() {
 		}
 	}
 	r.ready = false
+}
+
+// RuleNames resolves kernel rule ids of a blocklist generation
+// (ringbuf.KernelRules).
+type RuleNames interface {
+	Rule(id, gen uint32) (event.Rule, bool)
+}
+
+// Rules names the rules listing addr in a flow with other, as the kernel
+// decided them: the rule for addr as a packet source, then (when another)
+// as a destination. A flow record names its rules this way.
+func (r *Resolver) Rules(addr, other netip.Addr, names RuleNames) ([]event.Rule, error) {
+	e, gen, err := r.Lookup(addr, other)
+	if err != nil {
+		return nil, err
+	}
+	var out []event.Rule
+	for _, id := range []uint32{e.RuleAsSrc, e.RuleAsDst} {
+		if id == 0 || (len(out) == 1 && out[0].ID == id) {
+			continue
+		}
+		if rule, ok := names.Rule(id, gen); ok {
+			out = append(out, rule)
+		}
+	}
+	return out, nil
 }

@@ -407,21 +407,11 @@ func (p *Pipeline) publish() {
 // constraint refuses other is not named, and the covering prefix's rule
 // is, when it accepts other.
 func (p *Pipeline) listedRules(addr, other netip.Addr) []event.Rule {
-	e, gen, err := p.listed.Lookup(addr, other)
+	rules, err := p.listed.Rules(addr, other, p.rules)
 	if err != nil {
 		p.log.Warn("naming a flow's rules", "addr", addr, "err", err)
-		return nil
 	}
-	var out []event.Rule
-	for _, id := range []uint32{e.RuleAsSrc, e.RuleAsDst} {
-		if id == 0 || (len(out) == 1 && out[0].ID == id) {
-			continue
-		}
-		if r, ok := p.rules.Rule(id, gen); ok {
-			out = append(out, r)
-		}
-	}
-	return out
+	return rules
 }
 
 func (p *Pipeline) refreshRules() {
