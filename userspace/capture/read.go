@@ -18,13 +18,13 @@ import (
 
 // Packet is one captured frame, presented as Ethernet.
 type Packet struct {
-	Data    []byte // valid until the next call to Next
-	Time    time.Time
-	OrigLen int // length on the wire
+	Data []byte // valid until the next call to Next
+	Time time.Time
+	// OrigLen is the length on the wire, of the frame as Data presents
+	// it: with the Ethernet header put on a raw IP, Linux cooked or
+	// loopback capture's frame.
+	OrigLen int
 	Index   int // 1-based position in the file
-	// Synthetic is set when Data got an Ethernet header the capture did not
-	// have (raw IP, Linux cooked and loopback captures).
-	Synthetic bool
 }
 
 // Reader reads pcap or pcapng files of any link type the sensor can parse.
@@ -134,11 +134,12 @@ func (r *Reader) Next() (Packet, error) {
 	r.index++
 	p := Packet{Time: ci.Timestamp, OrigLen: max(ci.Length, len(data)), Index: r.index}
 	lt := r.link(ci)
-	p.Data, p.Synthetic, err = r.toEthernet(lt, data)
+	var synthetic bool
+	p.Data, synthetic, err = r.toEthernet(lt, data)
 	if err != nil {
 		return Packet{}, fmt.Errorf("%s: record %d: %w: %w", r.path, r.index, err, ErrRecordSkipped)
 	}
-	if p.Synthetic {
+	if synthetic {
 		p.OrigLen += len(p.Data) - len(data)
 	}
 	return p, nil

@@ -140,8 +140,6 @@ func (r *ReplaySource) run(pkt capture.Packet) error {
 	}
 	// Metadata first: the capture time, and the length on the wire, by
 	// which a frame cut by the capture's snap length is counted.
-	// (The reader gives a frame it put an Ethernet header on the wire
-	// length of that Ethernet frame.)
 	wire := uint32(len(pkt.Data))
 	if pkt.OrigLen > len(pkt.Data) {
 		wire = uint32(pkt.OrigLen)

@@ -114,11 +114,7 @@ func FormatInNoFlow(ls []Loss) string {
 	if len(ls) == 0 {
 		return ""
 	}
-	parts := make([]string, len(ls))
-	for i, l := range ls {
-		parts[i] = fmt.Sprintf("%d %s", l.N, l.What)
-	}
-	return "in no flow: " + strings.Join(parts, ", ")
+	return "in no flow: " + joinLosses(ls)
 }
 
 // FormatLosses is how a summary line says what was lost: "0 lost", or
@@ -127,11 +123,16 @@ func FormatLosses(ls []Loss) string {
 	if len(ls) == 0 {
 		return "0 lost"
 	}
+	return "lost: " + joinLosses(ls)
+}
+
+// joinLosses lists counts and their reasons: "2 malformed, 1 non-IP".
+func joinLosses(ls []Loss) string {
 	parts := make([]string, len(ls))
 	for i, l := range ls {
 		parts[i] = fmt.Sprintf("%d %s", l.N, l.What)
 	}
-	return "lost: " + strings.Join(parts, ", ")
+	return strings.Join(parts, ", ")
 }
 
 // counters reads the kernel's counters and the daemon's, in that order.
