@@ -4,7 +4,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -65,19 +64,10 @@ func TestReplaySnapCutFramesOfEveryLinkType(t *testing.T) {
 			if got := FormatInNoFlow(InNoFlow(&sum.Kernel)); got != "" || sum.Packets != 3 || sum.Flows != 1 {
 				t.Fatalf("%d packets, %d flows, %q; want 3 in one flow", sum.Packets, sum.Flows, got)
 			}
-			conn, err := os.ReadFile(filepath.Join(sum.OutDir, "conn.log"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var row []string
-			for _, line := range strings.Split(string(conn), "\n") {
-				if line != "" && !strings.HasPrefix(line, "#") {
-					row = strings.Split(line, "\t")
-				}
-			}
 			// orig_bytes (UDP payload, by the IP length) and orig_pkts,
 			// orig_ip_bytes: three datagrams of 1,200 bytes.
-			if got, want := row[9]+" "+row[16]+" "+row[17], "3516 3 3600"; got != want {
+			row := connLog(t, filepath.Join(sum.OutDir, "conn.log"))["50000/udp"]
+			if got, want := row["orig_bytes"]+" "+row["orig_pkts"]+" "+row["orig_ip_bytes"], "3516 3 3600"; got != want {
 				t.Errorf("conn.log orig_bytes, orig_pkts, orig_ip_bytes %q, want %q", got, want)
 			}
 		})
