@@ -560,17 +560,17 @@ func (b *Blocklist) bumpGeneration(slot uint32, p netip.Prefix, delta int) error
 	if err := b.Maps.Config.Put(uint32(0), &cfg); err != nil {
 		return fmt.Errorf("moving the blocklist generation: %w", err)
 	}
-	return b.retagRules(slot, cfg.Generation)
+	return retagRules(b.Maps, slot, cfg.Generation)
 }
 
 // retagRules marks the live slot's rules with the new generation, so that
 // alerts (which carry it) still find their rule.
-func (b *Blocklist) retagRules(slot, gen uint32) error {
+func retagRules(m *abi.BpfMaps, slot, gen uint32) error {
 	var id uint32
 	var r abi.BpfRule
 	var ids []uint32
 	var rules []abi.BpfRule
-	it := b.Maps.Rules.Iterate()
+	it := m.Rules.Iterate()
 	for it.Next(&id, &r) {
 		if id>>ruleSlotShift == slot && r.Generation != gen {
 			r.Generation = gen
@@ -582,7 +582,7 @@ func (b *Blocklist) retagRules(slot, gen uint32) error {
 		return err
 	}
 	for i := range ids {
-		if err := b.Maps.Rules.Put(ids[i], &rules[i]); err != nil {
+		if err := m.Rules.Put(ids[i], &rules[i]); err != nil {
 			return err
 		}
 	}

@@ -65,10 +65,15 @@ func SetNetVars(m *abi.BpfMaps, nv NetVars) error {
 	}
 	cfg.ExternalMode = uint8(mode)
 	// A changed variable changes which flows match: move the generation on
-	// by two (same slot) so every flow decides again.
+	// by two (same slot) so every flow decides again, and the live rules
+	// with it, as a blocklist edit does: alerts carry the generation, and
+	// a rule of another one is not theirs.
 	cfg.Generation += 2
 	if err := m.Config.Put(uint32(0), &cfg); err != nil {
 		return fmt.Errorf("writing sensor config: %w", err)
+	}
+	if err := retagRules(m, liveSlot(cfg.Generation), cfg.Generation); err != nil {
+		return fmt.Errorf("moving the rules to generation %d: %w", cfg.Generation, err)
 	}
 	return nil
 }
