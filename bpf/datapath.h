@@ -312,6 +312,17 @@ __noinline int DP(inspect_alone)(DP_CTX *ctx, struct dp_state *s)
 	return s->md.listed;
 }
 
+/* Capture a packet matched on its own (inspect_alone: s holds its key,
+ * side and decision) as the mode says: no flow, so no flow budget. */
+static __always_inline void DP(capture_alone)(DP_CTX *ctx, struct sensor_config *cfg, struct dp_state *s)
+{
+	__u8 mode = cfg->capture_mode;
+	if (mode == CAPTURE_ALL || (mode == CAPTURE_LISTED && s->md.listed)) {
+		struct capture_args ca = {.now = s->now, .snaplen = cfg->capture_snaplen, .listed = s->md.listed, .side = s->side};
+		DP(capture_frame)(ctx, &s->key, &ca);
+	}
+}
+
 /* An ICMP error is counted in the flow it quotes, where Suricata counts
  * it, when that flow is in the table; it travels back toward the quoted
  * packet's sender. Returns 0 when there is no such flow. */
@@ -347,11 +358,21 @@ __noinline int DP(count_quoted)(DP_CTX *ctx, struct dp_state *s)
 		DP(inspect)(ctx, f, s, LAYER_INNER);
 	if (pkt->tunneled)
 		DP(inspect)(ctx, f, s, LAYER_OUTER);
-	DP(maybe_capture)(ctx, cfg, st, f, s);
-	if (third_party) {
-		st->icmp_errors_third_party++;
-		DP(inspect_alone)(ctx, s);
+	if (!third_party) {
+		DP(maybe_capture)(ctx, cfg, st, f, s);
+		return 1;
 	}
+	st->icmp_errors_third_party++;
+	/* Its frame is captured once: under its own key when its own
+	 * addresses are listed, where its alert looks for it, else with the
+	 * quoted flow as any of that flow's packets. */
+	if (DP(inspect_alone)(ctx, s)) {
+		DP(capture_alone)(ctx, cfg, s);
+		return 1;
+	}
+	canonical_key(&s->key, pkt->q_src, pkt->q_dst, pkt->q_sport, pkt->q_dport, pkt->q_proto, pkt->family, s->zone);
+	s->side = qside ^ 1;
+	DP(maybe_capture)(ctx, cfg, st, f, s);
 	return 1;
 }
 
@@ -361,11 +382,7 @@ static __always_inline void DP(handle_fragment)(DP_CTX *ctx, struct sensor_confi
 					    struct dp_state *s)
 {
 	DP(inspect_alone)(ctx, s);
-	__u8 mode = cfg->capture_mode;
-	if (mode == CAPTURE_ALL || (mode == CAPTURE_LISTED && s->md.listed)) {
-		struct capture_args ca = {.now = s->now, .snaplen = cfg->capture_snaplen, .listed = s->md.listed, .side = s->side};
-		DP(capture_frame)(ctx, &s->key, &ca);
-	}
+	DP(capture_alone)(ctx, cfg, s);
 }
 
 /* The IP header at off (h_proto its ethertype, network order) and what

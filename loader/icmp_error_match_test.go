@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 
+	ciliumringbuf "github.com/cilium/ebpf/ringbuf"
+
 	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
 )
@@ -31,23 +33,32 @@ func TestICMPErrorMatchedOnItsOwnAddresses(t *testing.T) {
 		udp        bool   // the quoted packet: a UDP datagram, else a SYN
 		thirdParty uint64
 		want       []alert
+		captured   int // frames in the capture ring (--capture listed), each once
 	}{
 		// The C&C case: our SYN to a listed server, a host unreachable
 		// from the last router. One alert, our SYN's.
 		{name: "router answers a listed flow", listed: cc, from: router, thirdParty: 1,
-			want: []alert{{host, cc, 6, dst, true}}},
+			want: []alert{{host, cc, 6, dst, true}}, captured: 2},
 		// The router itself is listed: its error alerts, on its own
 		// addresses, outside any flow's inspection.
 		{name: "listed router answers an unlisted flow", listed: router, from: router, thirdParty: 1,
-			want: []alert{{router, host, 1, src, false}}},
+			want: []alert{{router, host, 1, src, false}}, captured: 1},
 		// The listed server answers our datagram with port unreachable:
 		// the flow's first packet toward us, from the listed end.
 		{name: "listed end answers", listed: cc, from: cc, udp: true,
-			want: []alert{{host, cc, 17, dst, true}, {cc, host, 1, src, true}}},
+			want: []alert{{host, cc, 17, dst, true}, {cc, host, 1, src, true}}, captured: 2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			h := newHarness(t, Config{})
+			h := newHarness(t, Config{CaptureRingSize: 1 << 20})
+			rd, err := ciliumringbuf.NewReader(h.s.Objects.Capture)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rd.Close()
 			h.block(simpleList(blocklist.ListedAsAny, blocklist.NetAny, c.listed))
+			if err := h.s.SetCapture(CaptureSettings{Mode: CaptureListed}); err != nil {
+				t.Fatal(err)
+			}
 			quotedDst := cc
 			if c.listed == router {
 				quotedDst = "203.0.113.99"
@@ -73,6 +84,23 @@ func TestICMPErrorMatchedOnItsOwnAddresses(t *testing.T) {
 			for i := range got {
 				if got[i] != c.want[i] {
 					t.Errorf("alert %d: %+v, want %+v", i, got[i], c.want[i])
+				}
+			}
+			// Every alert's frame is in the capture under the key and
+			// direction the alert names (where the daemon looks for it).
+			hdrs, _ := readCapture(t, rd)
+			if len(hdrs) != c.captured {
+				t.Errorf("%d frames captured, want %d", len(hdrs), c.captured)
+			}
+			for i, a := range alerts {
+				n := 0
+				for _, hd := range hdrs {
+					if hd.TsNs == a.TsNs && hd.Key == a.Key && hd.Direction == a.Direction {
+						n++
+					}
+				}
+				if n != 1 {
+					t.Errorf("alert %d: its frame captured %d times under its key and direction, want once", i, n)
 				}
 			}
 			_, v := h.onlyFlow()
