@@ -179,9 +179,11 @@ func (p *Pipeline) Run(ctx context.Context, src Source) (Counts, error) {
 		}
 	}
 	// What closing could not write (a full disk) is lost too: counted
-	// where stats, the metrics and the summary line read it.
+	// where stats, the metrics and the summary line read it, and in the
+	// run's last loss report, whether finish got to the end or not.
 	p.outputRound()
 	p.publish()
+	p.logFinalLosses(time.Now())
 	p.reader.Close()
 	p.listed.Close()
 	return p.counts, err
@@ -253,9 +255,7 @@ func (p *Pipeline) drainCapture() error {
 }
 
 // finish drains the rings to the end and writes the remaining flows.
-// Whether it gets there or not, it ends with the loss report.
 func (p *Pipeline) finish() error {
-	defer func() { p.logFinalLosses(time.Now()) }()
 	if err := p.drainCapture(); err != nil {
 		return err
 	}

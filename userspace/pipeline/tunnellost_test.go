@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -119,6 +120,11 @@ func TestTunnelLogThatCannotBeCreatedIsCountedLost(t *testing.T) {
 			}
 			if failing != 1 {
 				t.Errorf("%d log lines say an output cannot be written, want 1:\n%s", failing, logged.String())
+			}
+			// The records lost as the outputs closed are in the run's
+			// last loss report.
+			if want := fmt.Sprintf(`output_records_lost="%d (`, records); !strings.Contains(logged.String(), want) {
+				t.Errorf("no loss report with %s in the log:\n%s", want, logged.String())
 			}
 		})
 	}
