@@ -527,7 +527,7 @@ struct sensor_stats {
 	__u64 matches;           /* packets whose addresses matched a rule */
 	__u64 alerts;            /* alert events written to the ring */
 	__u64 alerts_suppressed; /* matches a rule's threshold held back */
-	__u64 alerts_lost;       /* alerts the event ring had no room for (also in lost_events); the direction's next packet tries again */
+	__u64 alerts_lost;       /* tries at an alert the full event ring refused (also in lost_events); the direction's next packet tries again, so one alert may count more than once */
 	__u64 thresholds_full;   /* matches whose threshold window the full thresholds table could not take: alerted, untracked */
 	__u64 flows_new;         /* entries created in the flow tables */
 	__u64 flows_new_v6;      /* ... of which in the IPv6 table */

@@ -408,8 +408,12 @@ func (p *Pipeline) publish() {
 // is, when it accepts other.
 func (p *Pipeline) listedRules(addr, other netip.Addr) []event.Rule {
 	rules, err := p.listed.Rules(addr, other, p.rules)
-	if err != nil {
-		p.log.Warn("naming a flow's rules", "addr", addr, "err", err)
+	// Once, not once a record: a map that cannot be read fails them all.
+	if err != nil && !p.health.failing["flow_rules"] {
+		if p.health.failing != nil {
+			p.health.failing["flow_rules"] = true
+		}
+		p.log.Warn("naming flows' rules (records go out without them)", "addr", addr, "err", err)
 	}
 	return rules
 }
