@@ -63,12 +63,12 @@ type Config struct {
 	// BenchNewFlows gives every packet new ports (benchmarks of the
 	// new-flow path with one repeated frame); never set it on a sensor.
 	BenchNewFlows bool
-	// AllocFlowsOnDemand creates the flow tables without preallocating
-	// their entries (BPF_F_NO_PREALLOC): same capacity, same program, but
-	// an entry's memory is taken when its flow starts. Replay sizes its
-	// tables for the worst capture and fills a fraction; preallocating
-	// them cost more than replaying.
-	AllocFlowsOnDemand bool
+	// AllocOnDemand creates the flow, threshold and zone tables without
+	// preallocating their entries (BPF_F_NO_PREALLOC): same capacity,
+	// same program, but an entry's memory is taken when it is made.
+	// Replay sizes its tables for the worst capture and fills a fraction;
+	// preallocating them cost more than replaying a small capture.
+	AllocOnDemand bool
 }
 
 // RulesPerGeneration is the most rules one blocklist load may hold
@@ -196,7 +196,7 @@ func Load(cfg Config) (*Sensor, error) {
 	if err := checkKernel(); err != nil {
 		return nil, err
 	}
-	spec, err := abi.LoadBpf()
+	spec, err := abi.Spec()
 	if err != nil {
 		return nil, fmt.Errorf("reading embedded BPF object: %w", err)
 	}
@@ -296,9 +296,10 @@ func unpinIncompatible(spec *ebpf.CollectionSpec, dir string) ([]string, []repla
 func configureSpec(spec *ebpf.CollectionSpec, cfg Config) error {
 	spec.Maps["flows_v4"].MaxEntries = cfg.FlowTableSize
 	spec.Maps["flows_v6"].MaxEntries = cfg.FlowTableSizeV6
-	if cfg.AllocFlowsOnDemand {
-		spec.Maps["flows_v4"].Flags |= unix.BPF_F_NO_PREALLOC
-		spec.Maps["flows_v6"].Flags |= unix.BPF_F_NO_PREALLOC
+	if cfg.AllocOnDemand {
+		for _, name := range []string{"flows_v4", "flows_v6", "thresholds", "zones"} {
+			spec.Maps[name].Flags |= unix.BPF_F_NO_PREALLOC
+		}
 	}
 	spec.Maps["flow_extras"].MaxEntries = cfg.FlowExtraSize
 	spec.Maps["zones"].MaxEntries = DefaultZones

@@ -24,7 +24,7 @@ func OpenPinned(dir string) (*abi.BpfMaps, error) {
 		}
 		return nil, fmt.Errorf("reading %s: %w", dir, err)
 	}
-	spec, err := abi.LoadBpf()
+	spec, err := abi.Spec()
 	if err != nil {
 		return nil, fmt.Errorf("reading embedded BPF object: %w", err)
 	}

@@ -84,6 +84,7 @@ func newBlocklistLoad(g *globalFlags) *cobra.Command {
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			start := time.Now()
+			abi.ParseSpecAhead() // while the lists are read
 			// A short-lived process that builds one big list: collecting
 			// garbage each time the heap doubles cost a fifth of a load,
 			// and with none at all fresh pages cost as much (page faults

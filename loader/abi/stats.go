@@ -22,7 +22,7 @@ func namesOf(structName string) ([]string, error) {
 	if v, ok := counterNames.Load(structName); ok {
 		return v.([]string), nil
 	}
-	spec, err := LoadBpf()
+	spec, err := sharedSpec()
 	if err != nil {
 		return nil, err
 	}

@@ -52,17 +52,12 @@ type Blocklist struct {
 	Now      func() time.Time
 	PinDir   string // where the live inner maps are pinned for bpftool; "" for none
 	Capacity Capacity
-	spec     *ebpf.CollectionSpec
 }
 
 // New returns an installer for a sensor's maps; pinDir is where the
 // sensor is pinned ("" for an unpinned instance).
 func New(m *abi.BpfMaps, pinDir string) (*Blocklist, error) {
-	spec, err := abi.LoadBpf()
-	if err != nil {
-		return nil, fmt.Errorf("reading embedded BPF object: %w", err)
-	}
-	return &Blocklist{Maps: m, PinDir: pinDir, Capacity: DefaultCapacity, spec: spec}, nil
+	return &Blocklist{Maps: m, PinDir: pinDir, Capacity: DefaultCapacity}, nil
 }
 
 func (b *Blocklist) now() time.Time {
@@ -433,11 +428,14 @@ func batchPutSlices[K, V any](m *ebpf.Map, keys []K, vals []V) error {
 }
 
 // innerSpec returns the template of an outer map's inner maps, sized.
-func (b *Blocklist) innerSpec(outer string, entries int) *ebpf.MapSpec {
-	spec := b.spec.Maps[outer].InnerMap.Copy()
+func innerSpec(outer string, entries int) (*ebpf.MapSpec, error) {
+	spec, err := abi.InnerMapSpec(outer)
+	if err != nil {
+		return nil, err
+	}
 	spec.Name = strings.TrimSuffix(outer, "_slots")
 	spec.MaxEntries = uint32(innerCapacity(entries))
-	return spec
+	return spec, nil
 }
 
 // innerCapacity leaves room for live additions (`blocklist add`) without
@@ -479,7 +477,10 @@ func (b *Blocklist) fillFilter(slot uint32, img *slotImage) (uint32, error) {
 	for _, k := range img.exactV6.keys {
 		f.add(k[:])
 	}
-	spec := b.spec.Maps["exact_filter_slots"].InnerMap.Copy()
+	spec, err := abi.InnerMapSpec("exact_filter_slots")
+	if err != nil {
+		return 0, err
+	}
 	spec.Name = "exact_filter"
 	spec.MaxEntries = uint32(len(f.words))
 	m, err := ebpf.NewMap(spec)
@@ -511,7 +512,11 @@ func fillSlot[K any](b *Blocklist, slot uint32, outerName string, outer *ebpf.Ma
 		}
 		return nil
 	}
-	m, err := ebpf.NewMap(b.innerSpec(outerName, e.len()))
+	spec, err := innerSpec(outerName, e.len())
+	if err != nil {
+		return err
+	}
+	m, err := ebpf.NewMap(spec)
 	if err != nil {
 		return fmt.Errorf("creating map for %s: %w", outerName, err)
 	}

@@ -71,6 +71,12 @@ type Tracker struct {
 	// outputs); a long sweep calls it, then Commit, every commitEvery
 	// records. Nil: records wait for the caller's Commit.
 	Sync func() error
+	// Discard says the tables are dropped after the final Flush (a
+	// replay's private instance): what it writes is neither removed from
+	// them nor held for removal, and the outputs are not synced on the
+	// way. A replay whose flows all end with the capture writes them all
+	// here.
+	Discard bool
 
 	// Skip holds flow ids already written (by an earlier process): their
 	// entries are removed without a second record.
@@ -82,6 +88,8 @@ type Tracker struct {
 	// written flows wait here for Commit to remove them from the kernel.
 	uncommitted []written
 	inFlight    map[abi.BpfFlowKey]uint64 // key -> first_seen of a written, uncommitted flow
+	// discarding: the final Flush of Discard tables is walking them.
+	discarding bool
 
 	v4    sweep[abi.BpfFlowKeyV4]
 	v6    sweep[abi.BpfFlowKeyV6]
@@ -370,7 +378,7 @@ func sweepTable[K any](t *Tracker, s *sweep[K], m *ebpf.Map, n int, wide func(*K
 // entries behind the batch cursor does not disturb the walk: the cursor
 // is a bucket.
 func (t *Tracker) commitIfLong() error {
-	if t.Sync == nil || len(t.uncommitted) < commitEvery {
+	if t.Sync == nil || t.discarding || len(t.uncommitted) < commitEvery {
 		return nil
 	}
 	if err := t.Sync(); err != nil {
@@ -483,6 +491,8 @@ func (t *Tracker) Flush() error {
 			return err
 		}
 	}
+	// The closed flows just written stay in flight: the walk skips them.
+	t.discarding = t.Discard
 	pick := func(k *abi.BpfFlowKey, v *abi.BpfFlowValue) (event.EndReason, bool) {
 		if t.isInFlight(k, v) {
 			return "", false
@@ -517,13 +527,8 @@ func flushTable[K any](t *Tracker, m *ebpf.Map, wide func(*K) abi.BpfFlowKey,
 }
 
 func (t *Tracker) write(k *abi.BpfFlowKey, v *abi.BpfFlowValue, x *abi.BpfFlowExtra, reason event.EndReason, hasExtra, fromTable bool) error {
-	t.uncommitted = append(t.uncommitted, written{key: *k, first: v.FirstSeenNs,
-		packets: [2]uint32{v.Dir[0].Packets, v.Dir[1].Packets}, extra: hasExtra, table: fromTable})
-	if fromTable {
-		if t.inFlight == nil {
-			t.inFlight = map[abi.BpfFlowKey]uint64{}
-		}
-		t.inFlight[*k] = v.FirstSeenNs
+	if !t.discarding {
+		t.hold(k, v, hasExtra, fromTable)
 	}
 	f := t.Decoder.Flow(k, v, x, reason)
 	if t.Skip[f.FlowID] {
@@ -533,9 +538,28 @@ func (t *Tracker) write(k *abi.BpfFlowKey, v *abi.BpfFlowValue, x *abi.BpfFlowEx
 	return t.Write(f)
 }
 
+// hold keeps a written flow for Commit to remove, and out of later walks
+// until then.
+func (t *Tracker) hold(k *abi.BpfFlowKey, v *abi.BpfFlowValue, hasExtra, fromTable bool) {
+	t.uncommitted = append(t.uncommitted, written{key: *k, first: v.FirstSeenNs,
+		packets: [2]uint32{v.Dir[0].Packets, v.Dir[1].Packets}, extra: hasExtra, table: fromTable})
+	if fromTable {
+		if t.inFlight == nil {
+			t.inFlight = map[abi.BpfFlowKey]uint64{}
+		}
+		t.inFlight[*k] = v.FirstSeenNs
+	}
+}
+
 // Commit removes the flows written so far from the kernel; call it once
-// their records are flushed to the output.
+// their records are flushed to the output. After the final Flush of
+// Discard tables there is nothing to remove: the tables go whole.
 func (t *Tracker) Commit() error {
+	if t.discarding {
+		t.uncommitted = t.uncommitted[:0]
+		clear(t.inFlight)
+		return nil
+	}
 	if t.Quiescent {
 		if err := t.removeQuiet(); err != nil {
 			return err

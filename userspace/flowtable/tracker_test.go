@@ -260,3 +260,57 @@ func TestRecordFromRingCountsHistoryLost(t *testing.T) {
 		}
 	}
 }
+
+// The final flush of tables that go with it (Discard: a replay's private
+// instance) writes every flow once, a closed one with its close reason,
+// and neither syncs the outputs on the way nor removes the entries; a
+// flush of tables that stay removes each written flow and syncs every
+// commitEvery records.
+func TestDiscardFlushWritesEachFlowOnce(t *testing.T) {
+	const n = commitEvery + 1808 // past one sync
+	for _, discard := range []bool{true, false} {
+		tr, written := newTracker(t, 16384)
+		tr.Quiescent, tr.Discard = true, discard
+		syncs := 0
+		tr.Sync = func() error { syncs++; return nil }
+		start := 1000 * sec
+		putFlows(t, tr, 0, n, start)
+		// Flow 7 closed (FIN) and lingers: its record has the close reason.
+		var k abi.BpfFlowKeyV4
+		binary.BigEndian.PutUint32(k.AddrLo[:], 0x0a000000+7)
+		binary.BigEndian.PutUint32(k.AddrHi[:], 0x0b000001)
+		k.PortLo, k.PortHi, k.ZoneProto = 40000, 80, 6
+		ev := abi.BpfFlowEvent{Reason: uint8(abi.BpfFlowEndReasonFLOW_END_FIN), Key: abi.KeyFromV4(&k)}
+		if err := tr.Maps.FlowsV4.Lookup(&k, &ev.Value); err != nil {
+			t.Fatal(err)
+		}
+		tr.Closed(&ev, start)
+		if err := tr.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		ids := map[uint64]int{}
+		var fin int
+		for _, f := range *written {
+			ids[f.FlowID]++
+			if f.Reason == event.EndFIN {
+				fin++
+			}
+		}
+		if len(*written) != n || len(ids) != n || fin != 1 {
+			t.Errorf("discard %v: %d records of %d flows (%d with reason FIN); want %d of %d, 1", discard, len(*written), len(ids), fin, n, n)
+		}
+		if tr.Counters.Closed != 1 || tr.Counters.Shutdown != n-1 {
+			t.Errorf("discard %v: counted %d closed, %d shutdown; want 1, %d", discard, tr.Counters.Closed, tr.Counters.Shutdown, n-1)
+		}
+		wantLeft, wantSyncs := n, 0
+		if !discard {
+			wantLeft, wantSyncs = 0, 1
+		}
+		if got := tableLen(t, tr); got != wantLeft || syncs != wantSyncs {
+			t.Errorf("discard %v: %d entries left, %d syncs; want %d, %d", discard, got, syncs, wantLeft, wantSyncs)
+		}
+	}
+}

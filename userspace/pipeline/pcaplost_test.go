@@ -46,3 +46,30 @@ func TestPcapFramesLostCounted(t *testing.T) {
 		t.Errorf("pcap_frames_written %d + pcap_frames_lost %d, want %d with some lost", d.PcapFramesWritten, d.PcapFramesLost, n)
 	}
 }
+
+// TestReplayCaptureRingHoldsAWholeBatch: replay caps the capture ring
+// (8 MB) because it drains it after every batch; a batch of the largest
+// frames a batch takes, each captured, must fit whole.
+func TestReplayCaptureRingHoldsAWholeBatch(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root (make test runs as root)")
+	}
+	const n = 2*loader.FeedBatch + 100
+	payload := string(make([]byte, loader.FeedFrameMax-14-20-20)) // Ethernet, IPv4, TCP
+	segs := make([]segment, n)
+	for i := range segs {
+		segs[i] = segment{at: time.Duration(i) * time.Microsecond, src: "198.51.100.7", dst: "203.0.113.9",
+			sport: 40000, dport: 8080, ack: true, psh: true, payload: payload}
+	}
+	pcap := filepath.Join(t.TempDir(), "in.pcap")
+	writeTCPCapture(t, pcap, segs)
+	sum, err := Replay(context.Background(), Config{OutDir: filepath.Join(t.TempDir(), "out"), FlowTableSize: 1024, RingSize: 1 << 20,
+		Capture: CaptureConfig{Mode: loader.CaptureAll, RingSize: 64 << 20}}, []string{pcap})
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	if sum.Kernel.CapturePackets != n || sum.Kernel.CaptureLost != 0 || sum.Daemon.PcapFramesWritten != n {
+		t.Errorf("kernel handed over %d frames, lost %d, %d written; want %d, 0, %d",
+			sum.Kernel.CapturePackets, sum.Kernel.CaptureLost, sum.Daemon.PcapFramesWritten, n, n)
+	}
+}

@@ -57,6 +57,9 @@ type Options struct {
 	// KeepFlows leaves open flows in the kernel at the end (the program
 	// stays attached: the next run adopts them) instead of writing them.
 	KeepFlows bool
+	// PrivateTables says the sensor's maps are this run's alone and go
+	// with it (replay): the flows written at the end stay in them.
+	PrivateTables bool
 	// SkipFlows are flow ids the output already holds (a restart).
 	SkipFlows map[uint64]bool
 	// Interfaces names the ifindexes we attached to (they may live in
@@ -136,6 +139,7 @@ func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, er
 		Linger:           opts.FlowLinger,
 		EmergencyTimeout: opts.EmergencyTimeout,
 		Skip:             opts.SkipFlows,
+		Discard:          opts.PrivateTables,
 	}
 	p.tracker.Sync = p.flush
 	p.started = time.Now()

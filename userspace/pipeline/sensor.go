@@ -253,13 +253,18 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 			return Summary{}, fmt.Errorf("capture %w", err)
 		}
 	}
+	// The object is parsed on the other CPU while the lists are read and
+	// the captures scanned.
+	abi.ParseSpecAhead()
 	prep, err := prepare(ctx, &cfg)
 	if err != nil {
 		return Summary{}, err
 	}
 	cfg.Capture = cfg.Capture.withDefaults()
-	if cfg.Capture.RingSize > 16<<20 {
-		cfg.Capture.RingSize = 16 << 20 // replay drains every batch: 1024 frames fit
+	if cfg.Capture.RingSize > 8<<20 {
+		// Replay drains the ring after every batch: 1024 frames of at
+		// most 3 KB and their headers fit, as does one frame run alone.
+		cfg.Capture.RingSize = 8 << 20
 	}
 	if cfg.FlowTableSize == 0 {
 		cfg.FlowTableSize, cfg.FlowTableSizeV6 = replayTables(files)
@@ -285,7 +290,7 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 		MonitorPort: true,
 		// Tables sized for the largest capture would take longer to
 		// preallocate than a capture of 1M frames takes to replay.
-		AllocFlowsOnDemand: true,
+		AllocOnDemand: true,
 	})
 	if err != nil {
 		return Summary{}, err
@@ -303,7 +308,7 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 		return sum, err
 	}
 	opts := Options{FlowTimeout: cfg.FlowTimeout, EmergencyTimeout: cfg.EmergencyTimeout,
-		StatsInterval: cfg.StatsInterval, Classify: prep.classify, Logger: prep.log}
+		StatsInterval: cfg.StatsInterval, Classify: prep.classify, Logger: prep.log, PrivateTables: true}
 	p, err := New(s, sinks, opts)
 	if err != nil {
 		return sum, err
@@ -380,6 +385,7 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	if len(cfg.Interfaces) == 0 {
 		return Summary{}, errors.New("no interface to watch (--iface)")
 	}
+	abi.ParseSpecAhead() // while the lists are read
 	prep, err := prepare(ctx, &cfg.Config)
 	if err != nil {
 		return Summary{}, err

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xdpsensor/xdpsensor/loader"
 	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
@@ -30,20 +32,34 @@ func (s *alertSink) Close() error                    { return nil }
 // new sources untracked (thresholds_full), alerting on every match. Four
 // sources fill a table of four windows of a limit-1 rule; two minutes
 // later, past their 60 s windows and a sweep, one of them and three new
-// sources alert once each and are held back after.
+// sources alert once each and are held back after. The same whether the
+// table's entries are preallocated (run) or taken on demand (replay).
 func TestThresholdWindowsExpireDuringReplay(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test loads the BPF program: run it as root (make test does)")
 	}
+	for _, onDemand := range []bool{false, true} {
+		t.Run(fmt.Sprintf("on-demand=%v", onDemand), func(t *testing.T) { thresholdWindowsExpire(t, onDemand) })
+	}
+}
+
+func thresholdWindowsExpire(t *testing.T, onDemand bool) {
 	const (
 		size = 4
 		cc   = "203.0.113.66"
 	)
-	s, err := loader.Load(loader.Config{FlowTableSize: 1024, RingSize: 1 << 20, ReplayClock: true, ThresholdTableSize: size})
+	s, err := loader.Load(loader.Config{FlowTableSize: 1024, RingSize: 1 << 20, ReplayClock: true, ThresholdTableSize: size, AllocOnDemand: onDemand})
 	if err != nil {
 		t.Fatalf("%+v", err)
 	}
 	defer s.Close()
+	info, err := s.Objects.Thresholds.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Flags&unix.BPF_F_NO_PREALLOC != 0; got != onDemand {
+		t.Fatalf("thresholds map BPF_F_NO_PREALLOC %v, want %v", got, onDemand)
+	}
 	bl, err := blocklistmaps.New(s.Maps(), "")
 	if err != nil {
 		t.Fatal(err)
