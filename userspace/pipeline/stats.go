@@ -55,6 +55,7 @@ var lossReasons = []struct{ counter, what string }{
 	{"export_split", "flows written in two records (a race with a new connection)"},
 	{"flow_extra_full", "flows whose rare counters saturated (extension map full)"},
 	{"history_letters_lost", "history letters past the kernel's room (conn.log history cut short)"},
+	{"alerts_rule_unknown", "alerts whose rule was replaced before they were read (written with a placeholder rule)"},
 	{"zones_full", "packets whose VLAN stack could not be told apart (zones map full)"},
 	{"ring_records_unknown", "event ring records of an unknown type"},
 }
