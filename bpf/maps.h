@@ -163,7 +163,7 @@ struct {
 	});
 } blocklist_v6_slots SEC(".maps");
 
-/* Slot -> IPv4 CIDR prefixes -> rules. */
+/* Slot -> IPv4 CIDR prefixes -> rules and prefix length. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, BLOCKLIST_SLOTS);
@@ -174,11 +174,11 @@ struct {
 		__uint(map_flags, BPF_F_NO_PREALLOC);
 		__uint(max_entries, 1024);
 		__type(key, struct lpm_v4_key);
-		__type(value, struct blocklist_entry);
+		__type(value, struct prefix_entry);
 	});
 } blocklist_prefix_v4_slots SEC(".maps");
 
-/* Slot -> IPv6 CIDR prefixes -> rules. */
+/* Slot -> IPv6 CIDR prefixes -> rules and prefix length. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, BLOCKLIST_SLOTS);
@@ -189,7 +189,7 @@ struct {
 		__uint(map_flags, BPF_F_NO_PREALLOC);
 		__uint(max_entries, 1024);
 		__type(key, struct lpm_v6_key);
-		__type(value, struct blocklist_entry);
+		__type(value, struct prefix_entry);
 	});
 } blocklist_prefix_v6_slots SEC(".maps");
 

@@ -23,26 +23,6 @@ struct match_decision {
 	__u8 pad[3];
 };
 
-struct match {
-	__u32 as_src; /* rule listing this address as a packet source */
-	__u32 as_dst; /* ... as a packet destination */
-};
-
-/* The rules listing one address, exact entry and longest prefix apart:
- * which one applies depends on the packet's other address. */
-struct listing {
-	struct match exact;
-	struct match prefix;
-};
-
-static __always_inline void take_entry(struct match *m, struct blocklist_entry *e)
-{
-	if (!e)
-		return;
-	m->as_src = e->rule_as_src;
-	m->as_dst = e->rule_as_dst;
-}
-
 /* Mix an address into 64 bits (murmur3's finalizer). Userspace builds the
  * pre-filter with the same function (loader/filter.go). */
 static __always_inline __u64 addr_hash(const __u8 *addr, __u8 family)
@@ -88,49 +68,57 @@ static __always_inline int exact_maybe(const __u8 *addr, __u8 family, __u32 slot
 	return filter_bit(filter, (__u32)h & mask) && filter_bit(filter, (__u32)(h >> 32) & mask);
 }
 
-/* The exact entry and the longest prefix listing addr; a pre-filter miss
- * or an empty map skips the lookup altogether. */
-static __always_inline void lookup_address(struct listing *l, const __u8 *addr, __u8 family,
-					   __u32 slot, struct slot_counts *counts)
+/* One address's decision in the making: the next prefix trie key, the
+ * rules decided so far per end of the packet (0: none yet), and the last
+ * rule refused per end (the same rule on an enclosing prefix would be
+ * refused again). */
+struct prefix_walk_state {
+	struct lpm_v6_key k; /* both tries' keys are a prefix length, then the address */
+	__u32 slot;
+	__u32 src, dst;
+	__u32 refused_src, refused_dst;
+};
+
+enum walk_step_kind {
+	STEP_EXACT,  /* weigh the exact entry; start the walk */
+	STEP_PREFIX, /* weigh the longest listed prefix of w->k */
+	STEP_PEEK,   /* only: is there such a prefix? */
+};
+
+/* The exact entry listing addr, NULL when none; a pre-filter miss or an
+ * empty map skips the lookup altogether. addr (16 bytes of a flow key) is
+ * the key itself. */
+static __always_inline struct blocklist_entry *lookup_exact(const __u8 *addr, __u8 family, __u32 slot,
+							    struct slot_counts *counts)
+{
+	void *exact = NULL;
+	if (family == FAMILY_IPV4) {
+		if (counts->exact_v4 && exact_maybe(addr, family, slot, counts))
+			exact = bpf_map_lookup_elem(&blocklist_v4_slots, &slot);
+	} else if (counts->exact_v6 && exact_maybe(addr, family, slot, counts)) {
+		exact = bpf_map_lookup_elem(&blocklist_v6_slots, &slot);
+	}
+	return exact ? bpf_map_lookup_elem(exact, addr) : NULL;
+}
+
+/* The prefix trie that may list addr, NULL when none can (an empty trie,
+ * or for IPv4 a /16 no prefix touches). */
+static __always_inline void *prefix_trie(const __u8 *addr, __u8 family, __u32 slot,
+					 struct slot_counts *counts)
 {
 	if (family == FAMILY_IPV4) {
-		if (counts->exact_v4 && exact_maybe(addr, family, slot, counts)) {
-			void *exact = bpf_map_lookup_elem(&blocklist_v4_slots, &slot);
-			struct ipv4_addr a4;
-			__builtin_memcpy(&a4, addr, 4);
-			if (exact)
-				take_entry(&l->exact, bpf_map_lookup_elem(exact, &a4));
-		}
-		if (counts->prefix_v4) {
-			__u32 h = ((__u32)addr[0] << 24) | ((__u32)addr[1] << 16);
-			__u32 word = slot * 2048 + (h >> 21);
-			__u32 *bits = bpf_map_lookup_elem(&prefix_v4_filter, &word);
-			if (bits && (*bits & (1u << ((h >> 16) & 31)))) {
-				void *trie = bpf_map_lookup_elem(&blocklist_prefix_v4_slots, &slot);
-				if (trie) {
-					struct lpm_v4_key k = {.prefixlen = 32};
-					__builtin_memcpy(k.addr, addr, 4);
-					take_entry(&l->prefix, bpf_map_lookup_elem(trie, &k));
-				}
-			}
-		}
-		return;
+		if (!counts->prefix_v4)
+			return NULL;
+		__u32 h = ((__u32)addr[0] << 24) | ((__u32)addr[1] << 16);
+		__u32 word = slot * 2048 + (h >> 21);
+		__u32 *bits = bpf_map_lookup_elem(&prefix_v4_filter, &word);
+		if (!bits || !(*bits & (1u << ((h >> 16) & 31))))
+			return NULL;
+		return bpf_map_lookup_elem(&blocklist_prefix_v4_slots, &slot);
 	}
-	if (counts->exact_v6 && exact_maybe(addr, family, slot, counts)) {
-		struct in6_addr a6;
-		__builtin_memcpy(&a6, addr, 16);
-		void *exact = bpf_map_lookup_elem(&blocklist_v6_slots, &slot);
-		if (exact)
-			take_entry(&l->exact, bpf_map_lookup_elem(exact, &a6));
-	}
-	if (counts->prefix_v6) {
-		void *trie = bpf_map_lookup_elem(&blocklist_prefix_v6_slots, &slot);
-		if (trie) {
-			struct lpm_v6_key k = {.prefixlen = 128};
-			__builtin_memcpy(k.addr, addr, 16);
-			take_entry(&l->prefix, bpf_map_lookup_elem(trie, &k));
-		}
-	}
+	if (!counts->prefix_v6)
+		return NULL;
+	return bpf_map_lookup_elem(&blocklist_prefix_v6_slots, &slot);
 }
 
 static __always_inline __u32 netvar_bits(const __u8 *addr, __u8 family)
@@ -148,38 +136,112 @@ static __always_inline __u32 netvar_bits(const __u8 *addr, __u8 family)
 	return bits ? *bits : 0;
 }
 
-/* Does the rule accept `other` as the packet's non-listed address? */
-static __always_inline int other_net_ok(__u32 rule_id, const __u8 *other, __u8 family,
-					struct sensor_config *cfg)
+
+/* Does the rule accept the packet's other address (the end of key that
+ * is not side) under its $HOME_NET/$EXTERNAL_NET constraint? A global
+ * function, verified once; its own small frame keeps the callers' stack
+ * within the limit. */
+__noinline int rule_accepts(struct flow_key *key, __u32 side, __u32 rule_id)
 {
+	__u32 zero = 0;
+	if (!key)
+		return 0;
+	struct sensor_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	struct rule *r = bpf_map_lookup_elem(&rules, &rule_id);
-	if (!r)
+	if (!cfg || !r)
 		return 0; /* a rule id without its rule is a half-written list */
+	const __u8 *other = side == SIDE_LO ? key->addr_hi : key->addr_lo;
 	switch (r->other_net) {
 	case NET_HOME:
-		return !cfg->home_net_set || (netvar_bits(other, family) & NETVAR_HOME);
+		return !cfg->home_net_set || (netvar_bits(other, key->family) & NETVAR_HOME);
 	case NET_EXTERNAL:
 		if (cfg->external_mode == EXTERNAL_ANY)
 			return 1;
 		if (cfg->external_mode == EXTERNAL_NOT_HOME)
-			return cfg->home_net_set && !(netvar_bits(other, family) & NETVAR_HOME);
-		return netvar_bits(other, family) & NETVAR_EXTERNAL;
+			return cfg->home_net_set && !(netvar_bits(other, key->family) & NETVAR_HOME);
+		return !!(netvar_bits(other, key->family) & NETVAR_EXTERNAL);
 	}
 	return 1;
 }
 
-/* The rule for one end of the packet: the exact entry's if it accepts
- * the other address, else the prefix's if it does. Checked one by one: an
- * exact entry whose $HOME_NET/$EXTERNAL_NET constraint fails must not hide
- * a covering prefix whose rule applies. */
-static __always_inline __u32 first_accepting(__u32 exact, __u32 prefix, const __u8 *other,
-					     __u8 family, struct sensor_config *cfg)
+/* Weigh one entry's rules for each end of the packet not decided yet. */
+static __always_inline void weigh(struct prefix_walk_state *w, struct flow_key *key, __u32 side,
+				  __u32 rs, __u32 rd)
 {
-	if (exact && other_net_ok(exact, other, family, cfg))
-		return exact;
-	if (prefix && prefix != exact && other_net_ok(prefix, other, family, cfg))
-		return prefix;
-	return 0;
+	if (!w->src && rs && rs != w->refused_src) {
+		if (rule_accepts(key, side, rs))
+			w->src = rs;
+		else
+			w->refused_src = rs;
+	}
+	if (!w->dst && rd && rd != w->refused_dst) {
+		if (rule_accepts(key, side, rd))
+			w->dst = rd;
+		else
+			w->refused_dst = rd;
+	}
+}
+
+/* One step of an address's decision (side: which end of key), by kind;
+ * 1 when the walk goes on to the next enclosing prefix (w->k then ends one
+ * bit short of the prefix just weighed), 0 when it is over. A global
+ * function, verified once: inlined in the walk's loop, its paths
+ * multiplied the verifier's states. */
+__noinline int walk_step(struct prefix_walk_state *w, struct flow_key *key, __u32 side, __u32 kind)
+{
+	__u32 zero = 0;
+	if (!w || !key)
+		return 0;
+	const __u8 *addr = side == SIDE_LO ? key->addr_lo : key->addr_hi;
+	__u8 family = key->family;
+	if (kind == STEP_EXACT) {
+		struct sensor_config *cfg = bpf_map_lookup_elem(&config, &zero);
+		if (!cfg)
+			return 0;
+		struct slot_counts *counts = w->slot ? &cfg->slots[1] : &cfg->slots[0];
+		struct blocklist_entry *e = lookup_exact(addr, family, w->slot, counts);
+		if (e)
+			weigh(w, key, side, e->rule_as_src, e->rule_as_dst);
+		if ((w->src && w->dst) || !prefix_trie(addr, family, w->slot, counts))
+			return 0;
+		w->k.prefixlen = family == FAMILY_IPV4 ? 32 : 128;
+		__builtin_memcpy(w->k.addr, addr, 16);
+		return 1;
+	}
+	void *trie = family == FAMILY_IPV4 ? bpf_map_lookup_elem(&blocklist_prefix_v4_slots, &w->slot)
+					   : bpf_map_lookup_elem(&blocklist_prefix_v6_slots, &w->slot);
+	if (!trie)
+		return 0;
+	struct prefix_entry *e = bpf_map_lookup_elem(trie, &w->k);
+	if (!e)
+		return 0;
+	if (kind == STEP_PEEK)
+		return 1;
+	__u32 len = e->prefixlen;
+	weigh(w, key, side, e->rule_as_src, e->rule_as_dst);
+	if ((w->src && w->dst) || len == 0 || len > w->k.prefixlen)
+		return 0;
+	w->k.prefixlen = len - 1; /* finds the next enclosing listed prefix */
+	return 1;
+}
+
+/* The rules for one end (side) of the flow, per end of the packet: the
+ * exact entry's if it accepts the other address, else the longest listed
+ * prefix's if it does, else the next enclosing prefix's, and so on, up to
+ * PREFIX_WALK_MAX prefixes. Each end of the packet is decided on its own:
+ * a prefix with no rule for it, or whose rule refuses the other address,
+ * does not hide an enclosing prefix whose rule applies. A walk cut short
+ * with a listed prefix left counts in prefix_walk_cut. */
+static __always_inline void decide_end(struct prefix_walk_state *w, struct flow_key *key, __u32 side,
+				       __u32 slot, struct sensor_stats *st)
+{
+	__builtin_memset(w, 0, sizeof(*w));
+	w->slot = slot;
+	int more = walk_step(w, key, side, STEP_EXACT);
+	for (int i = 0; i < PREFIX_WALK_MAX && more; i++)
+		more = walk_step(w, key, side, STEP_PREFIX);
+	if (more && walk_step(w, key, side, STEP_PEEK))
+		st->prefix_walk_cut++;
 }
 
 /* Decide, for the current generation, which rules list the flow's ends.
@@ -190,21 +252,18 @@ __noinline int decide_match(struct match_decision *md, struct flow_key *key, __u
 	__u32 zero = 0;
 	if (!md || !key)
 		return 0;
-	struct sensor_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
-	if (!cfg || !st)
+	if (!st)
 		return 0;
-	__u32 slot = gen & 1;
-	struct slot_counts *counts = slot ? &cfg->slots[1] : &cfg->slots[0];
-	struct listing lo = {}, hi = {};
+	struct prefix_walk_state w;
 
 	st->blocklist_lookups++;
-	lookup_address(&lo, key->addr_lo, key->family, slot, counts);
-	lookup_address(&hi, key->addr_hi, key->family, slot, counts);
-	md->lo_as_src = first_accepting(lo.exact.as_src, lo.prefix.as_src, key->addr_hi, key->family, cfg);
-	md->lo_as_dst = first_accepting(lo.exact.as_dst, lo.prefix.as_dst, key->addr_hi, key->family, cfg);
-	md->hi_as_src = first_accepting(hi.exact.as_src, hi.prefix.as_src, key->addr_lo, key->family, cfg);
-	md->hi_as_dst = first_accepting(hi.exact.as_dst, hi.prefix.as_dst, key->addr_lo, key->family, cfg);
+	decide_end(&w, key, SIDE_LO, gen & 1, st);
+	md->lo_as_src = w.src;
+	md->lo_as_dst = w.dst;
+	decide_end(&w, key, SIDE_HI, gen & 1, st);
+	md->hi_as_src = w.src;
+	md->hi_as_dst = w.dst;
 	md->listed = ((md->lo_as_src | md->lo_as_dst) ? LISTED_LO : 0) |
 		     ((md->hi_as_src | md->hi_as_dst) ? LISTED_HI : 0);
 	return md->listed;

@@ -55,6 +55,8 @@ static __always_inline void bench_vary(struct packet *pkt)
 const struct alert_event *const btf_alert_event __attribute__((unused)) = 0;
 const struct flow_event *const btf_flow_event __attribute__((unused)) = 0;
 const struct blocklist_entry *const btf_blocklist_entry __attribute__((unused)) = 0;
+const struct prefix_entry *const btf_prefix_entry __attribute__((unused)) = 0;
+const enum prefix_walk *const btf_prefix_walk __attribute__((unused)) = 0;
 const struct in6_addr *const btf_in6_addr __attribute__((unused)) = 0;
 const struct ipv4_addr *const btf_ipv4_addr __attribute__((unused)) = 0;
 const struct capture_record *const btf_capture_record __attribute__((unused)) = 0;

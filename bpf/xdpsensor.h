@@ -411,11 +411,27 @@ struct zone_key {
 	__u16 pad;
 };
 
-/* Value of the exact and prefix blocklist maps: the rule that lists the
- * address, per end of the packet the rule wants it on. */
+/* Value of the exact blocklist maps: the rule that lists the address,
+ * per end of the packet the rule wants it on. */
 struct blocklist_entry {
 	__u32 rule_as_src;
 	__u32 rule_as_dst;
+};
+
+/* An enum, not a define, so that Go sees the bound (the Resolver walks
+ * as the kernel does). */
+enum prefix_walk {
+	PREFIX_WALK_MAX = 8, /* listed prefixes tried per address, longest first */
+};
+
+/* Value of the prefix tries: the rules of one prefix, as blocklist_entry,
+ * and its own length. A lookup one bit shorter than that finds the next
+ * enclosing listed prefix: nested prefixes are each tried, longest first,
+ * up to PREFIX_WALK_MAX per address. */
+struct prefix_entry {
+	__u32 rule_as_src;
+	__u32 rule_as_dst;
+	__u32 prefixlen;
 };
 
 struct lpm_v4_key {
@@ -573,6 +589,7 @@ struct sensor_stats {
 	__u64 malformed_encap;   /* encapsulation header truncated or invalid */
 	__u64 fragments_joined;  /* later fragments counted in their first fragment's flow */
 	__u64 fragments_orphaned; /* later fragments whose first piece was never seen (or aged out) */
+	__u64 prefix_walk_cut;   /* flow ends with more enclosing listed prefixes than PREFIX_WALK_MAX left to try: an alert may be missed */
 };
 
 /* The daemon's own counters, written by it once per drain round into a

@@ -7,9 +7,11 @@ import (
 )
 
 // refMatcher decides alerts as the kernel does: an exact entry beats a
-// prefix unless its rule refuses the packet's other address, the longest
-// prefix wins, the first rule listing an address for an end of the packet
-// wins, and the destination is checked first.
+// prefix unless its rule refuses the packet's other address, then the
+// covering prefixes are tried longest first, each end of the packet on its
+// own (the bound on their number is left to the kernel tests), the first
+// rule listing an address for an end of the packet wins, and the
+// destination is checked first.
 type refMatcher struct {
 	list     *blocklist.List
 	exact    map[netip.Addr]refEntry
@@ -47,24 +49,25 @@ func refMerge(e refEntry, dir blocklist.Direction, id int) refEntry {
 	return e
 }
 
-// lookup returns the exact entry and the longest prefix listing a.
-func (m *refMatcher) lookup(a netip.Addr) (exact, prefix refEntry) {
-	exact = m.exact[a]
-	for bits := a.BitLen(); bits >= 0; bits-- {
+// lookup returns the exact entry and then every prefix listing a,
+// longest first.
+func (m *refMatcher) lookup(a netip.Addr) []refEntry {
+	out := []refEntry{m.exact[a]}
+	for bits := a.BitLen() - 1; bits >= 0; bits-- {
 		p, _ := a.Prefix(bits)
 		if pe, ok := m.prefixes[p]; ok {
-			return exact, pe
+			out = append(out, pe)
 		}
 	}
-	return exact, refEntry{}
+	return out
 }
 
-// pick is the first of the exact rule and the prefix rule (0: none) that
-// accepts other.
-func (m *refMatcher) pick(exact, prefix int, other netip.Addr) int {
-	for _, rule := range []int{exact, prefix} {
-		if rule != 0 && m.otherOK(rule, other) {
-			return rule
+// pick is the first of the entries' rules for one end (rule; 0: none)
+// that accepts other.
+func (m *refMatcher) pick(entries []refEntry, rule func(refEntry) int, other netip.Addr) int {
+	for _, e := range entries {
+		if r := rule(e); r != 0 && m.otherOK(r, other) {
+			return r
 		}
 	}
 	return 0
@@ -97,12 +100,10 @@ func (m *refMatcher) Alert(r refResult) (rule int, listed string, ok bool) {
 	if r.Verdict != refIP {
 		return 0, "", false
 	}
-	dstExact, dstPrefix := m.lookup(r.Dst)
-	if rule := m.pick(dstExact.asDst, dstPrefix.asDst, r.Src); rule != 0 {
+	if rule := m.pick(m.lookup(r.Dst), func(e refEntry) int { return e.asDst }, r.Src); rule != 0 {
 		return rule - 1, "dst", true
 	}
-	srcExact, srcPrefix := m.lookup(r.Src)
-	if rule := m.pick(srcExact.asSrc, srcPrefix.asSrc, r.Dst); rule != 0 {
+	if rule := m.pick(m.lookup(r.Src), func(e refEntry) int { return e.asSrc }, r.Dst); rule != 0 {
 		return rule - 1, "src", true
 	}
 	return 0, "", false

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -385,7 +386,8 @@ func newBlocklistCheck(g *globalFlags) *cobra.Command {
 
 Without --other the decision is given for any other address: an exact
 entry's rule constrained to $HOME_NET or $EXTERNAL_NET applies only when
-the packet's other address is in it, else the covering prefix's rule does.
+the packet's other address is in it, else the covering prefixes' rules are
+tried, longest first.
 With --other the decision is the kernel's for a flow between ADDR and ADDR2,
 read from the running sensor's maps and net variables the way flow records
 name their rules; with --json it is one more line after the entries:
@@ -455,21 +457,34 @@ name their rules; with --json it is one more line after the entries:
 					return nil
 				}
 				if !asJSON {
-					exact, prefix := snap.Candidates(a)
+					c := snap.Candidates(a)
 					// The exact entry's rule, unless its constraint on the
-					// other address refuses it: then the prefix's.
-					describe := func(exact, prefix uint32) string {
-						if exact == 0 {
-							return name(prefix)
+					// other address refuses it: then the longest prefix's,
+					// and so on outwards.
+					describe := func(rule func(abi.BpfBlocklistEntry) uint32) string {
+						var ids []uint32
+						for _, e := range append([]abi.BpfBlocklistEntry{c.Exact}, c.Prefixes...) {
+							if id := rule(e); id != 0 && !slices.Contains(ids, id) {
+								ids = append(ids, id)
+							}
 						}
-						other := otherNetName(snap.Rules[exact].OtherNet)
-						if other == "" || prefix == 0 || prefix == exact {
-							return name(exact)
+						if len(ids) == 0 {
+							return name(0)
 						}
-						return fmt.Sprintf("%s when the other address is in %s, else %s", name(exact), other, name(prefix))
+						var s strings.Builder
+						for i, id := range ids {
+							other := otherNetName(snap.Rules[id].OtherNet)
+							if other == "" || i == len(ids)-1 {
+								s.WriteString(name(id))
+								break
+							}
+							fmt.Fprintf(&s, "%s when the other address is in %s, else ", name(id), other)
+						}
+						return s.String()
 					}
 					fmt.Fprintf(out, "kernel decision: %s as destination -> %s; as source -> %s\n", a,
-						describe(exact.RuleAsDst, prefix.RuleAsDst), describe(exact.RuleAsSrc, prefix.RuleAsSrc))
+						describe(func(e abi.BpfBlocklistEntry) uint32 { return e.RuleAsDst }),
+						describe(func(e abi.BpfBlocklistEntry) uint32 { return e.RuleAsSrc }))
 				}
 				return nil
 			})
@@ -489,15 +504,15 @@ type decisionView struct {
 }
 
 // decidedView is the rule id decided for addr (0: none) with the entry it
-// came from: the exact entry if it holds that rule for the end (rule of
-// the end), else the longest covering prefix.
+// came from: the most specific entry holding that rule for the end (rule
+// of the end); the entries inside it had other rules, refused.
 func decidedView(snap *blocklistmaps.Snapshot, addr netip.Addr, id uint32, rule func(blocklistmaps.LiveEntry) uint32) *entryView {
 	if id == 0 {
 		return nil
 	}
-	for _, e := range snap.Matches(addr) { // the exact entry first, then the longest prefix
-		if e.Prefix.Bits() == addr.BitLen() && rule(e) != id {
-			continue // the exact entry's rule was refused
+	for _, e := range snap.Matches(addr) { // the exact entry first, then the prefixes, longest first
+		if rule(e) != id {
+			continue
 		}
 		for _, v := range views(snap, e) {
 			if v.RuleID == id {

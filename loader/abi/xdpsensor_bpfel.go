@@ -492,6 +492,19 @@ type BpfPacketTunnel struct {
 	Depth  uint8
 }
 
+type BpfPrefixEntry struct {
+	_         structs.HostLayout
+	RuleAsSrc uint32
+	RuleAsDst uint32
+	Prefixlen uint32
+}
+
+type BpfPrefixWalk uint32
+
+const (
+	BpfPrefixWalkPREFIX_WALK_MAX BpfPrefixWalk = 8
+)
+
 type BpfRule struct {
 	_                structs.HostLayout
 	Gid              uint32
@@ -612,6 +625,7 @@ type BpfSensorStats struct {
 	MalformedEncap       uint64
 	FragmentsJoined      uint64
 	FragmentsOrphaned    uint64
+	PrefixWalkCut        uint64
 }
 
 type BpfSlotCounts struct {
@@ -746,6 +760,8 @@ const (
 	BpfVarBtfIpv4Addr            = "btf_ipv4_addr"
 	BpfVarBtfListedBits          = "btf_listed_bits"
 	BpfVarBtfNetvarBits          = "btf_netvar_bits"
+	BpfVarBtfPrefixEntry         = "btf_prefix_entry"
+	BpfVarBtfPrefixWalk          = "btf_prefix_walk"
 	BpfVarBtfRuleDirection       = "btf_rule_direction"
 	BpfVarBtfRuleOtherNet        = "btf_rule_other_net"
 	BpfVarBtfTcpFlagBits         = "btf_tcp_flag_bits"
@@ -860,6 +876,8 @@ type BpfVariableSpecs struct {
 	BtfIpv4Addr       *ebpf.VariableSpec `ebpf:"btf_ipv4_addr"`
 	BtfListedBits     *ebpf.VariableSpec `ebpf:"btf_listed_bits"`
 	BtfNetvarBits     *ebpf.VariableSpec `ebpf:"btf_netvar_bits"`
+	BtfPrefixEntry    *ebpf.VariableSpec `ebpf:"btf_prefix_entry"`
+	BtfPrefixWalk     *ebpf.VariableSpec `ebpf:"btf_prefix_walk"`
 	BtfRuleDirection  *ebpf.VariableSpec `ebpf:"btf_rule_direction"`
 	BtfRuleOtherNet   *ebpf.VariableSpec `ebpf:"btf_rule_other_net"`
 	BtfTcpFlagBits    *ebpf.VariableSpec `ebpf:"btf_tcp_flag_bits"`
@@ -975,6 +993,8 @@ type BpfVariables struct {
 	BtfIpv4Addr       *ebpf.Variable `ebpf:"btf_ipv4_addr"`
 	BtfListedBits     *ebpf.Variable `ebpf:"btf_listed_bits"`
 	BtfNetvarBits     *ebpf.Variable `ebpf:"btf_netvar_bits"`
+	BtfPrefixEntry    *ebpf.Variable `ebpf:"btf_prefix_entry"`
+	BtfPrefixWalk     *ebpf.Variable `ebpf:"btf_prefix_walk"`
 	BtfRuleDirection  *ebpf.Variable `ebpf:"btf_rule_direction"`
 	BtfRuleOtherNet   *ebpf.Variable `ebpf:"btf_rule_other_net"`
 	BtfTcpFlagBits    *ebpf.Variable `ebpf:"btf_tcp_flag_bits"`

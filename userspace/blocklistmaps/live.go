@@ -84,13 +84,13 @@ func (b *Blocklist) Snapshot() (*Snapshot, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := walkInner(b.Maps.BlocklistPrefixV4Slots, slot, func(k abi.BpfLpmV4Key, e abi.BpfBlocklistEntry) {
-		add(netip.PrefixFrom(netip.AddrFrom4(k.Addr), int(k.Prefixlen)), e)
+	if err := walkInner(b.Maps.BlocklistPrefixV4Slots, slot, func(k abi.BpfLpmV4Key, e abi.BpfPrefixEntry) {
+		add(netip.PrefixFrom(netip.AddrFrom4(k.Addr), int(k.Prefixlen)), entryOf(e))
 	}); err != nil {
 		return nil, err
 	}
-	if err := walkInner(b.Maps.BlocklistPrefixV6Slots, slot, func(k abi.BpfLpmV6Key, e abi.BpfBlocklistEntry) {
-		add(netip.PrefixFrom(netip.AddrFrom16(k.Addr), int(k.Prefixlen)), e)
+	if err := walkInner(b.Maps.BlocklistPrefixV6Slots, slot, func(k abi.BpfLpmV6Key, e abi.BpfPrefixEntry) {
+		add(netip.PrefixFrom(netip.AddrFrom16(k.Addr), int(k.Prefixlen)), entryOf(e))
 	}); err != nil {
 		return nil, err
 	}
@@ -126,14 +126,14 @@ func innerMap(outer *ebpf.Map, slot uint32) (*ebpf.Map, error) {
 	return m, nil
 }
 
-func walkInner[K any](outer *ebpf.Map, slot uint32, fn func(K, abi.BpfBlocklistEntry)) error {
+func walkInner[K, V any](outer *ebpf.Map, slot uint32, fn func(K, V)) error {
 	m, err := innerMap(outer, slot)
 	if err != nil || m == nil {
 		return err
 	}
 	defer m.Close()
 	var k K
-	var e abi.BpfBlocklistEntry
+	var e V
 	it := m.Iterate()
 	for it.Next(&k, &e) {
 		fn(k, e)
@@ -155,23 +155,22 @@ func (s *Snapshot) Matches(addr netip.Addr) []LiveEntry {
 }
 
 // Candidates are the rules the kernel weighs for addr, per end of the
-// packet: the exact entry's and the longest prefix's (zero when none).
-func (s *Snapshot) Candidates(addr netip.Addr) (exact, prefix abi.BpfBlocklistEntry) {
-	var longest *LiveEntry
-	for i, e := range s.Entries {
-		if !e.Prefix.Contains(addr) {
-			continue
-		}
-		if e.Prefix.Bits() == addr.BitLen() {
-			exact = abi.BpfBlocklistEntry{RuleAsSrc: e.RuleAsSrc, RuleAsDst: e.RuleAsDst}
-		} else if longest == nil || e.Prefix.Bits() > longest.Prefix.Bits() {
-			longest = &s.Entries[i]
+// packet, in its order (see Resolver.Candidates): the exact entry's, then
+// the covering prefixes', longest first, at most PrefixWalkMax.
+func (s *Snapshot) Candidates(addr netip.Addr) Candidates {
+	var c Candidates
+	for _, e := range s.Matches(addr) { // most specific first
+		entry := abi.BpfBlocklistEntry{RuleAsSrc: e.RuleAsSrc, RuleAsDst: e.RuleAsDst}
+		switch {
+		case e.Prefix.Bits() == addr.BitLen():
+			c.Exact = entry
+		case len(c.Prefixes) == PrefixWalkMax:
+			c.Cut = true
+		default:
+			c.Prefixes = append(c.Prefixes, entry)
 		}
 	}
-	if longest != nil {
-		prefix = abi.BpfBlocklistEntry{RuleAsSrc: longest.RuleAsSrc, RuleAsDst: longest.RuleAsDst}
-	}
-	return exact, prefix
+	return c
 }
 
 // AddOptions describe a manually listed address.
@@ -211,8 +210,8 @@ func (b *Blocklist) feedRuleFor(slot uint32, p netip.Prefix, dir blocklist.Direc
 		return nil, err
 	}
 	defer m.Close()
-	var cur abi.BpfBlocklistEntry
-	if err := m.Lookup(key, &cur); errors.Is(err, ebpf.ErrKeyNotExist) {
+	cur, err := readEntry(m, key, p)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
@@ -334,8 +333,7 @@ func (b *Blocklist) DelManual(p netip.Prefix) (kept *ListedError, err error) {
 		return nil, fmt.Errorf("%s is not on the blocklist", p)
 	}
 	defer m.Close()
-	var cur abi.BpfBlocklistEntry
-	if err := m.Lookup(key, &cur); err == nil {
+	if cur, err := readEntry(m, key, p); err == nil {
 		manual := func(id uint32) bool {
 			var kr abi.BpfRule
 			return id != 0 && b.Maps.Rules.Lookup(id, &kr) == nil && abi.CString(kr.Source[:]) == ManualSource
@@ -350,7 +348,7 @@ func (b *Blocklist) DelManual(p netip.Prefix) (kept *ListedError, err error) {
 			if dstManual {
 				next.RuleAsDst = 0
 			}
-			if err := m.Put(key, &next); err != nil {
+			if err := writeEntry(m, key, p, next); err != nil {
 				return nil, fmt.Errorf("writing %s: %w", p, err)
 			}
 			kept, err = b.feedRuleFor(slot, p, blocklist.ListedAsAny)
@@ -414,7 +412,7 @@ func (b *Blocklist) Expire(now time.Time) (int, error) {
 				err = b.adjustCount(slot, e.Prefix, -1)
 			}
 		} else {
-			err = m.Put(key, &next)
+			err = writeEntry(m, key, e.Prefix, next)
 		}
 		m.Close()
 		if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -439,6 +437,34 @@ func (b *Blocklist) entryMap(p netip.Prefix) (*ebpf.Map, any) {
 	}
 }
 
+// readEntry reads p's entry from m, the inner map entryMap picked for it
+// (with key): a prefix trie's value holds the prefix's length beside the
+// rules.
+func readEntry(m *ebpf.Map, key any, p netip.Prefix) (abi.BpfBlocklistEntry, error) {
+	if p.Bits() == p.Addr().BitLen() {
+		var e abi.BpfBlocklistEntry
+		err := m.Lookup(key, &e)
+		return e, err
+	}
+	var e abi.BpfPrefixEntry
+	err := m.Lookup(key, &e)
+	return entryOf(e), err
+}
+
+// writeEntry writes p's entry into m, as readEntry reads it.
+func writeEntry(m *ebpf.Map, key any, p netip.Prefix, e abi.BpfBlocklistEntry) error {
+	if p.Bits() == p.Addr().BitLen() {
+		return m.Put(key, &e)
+	}
+	v := prefixEntry(e, uint32(p.Bits()))
+	return m.Put(key, &v)
+}
+
+// entryOf is a prefix trie value's rules.
+func entryOf(e abi.BpfPrefixEntry) abi.BpfBlocklistEntry {
+	return abi.BpfBlocklistEntry{RuleAsSrc: e.RuleAsSrc, RuleAsDst: e.RuleAsDst}
+}
+
 // putEntry updates (or inserts) an entry in the live slot's inner map;
 // fits is false when the map is absent or full, added when the entry is new.
 func (b *Blocklist) putEntry(slot uint32, p netip.Prefix, update func(abi.BpfBlocklistEntry) abi.BpfBlocklistEntry) (fits, added bool, err error) {
@@ -448,8 +474,7 @@ func (b *Blocklist) putEntry(slot uint32, p netip.Prefix, update func(abi.BpfBlo
 		return false, false, err
 	}
 	defer m.Close()
-	var cur abi.BpfBlocklistEntry
-	err = m.Lookup(key, &cur)
+	cur, err := readEntry(m, key, p)
 	switch {
 	case errors.Is(err, ebpf.ErrKeyNotExist):
 		added = true
@@ -457,7 +482,7 @@ func (b *Blocklist) putEntry(slot uint32, p netip.Prefix, update func(abi.BpfBlo
 		return false, false, err
 	}
 	next := update(cur)
-	if err := m.Put(key, &next); err != nil {
+	if err := writeEntry(m, key, p, next); err != nil {
 		if errors.Is(err, unix.E2BIG) || errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.ENOSPC) {
 			return false, false, nil
 		}

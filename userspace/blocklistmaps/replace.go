@@ -83,28 +83,28 @@ type InstallStats struct {
 // touched so that a bad list changes nothing.
 type slotImage struct {
 	rules    map[uint32]abi.BpfRule
-	exactV4  entries[abi.BpfIpv4Addr]
-	exactV6  entries[[16]byte]
-	prefixV4 entries[abi.BpfLpmV4Key]
-	prefixV6 entries[abi.BpfLpmV6Key]
+	exactV4  entries[abi.BpfIpv4Addr, abi.BpfBlocklistEntry]
+	exactV6  entries[[16]byte, abi.BpfBlocklistEntry]
+	prefixV4 entries[abi.BpfLpmV4Key, abi.BpfPrefixEntry]
+	prefixV6 entries[abi.BpfLpmV6Key, abi.BpfPrefixEntry]
 	filter   [prefixFilterLen]uint32
 }
 
 // entries are one kernel map's contents as parallel slices, the shape
 // batch updates take.
-type entries[K any] struct {
+type entries[K, V any] struct {
 	keys []K
-	vals []abi.BpfBlocklistEntry
+	vals []V
 }
 
-func (e *entries[K]) len() int { return len(e.keys) }
+func (e *entries[K, V]) len() int { return len(e.keys) }
 
-func (e *entries[K]) grow(n int) {
+func (e *entries[K, V]) grow(n int) {
 	e.keys = slices.Grow(e.keys, n)
 	e.vals = slices.Grow(e.vals, n)
 }
 
-func (e *entries[K]) add(k K, v abi.BpfBlocklistEntry) {
+func (e *entries[K, V]) add(k K, v V) {
 	e.keys = append(e.keys, k)
 	e.vals = append(e.vals, v)
 }
@@ -309,13 +309,13 @@ func (b *Blocklist) build(list *blocklist.List, slot, gen uint32) (*slotImage, e
 	eachRun(p4, 26, func(head uint64, val abi.BpfBlocklistEntry) {
 		k := abi.BpfLpmV4Key{Prefixlen: uint32(head & 63)}
 		binary.BigEndian.PutUint32(k.Addr[:], uint32(head>>6))
-		img.prefixV4.add(k, val)
+		img.prefixV4.add(k, prefixEntry(val, k.Prefixlen))
 	})
 	for k, v := range v6 {
 		img.exactV6.add(k, v)
 	}
 	for k, v := range p6 {
-		img.prefixV6.add(k, v)
+		img.prefixV6.add(k, prefixEntry(v, k.Prefixlen))
 	}
 	c := b.Capacity
 	for _, chk := range []struct {
@@ -332,6 +332,12 @@ func (b *Blocklist) build(list *blocklist.List, slot, gen uint32) (*slotImage, e
 		}
 	}
 	return img, nil
+}
+
+// prefixEntry is a prefix trie's value: the rules, and the prefix's own
+// length, from which the kernel finds the next enclosing prefix.
+func prefixEntry(e abi.BpfBlocklistEntry, bits uint32) abi.BpfPrefixEntry {
+	return abi.BpfPrefixEntry{RuleAsSrc: e.RuleAsSrc, RuleAsDst: e.RuleAsDst, Prefixlen: bits}
 }
 
 // mergeEntry keeps the first rule that lists an address for each end.
@@ -505,7 +511,7 @@ func (b *Blocklist) fillFilter(slot uint32, img *slotImage) (uint32, error) {
 // batches: hash maps lock per bucket, so two writers nearly halve the time)
 // and puts it in the slot; nothing to fill empties the slot. The map is
 // stored in into, for the caller to close.
-func fillSlot[K any](b *Blocklist, slot uint32, outerName string, outer *ebpf.Map, e *entries[K], writers int, into **ebpf.Map) error {
+func fillSlot[K, V any](b *Blocklist, slot uint32, outerName string, outer *ebpf.Map, e *entries[K, V], writers int, into **ebpf.Map) error {
 	if e.len() == 0 {
 		if err := setSlot(outer, slot, nil); err != nil {
 			return fmt.Errorf("emptying %s[%d]: %w", outerName, slot, err)

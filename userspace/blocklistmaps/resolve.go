@@ -15,8 +15,9 @@ import (
 // blocklist, as the kernel decides it (bpf/match.h, decide_match): per
 // end of the packet, the exact entry's rule if it accepts the flow's other
 // address ($HOME_NET/$EXTERNAL_NET, checked against the netvars maps and
-// the config's home_net_set/external_mode), else the longest prefix's rule
-// if it does, else none. A flow record names its rules this way: the
+// the config's home_net_set/external_mode), else the first of the listed
+// prefixes covering the address, longest first and at most PrefixWalkMax
+// of them, whose rule does, else none. A flow record names its rules this way: the
 // kernel keeps no rule ids per flow. Answers come from the live slot's
 // maps and are cached until the generation moves (an edit of the list or
 // of the net variables moves it): call Refresh with the generation (once
@@ -38,11 +39,21 @@ type Resolver struct {
 }
 
 // Candidates are the rules the kernel weighs for an address, per end of
-// the packet: the exact entry's and the longest covering prefix's (zero
-// where none).
+// the packet, in its order: the exact entry's (zero where none), then the
+// listed prefixes covering the address, longest first, at most
+// PrefixWalkMax of them.
 type Candidates struct {
-	Exact, Prefix abi.BpfBlocklistEntry
+	Exact    abi.BpfBlocklistEntry
+	Prefixes []abi.BpfBlocklistEntry
+	// Cut: more covering prefixes are listed than the kernel tries. When
+	// no candidate's rule applies to an end, the kernel counts it in
+	// prefix_walk_cut: an enclosing prefix's rule might have.
+	Cut bool
 }
+
+// PrefixWalkMax is how many covering prefixes the kernel tries per
+// address (PREFIX_WALK_MAX in bpf/xdpsensor.h).
+const PrefixWalkMax = int(abi.BpfPrefixWalkPREFIX_WALK_MAX)
 
 // resolverCacheMax bounds each of the resolver's caches.
 const resolverCacheMax = 1 << 16
@@ -72,8 +83,8 @@ func (r *Resolver) Lookup(addr, other netip.Addr) (abi.BpfBlocklistEntry, uint32
 	return e, r.gen, nil
 }
 
-// Candidates returns the exact entry's and the longest prefix's rules for
-// addr in the live slot, before any $HOME_NET/$EXTERNAL_NET check.
+// Candidates returns the exact entry's and the covering prefixes' rules
+// for addr in the live slot, before any $HOME_NET/$EXTERNAL_NET check.
 func (r *Resolver) Candidates(addr netip.Addr) (Candidates, error) {
 	if err := r.current(); err != nil {
 		return Candidates{}, err
@@ -81,32 +92,34 @@ func (r *Resolver) Candidates(addr netip.Addr) (Candidates, error) {
 	return r.candidates(addr)
 }
 
-// Decide is the kernel's choice for one address (first_accepting in
-// bpf/match.h), per end of the packet: the exact entry's rule if accepts
-// takes it, else the prefix's rule if accepts takes it, else 0. accepts
-// answers whether a rule's $HOME_NET/$EXTERNAL_NET constraint accepts the
-// flow's other address.
+// Decide is the kernel's choice for one address (decide_end in
+// bpf/match.h), per end of the packet: the first rule of the exact entry
+// and then the prefixes, longest first, that accepts takes, else 0. Each
+// end is decided on its own: an entry without a rule for it, or whose rule
+// accepts refuses, does not stop the walk. accepts answers whether a
+// rule's $HOME_NET/$EXTERNAL_NET constraint accepts the flow's other
+// address.
 func Decide(c Candidates, accepts func(rule uint32) (bool, error)) (abi.BpfBlocklistEntry, error) {
-	first := func(exact, prefix uint32) (uint32, error) {
-		if exact != 0 {
-			ok, err := accepts(exact)
-			if err != nil || ok {
-				return exact, err
+	first := func(rule func(abi.BpfBlocklistEntry) uint32) (uint32, error) {
+		var refused uint32 // the same rule further out is refused again
+		for _, e := range append([]abi.BpfBlocklistEntry{c.Exact}, c.Prefixes...) {
+			id := rule(e)
+			if id == 0 || id == refused {
+				continue
 			}
-		}
-		if prefix != 0 && prefix != exact {
-			ok, err := accepts(prefix)
+			ok, err := accepts(id)
 			if err != nil || ok {
-				return prefix, err
+				return id, err
 			}
+			refused = id
 		}
 		return 0, nil
 	}
-	src, err := first(c.Exact.RuleAsSrc, c.Prefix.RuleAsSrc)
+	src, err := first(func(e abi.BpfBlocklistEntry) uint32 { return e.RuleAsSrc })
 	if err != nil {
 		return abi.BpfBlocklistEntry{}, err
 	}
-	dst, err := first(c.Exact.RuleAsDst, c.Prefix.RuleAsDst)
+	dst, err := first(func(e abi.BpfBlocklistEntry) uint32 { return e.RuleAsDst })
 	if err != nil {
 		return abi.BpfBlocklistEntry{}, err
 	}
@@ -209,35 +222,52 @@ func (r *Resolver) netvarBits(addr netip.Addr) (uint32, error) {
 	return b, nil
 }
 
-// candidates looks addr up in the live slot's exact map and prefix trie.
+// candidates looks addr up in the live slot's exact map, and walks its
+// prefix trie as the kernel does: a lookup one bit shorter than the
+// prefix found finds the next enclosing one.
 func (r *Resolver) candidates(addr netip.Addr) (Candidates, error) {
 	if c, ok := r.cands[addr]; ok {
 		return c, nil
 	}
 	var c Candidates
-	take := func(m *ebpf.Map, key any, e *abi.BpfBlocklistEntry) error {
-		if m == nil {
-			return nil
-		}
-		err := m.Lookup(key, e)
+	found := func(err error) (bool, error) {
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			*e = abi.BpfBlocklistEntry{}
-			return nil
+			return false, nil
 		}
-		return err
+		return err == nil, err
 	}
-	var err error
+	trie, key := r.inner[3], func(bits uint32) any { return abi.BpfLpmV6Key{Prefixlen: bits, Addr: addr.As16()} }
+	exact, exactKey := r.inner[1], any(addr.As16())
 	if addr.Is4() {
-		a4 := addr.As4()
-		err = errors.Join(take(r.inner[0], abi.BpfIpv4Addr{Octets: a4}, &c.Exact),
-			take(r.inner[2], abi.BpfLpmV4Key{Prefixlen: 32, Addr: a4}, &c.Prefix))
-	} else {
-		a16 := addr.As16()
-		err = errors.Join(take(r.inner[1], a16, &c.Exact),
-			take(r.inner[3], abi.BpfLpmV6Key{Prefixlen: 128, Addr: a16}, &c.Prefix))
+		trie, key = r.inner[2], func(bits uint32) any { return abi.BpfLpmV4Key{Prefixlen: bits, Addr: addr.As4()} }
+		exact, exactKey = r.inner[0], abi.BpfIpv4Addr{Octets: addr.As4()}
 	}
-	if err != nil {
-		return Candidates{}, err
+	if exact != nil {
+		var e abi.BpfBlocklistEntry
+		if ok, err := found(exact.Lookup(exactKey, &e)); err != nil {
+			return Candidates{}, err
+		} else if ok {
+			c.Exact = e
+		}
+	}
+	for bits := uint32(addr.BitLen()); trie != nil; {
+		var e abi.BpfPrefixEntry
+		ok, err := found(trie.Lookup(key(bits), &e))
+		if err != nil {
+			return Candidates{}, err
+		}
+		if !ok {
+			break
+		}
+		if len(c.Prefixes) == PrefixWalkMax {
+			c.Cut = true
+			break
+		}
+		c.Prefixes = append(c.Prefixes, entryOf(e))
+		if e.Prefixlen == 0 || e.Prefixlen > bits {
+			break
+		}
+		bits = e.Prefixlen - 1
 	}
 	if len(r.cands) >= resolverCacheMax {
 		clear(r.cands)
