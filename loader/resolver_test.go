@@ -35,6 +35,16 @@ func resolverList() *blocklist.List {
 	rule(35, blocklist.ListedAsAny, blocklist.NetHome, "203.0.113.88/32", "203.0.113.80/28")
 	// A longer prefix inside the /24 with no constraint.
 	rule(36, blocklist.ListedAsSrc, blocklist.NetAny, "203.0.113.80/28")
+	// Nested prefixes whose rules differ in direction: the inner one
+	// lists its addresses only as sources, the outer one as destinations.
+	rule(40, blocklist.ListedAsDst, blocklist.NetHome, "172.16.0.0/12", "2001:db8:40::/48")
+	rule(41, blocklist.ListedAsSrc, blocklist.NetAny, "172.16.1.0/24", "2001:db8:40:1::/64")
+	// Three levels whose rules differ in constraint: the innermost wants
+	// an external other address as a destination, the middle one a home
+	// one either way, the outermost any.
+	rule(42, blocklist.ListedAsAny, blocklist.NetAny, "198.18.0.0/15", "2001:db8:18::/44")
+	rule(43, blocklist.ListedAsAny, blocklist.NetHome, "198.18.5.0/24", "2001:db8:18:5::/64")
+	rule(44, blocklist.ListedAsDst, blocklist.NetExternal, "198.18.5.128/25", "2001:db8:18:5:8000::/65")
 	return l
 }
 
@@ -63,8 +73,10 @@ func TestResolverDecidesAsTheKernel(t *testing.T) {
 		{"home any, external any", blocklistmaps.NetVars{HomeAny: true, ExternalAny: true}},
 		{"home any, external !home", blocklistmaps.NetVars{HomeAny: true, ExternalNotHome: true}},
 	}
-	v4 := []string{"203.0.113.66", "203.0.113.77", "203.0.113.88", "203.0.113.9", "192.0.2.10", "198.51.100.5", "100.64.0.1"}
-	v6 := []string{"2001:db8:66::66", "2001:db8:66::77", "2001:db8:66::9", "2001:db8:1::10", "2001:db8:2::5", "2001:db8:3::1"}
+	v4 := []string{"203.0.113.66", "203.0.113.77", "203.0.113.88", "203.0.113.9", "192.0.2.10", "198.51.100.5", "100.64.0.1",
+		"172.16.1.5", "172.16.2.5", "198.18.5.200", "198.18.5.9", "198.18.9.9"}
+	v6 := []string{"2001:db8:66::66", "2001:db8:66::77", "2001:db8:66::9", "2001:db8:1::10", "2001:db8:2::5", "2001:db8:3::1",
+		"2001:db8:40:1::5", "2001:db8:40:2::5", "2001:db8:18:5:8000::1", "2001:db8:18:5::9", "2001:db8:18:9::9"}
 	sid := func(id uint32) uint32 {
 		if id == 0 {
 			return 0
@@ -75,7 +87,7 @@ func TestResolverDecidesAsTheKernel(t *testing.T) {
 		}
 		return r.Sid
 	}
-	var listedEnds, alerts, fallbacks, refused int
+	var listedEnds, alerts, fallbacks, refused, outer int
 	for _, set := range settings {
 		if err := blocklistmaps.SetNetVars(h.s.Maps(), set.nv); err != nil {
 			t.Fatal(err)
@@ -124,12 +136,23 @@ func TestResolverDecidesAsTheKernel(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						for _, x := range [][3]uint32{{c.Exact.RuleAsSrc, c.Prefix.RuleAsSrc, e.RuleAsSrc}, {c.Exact.RuleAsDst, c.Prefix.RuleAsDst, e.RuleAsDst}} {
-							switch exact, prefix, picked := x[0], x[1], x[2]; {
-							case exact != 0 && prefix != 0 && prefix != exact && picked == prefix:
+						for _, rule := range []func(abi.BpfBlocklistEntry) uint32{
+							func(e abi.BpfBlocklistEntry) uint32 { return e.RuleAsSrc },
+							func(e abi.BpfBlocklistEntry) uint32 { return e.RuleAsDst },
+						} {
+							exact, picked := rule(c.Exact), rule(e)
+							var longest uint32
+							if len(c.Prefixes) > 0 {
+								longest = rule(c.Prefixes[0])
+							}
+							switch {
+							case exact != 0 && picked != 0 && picked != exact:
 								fallbacks++
 							case exact != 0 && picked == 0:
 								refused++
+							}
+							if picked != 0 && picked != exact && picked != longest {
+								outer++ // an enclosing prefix's rule, past the longest
 							}
 						}
 					}
@@ -162,8 +185,9 @@ func TestResolverDecidesAsTheKernel(t *testing.T) {
 	// The cases must exercise what they are about: listed ends, alerts,
 	// rules taken from the prefix because the exact entry's was refused,
 	// and exact entries refused with nothing to fall back on.
-	t.Logf("%d listed ends, %d alerts, %d fallbacks to the prefix, %d exact rules refused without one", listedEnds, alerts, fallbacks, refused)
-	if listedEnds == 0 || alerts == 0 || fallbacks == 0 || refused == 0 {
-		t.Fatalf("the cases exercise too little: %d listed ends, %d alerts, %d fallbacks, %d refused", listedEnds, alerts, fallbacks, refused)
+	t.Logf("%d listed ends, %d alerts, %d fallbacks to a prefix, %d exact rules refused without one, %d rules of an enclosing prefix past the longest",
+		listedEnds, alerts, fallbacks, refused, outer)
+	if listedEnds == 0 || alerts == 0 || fallbacks == 0 || refused == 0 || outer == 0 {
+		t.Fatalf("the cases exercise too little: %d listed ends, %d alerts, %d fallbacks, %d refused, %d enclosing", listedEnds, alerts, fallbacks, refused, outer)
 	}
 }
