@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpsensor/xdpsensor/loader/abi"
+	"github.com/xdpsensor/xdpsensor/loader/pinlock"
 )
 
 // DefaultPinDir is where a running sensor pins its maps.
@@ -217,7 +218,14 @@ func Load(cfg Config) (*Sensor, error) {
 	}
 
 	s := &Sensor{Config: cfg, spec: spec}
-	err = spec.LoadAndAssign(&s.Objects, opts)
+	if cfg.PinDir != "" {
+		// LoadAndAssign compares outer maps only: a pinned map of maps
+		// whose inner maps no longer fit would fail the verifier.
+		err = pinnedInnerCompatible(spec, cfg.PinDir)
+	}
+	if err == nil {
+		err = spec.LoadAndAssign(&s.Objects, opts)
+	}
 	if errors.Is(err, ebpf.ErrMapIncompatible) && cfg.PinDir != "" && cfg.ReplaceIncompatible {
 		warnings, old, rerr := unpinIncompatible(spec, cfg.PinDir)
 		if rerr != nil {
@@ -265,6 +273,9 @@ func unpinIncompatible(spec *ebpf.CollectionSpec, dir string) ([]string, []repla
 		}
 		cerr := ms.Compatible(m)
 		if cerr == nil {
+			cerr = innerCompatible(ms, m, dir)
+		}
+		if cerr == nil {
 			m.Close()
 			continue
 		}
@@ -291,6 +302,106 @@ func unpinIncompatible(spec *ebpf.CollectionSpec, dir string) ([]string, []repla
 	sort.Strings(warnings)
 	sort.Slice(old, func(i, j int) bool { return old[i].name < old[j].name })
 	return warnings, old, nil
+}
+
+// pinnedInnerCompatible checks the inner maps of the maps of maps pinned
+// under dir (innerCompatible); nil when they fit or are not pinned.
+func pinnedInnerCompatible(spec *ebpf.CollectionSpec, dir string) error {
+	for name, ms := range spec.Maps {
+		if ms.Pinning != ebpf.PinByName || ms.InnerMap == nil {
+			continue
+		}
+		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, name), nil)
+		if err != nil {
+			continue // not pinned yet, or not a map: LoadAndAssign says
+		}
+		err = innerCompatible(ms, m, dir)
+		m.Close()
+		if err != nil {
+			return fmt.Errorf("pinned map %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// innerCompatible checks a map of maps' inner maps against the spec's
+// template (MapSpec.Compatible compares the outer map only): the kernel
+// holds a program's reads to the template the outer map was made with
+// (the prefix tries' values grew from 8 to 12 bytes, for one), and
+// refuses inner maps of another layout. An inner map in a slot is
+// compared; with none, an empty one made from the spec is put in an empty
+// slot and taken out again, under the pin directory's lock (pinlock) so
+// that no blocklist writer fills the slot meanwhile; an empty inner map
+// matches nothing, for any program still using the map.
+func innerCompatible(ms *ebpf.MapSpec, m *ebpf.Map, dir string) error {
+	if ms.InnerMap == nil {
+		return nil
+	}
+	want := ms.InnerMap
+	empty := -1
+	for slot := uint32(0); slot < m.MaxEntries(); slot++ {
+		var id uint32
+		if err := m.Lookup(slot, &id); err != nil {
+			if errors.Is(err, ebpf.ErrKeyNotExist) && empty < 0 {
+				empty = int(slot)
+			}
+			continue
+		}
+		inner, err := ebpf.NewMapFromID(ebpf.MapID(id))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		var diffs []string
+		if inner.Type() != want.Type {
+			diffs = append(diffs, fmt.Sprintf("Type: %s changed to %s", inner.Type(), want.Type))
+		}
+		if inner.KeySize() != want.KeySize {
+			diffs = append(diffs, fmt.Sprintf("KeySize: %d changed to %d", inner.KeySize(), want.KeySize))
+		}
+		if inner.ValueSize() != want.ValueSize {
+			diffs = append(diffs, fmt.Sprintf("ValueSize: %d changed to %d", inner.ValueSize(), want.ValueSize))
+		}
+		if inner.Flags() != want.Flags {
+			diffs = append(diffs, fmt.Sprintf("Flags: %d changed to %d", inner.Flags(), want.Flags))
+		}
+		inner.Close()
+		if len(diffs) > 0 {
+			return fmt.Errorf("inner maps: %s: %w", strings.Join(diffs, ", "), ebpf.ErrMapIncompatible)
+		}
+		return nil
+	}
+	if empty < 0 {
+		return nil // every slot's map went away meanwhile: nothing to tell
+	}
+	unlock, err := pinlock.Lock(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	var id uint32
+	if err := m.Lookup(uint32(empty), &id); !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil // filled meanwhile: the next start compares it
+	}
+	probe := want.Copy()
+	probe.Name, probe.Pinning = "xs_inner_probe", ebpf.PinNone
+	if probe.MaxEntries == 0 {
+		probe.MaxEntries = 1
+	}
+	inner, err := ebpf.NewMap(probe)
+	if err != nil {
+		return fmt.Errorf("probing the inner maps of %s: %w", m, err)
+	}
+	defer inner.Close()
+	if err := m.Update(uint32(empty), inner, ebpf.UpdateAny); err != nil {
+		if errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("inner maps: another layout: %w", ebpf.ErrMapIncompatible)
+		}
+		return nil // anything else: LoadAndAssign says
+	}
+	if err := m.Delete(uint32(empty)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("probing the inner maps of %s: %w", m, err)
+	}
+	return nil
 }
 
 func configureSpec(spec *ebpf.CollectionSpec, cfg Config) error {
