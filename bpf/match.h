@@ -79,6 +79,15 @@ struct prefix_walk_state {
 	__u32 refused_src, refused_dst;
 };
 
+/* Scratch space for the walk: on decide_match's stack it took the
+ * deepest call chain to the verifier's 512-byte limit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct prefix_walk_state);
+} walk_scratch SEC(".maps");
+
 enum walk_step_kind {
 	STEP_EXACT,  /* weigh the exact entry; start the walk */
 	STEP_PREFIX, /* weigh the longest listed prefix of w->k */
@@ -253,17 +262,17 @@ __noinline int decide_match(struct match_decision *md, struct flow_key *key, __u
 	if (!md || !key)
 		return 0;
 	struct sensor_stats *st = bpf_map_lookup_elem(&stats, &zero);
-	if (!st)
+	struct prefix_walk_state *w = bpf_map_lookup_elem(&walk_scratch, &zero);
+	if (!st || !w)
 		return 0;
-	struct prefix_walk_state w;
 
 	st->blocklist_lookups++;
-	decide_end(&w, key, SIDE_LO, gen & 1, st);
-	md->lo_as_src = w.src;
-	md->lo_as_dst = w.dst;
-	decide_end(&w, key, SIDE_HI, gen & 1, st);
-	md->hi_as_src = w.src;
-	md->hi_as_dst = w.dst;
+	decide_end(w, key, SIDE_LO, gen & 1, st);
+	md->lo_as_src = w->src;
+	md->lo_as_dst = w->dst;
+	decide_end(w, key, SIDE_HI, gen & 1, st);
+	md->hi_as_src = w->src;
+	md->hi_as_dst = w->dst;
 	md->listed = ((md->lo_as_src | md->lo_as_dst) ? LISTED_LO : 0) |
 		     ((md->hi_as_src | md->hi_as_dst) ? LISTED_HI : 0);
 	return md->listed;

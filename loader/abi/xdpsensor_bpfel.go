@@ -505,6 +505,16 @@ const (
 	BpfPrefixWalkPREFIX_WALK_MAX BpfPrefixWalk = 8
 )
 
+type BpfPrefixWalkState struct {
+	_          structs.HostLayout
+	K          BpfLpmV6Key
+	Slot       uint32
+	Src        uint32
+	Dst        uint32
+	RefusedSrc uint32
+	RefusedDst uint32
+}
+
 type BpfRule struct {
 	_                structs.HostLayout
 	Gid              uint32
@@ -736,6 +746,7 @@ const (
 	BpfMapRules                  = "rules"
 	BpfMapStats                  = "stats"
 	BpfMapThresholds             = "thresholds"
+	BpfMapWalkScratch            = "walk_scratch"
 	BpfMapZoneIds                = "zone_ids"
 	BpfMapZones                  = "zones"
 	BpfProgXdpsensor             = "xdpsensor"
@@ -848,6 +859,7 @@ type BpfMapSpecs struct {
 	Rules                  *ebpf.MapSpec `ebpf:"rules"`
 	Stats                  *ebpf.MapSpec `ebpf:"stats"`
 	Thresholds             *ebpf.MapSpec `ebpf:"thresholds"`
+	WalkScratch            *ebpf.MapSpec `ebpf:"walk_scratch"`
 	ZoneIds                *ebpf.MapSpec `ebpf:"zone_ids"`
 	Zones                  *ebpf.MapSpec `ebpf:"zones"`
 }
@@ -934,6 +946,7 @@ type BpfMaps struct {
 	Rules                  *ebpf.Map `ebpf:"rules"`
 	Stats                  *ebpf.Map `ebpf:"stats"`
 	Thresholds             *ebpf.Map `ebpf:"thresholds"`
+	WalkScratch            *ebpf.Map `ebpf:"walk_scratch"`
 	ZoneIds                *ebpf.Map `ebpf:"zone_ids"`
 	Zones                  *ebpf.Map `ebpf:"zones"`
 }
@@ -964,6 +977,7 @@ func (m *BpfMaps) Close() error {
 		m.Rules,
 		m.Stats,
 		m.Thresholds,
+		m.WalkScratch,
 		m.ZoneIds,
 		m.Zones,
 	)
