@@ -156,6 +156,44 @@ alert ip any any -> [203.0.113.0/24] any (msg:"covering range"; sid:21; rev:1;)
 	}
 }
 
+// check walks nested prefixes as the kernel does: without --other it
+// names each rule in turn, longest prefix first, per end of the packet;
+// with --other the rule decided and the enclosing prefix it came from.
+func TestBlocklistCheckNestedPrefixes(t *testing.T) {
+	pin := pinnedSensor(t)
+	rules := filepath.Join(t.TempDir(), "nested.rules")
+	os.WriteFile(rules, []byte(`alert ip $HOME_NET any -> [10.0.0.0/8] any (msg:"outer"; sid:30; rev:1;)
+alert ip [10.1.0.0/16] any -> $HOME_NET any (msg:"middle, as source"; sid:31; rev:1;)
+alert ip $EXTERNAL_NET any -> [10.1.2.0/24] any (msg:"inner, external"; sid:32; rev:1;)
+`), 0o644)
+	if out, err := runCLI(t, "blocklist", "load", "--pin-dir", pin, rules); err != nil {
+		t.Fatalf("load: %v %q", err, out)
+	}
+	out, err := runCLI(t, "blocklist", "check", "--pin-dir", pin, "10.1.2.3")
+	want := "kernel decision: 10.1.2.3 as destination -> [1:32:1] inner, external when the other address is in $EXTERNAL_NET, else " +
+		"[1:30:1] outer; as source -> [1:31:1] middle, as source\n"
+	if err != nil || !strings.HasSuffix(out, want) {
+		t.Fatalf("check: %v\n%s\nwant the last line %q", err, out, want)
+	}
+	maps, err := loader.OpenPinned(pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer maps.Close()
+	if err := blocklistmaps.SetNetVars(maps, blocklistmaps.NetVars{Home: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, ExternalNotHome: true}); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runCLI(t, "blocklist", "check", "--pin-dir", pin, "10.1.2.3", "--other", "192.0.2.10", "--json")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	last := lines[len(lines)-1]
+	for _, w := range []string{`"as_destination":{"prefix":"10.0.0.0/8","direction":"dst","gid":1,"signature_id":30,`,
+		`"as_source":{"prefix":"10.1.0.0/16","direction":"src","gid":1,"signature_id":31,`} {
+		if err != nil || !strings.Contains(last, w) {
+			t.Errorf("check --json --other: %v\n%s\nwant %s in the last line", err, out, w)
+		}
+	}
+}
+
 // check --other gives the kernel's decision for a flow between the two
 // addresses, with the running sensor's net variables, in text and JSON:
 // the exact entry's rule refused gives way to the covering prefix's, both
