@@ -338,37 +338,9 @@ func innerCompatible(ms *ebpf.MapSpec, m *ebpf.Map, dir string) error {
 		return nil
 	}
 	want := ms.InnerMap
-	empty := -1
-	for slot := uint32(0); slot < m.MaxEntries(); slot++ {
-		var id uint32
-		if err := m.Lookup(slot, &id); err != nil {
-			if errors.Is(err, ebpf.ErrKeyNotExist) && empty < 0 {
-				empty = int(slot)
-			}
-			continue
-		}
-		inner, err := ebpf.NewMapFromID(ebpf.MapID(id))
-		if err != nil {
-			continue // gone meanwhile
-		}
-		var diffs []string
-		if inner.Type() != want.Type {
-			diffs = append(diffs, fmt.Sprintf("Type: %s changed to %s", inner.Type(), want.Type))
-		}
-		if inner.KeySize() != want.KeySize {
-			diffs = append(diffs, fmt.Sprintf("KeySize: %d changed to %d", inner.KeySize(), want.KeySize))
-		}
-		if inner.ValueSize() != want.ValueSize {
-			diffs = append(diffs, fmt.Sprintf("ValueSize: %d changed to %d", inner.ValueSize(), want.ValueSize))
-		}
-		if inner.Flags() != want.Flags {
-			diffs = append(diffs, fmt.Sprintf("Flags: %d changed to %d", inner.Flags(), want.Flags))
-		}
-		inner.Close()
-		if len(diffs) > 0 {
-			return fmt.Errorf("inner maps: %s: %w", strings.Join(diffs, ", "), ebpf.ErrMapIncompatible)
-		}
-		return nil
+	found, empty, err := innerLayout(want, m)
+	if found || err != nil {
+		return err
 	}
 	if empty < 0 {
 		return nil // every slot's map went away meanwhile: nothing to tell
@@ -402,6 +374,51 @@ func innerCompatible(ms *ebpf.MapSpec, m *ebpf.Map, dir string) error {
 		return fmt.Errorf("probing the inner maps of %s: %w", m, err)
 	}
 	return nil
+}
+
+// innerLayout compares the first inner map the map of maps m holds with
+// the template want: found says one was there to compare, empty is a slot
+// without one (-1: none).
+func innerLayout(want *ebpf.MapSpec, m *ebpf.Map) (found bool, empty int, err error) {
+	empty = -1
+	for slot := uint32(0); slot < m.MaxEntries(); slot++ {
+		var id uint32
+		if err := m.Lookup(slot, &id); err != nil {
+			if errors.Is(err, ebpf.ErrKeyNotExist) && empty < 0 {
+				empty = int(slot)
+			}
+			continue
+		}
+		inner, err := ebpf.NewMapFromID(ebpf.MapID(id))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		diffs := layoutDiffs(want, inner)
+		if inner.Flags() != want.Flags {
+			diffs = append(diffs, fmt.Sprintf("Flags: %d changed to %d", inner.Flags(), want.Flags))
+		}
+		inner.Close()
+		if len(diffs) > 0 {
+			return true, empty, fmt.Errorf("inner maps: %s: %w", strings.Join(diffs, ", "), ebpf.ErrMapIncompatible)
+		}
+		return true, empty, nil
+	}
+	return false, empty, nil
+}
+
+// layoutDiffs names how m's type and key and value sizes differ from ms's.
+func layoutDiffs(ms *ebpf.MapSpec, m *ebpf.Map) []string {
+	var diffs []string
+	if m.Type() != ms.Type {
+		diffs = append(diffs, fmt.Sprintf("Type: %s changed to %s", m.Type(), ms.Type))
+	}
+	if m.KeySize() != ms.KeySize {
+		diffs = append(diffs, fmt.Sprintf("KeySize: %d changed to %d", m.KeySize(), ms.KeySize))
+	}
+	if m.ValueSize() != ms.ValueSize {
+		diffs = append(diffs, fmt.Sprintf("ValueSize: %d changed to %d", m.ValueSize(), ms.ValueSize))
+	}
+	return diffs
 }
 
 func configureSpec(spec *ebpf.CollectionSpec, cfg Config) error {
