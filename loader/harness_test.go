@@ -116,13 +116,9 @@ func (h *harness) runWire(frame []byte, ts uint64, wire uint32) uint32 {
 
 func (h *harness) stats() abi.BpfSensorStats {
 	h.t.Helper()
-	var per []abi.BpfSensorStats
-	if err := h.s.Objects.Stats.Lookup(uint32(0), &per); err != nil {
+	sum, err := h.s.Maps().ReadStats()
+	if err != nil {
 		h.t.Fatal(err)
-	}
-	var sum abi.BpfSensorStats
-	for i := range per {
-		addStats(&sum, &per[i])
 	}
 	return sum
 }
