@@ -393,32 +393,24 @@ func innerLayout(want *ebpf.MapSpec, m *ebpf.Map) (found bool, empty int, err er
 		if err != nil {
 			continue // gone meanwhile
 		}
-		diffs := layoutDiffs(want, inner)
-		if inner.Flags() != want.Flags {
-			diffs = append(diffs, fmt.Sprintf("Flags: %d changed to %d", inner.Flags(), want.Flags))
-		}
+		err = layoutCompatible(want, inner)
 		inner.Close()
-		if len(diffs) > 0 {
-			return true, empty, fmt.Errorf("inner maps: %s: %w", strings.Join(diffs, ", "), ebpf.ErrMapIncompatible)
+		if err != nil {
+			return true, empty, fmt.Errorf("inner maps: %w", err)
 		}
 		return true, empty, nil
 	}
 	return false, empty, nil
 }
 
-// layoutDiffs names how m's type and key and value sizes differ from ms's.
-func layoutDiffs(ms *ebpf.MapSpec, m *ebpf.Map) []string {
-	var diffs []string
-	if m.Type() != ms.Type {
-		diffs = append(diffs, fmt.Sprintf("Type: %s changed to %s", m.Type(), ms.Type))
-	}
-	if m.KeySize() != ms.KeySize {
-		diffs = append(diffs, fmt.Sprintf("KeySize: %d changed to %d", m.KeySize(), ms.KeySize))
-	}
-	if m.ValueSize() != ms.ValueSize {
-		diffs = append(diffs, fmt.Sprintf("ValueSize: %d changed to %d", m.ValueSize(), ms.ValueSize))
-	}
-	return diffs
+// layoutCompatible is MapSpec.Compatible but for the size, which the
+// configuration chooses (--flow-table-size, --ring-size, a blocklist
+// slot's entries): whether this build reads m's entries as they are laid
+// out.
+func layoutCompatible(ms *ebpf.MapSpec, m *ebpf.Map) error {
+	c := ms.Copy()
+	c.MaxEntries = m.MaxEntries()
+	return c.Compatible(m)
 }
 
 func configureSpec(spec *ebpf.CollectionSpec, cfg Config) error {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 
 	"github.com/cilium/ebpf"
 
@@ -45,18 +44,16 @@ func OpenPinned(dir string) (*abi.BpfMaps, error) {
 		opened[name] = m
 		// Another build's layout would read as "buffer too small" or,
 		// worse, as wrong numbers: say what it is.
-		diffs := layoutDiffs(spec.Maps[name], m)
-		if inner := spec.Maps[name].InnerMap; len(diffs) == 0 && inner != nil {
-			if _, _, err := innerLayout(inner, m); err != nil {
-				diffs = append(diffs, err.Error())
-			}
+		err = layoutCompatible(spec.Maps[name], m)
+		if inner := spec.Maps[name].InnerMap; err == nil && inner != nil {
+			_, _, err = innerLayout(inner, m)
 		}
-		if len(diffs) > 0 {
+		if err != nil {
 			for _, o := range opened {
 				o.Close()
 			}
-			return nil, fmt.Errorf("pinned map %s under %s does not fit this build (%s): the sensor pinned there runs another xdpsensor build; use that build's CLI, or restart `xdpsensor run` with this one",
-				name, dir, strings.Join(diffs, "; "))
+			return nil, fmt.Errorf("pinned map %s under %s does not fit this build (%w): the sensor pinned there runs another xdpsensor build; use that build's CLI, or restart `xdpsensor run` with this one",
+				name, dir, err)
 		}
 	}
 	if err := assignMaps(&maps, opened); err != nil {

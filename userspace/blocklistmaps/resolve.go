@@ -126,7 +126,7 @@ func Decide(c Candidates, accepts func(rule uint32) (bool, error)) (abi.BpfBlock
 	return abi.BpfBlocklistEntry{RuleAsSrc: src, RuleAsDst: dst}, nil
 }
 
-// OtherNetOK is the kernel's other_net_ok (bpf/match.h): does a rule whose
+// OtherNetOK is the kernel's rule_accepts (bpf/match.h): does a rule whose
 // constraint on the packet's other address is otherNet accept an address
 // with those netvar bits (NETVAR_HOME, NETVAR_EXTERNAL), under the config's
 // home_net_set and external_mode?

@@ -117,7 +117,7 @@ var kernelNames = map[string]struct{ name, help string }{
 	"capture_lost":            {"capture_lost_total", "Frames the capture ring had no room for."},
 	"capture_capped":          {"capture_capped_total", "Frames not captured because their flow used up its capture budget."},
 	"blocklist_lookups":       {"blocklist_lookups_total", "Flows whose blocklist match was (re)decided."},
-	"prefix_walk_cut":         {"prefix_walk_cut_total", "Flow ends whose listed prefixes were nested deeper than the kernel tries (8): the outermost were not tried, and an alert may be missed."},
+	"prefix_walk_cut":         {"prefix_walk_cut_total", "Flow-end decisions (a flow is decided again at each blocklist generation) whose listed prefixes were nested deeper than the kernel tries (8): the outermost were not tried, and an alert may be missed."},
 	"mpls_packets":            {"mpls_packets_total", "Packets with an MPLS label stack."},
 	"pppoe_packets":           {"pppoe_packets_total", "Packets of PPPoE sessions."},
 	"pbb_packets":             {"pbb_packets_total", "Packets with an 802.1ah (PBB) I-TAG."},

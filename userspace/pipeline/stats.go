@@ -57,7 +57,7 @@ var lossReasons = []struct{ counter, what string }{
 	{"history_letters_lost", "history letters past the kernel's room (conn.log history cut short)"},
 	{"alerts_rule_unknown", "alerts whose rule was replaced before they were read (written with a placeholder rule)"},
 	{"zones_full", "packets whose VLAN stack could not be told apart (zones map full)"},
-	{"prefix_walk_cut", "flow ends decided without their outermost listed prefixes (more nested than the kernel tries): an alert may be missed"},
+	{"prefix_walk_cut", "flow-end decisions made without their outermost listed prefixes (more nested than the kernel tries): an alert may be missed"},
 	{"ring_records_unknown", "event ring records of an unknown type"},
 }
 
