@@ -435,12 +435,12 @@ name their rules; with --json it is one more line after the entries:
 					r := snap.Rules[id]
 					return fmt.Sprintf("[%d:%d:%d] %s", r.Gid, r.Sid, r.Rev, abi.CString(r.Msg[:]))
 				}
+				// The kernel's decision, made as the flow records make it
+				// (blocklistmaps.Resolver).
+				r := &blocklistmaps.Resolver{Maps: bl.Maps}
+				defer r.Close()
+				r.Refresh(snap.Generation)
 				if other.IsValid() {
-					// The decision for this flow, made as the flow
-					// records make it (blocklistmaps.Resolver).
-					r := &blocklistmaps.Resolver{Maps: bl.Maps}
-					defer r.Close()
-					r.Refresh(snap.Generation)
 					e, _, err := r.Lookup(a, other)
 					if err != nil {
 						return err
@@ -457,13 +457,16 @@ name their rules; with --json it is one more line after the entries:
 					return nil
 				}
 				if !asJSON {
-					c := snap.Candidates(a)
+					c, err := r.Candidates(a)
+					if err != nil {
+						return err
+					}
 					// The exact entry's rule, unless its constraint on the
 					// other address refuses it: then the longest prefix's,
 					// and so on outwards.
 					describe := func(rule func(abi.BpfBlocklistEntry) uint32) string {
 						var ids []uint32
-						for _, e := range append([]abi.BpfBlocklistEntry{c.Exact}, c.Prefixes...) {
+						for _, e := range c.Entries() {
 							if id := rule(e); id != 0 && !slices.Contains(ids, id) {
 								ids = append(ids, id)
 							}

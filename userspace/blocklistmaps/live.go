@@ -154,25 +154,6 @@ func (s *Snapshot) Matches(addr netip.Addr) []LiveEntry {
 	return out
 }
 
-// Candidates are the rules the kernel weighs for addr, per end of the
-// packet, in its order (see Resolver.Candidates): the exact entry's, then
-// the covering prefixes', longest first, at most PrefixWalkMax.
-func (s *Snapshot) Candidates(addr netip.Addr) Candidates {
-	var c Candidates
-	for _, e := range s.Matches(addr) { // most specific first
-		entry := abi.BpfBlocklistEntry{RuleAsSrc: e.RuleAsSrc, RuleAsDst: e.RuleAsDst}
-		switch {
-		case e.Prefix.Bits() == addr.BitLen():
-			c.Exact = entry
-		case len(c.Prefixes) == PrefixWalkMax:
-			c.Cut = true
-		default:
-			c.Prefixes = append(c.Prefixes, entry)
-		}
-	}
-	return c
-}
-
 // AddOptions describe a manually listed address.
 type AddOptions struct {
 	Rule    blocklist.Rule // msg, sid, direction...

@@ -51,6 +51,12 @@ type Candidates struct {
 	Cut bool
 }
 
+// Entries are the candidates in the order the kernel weighs them: the
+// exact entry, then the prefixes, longest first.
+func (c Candidates) Entries() []abi.BpfBlocklistEntry {
+	return append([]abi.BpfBlocklistEntry{c.Exact}, c.Prefixes...)
+}
+
 // PrefixWalkMax is how many covering prefixes the kernel tries per
 // address (PREFIX_WALK_MAX in bpf/xdpsensor.h).
 const PrefixWalkMax = int(abi.BpfPrefixWalkPREFIX_WALK_MAX)
@@ -102,7 +108,7 @@ func (r *Resolver) Candidates(addr netip.Addr) (Candidates, error) {
 func Decide(c Candidates, accepts func(rule uint32) (bool, error)) (abi.BpfBlocklistEntry, error) {
 	first := func(rule func(abi.BpfBlocklistEntry) uint32) (uint32, error) {
 		var refused uint32 // the same rule further out is refused again
-		for _, e := range append([]abi.BpfBlocklistEntry{c.Exact}, c.Prefixes...) {
+		for _, e := range c.Entries() {
 			id := rule(e)
 			if id == 0 || id == refused {
 				continue
