@@ -156,3 +156,23 @@ func TestNestedPrefixesWalkBound(t *testing.T) {
 		}
 	}
 }
+
+// A flow end decided before the bound is not cut, however many listed
+// prefixes enclose the one that decided it: the innermost of eleven lists
+// the address for both ends of the packet.
+func TestNestedPrefixesDecidedEarlyNotCut(t *testing.T) {
+	h := newHarness(t, Config{})
+	var l nestedList
+	var outer []string
+	for i := 0; i < 10; i++ {
+		outer = append(outer, fmt.Sprintf("10.0.0.0/%d", 8+i), fmt.Sprintf("2001:db8::/%d", 32+i))
+	}
+	l.rule(210, blocklist.ListedAsDst, blocklist.NetAny, outer...)
+	l.rule(211, blocklist.ListedAsAny, blocklist.NetAny, "10.0.0.0/18", "2001:db8::/42")
+	h.block(&l.List)
+	for _, p := range [][2]string{{"198.51.100.5", "10.0.0.1"}, {"2001:db8:ffff::5", "2001:db8::1"}} {
+		if sids, cut := h.alertSIDs(p[0], p[1]); fmt.Sprint(sids) != "[211/dst]" || cut != 0 {
+			t.Errorf("%s -> %s: alerts %v, prefix_walk_cut +%d; want [211/dst], +0", p[0], p[1], sids, cut)
+		}
+	}
+}

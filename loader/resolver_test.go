@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"fmt"
 	"net/netip"
 	"testing"
 
@@ -14,13 +13,8 @@ import (
 // resolverList lists addresses exactly and by a covering prefix, under
 // rules with every $HOME_NET/$EXTERNAL_NET constraint, in both families.
 func resolverList() *blocklist.List {
-	l := &blocklist.List{}
-	rule := func(sid uint32, dir blocklist.Direction, other blocklist.NetVar, prefixes ...string) {
-		l.Rules = append(l.Rules, blocklist.Rule{GID: 1, SID: sid, Rev: 1, Msg: fmt.Sprintf("rule %d", sid), Direction: dir, OtherNet: other})
-		for _, p := range prefixes {
-			l.Entries = append(l.Entries, blocklist.Entry{Prefix: netip.MustParsePrefix(p), Rule: len(l.Rules) - 1})
-		}
-	}
+	l := &nestedList{}
+	rule := l.rule
 	// 203.0.113.66 and 2001:db8:66::66: exact entries refusing what the
 	// covering prefix accepts, and the other way round.
 	rule(30, blocklist.ListedAsDst, blocklist.NetHome, "203.0.113.66/32", "2001:db8:66::66/128")
@@ -45,7 +39,7 @@ func resolverList() *blocklist.List {
 	rule(42, blocklist.ListedAsAny, blocklist.NetAny, "198.18.0.0/15", "2001:db8:18::/44")
 	rule(43, blocklist.ListedAsAny, blocklist.NetHome, "198.18.5.0/24", "2001:db8:18:5::/64")
 	rule(44, blocklist.ListedAsDst, blocklist.NetExternal, "198.18.5.128/25", "2001:db8:18:5:8000::/65")
-	return l
+	return &l.List
 }
 
 // The Resolver (which names a flow record's rules) decides each end of a
