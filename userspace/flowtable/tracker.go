@@ -303,8 +303,16 @@ func (t *Tracker) sweepSlice(now uint64) error {
 	default:
 		t.budget = min(t.budget+capacity*float64(now-t.lastTick)/period, capacity)
 	}
+	first := t.lastTick == 0
 	t.lastTick = max(t.lastTick, now)
 	t.updateEmergency()
+	defer func() {
+		if first {
+			// The first pass was given, not earned: what it left is not
+			// budget for another right after.
+			t.budget = 0
+		}
+	}()
 	for t.budget >= 1 {
 		// A batch must hold a whole hash bucket: never fewer than 256.
 		n, err := t.sweepBatch(now, int(max(min(t.budget, 4096), 256)))

@@ -314,3 +314,46 @@ func TestDiscardFlushWritesEachFlowOnce(t *testing.T) {
 		}
 	}
 }
+
+// The first tick sweeps the whole table; from then on each tick reads as
+// many entries as packet time earned (a pass per SweepPeriod). What the
+// first pass left of its budget is not spent on more passes right after
+// (a replay's tables, nearly empty at its first batch, were read whole
+// tick after tick until a table's capacity had been read). 300 flows due
+// in a table of 20,480 swept once per 10 s: ticks 1 ms apart earn 2
+// entries each; the first read (256 entries at the least) takes some of
+// the flows, the rest wait until about 256 more are earned.
+func TestSweepAfterTheFirstPassIsEarned(t *testing.T) {
+	tr, written := newTracker(t, 16384)
+	tr.SweepPeriod = 10 * time.Second
+	start := 1000 * sec
+	if err := tr.Tick(start); err != nil { // the first tick's whole pass, over nothing
+		t.Fatal(err)
+	}
+	putFlows(t, tr, 0, 300, start-300*sec)
+	now := start
+	tick := func(n int) {
+		for range n {
+			now += uint64(time.Millisecond)
+			if err := tr.Tick(now); err != nil {
+				t.Fatal(err)
+			}
+			if err := tr.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tick(1)
+	first := len(*written)
+	if first == 0 || first == 300 {
+		t.Fatalf("%d flows written at the first tick after the pass; want one read's worth (256 entries at the least), not none or all 300", first)
+	}
+	tick(99)
+	if len(*written) != first {
+		t.Errorf("%d flows written after 100 ticks that earned 204 entries; want still %d (the first read overdrew the budget)", len(*written), first)
+	}
+	tick(200)
+	if len(*written) != 300 || tableLen(t, tr) != 0 {
+		t.Errorf("%d flows written, %d left after 300 ticks; want 300, 0", len(*written), tableLen(t, tr))
+	}
+}
