@@ -99,6 +99,8 @@ type Pipeline struct {
 	waiting   []waitingAlert
 	quiescent bool         // the source is a replay: nothing arrives between Feeds
 	health    outputHealth // outputhealth.go: write failures, daemon_stats
+	flushedAt time.Time    // wall clock of the last flush of the outputs
+	wallNow   func() time.Time
 
 	started   time.Time // wall clock, for the stats events' uptime
 	lastStats time.Time
@@ -108,6 +110,11 @@ type Pipeline struct {
 	// last removed at.
 	thresholdsSwept uint64
 }
+
+// replayFlushEvery is how often a replay pushes its outputs to disk and
+// publishes its counters: after every batch of frames, the writes and
+// map updates took a twentieth of the replay.
+const replayFlushEvery = 100 * time.Millisecond
 
 // thresholdSweepPeriod is how often, in packet time, ended threshold
 // windows are removed: the kernel never evicts one, and a full table
@@ -120,7 +127,7 @@ func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, er
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{sensor: sensor, sinks: sinks, opts: opts, reader: rd, log: opts.Logger}
+	p := &Pipeline{sensor: sensor, sinks: sinks, opts: opts, reader: rd, log: opts.Logger, wallNow: time.Now}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -225,9 +232,14 @@ func (p *Pipeline) loop(ctx context.Context, src Source) error {
 			return err
 		}
 		p.expireThresholds()
-		if err := p.flush(); err != nil {
-			return err
+		if !p.quiescent || done || p.wallNow().Sub(p.flushedAt) >= replayFlushEvery {
+			if err := p.flush(); err != nil {
+				return err
+			}
+			p.flushedAt = p.wallNow()
 		}
+		// A replay's tables are its own and go with it: written flows
+		// leave them before the next batch, flushed or not.
 		if err := p.tracker.Commit(); err != nil {
 			return err
 		}
