@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/xdpsensor/xdpsensor/loader/abi"
 	"github.com/xdpsensor/xdpsensor/userspace/blocklist"
@@ -466,7 +467,15 @@ func setSlot(outer *ebpf.Map, slot uint32, inner *ebpf.Map) error {
 		}
 		return nil
 	}
-	return outer.Put(slot, inner)
+	if err := outer.Put(slot, inner); err != nil {
+		if errors.Is(err, unix.EINVAL) {
+			// The kernel compares an inner map with the template the
+			// outer map was made with: an old build's, pinned.
+			return fmt.Errorf("the pinned map was made for inner maps of another layout, by another xdpsensor build (`xdpsensor run` with this build replaces it): %w", err)
+		}
+		return err
+	}
+	return nil
 }
 
 // fillFilter builds the slot's exact-address pre-filter and returns its
