@@ -177,7 +177,7 @@ func TestFailedReplaceRestoresThePins(t *testing.T) {
 	h.close()
 
 	big := cfg
-	big.FlowTableSize, big.AllocOnDemand, big.ReplaceIncompatible = 1<<30, true, true
+	big.FlowTableSize, big.AllocFlowsOnDemand, big.ReplaceIncompatible = 1<<30, true, true
 	if s, err := Load(big); err == nil {
 		s.Close()
 		t.Fatal("a flow table of 2^30 entries loaded")

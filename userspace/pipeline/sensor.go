@@ -266,8 +266,9 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 		// most 3 KB and their headers fit, as does one frame run alone.
 		cfg.Capture.RingSize = 8 << 20
 	}
+	flowsOnDemand := true // tables the operator sized may be far larger than the captures' flows
 	if cfg.FlowTableSize == 0 {
-		cfg.FlowTableSize, cfg.FlowTableSizeV6 = replayTables(files)
+		cfg.FlowTableSize, cfg.FlowTableSizeV6, flowsOnDemand = replayTables(files)
 	}
 	// The captures are read from here on, while the program loads.
 	ahead := readCaptures(ctx, files)
@@ -288,9 +289,10 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 		// frame would enter this namespace's stack: drop them, as on a
 		// monitor port (the verdict is all this changes).
 		MonitorPort: true,
-		// Tables sized for the largest capture would take longer to
-		// preallocate than a capture of 1M frames takes to replay.
-		AllocOnDemand: true,
+		// Threshold windows and zones are sized for the worst capture
+		// and few are made; flow tables as replayTables says.
+		AllocOnDemand:      true,
+		AllocFlowsOnDemand: flowsOnDemand,
 	})
 	if err != nil {
 		return Summary{}, err
