@@ -147,17 +147,8 @@ func (s *hashSet) add(h uint64) bool {
 	}
 }
 
-// replayTables sizes the flow tables for captures: twice the most flows
-// they can make (so that the tables never fill, nor pass the tracker's
-// high-water mark), at most what the file sizes allow. A table larger
-// than its flows costs its allocation, each sweep a walk over its empty
-// buckets, and the tracker's pace (a share of the capacity per tick of
-// packet time) pass after pass; its lookups miss the cache more.
-//
-// onDemand says whether the tables take their entries on demand rather
-// than preallocated (loader.Config.AllocFlowsOnDemand): preallocating is
-// worth its time from preallocFramesPerEntry frames an entry, up to
-// preallocMaxEntries.
+// replayTables sizes the flow tables for captures from the most flows
+// they can make, at most what the file sizes allow (tableSizes).
 func replayTables(files []string) (v4, v6 uint32, onDemand bool) {
 	maxV4, maxV6 := replayTablesBySize(files)
 	b := newFlowBound()
@@ -166,16 +157,38 @@ func replayTables(files []string) (v4, v6 uint32, onDemand bool) {
 			return maxV4, maxV6, true
 		}
 	}
-	size := func(n uint64, limit uint32) uint32 {
+	return tableSizes(b.v4, b.v6, b.frames, maxV4, maxV6)
+}
+
+// tableSizes sizes the tables for at most n4 and n6 flows and frames
+// frames, so that they never fill nor pass the tracker's high-water mark
+// (90%). A table larger than its flows costs its allocation, each sweep
+// a walk over its empty buckets, and the tracker's pace (a share of the
+// capacity per tick of packet time) pass after pass; its lookups miss the
+// cache more.
+//
+// Preallocated entries (loader.Config.AllocFlowsOnDemand false) cost
+// their memory and time up front, so such a table gets a quarter more
+// than its flows (at most 80% full); they are worth it from
+// preallocFramesPerEntry frames an entry, up to preallocMaxEntries. A
+// table taking its entries on demand costs its hash buckets, a power of
+// two either way: it gets twice its flows, rounded up to one.
+func tableSizes(n4, n6, frames uint64, max4, max6 uint32) (v4, v6 uint32, onDemand bool) {
+	snug := func(n uint64, limit uint32) uint32 {
+		return uint32(max(min((n+n/4+1023)&^1023, uint64(limit)), loader.MinFlows))
+	}
+	if v4, v6 = snug(n4, max4), snug(n6, max6); uint64(v4)+uint64(v6) <= preallocMaxEntries &&
+		frames >= preallocFramesPerEntry*(uint64(v4)+uint64(v6)) {
+		return v4, v6, false
+	}
+	pow2 := func(n uint64, limit uint32) uint32 {
 		s := uint32(loader.MinFlows)
 		for s < limit && uint64(s) < 2*n {
 			s *= 2
 		}
 		return s
 	}
-	v4, v6 = size(b.v4, maxV4), size(b.v6, maxV6)
-	entries := uint64(v4) + uint64(v6)
-	return v4, v6, entries > preallocMaxEntries || b.frames < preallocFramesPerEntry*entries
+	return pow2(n4, max4), pow2(n6, max6), true
 }
 
 // Preallocating a flow entry took about 0.36 µs on the bench VM and saved

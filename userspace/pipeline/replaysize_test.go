@@ -41,6 +41,31 @@ func TestReplayPreallocatesFlowsForManyFramesAnEntry(t *testing.T) {
 	}
 }
 
+// Preallocated tables get a quarter more than their flows (in steps of
+// 1,024), tables taking entries on demand twice their flows in a power of
+// two; both at least loader.MinFlows and at most the file sizes' bound.
+func TestTableSizes(t *testing.T) {
+	for _, c := range []struct {
+		n4, n6, frames uint64
+		max4, max6     uint32
+		v4, v6         uint32
+		onDemand       bool
+	}{
+		{65536, 0, 1_000_000, 1 << 22, 1 << 22, 81920, 4096, false},        // the bench capture: 65,536 * 1.25
+		{65536, 0, 430_079, 1 << 22, 1 << 22, 131072, 4096, true},          // one frame short of five an entry (86,016 entries)
+		{65536, 0, 430_080, 1 << 22, 1 << 22, 81920, 4096, false},          // five an entry
+		{100, 5000, 1_000_000, 1 << 22, 1 << 22, 4096, 7168, false},        // at least MinFlows; 6,250 rounds up to 7,168
+		{1_800_000, 0, 100_000_000, 1 << 22, 1 << 22, 4194304, 4096, true}, // 2,250,752 entries: past preallocMaxEntries
+		{65536, 0, 1_000_000, 70000, 1 << 22, 70000, 4096, false},          // the file sizes' bound
+	} {
+		v4, v6, onDemand := tableSizes(c.n4, c.n6, c.frames, c.max4, c.max6)
+		if v4 != c.v4 || v6 != c.v6 || onDemand != c.onDemand {
+			t.Errorf("%d+%d flows, %d frames, bounds %d+%d: %d+%d, on demand %v; want %d+%d, %v",
+				c.n4, c.n6, c.frames, c.max4, c.max6, v4, v6, onDemand, c.v4, c.v6, c.onDemand)
+		}
+	}
+}
+
 // The loader takes the flow tables' entries on demand apart from the
 // threshold and zone tables'.
 func TestAllocOnDemandFlagsPerTable(t *testing.T) {
