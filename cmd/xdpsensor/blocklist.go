@@ -461,9 +461,14 @@ name their rules; with --json it is one more line after the entries:
 					if err != nil {
 						return err
 					}
+					cfg, err := bl.Maps.ReadConfig()
+					if err != nil {
+						return err
+					}
 					// The exact entry's rule, unless its constraint on the
 					// other address refuses it: then the longest prefix's,
-					// and so on outwards.
+					// and so on outwards, to no alert when every rule has
+					// a constraint.
 					describe := func(rule func(abi.BpfBlocklistEntry) uint32) string {
 						var ids []uint32
 						for _, e := range c.Entries() {
@@ -471,17 +476,19 @@ name their rules; with --json it is one more line after the entries:
 								ids = append(ids, id)
 							}
 						}
-						if len(ids) == 0 {
-							return name(0)
-						}
 						var s strings.Builder
-						for i, id := range ids {
-							other := otherNetName(snap.Rules[id].OtherNet)
-							if other == "" || i == len(ids)-1 {
+						for _, id := range ids {
+							other := constraintName(&cfg, snap.Rules[id].OtherNet)
+							if other == "" {
 								s.WriteString(name(id))
-								break
+								return s.String()
 							}
 							fmt.Fprintf(&s, "%s when the other address is in %s, else ", name(id), other)
+						}
+						s.WriteString(name(0))
+						if c.Cut {
+							fmt.Fprintf(&s, " (more prefixes enclosing %s are listed than the kernel tries, %d: a flow decided so is counted in prefix_walk_cut)",
+								a, blocklistmaps.PrefixWalkMax)
 						}
 						return s.String()
 					}
@@ -525,6 +532,24 @@ func decidedView(snap *blocklistmaps.Snapshot, addr netip.Addr, id uint32, rule 
 		break
 	}
 	return nil
+}
+
+// constraintName names a rule's constraint on the packet's other address
+// as the sensor's net variables make it, "" when it accepts every
+// address: $HOME_NET before --home-net is given, $EXTERNAL_NET when it is
+// any.
+func constraintName(cfg *abi.BpfSensorConfig, n uint8) string {
+	switch abi.BpfRuleOtherNet(n) {
+	case abi.BpfRuleOtherNetNET_HOME:
+		if cfg.HomeNetSet == 0 {
+			return ""
+		}
+	case abi.BpfRuleOtherNetNET_EXTERNAL:
+		if abi.BpfExternalMode(cfg.ExternalMode) == abi.BpfExternalModeEXTERNAL_ANY {
+			return ""
+		}
+	}
+	return otherNetName(n)
 }
 
 // otherNetName names a rule's constraint on the packet's other address,

@@ -135,8 +135,23 @@ func TestBlocklistCommandErrors(t *testing.T) {
 	}
 }
 
+// setHomeNet sets the pinned sensor's $HOME_NET (and $EXTERNAL_NET: not
+// home), as `run --home-net` does.
+func setHomeNet(t *testing.T, pin, home string) {
+	t.Helper()
+	maps, err := loader.OpenPinned(pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer maps.Close()
+	if err := blocklistmaps.SetNetVars(maps, blocklistmaps.NetVars{Home: []netip.Prefix{netip.MustParsePrefix(home)}, ExternalNotHome: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // check names the rule the kernel falls back on when the exact entry's
-// rule refuses the packet's other address.
+// rule refuses the packet's other address. Before $HOME_NET is set, a
+// $HOME_NET rule refuses none.
 func TestBlocklistCheckNamesTheFallbackRule(t *testing.T) {
 	pin := pinnedSensor(t)
 	rules := filepath.Join(t.TempDir(), "overlap.rules")
@@ -147,6 +162,11 @@ alert ip any any -> [203.0.113.0/24] any (msg:"covering range"; sid:21; rev:1;)
 		t.Fatalf("load: %v %q", err, out)
 	}
 	out, err := runCLI(t, "blocklist", "check", "--pin-dir", pin, "203.0.113.66")
+	if err != nil || !strings.Contains(out, "kernel decision: 203.0.113.66 as destination -> [1:20:1] exact home; as source -> no alert\n") {
+		t.Fatalf("check, no $HOME_NET: %v\n%s", err, out)
+	}
+	setHomeNet(t, pin, "192.0.2.0/24")
+	out, err = runCLI(t, "blocklist", "check", "--pin-dir", pin, "203.0.113.66")
 	if err != nil || !strings.Contains(out, "kernel decision: 203.0.113.66 as destination -> [1:20:1] exact home when the other address is in $HOME_NET, else [1:21:1] covering range; as source -> no alert\n") {
 		t.Fatalf("check: %v\n%s", err, out)
 	}
@@ -169,19 +189,12 @@ alert ip $EXTERNAL_NET any -> [10.1.2.0/24] any (msg:"inner, external"; sid:32; 
 	if out, err := runCLI(t, "blocklist", "load", "--pin-dir", pin, rules); err != nil {
 		t.Fatalf("load: %v %q", err, out)
 	}
+	setHomeNet(t, pin, "192.0.2.0/24")
 	out, err := runCLI(t, "blocklist", "check", "--pin-dir", pin, "10.1.2.3")
 	want := "kernel decision: 10.1.2.3 as destination -> [1:32:1] inner, external when the other address is in $EXTERNAL_NET, else " +
-		"[1:30:1] outer; as source -> [1:31:1] middle, as source\n"
+		"[1:30:1] outer when the other address is in $HOME_NET, else no alert; as source -> [1:31:1] middle, as source when the other address is in $HOME_NET, else no alert\n"
 	if err != nil || !strings.HasSuffix(out, want) {
 		t.Fatalf("check: %v\n%s\nwant the last line %q", err, out, want)
-	}
-	maps, err := loader.OpenPinned(pin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer maps.Close()
-	if err := blocklistmaps.SetNetVars(maps, blocklistmaps.NetVars{Home: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, ExternalNotHome: true}); err != nil {
-		t.Fatal(err)
 	}
 	out, err = runCLI(t, "blocklist", "check", "--pin-dir", pin, "10.1.2.3", "--other", "192.0.2.10", "--json")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -191,6 +204,37 @@ alert ip $EXTERNAL_NET any -> [10.1.2.0/24] any (msg:"inner, external"; sid:32; 
 		if err != nil || !strings.Contains(last, w) {
 			t.Errorf("check --json --other: %v\n%s\nwant %s in the last line", err, out, w)
 		}
+	}
+}
+
+// check says when more prefixes enclose the address than the kernel
+// tries and none of those it tries has a rule for every other address:
+// nine nested prefixes, each with a $HOME_NET-only rule as destination,
+// name the eight longest and no alert, with why; as source none of the
+// eight has a rule, and the kernel counts that end too.
+func TestBlocklistCheckSaysTheWalkIsCut(t *testing.T) {
+	pin := pinnedSensor(t)
+	var text strings.Builder
+	for i := range blocklistmaps.PrefixWalkMax + 1 {
+		fmt.Fprintf(&text, "alert ip $HOME_NET any -> [10.1.0.0/%d] any (msg:\"len %d\"; sid:%d; rev:1;)\n", 24-i, 24-i, 40+i)
+	}
+	rules := filepath.Join(t.TempDir(), "deep.rules")
+	os.WriteFile(rules, []byte(text.String()), 0o644)
+	if out, err := runCLI(t, "blocklist", "load", "--pin-dir", pin, rules); err != nil {
+		t.Fatalf("load: %v %q", err, out)
+	}
+	setHomeNet(t, pin, "192.0.2.0/24")
+	out, err := runCLI(t, "blocklist", "check", "--pin-dir", pin, "10.1.0.3")
+	var want strings.Builder
+	want.WriteString("kernel decision: 10.1.0.3 as destination -> ")
+	for i := range blocklistmaps.PrefixWalkMax {
+		fmt.Fprintf(&want, "[1:%d:1] len %d when the other address is in $HOME_NET, else ", 40+i, 24-i)
+	}
+	cut := fmt.Sprintf("no alert (more prefixes enclosing 10.1.0.3 are listed than the kernel tries, %d: a flow decided so is counted in prefix_walk_cut)", blocklistmaps.PrefixWalkMax)
+	// As source no rule applies either, among the prefixes tried.
+	fmt.Fprintf(&want, "%s; as source -> %s\n", cut, cut)
+	if err != nil || !strings.HasSuffix(out, want.String()) {
+		t.Fatalf("check: %v\n%s\nwant the last line %q", err, out, want.String())
 	}
 }
 
