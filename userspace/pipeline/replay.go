@@ -66,7 +66,9 @@ func (r *ReplaySource) Feed(ctx context.Context) (uint64, bool, error) {
 		r.ahead = readCaptures(ctx, r.Files)
 	}
 	for i := 0; i < batch; i++ {
-		if ctx.Err() != nil {
+		// Every 64 steps: at every step the check took a fiftieth of
+		// a replay's time outside the kernel.
+		if i%64 == 0 && ctx.Err() != nil {
 			return r.now, true, r.flushBatch()
 		}
 		it, ok := r.next()
@@ -82,7 +84,7 @@ func (r *ReplaySource) Feed(ctx context.Context) (uint64, bool, error) {
 		if !it.packet {
 			continue
 		}
-		if err := r.run(it.pkt); err != nil {
+		if err := r.run(&it.pkt); err != nil {
 			return r.now, false, err
 		}
 	}
@@ -126,7 +128,7 @@ func (r *ReplaySource) flushBatch() error {
 // packet is at most 65,535 bytes but for BIG TCP's.
 const LongestRunnable = 65535 + 14 + 3*4
 
-func (r *ReplaySource) run(pkt capture.Packet) error {
+func (r *ReplaySource) run(pkt *capture.Packet) error {
 	// Suricata's pcap_cnt: the packet's number among all read in this run.
 	r.read++
 	if len(pkt.Data) < 14 {
@@ -144,12 +146,13 @@ func (r *ReplaySource) run(pkt capture.Packet) error {
 	if pkt.OrigLen > len(pkt.Data) {
 		wire = uint32(pkt.OrigLen)
 	}
-	if len(pkt.Data) > LongestRunnable {
-		pkt.Data = pkt.Data[:LongestRunnable]
+	data := pkt.Data
+	if len(data) > LongestRunnable {
+		data = data[:LongestRunnable]
 		r.Cut++
 	}
 	if r.Batcher != nil {
-		if r.Batcher.Add(ts, wire, uint32(r.read), pkt.Data) {
+		if r.Batcher.Add(ts, wire, uint32(r.read), data) {
 			return nil
 		}
 		// Too large for a slot: the frames before it run first.
@@ -159,7 +162,7 @@ func (r *ReplaySource) run(pkt capture.Packet) error {
 	}
 	r.buf = append(r.buf[:0], make([]byte, loader.ReplayMetaLen)...)
 	loader.PutReplayMeta(r.buf, ts, wire, uint32(r.read))
-	r.buf = append(r.buf, pkt.Data...)
+	r.buf = append(r.buf, data...)
 	if r.runner == nil {
 		r.runner = loader.NewFrameRunner(r.Program)
 	}
