@@ -259,7 +259,7 @@ func main() {
 	kv("live storm: new flows a second into a sensor with defaults (generator in new-flow mode)", "BenchmarkStorm", "Mpps", "%.3f M new flows/s")
 	kv("live storm: flows neither written nor counted lost", "BenchmarkStorm", "flows-unaccounted", "%.0f")
 	kv("`xdpsensor replay` of a 4-frame capture (start-up: program verified, maps made, outputs opened)", "BenchmarkReplayStartup", "ms", "%.0f ms")
-	kv("replay (in-process), 200k 64-byte frames, every output", "BenchmarkReplay", "Mpps", "%.3f M packets/s")
+	kv("replay (in-process), 200k 64-byte frames of 102,400 flows, every output", "BenchmarkReplay", "Mpps", "%.3f M packets/s")
 	kv("capture to disk, 64-byte frames", "BenchmarkCaptureToDisk/64B", "Mpps", "%.2f M packets/s")
 	kv("capture to disk, 64-byte frames", "BenchmarkCaptureToDisk/64B", "MB/s", "%.0f MB/s")
 	kv("capture to disk, 1500-byte frames", "BenchmarkCaptureToDisk/1500B", "Mpps", "%.2f M packets/s")
