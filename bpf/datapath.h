@@ -618,7 +618,22 @@ static __always_inline int DP(process)(DP_CTX *ctx)
 		DP(handle_fragment)(ctx, cfg, s);
 		return DP_VERDICT;
 	}
-	if (f && (f->state & STATE_CLOSED) && pure_syn(&s->pkt)) {
+	if (f && idle_past(f, cfg, s->now)) {
+		/* Idle past the flow timeout: the old flow ends at its last
+		 * packet, as Zeek and Suricata end it, however late the sweep
+		 * would have come; this packet starts the tuple anew. Without
+		 * ring room the two stay one flow, counted. */
+		__u32 why = f->state & STATE_CLOSED ? end_reason(f) : FLOW_END_TIMEOUT;
+		if (emit_flow_event(&s->key, f, EVENT_FLOW_RECORD, why)) {
+			flow_start(f, s->side, s->now);
+			st->flows_new++;
+			if (s->key.family == FAMILY_IPV6)
+				st->flows_new_v6++;
+			s->fresh = 1;
+		} else {
+			st->flows_merged++;
+		}
+	} else if (f && (f->state & STATE_CLOSED) && pure_syn(&s->pkt)) {
 		/* A new connection on a closed tuple, as Zeek and Suricata
 		 * see it: the old flow goes out as a record, the entry starts
 		 * over. Without ring room the two stay one flow, counted. */

@@ -674,6 +674,18 @@ static __always_inline __u8 track_close(struct flow_value *f, struct packet *pkt
 	return 0;
 }
 
+/* Whether a packet at now finds f idle past the replay's split time. A
+ * flow whose packet clock saturated (MARK_LONG) keeps its last time in the
+ * extension: the sweep ends those. */
+static __always_inline int idle_past(struct flow_value *f, struct sensor_config *cfg, __u64 now)
+{
+	__u32 limit = cfg->idle_split_s;
+	if (!limit || (f->marks & MARK_LONG))
+		return 0;
+	__u64 last = f->first_seen_ns + (__u64)f->last_seen_us * 1000;
+	return now > last && now - last >= (__u64)limit * 1000000000ULL;
+}
+
 static __always_inline __u8 end_reason(struct flow_value *f)
 {
 	return f->state & (STATE_RST_LO | STATE_RST_HI) ? FLOW_END_RST : FLOW_END_FIN;

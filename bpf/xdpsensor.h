@@ -150,6 +150,7 @@ enum flow_end_reason {
 	FLOW_END_FIN = 1,        /* both sides sent FIN */
 	FLOW_END_RST = 2,        /* either side sent RST */
 	FLOW_END_TABLE_FULL = 3, /* the table had no room: this packet is its own record */
+	FLOW_END_TIMEOUT = 4,    /* idle past sensor_config.idle_split_s when its next packet came */
 };
 
 /* The widest flow key, used in events and the extension map: canonical
@@ -516,7 +517,11 @@ struct sensor_config {
 	struct slot_counts slots[BLOCKLIST_SLOTS];
 	__u16 vxlan_port;   /* UDP port decoded as VXLAN; 0: DEFAULT_VXLAN_PORT */
 	__u16 geneve_port;  /* UDP port decoded as Geneve; 0: DEFAULT_GENEVE_PORT */
-	__u32 pad;
+	/* A packet of a flow idle this many seconds starts its tuple anew, the
+	 * old flow going out as a record (FLOW_END_TIMEOUT); 0: only the
+	 * daemon's sweep ends idle flows. Set by replay, whose sweep then
+	 * runs less often. */
+	__u32 idle_split_s;
 };
 
 /* Per-CPU counters, summed by userspace. Named fields so that bpftool

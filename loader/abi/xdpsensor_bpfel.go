@@ -262,6 +262,7 @@ const (
 	BpfFlowEndReasonFLOW_END_FIN        BpfFlowEndReason = 1
 	BpfFlowEndReasonFLOW_END_RST        BpfFlowEndReason = 2
 	BpfFlowEndReasonFLOW_END_TABLE_FULL BpfFlowEndReason = 3
+	BpfFlowEndReasonFLOW_END_TIMEOUT    BpfFlowEndReason = 4
 )
 
 type BpfFlowEvent struct {
@@ -564,7 +565,7 @@ type BpfSensorConfig struct {
 	Slots            [2]BpfSlotCounts
 	VxlanPort        uint16
 	GenevePort       uint16
-	Pad              uint32
+	IdleSplitS       uint32
 }
 
 type BpfSensorStats struct {

@@ -261,6 +261,8 @@ func endReason(reason uint8) event.EndReason {
 		return event.EndFIN
 	case uint8(abi.BpfFlowEndReasonFLOW_END_TABLE_FULL):
 		return event.EndTableFull
+	case uint8(abi.BpfFlowEndReasonFLOW_END_TIMEOUT):
+		return event.EndTimeout
 	}
 	return event.EndRST
 }

@@ -97,6 +97,7 @@ type Tracker struct {
 	// Sweep pacing on the packet clock.
 	lastTick uint64
 	budget   float64
+	passDue  uint64 // Quiescent: the packet time of the next pass
 	// Occupancy, per family (0 IPv4, 1 IPv6): entries seen in the current
 	// pass and at the last one's end, the kernel's new-flow counters when
 	// the pass started, entries removed since.
@@ -180,11 +181,15 @@ func (t *Tracker) Closed(ev *abi.BpfFlowEvent, now uint64) {
 }
 
 // Record writes a finished flow the kernel sent through the ring: one
-// whose tuple a new connection reused, or a packet the full table had no
-// room for. The table does not hold it; its extension, if any, goes.
+// whose tuple a new connection reused, one idle past the replay's split
+// time when its next packet came, or a packet the full table had no room
+// for. The table does not hold it; its extension, if any, goes.
 func (t *Tracker) Record(ev *abi.BpfFlowEvent) error {
 	x, hasExtra := t.extra(&ev.Key, &ev.Value)
 	t.Counters.FromRing++
+	if ev.Reason == uint8(abi.BpfFlowEndReasonFLOW_END_TIMEOUT) {
+		t.Counters.Timeout++
+	}
 	return t.write(&ev.Key, &ev.Value, x, endReason(ev.Reason), hasExtra, false)
 }
 
@@ -291,6 +296,9 @@ func (t *Tracker) sweepSlice(now uint64) error {
 		// Nearly full: sweep twice as fast.
 		period /= 2
 	}
+	if t.Quiescent {
+		return t.sweepWhole(now, uint64(period))
+	}
 	capacity := float64(max(t.Capacity, 1))
 	switch {
 	case t.lastTick == 0:
@@ -325,6 +333,29 @@ func (t *Tracker) sweepSlice(now uint64) error {
 			break
 		}
 	}
+	return nil
+}
+
+// sweepWhole is a replay's sweep: its tables hold still between ticks, so
+// a whole pass is made at once, one per period of packet time (the first
+// tick's at once). Paced in slices of the capacity, as live, a replay's
+// tables, mostly empty, were passed over many times a period.
+func (t *Tracker) sweepWhole(now, period uint64) error {
+	if t.lastTick != 0 && now < t.passDue {
+		return nil
+	}
+	if t.lastTick == 0 {
+		t.startPass()
+	}
+	t.lastTick = max(t.lastTick, now)
+	t.updateEmergency()
+	for t.which <= 1 {
+		if _, err := t.sweepBatch(now, 4096); err != nil {
+			return err
+		}
+	}
+	t.endPass(now)
+	t.passDue = now + period
 	return nil
 }
 

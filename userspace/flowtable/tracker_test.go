@@ -357,3 +357,35 @@ func TestSweepAfterTheFirstPassIsEarned(t *testing.T) {
 		t.Errorf("%d flows written, %d left after 300 ticks; want 300, 0", len(*written), tableLen(t, tr))
 	}
 }
+
+// A replay's tracker (Quiescent: the tables hold still between ticks)
+// makes a whole pass at once, one per SweepPeriod of packet time, the
+// first at its first tick: 300 flows due after that pass wait for the
+// next, 10 s on, and are all written then.
+func TestQuiescentSweepPassesOncePerPeriod(t *testing.T) {
+	tr, written := newTracker(t, 16384)
+	tr.Quiescent = true
+	tr.SweepPeriod = 10 * time.Second
+	start := 1000 * sec
+	if err := tr.Tick(start); err != nil {
+		t.Fatal(err)
+	}
+	putFlows(t, tr, 0, 300, start-300*sec)
+	for _, c := range []struct {
+		at   uint64
+		want int
+	}{{start + uint64(time.Millisecond), 0}, {start + 9*sec, 0}, {start + 10*sec, 300}} {
+		if err := tr.Tick(c.at); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if len(*written) != c.want {
+			t.Errorf("%v after the first pass: %d flows written, want %d", time.Duration(c.at-start), len(*written), c.want)
+		}
+	}
+	if n := tableLen(t, tr); n != 0 {
+		t.Errorf("%d entries left, want 0", n)
+	}
+}

@@ -43,6 +43,9 @@ type Source interface {
 type Options struct {
 	FlowTimeout time.Duration
 	FlowLinger  time.Duration
+	// SweepPeriod is the packet time of one pass over the flow tables (0:
+	// flowtable.DefaultSweepPeriod).
+	SweepPeriod time.Duration
 	// EmergencyTimeout is the idle timeout while the flow tables are
 	// nearly full (0: flowtable.DefaultEmergencyTimeout).
 	EmergencyTimeout time.Duration
@@ -145,6 +148,7 @@ func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, er
 		Timeout:          opts.FlowTimeout,
 		Linger:           opts.FlowLinger,
 		EmergencyTimeout: opts.EmergencyTimeout,
+		SweepPeriod:      opts.SweepPeriod,
 		Skip:             opts.SkipFlows,
 		Discard:          opts.PrivateTables,
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/eve"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/fleet"
+	"github.com/xdpsensor/xdpsensor/userspace/flowtable"
 	"github.com/xdpsensor/xdpsensor/userspace/metrics"
 	"github.com/xdpsensor/xdpsensor/userspace/outfile"
 )
@@ -267,7 +268,8 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 		cfg.Capture.RingSize = 8 << 20
 	}
 	flowsOnDemand := true // tables the operator sized may be far larger than the captures' flows
-	if cfg.FlowTableSize == 0 {
+	sized := cfg.FlowTableSize == 0
+	if sized {
 		cfg.FlowTableSize, cfg.FlowTableSizeV6, flowsOnDemand = replayTables(files)
 	}
 	// The captures are read from here on, while the program loads.
@@ -302,6 +304,24 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	if sum.Blocklist, err = prep.configure(s, &cfg); err != nil {
 		return sum, err
 	}
+	// The kernel ends a flow idle past its timeout when its next packet
+	// comes, even in the batch that made it idle, so the sweep need not
+	// pass every 10 s of packet time to split a reused tuple: over tables
+	// sized from the captures it passes once a timeout, writing what went
+	// idle up to a timeout late (a capture of an hour spent half its
+	// replay in passes). Tables the operator sized may fill and need
+	// emergency sweeps: those keep the default pace.
+	timeout := cfg.FlowTimeout
+	if timeout <= 0 {
+		timeout = flowtable.DefaultTimeout
+	}
+	if err := loader.SetIdleSplit(s.Maps(), timeout); err != nil {
+		return sum, err
+	}
+	var sweep time.Duration
+	if sized {
+		sweep = max(timeout, flowtable.DefaultSweepPeriod)
+	}
 	sinks, err := openOutputs(&cfg, prep.localNets())
 	if err != nil {
 		return sum, err
@@ -309,7 +329,7 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	if sinks, err = withFleet(&cfg, prep, nil, sinks); err != nil {
 		return sum, err
 	}
-	opts := Options{FlowTimeout: cfg.FlowTimeout, EmergencyTimeout: cfg.EmergencyTimeout,
+	opts := Options{FlowTimeout: cfg.FlowTimeout, EmergencyTimeout: cfg.EmergencyTimeout, SweepPeriod: sweep,
 		StatsInterval: cfg.StatsInterval, Classify: prep.classify, Logger: prep.log, PrivateTables: true}
 	p, err := New(s, sinks, opts)
 	if err != nil {
