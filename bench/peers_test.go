@@ -62,11 +62,11 @@ func needPeers(tb testing.TB, tools ...string) {
 
 // writePeerCapture writes the offline benchmark's capture: packets TCP
 // frames of 64 to 254 bytes in flows conversations (a handshake, then data
-// both ways), 1 µs apart; one flow in 256 goes to the listed address.
+// both ways), gap apart; one flow in 256 goes to the listed address.
 // active flows are open at a time, served round-robin, each replaced by
 // the next when it has sent its share: a flow's packets come active
 // packets apart (active = flows: every flow open from start to end).
-func writePeerCapture(tb testing.TB, path string, packets, flows, active int) {
+func writePeerCapture(tb testing.TB, path string, packets, flows, active int, gap time.Duration) {
 	tb.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -168,7 +168,7 @@ func writePeerCapture(tb testing.TB, path string, packets, flows, active int) {
 		}
 		tcp[12], tcp[13] = 0x50, flags
 		binary.BigEndian.PutUint16(tcp[14:], 64240)
-		ts := base*1_000_000 + int64(i)
+		ts := base*1_000_000 + int64(i)*gap.Microseconds()
 		binary.LittleEndian.PutUint32(rec[0:], uint32(ts/1_000_000))
 		binary.LittleEndian.PutUint32(rec[4:], uint32(ts%1_000_000))
 		binary.LittleEndian.PutUint32(rec[8:], uint32(n))
@@ -201,6 +201,8 @@ var (
 	peerCapturePath string
 	openCaptureOnce sync.Once
 	openCapturePath string
+	hourCaptureOnce sync.Once
+	hourCapturePath string
 	sensorBinOnce   sync.Once
 	sensorBinPath   string
 )
@@ -213,7 +215,7 @@ func peerCapture(tb testing.TB) string {
 			tb.Fatal(err)
 		}
 		peerCapturePath = filepath.Join(dir, "flows.pcap")
-		writePeerCapture(tb, peerCapturePath, peerPackets, peerFlows, peerActive)
+		writePeerCapture(tb, peerCapturePath, peerPackets, peerFlows, peerActive, time.Microsecond)
 	})
 	return peerCapturePath
 }
@@ -224,9 +226,20 @@ func peerCapture(tb testing.TB) string {
 func allOpenCapture(tb testing.TB) string {
 	openCaptureOnce.Do(func() {
 		openCapturePath = filepath.Join(filepath.Dir(peerCapture(tb)), "flows-all-open.pcap")
-		writePeerCapture(tb, openCapturePath, peerPackets, peerFlows, peerFlows)
+		writePeerCapture(tb, openCapturePath, peerPackets, peerFlows, peerFlows, time.Microsecond)
 	})
 	return openCapturePath
+}
+
+// hourCapture is the offline capture's frames 3.6 ms apart: an hour of
+// traffic, each flow's packets 14.7 s apart, so that flows end by their
+// idle timeout while the capture goes on, as in a capture ring's files.
+func hourCapture(tb testing.TB) string {
+	hourCaptureOnce.Do(func() {
+		hourCapturePath = filepath.Join(filepath.Dir(peerCapture(tb)), "flows-hour.pcap")
+		writePeerCapture(tb, hourCapturePath, peerPackets, peerFlows, peerActive, 3600*time.Microsecond)
+	})
+	return hourCapturePath
 }
 
 // sensorBin is xdpsensor built as an operator runs it.
@@ -509,6 +522,21 @@ func BenchmarkOffline(b *testing.B) {
 		{"softflowd-all-open", func(b *testing.B, dir string) (time.Duration, sessionRun) {
 			col := startCollector(b, "")
 			took := runTimed(b, exec.Command("softflowd", "-d", "-r", allOpenCapture(b), "-n", col.addr(), "-v", "5", "-m", strconv.Itoa(2*peerFlows),
+				"-p", filepath.Join(dir, "softflowd.pid"), "-c", "none"))
+			return took, col.settle()
+		}},
+		{"xdpsensor-replay-hour", func(b *testing.B, dir string) (time.Duration, sessionRun) {
+			took := runTimed(b, exec.Command(bin, "replay", "-b", listFile(b, dir), "-o", filepath.Join(dir, "out"), hourCapture(b)))
+			return took, eveFlowPackets(b, filepath.Join(dir, "out", "eve.json"))
+		}},
+		{"argus-hour", func(b *testing.B, dir string) (time.Duration, sessionRun) {
+			out := filepath.Join(dir, "flows.argus")
+			took := runTimed(b, exec.Command("argus", "-X", "-P", "0", "-r", hourCapture(b), "-w", out))
+			return took, argusPackets(b, out)
+		}},
+		{"softflowd-hour", func(b *testing.B, dir string) (time.Duration, sessionRun) {
+			col := startCollector(b, "")
+			took := runTimed(b, exec.Command("softflowd", "-d", "-r", hourCapture(b), "-n", col.addr(), "-v", "5", "-m", strconv.Itoa(2*peerFlows),
 				"-p", filepath.Join(dir, "softflowd.pid"), "-c", "none"))
 			return took, col.settle()
 		}},
