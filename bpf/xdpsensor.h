@@ -519,8 +519,8 @@ struct sensor_config {
 	__u16 geneve_port;  /* UDP port decoded as Geneve; 0: DEFAULT_GENEVE_PORT */
 	/* A packet of a flow idle this many seconds starts its tuple anew, the
 	 * old flow going out as a record (FLOW_END_TIMEOUT); 0: only the
-	 * daemon's sweep ends idle flows. Set by replay, whose sweep then
-	 * runs less often. */
+	 * daemon's sweep ends idle flows. run and replay set their flow
+	 * timeout. */
 	__u32 idle_split_s;
 };
 

@@ -13,10 +13,9 @@ import (
 // next packet comes, as a record of its own (FLOW_END_TIMEOUT, or its
 // close reason when it had closed), the packet starting the tuple anew:
 // the flow splits where its timeout ends it however late the sweep comes.
-// d is rounded up to whole seconds; 0 turns it off. Replay sets it (its
-// program runs only between sweeps, so a record never races one the sweep
-// writes). It rewrites the config entry: on a pinned sensor, hold its
-// lock (pinlock).
+// d is rounded up to whole seconds; 0 turns it off. run and replay set
+// it to their flow timeout. It rewrites the config entry: on a pinned
+// sensor, hold its lock (pinlock).
 func SetIdleSplit(m *abi.BpfMaps, d time.Duration) error {
 	secs := (d + time.Second - 1) / time.Second
 	if d < 0 || secs > 1<<32-1 {

@@ -105,6 +105,18 @@ type Tracker struct {
 	// fullAt is the kernel's flow_table_full at the last check: when it
 	// moves, a table is full now.
 	fullAt uint64
+	// resent are flows written from the table that the kernel restarted
+	// in place before their removal (a new connection on the tuple, or a
+	// packet after the idle split time): it sent their record through the
+	// ring too, which Record drops. The value is what the written record
+	// counted, each way.
+	resent map[flowRef][2]uint32
+}
+
+// flowRef names one flow: its tuple and its start.
+type flowRef struct {
+	key   abi.BpfFlowKey
+	first uint64
 }
 
 // Counters are what the tracker wrote and could not, for stats.
@@ -185,6 +197,15 @@ func (t *Tracker) Closed(ev *abi.BpfFlowEvent, now uint64) {
 // time when its next packet came, or a packet the full table had no room
 // for. The table does not hold it; its extension, if any, goes.
 func (t *Tracker) Record(ev *abi.BpfFlowEvent) error {
+	ref := flowRef{ev.Key, ev.Value.FirstSeenNs}
+	if counted, ok := t.resent[ref]; ok {
+		// Written from the table already: what reached it after that
+		// record is late, as for a flow removed after its record.
+		delete(t.resent, ref)
+		late := func(a, b uint32) uint64 { return uint64(a - b) } // narrow counters wrap
+		t.Counters.LatePackets += late(ev.Value.Dir[0].Packets, counted[0]) + late(ev.Value.Dir[1].Packets, counted[1])
+		return nil
+	}
 	x, hasExtra := t.extra(&ev.Key, &ev.Value)
 	t.Counters.FromRing++
 	if ev.Reason == uint8(abi.BpfFlowEndReasonFLOW_END_TIMEOUT) {
@@ -695,7 +716,12 @@ func (t *Tracker) remove(w *written) error {
 	t.deleted[fam]++
 	if now.FirstSeenNs != w.first {
 		// A new connection took the tuple after the record was written:
-		// that flow is not ours to remove.
+		// that flow is not ours to remove, and the kernel sent the
+		// written one's record as it restarted the entry.
+		if t.resent == nil {
+			t.resent = map[flowRef][2]uint32{}
+		}
+		t.resent[flowRef{w.key, w.first}] = w.packets
 		if perr := putBack(); perr != nil {
 			// Yet another flow took its place: this one is written as
 			// it stands, cut short.

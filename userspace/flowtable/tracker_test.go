@@ -389,3 +389,60 @@ func TestQuiescentSweepPassesOncePerPeriod(t *testing.T) {
 		t.Errorf("%d entries left, want 0", n)
 	}
 }
+
+// A flow the sweep wrote that the kernel restarts in place before its
+// removal (a new connection on the tuple, or a packet past the idle split
+// time) comes through the ring too: that record is dropped, what reached
+// the flow after the written record counted as late; the new flow stays
+// in the table. Another flow's record from the ring is written.
+func TestKernelRecordOfAWrittenFlowIsDropped(t *testing.T) {
+	tr, written := newTracker(t, 16384)
+	start := 1000 * sec
+	putFlows(t, tr, 0, 1, start-300*sec)
+	if err := tr.Tick(start); err != nil {
+		t.Fatal(err)
+	}
+	if len(*written) != 1 {
+		t.Fatalf("%d flows written by the sweep, want 1", len(*written))
+	}
+	// The kernel restarts the entry: it sends the old flow (one packet
+	// more than written) and counts the new one's first packet.
+	var k abi.BpfFlowKeyV4
+	binary.BigEndian.PutUint32(k.AddrLo[:], 0x0a000000)
+	binary.BigEndian.PutUint32(k.AddrHi[:], 0x0b000001)
+	k.PortLo, k.PortHi, k.ZoneProto = 40000, 80, 6
+	var old abi.BpfFlowValue
+	if err := tr.Maps.FlowsV4.Lookup(&k, &old); err != nil {
+		t.Fatal(err)
+	}
+	resent := abi.BpfFlowEvent{Reason: uint8(abi.BpfFlowEndReasonFLOW_END_TIMEOUT), Key: abi.KeyFromV4(&k), Value: old}
+	resent.Value.Dir[0].Packets++
+	fresh := abi.BpfFlowValue{FirstSeenNs: start + sec}
+	fresh.Dir[0].Packets = 1
+	if err := tr.Maps.FlowsV4.Put(&k, &fresh); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Record(&resent); err != nil {
+		t.Fatal(err)
+	}
+	if len(*written) != 1 || tr.Counters.LatePackets != 1 || tr.Counters.FromRing != 0 {
+		t.Errorf("after the kernel's copy: %d records, %d late packets, %d from the ring; want 1, 1, 0",
+			len(*written), tr.Counters.LatePackets, tr.Counters.FromRing)
+	}
+	var now abi.BpfFlowValue
+	if err := tr.Maps.FlowsV4.Lookup(&k, &now); err != nil || now.FirstSeenNs != start+sec {
+		t.Errorf("the new flow: %v, first seen %d; want it in the table from %d", err, now.FirstSeenNs, start+sec)
+	}
+	// The same flow's record again, or another's, is written.
+	other := resent
+	other.Value.FirstSeenNs = start - 500*sec
+	if err := tr.Record(&other); err != nil {
+		t.Fatal(err)
+	}
+	if len(*written) != 2 || tr.Counters.FromRing != 1 || tr.Counters.Timeout != 2 {
+		t.Errorf("another flow's record: %d records, %d from the ring, %d timeouts; want 2, 1, 2", len(*written), tr.Counters.FromRing, tr.Counters.Timeout)
+	}
+}

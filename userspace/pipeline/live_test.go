@@ -127,6 +127,17 @@ func TestLiveLab(t *testing.T) {
 		done <- err
 	}()
 	waitAttached(t, span, done)
+	// The kernel splits a flow idle past the flow timeout (2 minutes by
+	// default) at its next packet.
+	if maps, err := loader.OpenPinned(pinDir); err != nil {
+		t.Fatal(err)
+	} else {
+		cfg, err := maps.ReadConfig()
+		maps.Close()
+		if err != nil || cfg.IdleSplitS != 120 {
+			t.Errorf("pinned config: idle_split_s %d (%v), want 120", cfg.IdleSplitS, err)
+		}
+	}
 
 	// Story 1: the inside host's kernel retransmits SYNs to a silent C&C.
 	start := time.Now()

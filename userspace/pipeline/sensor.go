@@ -204,8 +204,17 @@ func (p *prepared) classify(classtype string) (string, uint32, bool) {
 	return c.Description, c.Priority, ok
 }
 
+// flowTimeout is the run's idle timeout, the default when not set.
+func flowTimeout(cfg *Config) time.Duration {
+	if cfg.FlowTimeout > 0 {
+		return cfg.FlowTimeout
+	}
+	return flowtable.DefaultTimeout
+}
+
 // configure writes the run's settings into the sensor (tunnel ports,
-// network variables, alert mode, capture settings) and installs the
+// network variables, alert mode, the idle split time, capture settings)
+// and installs the
 // blocklist, all under the pin directory's lock: each setting is a
 // read-modify-write of the one config entry, which a CLI `blocklist load`
 // may rewrite meanwhile; without the lock one of the two changes is lost.
@@ -224,6 +233,9 @@ func (p *prepared) configure(s *loader.Sensor, cfg *Config) (blocklistmaps.Insta
 		return st, err
 	}
 	if err := s.SetAlertEveryPacket(p.alertEveryPacket); err != nil {
+		return st, err
+	}
+	if err := loader.SetIdleSplit(s.Maps(), flowTimeout(cfg)); err != nil {
 		return st, err
 	}
 	c := cfg.Capture
@@ -305,22 +317,15 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 		return sum, err
 	}
 	// The kernel ends a flow idle past its timeout when its next packet
-	// comes, even in the batch that made it idle, so the sweep need not
-	// pass every 10 s of packet time to split a reused tuple: over tables
-	// sized from the captures it passes once a timeout, writing what went
-	// idle up to a timeout late (a capture of an hour spent half its
-	// replay in passes). Tables the operator sized may fill and need
-	// emergency sweeps: those keep the default pace.
-	timeout := cfg.FlowTimeout
-	if timeout <= 0 {
-		timeout = flowtable.DefaultTimeout
-	}
-	if err := loader.SetIdleSplit(s.Maps(), timeout); err != nil {
-		return sum, err
-	}
+	// comes (configure), even in the batch that made it idle, so the sweep
+	// need not pass every 10 s of packet time to split a reused tuple:
+	// over tables sized from the captures it passes once a timeout,
+	// writing what went idle up to a timeout late (a capture of an hour
+	// spent half its replay in passes). Tables the operator sized may
+	// fill and need emergency sweeps: those keep the default pace.
 	var sweep time.Duration
 	if sized {
-		sweep = max(timeout, flowtable.DefaultSweepPeriod)
+		sweep = max(flowTimeout(&cfg), flowtable.DefaultSweepPeriod)
 	}
 	sinks, err := openOutputs(&cfg, prep.localNets())
 	if err != nil {
