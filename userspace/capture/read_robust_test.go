@@ -138,3 +138,69 @@ func TestReaderSkipsRecordsItCannotConvert(t *testing.T) {
 		r.Close()
 	}
 }
+
+// Records are read in place from the Reader's buffer, but one larger than
+// the buffer (a snaplen of megabytes) is read apart: a file of a small
+// record, one of 1.5 MB and another small one reads back byte for byte,
+// each record's data whole when Next returns it; cut inside the large
+// record, it ends after the first with the cut said.
+func TestReaderRecordsLargerThanItsBuffer(t *testing.T) {
+	var b []byte
+	hdr := make([]byte, 24)
+	binary.LittleEndian.PutUint32(hdr[0:], 0xa1b2c3d4)
+	binary.LittleEndian.PutUint16(hdr[4:], 2)
+	binary.LittleEndian.PutUint16(hdr[6:], 4)
+	binary.LittleEndian.PutUint32(hdr[16:], 4<<20) // snaplen 4 MB
+	binary.LittleEndian.PutUint32(hdr[20:], 1)
+	b = append(b, hdr...)
+	sizes := []int{60, 1536 << 10, 70}
+	for i, n := range sizes {
+		rec := make([]byte, 16+n)
+		binary.LittleEndian.PutUint32(rec[0:], uint32(1_700_000_000+i))
+		binary.LittleEndian.PutUint32(rec[8:], uint32(n))
+		binary.LittleEndian.PutUint32(rec[12:], uint32(n))
+		for j := 16; j < len(rec); j++ {
+			rec[j] = byte(i*7 + j)
+		}
+		b = append(b, rec...)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "big.pcap")
+	os.WriteFile(path, b, 0o644)
+	r, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i, n := range sizes {
+		p, err := r.Next()
+		if err != nil {
+			t.Fatalf("record %d: %v", i+1, err)
+		}
+		if len(p.Data) != n || p.Time.Unix() != int64(1_700_000_000+i) {
+			t.Fatalf("record %d: %d bytes at %v; want %d at %d", i+1, len(p.Data), p.Time.Unix(), n, 1_700_000_000+i)
+		}
+		for j, c := range p.Data {
+			if c != byte(i*7+16+j) {
+				t.Fatalf("record %d: byte %d is %#x, want %#x", i+1, j, c, byte(i*7+16+j))
+			}
+		}
+	}
+	if _, err := r.Next(); !errors.Is(err, io.EOF) || r.Cut() != "" {
+		t.Errorf("end: %v, cut %q", err, r.Cut())
+	}
+
+	cut := filepath.Join(dir, "cut.pcap")
+	os.WriteFile(cut, b[:24+16+60+16+1000], 0o644)
+	r2, err := Open(cut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	if p, err := r2.Next(); err != nil || len(p.Data) != 60 {
+		t.Fatalf("cut file, record 1: %d bytes, %v", len(p.Data), err)
+	}
+	if _, err := r2.Next(); !errors.Is(err, io.EOF) || !r2.Truncated() || r2.Cut() == "" {
+		t.Errorf("cut file: %v, truncated %v, cut %q; want EOF, true and why", err, r2.Truncated(), r2.Cut())
+	}
+}
