@@ -75,15 +75,13 @@ static long dump_v6(struct bpf_map *map, struct flow_key_v6 *key, struct flow_va
 	return 0;
 }
 
-/* A TC program: its test runs go through no XDP dispatcher, which each
- * run of an XDP program not attached anywhere rewrites. */
-SEC("tc")
-int flow_dump(struct __sk_buff *skb)
+SEC("xdp")
+int flow_dump(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
 	struct flow_dump_state *st = bpf_map_lookup_elem(&dump_states, &zero);
 	if (!st)
-		return 0;
+		return XDP_ABORTED;
 	/* The callbacks' context must live on the stack. */
 	struct flow_dump_state c = {.family = st->family, .skip = st->skip};
 	if (c.family == FAMILY_IPV4)
@@ -92,5 +90,5 @@ int flow_dump(struct __sk_buff *skb)
 		bpf_for_each_map_elem(&flows_v6, dump_v6, &c, 0);
 	st->seen = c.seen;
 	st->full = c.full;
-	return 0;
+	return XDP_DROP;
 }

@@ -23,6 +23,7 @@ type FlowDump struct {
 	objs  abi.DumpObjects
 	ring  *ringbuf.Reader
 	frame []byte // the test run's packet: the program reads none of it
+	held  func()
 }
 
 // DumpRingSize is the dump ring's size: ~27,000 entries a run.
@@ -49,6 +50,10 @@ func NewFlowDump(s *Sensor) (*FlowDump, error) {
 	if d.ring, err = ringbuf.NewReader(d.objs.DumpRing); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("reading the flow dump ring: %w", err)
+	}
+	if d.held, err = holdDispatcher(d.objs.FlowDump); err != nil {
+		d.Close()
+		return nil, err
 	}
 	return d, nil
 }
@@ -114,8 +119,12 @@ func (d *FlowDump) drain(fn func(*abi.BpfFlowKey, *abi.BpfFlowValue) error) (int
 	}
 }
 
-// Close releases the dump program and its ring.
+// Close releases the dump program, its ring and its place in the XDP
+// dispatcher.
 func (d *FlowDump) Close() {
+	if d.held != nil {
+		d.held()
+	}
 	if d.ring != nil {
 		d.ring.Close()
 	}
