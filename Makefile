@@ -47,7 +47,7 @@ generate: ## rebuild the BPF object and its Go bindings (clang-19, libbpf-dev)
 	cd bench && go generate ./...
 
 check-generate: generate ## fail when the committed BPF object is stale
-	@git diff --exit-code --stat -- loader/abi/xdpsensor_bpfel.go loader/abi/xdpsensor_bpfel.o loader/abi/replay_feed_bpfel.go loader/abi/replay_feed_bpfel.o loader/abi/flow_dump_bpfel.go loader/abi/flow_dump_bpfel.o bench/floors_bpfel.go bench/floors_bpfel.o bench/gen_bpfel.go bench/gen_bpfel.o || { echo "make generate changed the committed files; commit them"; exit 1; }
+	@git diff --exit-code --stat -- loader/abi/xdpsensor_bpfel.go loader/abi/xdpsensor_bpfel.o loader/abi/replay_feed_bpfel.go loader/abi/replay_feed_bpfel.o bench/floors_bpfel.go bench/floors_bpfel.o bench/gen_bpfel.go bench/gen_bpfel.o || { echo "make generate changed the committed files; commit them"; exit 1; }
 
 bench: deps ## benchmarks (root): one markdown table, also written to BENCHMARKS.md
 	@scripts/as-root.sh scripts/bench.sh

@@ -630,21 +630,4 @@ struct daemon_stats {
 	__u64 capture_lost_upgrade;  /* unread frames of a replaced capture ring */
 };
 
-/* bpf/flow_dump.c: one flow table entry handed to userspace. The key is
- * the table's own (flow_key_v4 in the first 16 bytes, or flow_key_v6). */
-struct flow_dump_record {
-	__u32 family; /* enum addr_family */
-	__u32 pad;
-	__u8 key[40];
-	struct flow_value value;
-};
-
-/* bpf/flow_dump.c: a run's request and outcome. */
-struct flow_dump_state {
-	__u32 family; /* in: the table to walk */
-	__u32 full;   /* out: the ring filled; run again, skipping seen */
-	__u64 skip;   /* in: entries already handed over */
-	__u64 seen;   /* out: entries walked, those skipped included */
-};
-
 #endif

@@ -256,22 +256,6 @@ type BpfFlowDir struct {
 	HistoryDropped uint8
 }
 
-type BpfFlowDumpRecord struct {
-	_      structs.HostLayout
-	Family uint32
-	Pad    uint32
-	Key    [40]uint8
-	Value  BpfFlowValue
-}
-
-type BpfFlowDumpState struct {
-	_      structs.HostLayout
-	Family uint32
-	Full   uint32
-	Skip   uint64
-	Seen   uint64
-}
-
 type BpfFlowEndReason uint32
 
 const (
@@ -777,8 +761,6 @@ const (
 	BpfVarBtfCaptureRecord       = "btf_capture_record"
 	BpfVarBtfEventType           = "btf_event_type"
 	BpfVarBtfExternalMode        = "btf_external_mode"
-	BpfVarBtfFlowDumpRecord      = "btf_flow_dump_record"
-	BpfVarBtfFlowDumpState       = "btf_flow_dump_state"
 	BpfVarBtfFlowEndReason       = "btf_flow_end_reason"
 	BpfVarBtfFlowEvent           = "btf_flow_event"
 	BpfVarBtfFlowExtra           = "btf_flow_extra"
@@ -896,8 +878,6 @@ type BpfVariableSpecs struct {
 	BtfCaptureRecord  *ebpf.VariableSpec `ebpf:"btf_capture_record"`
 	BtfEventType      *ebpf.VariableSpec `ebpf:"btf_event_type"`
 	BtfExternalMode   *ebpf.VariableSpec `ebpf:"btf_external_mode"`
-	BtfFlowDumpRecord *ebpf.VariableSpec `ebpf:"btf_flow_dump_record"`
-	BtfFlowDumpState  *ebpf.VariableSpec `ebpf:"btf_flow_dump_state"`
 	BtfFlowEndReason  *ebpf.VariableSpec `ebpf:"btf_flow_end_reason"`
 	BtfFlowEvent      *ebpf.VariableSpec `ebpf:"btf_flow_event"`
 	BtfFlowExtra      *ebpf.VariableSpec `ebpf:"btf_flow_extra"`
@@ -1017,8 +997,6 @@ type BpfVariables struct {
 	BtfCaptureRecord  *ebpf.Variable `ebpf:"btf_capture_record"`
 	BtfEventType      *ebpf.Variable `ebpf:"btf_event_type"`
 	BtfExternalMode   *ebpf.Variable `ebpf:"btf_external_mode"`
-	BtfFlowDumpRecord *ebpf.Variable `ebpf:"btf_flow_dump_record"`
-	BtfFlowDumpState  *ebpf.Variable `ebpf:"btf_flow_dump_state"`
 	BtfFlowEndReason  *ebpf.Variable `ebpf:"btf_flow_end_reason"`
 	BtfFlowEvent      *ebpf.Variable `ebpf:"btf_flow_event"`
 	BtfFlowExtra      *ebpf.Variable `ebpf:"btf_flow_extra"`

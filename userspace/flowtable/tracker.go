@@ -77,11 +77,6 @@ type Tracker struct {
 	// way. A replay whose flows all end with the capture writes them all
 	// here.
 	Discard bool
-	// Dump, when set, reads every entry of both tables in one go
-	// (loader.FlowDump: a walk in the kernel, four times cheaper here than
-	// batch reads): a Quiescent tracker's passes and a Discard Flush use
-	// it, as the tables hold still for the whole walk.
-	Dump func(fn func(*abi.BpfFlowKey, *abi.BpfFlowValue) error) error
 
 	// Skip holds flow ids already written (by an earlier process): their
 	// entries are removed without a second record.
@@ -375,16 +370,6 @@ func (t *Tracker) sweepWhole(now, period uint64) error {
 	}
 	t.lastTick = max(t.lastTick, now)
 	t.updateEmergency()
-	if t.Dump != nil {
-		pick := func(k *abi.BpfFlowKey, v *abi.BpfFlowValue) (event.EndReason, bool) { return t.due(k, v, now) }
-		if err := t.Dump(func(k *abi.BpfFlowKey, v *abi.BpfFlowValue) error {
-			t.passSeen[family(k)]++
-			return t.writePicked(k, v, pick)
-		}); err != nil {
-			return err
-		}
-		t.which = 2
-	}
 	for t.which <= 1 {
 		if _, err := t.sweepBatch(now, 4096); err != nil {
 			return err
@@ -415,21 +400,6 @@ func (t *Tracker) sweepBatch(now uint64, n int) (int, error) {
 	return got, err
 }
 
-// writePicked writes a table entry when pick says it is done, and why.
-func (t *Tracker) writePicked(k *abi.BpfFlowKey, v *abi.BpfFlowValue, pick func(*abi.BpfFlowKey, *abi.BpfFlowValue) (event.EndReason, bool)) error {
-	reason, ok := pick(k, v)
-	if !ok {
-		return nil
-	}
-	if reason == event.EndTimeout {
-		t.Counters.Timeout++
-	} else if reason == event.EndEmergency {
-		t.Counters.Emergency++
-	}
-	x, hasExtra := t.extra(k, v)
-	return t.write(k, v, x, reason, hasExtra, true)
-}
-
 func sweepTable[K any](t *Tracker, s *sweep[K], m *ebpf.Map, n int, wide func(*K) abi.BpfFlowKey,
 	pick func(*abi.BpfFlowKey, *abi.BpfFlowValue) (event.EndReason, bool)) (int, bool, error) {
 	if len(s.keys) < n {
@@ -439,8 +409,16 @@ func sweepTable[K any](t *Tracker, s *sweep[K], m *ebpf.Map, n int, wide func(*K
 	got, err := m.BatchLookup(&s.cursor, s.keys[:n], s.vals[:n], nil)
 	for i := 0; i < got; i++ {
 		k := wide(&s.keys[i])
-		if werr := t.writePicked(&k, &s.vals[i], pick); werr != nil {
-			return got, false, werr
+		if reason, ok := pick(&k, &s.vals[i]); ok {
+			if reason == event.EndTimeout {
+				t.Counters.Timeout++
+			} else if reason == event.EndEmergency {
+				t.Counters.Emergency++
+			}
+			x, hasExtra := t.extra(&k, &s.vals[i])
+			if werr := t.write(&k, &s.vals[i], x, reason, hasExtra, true); werr != nil {
+				return got, false, werr
+			}
 		}
 	}
 	if cerr := t.commitIfLong(); cerr != nil {
@@ -586,29 +564,14 @@ func (t *Tracker) Flush() error {
 		t.Counters.Shutdown++
 		return event.EndShutdown, true
 	}
-	if t.Dump != nil && t.discarding {
-		// Nothing leaves the tables during the walk: it may be one.
-		if err := t.Dump(func(k *abi.BpfFlowKey, v *abi.BpfFlowValue) error { return t.writePicked(k, v, pick) }); err != nil {
-			return err
-		}
-	} else {
-		if err := flushTable(t, t.Maps.FlowsV4, abi.KeyFromV4, pick); err != nil {
-			return err
-		}
-		if err := flushTable(t, t.Maps.FlowsV6, abi.KeyFromV6, pick); err != nil {
-			return err
-		}
+	if err := flushTable(t, t.Maps.FlowsV4, abi.KeyFromV4, pick); err != nil {
+		return err
+	}
+	if err := flushTable(t, t.Maps.FlowsV6, abi.KeyFromV6, pick); err != nil {
+		return err
 	}
 	t.Counters.Entries = 0 // every flow written: they leave at Commit
 	return nil
-}
-
-// family is a key's table: 0 IPv4, 1 IPv6.
-func family(k *abi.BpfFlowKey) int {
-	if k.Family == uint8(abi.BpfAddrFamilyFAMILY_IPV6) {
-		return 1
-	}
-	return 0
 }
 
 // flushTable writes every flow of a table pick selects.

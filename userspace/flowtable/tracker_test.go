@@ -2,7 +2,6 @@ package flowtable
 
 import (
 	"encoding/binary"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -18,13 +17,6 @@ const sec = uint64(time.Second)
 // newTracker loads a private sensor with tables of size flows (IPv6 a
 // quarter) and a tracker over them that records what it writes.
 func newTracker(t *testing.T, size uint32) (*Tracker, *[]*event.Flow) {
-	t.Helper()
-	return newTrackerDump(t, size, false)
-}
-
-// newTrackerDump is newTracker, reading the tables with the kernel-side
-// dump (loader.FlowDump) when dump is set.
-func newTrackerDump(t *testing.T, size uint32, dump bool) (*Tracker, *[]*event.Flow) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("the tracker's tests load the kernel maps: run as root (make test does)")
@@ -42,14 +34,6 @@ func newTrackerDump(t *testing.T, size uint32, dump bool) (*Tracker, *[]*event.F
 		Decoder: &Decoder{Clock: func(ns uint64) time.Time { return time.Unix(0, int64(ns)) },
 			Rules: noRules{}},
 		Write: func(f *event.Flow) error { written = append(written, f); return nil },
-	}
-	if dump {
-		d, err := loader.NewFlowDump(s)
-		if err != nil {
-			t.Fatalf("%+v", err)
-		}
-		t.Cleanup(d.Close)
-		tr.Dump = d.Each
 	}
 	return tr, &written
 }
@@ -284,9 +268,8 @@ func TestRecordFromRingCountsHistoryLost(t *testing.T) {
 // commitEvery records.
 func TestDiscardFlushWritesEachFlowOnce(t *testing.T) {
 	const n = commitEvery + 1808 // past one sync
-	for _, c := range []struct{ discard, dump bool }{{true, false}, {true, true}, {false, false}, {false, true}} {
-		discard := c.discard
-		tr, written := newTrackerDump(t, 16384, c.dump)
+	for _, discard := range []bool{true, false} {
+		tr, written := newTracker(t, 16384)
 		tr.Quiescent, tr.Discard = true, discard
 		syncs := 0
 		tr.Sync = func() error { syncs++; return nil }
@@ -380,13 +363,7 @@ func TestSweepAfterTheFirstPassIsEarned(t *testing.T) {
 // first at its first tick: 300 flows due after that pass wait for the
 // next, 10 s on, and are all written then.
 func TestQuiescentSweepPassesOncePerPeriod(t *testing.T) {
-	for _, dump := range []bool{false, true} {
-		t.Run(fmt.Sprintf("dump=%v", dump), func(t *testing.T) { quiescentSweepPasses(t, dump) })
-	}
-}
-
-func quiescentSweepPasses(t *testing.T, dump bool) {
-	tr, written := newTrackerDump(t, 16384, dump)
+	tr, written := newTracker(t, 16384)
 	tr.Quiescent = true
 	tr.SweepPeriod = 10 * time.Second
 	start := 1000 * sec

@@ -46,9 +46,6 @@ type Options struct {
 	// SweepPeriod is the packet time of one pass over the flow tables (0:
 	// flowtable.DefaultSweepPeriod).
 	SweepPeriod time.Duration
-	// FlowDump reads the flow tables whole (loader.FlowDump.Each) for a
-	// replay's passes and final flush; nil reads them in batches.
-	FlowDump func(fn func(*abi.BpfFlowKey, *abi.BpfFlowValue) error) error
 	// EmergencyTimeout is the idle timeout while the flow tables are
 	// nearly full (0: flowtable.DefaultEmergencyTimeout).
 	EmergencyTimeout time.Duration
@@ -152,7 +149,6 @@ func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, er
 		Linger:           opts.FlowLinger,
 		EmergencyTimeout: opts.EmergencyTimeout,
 		SweepPeriod:      opts.SweepPeriod,
-		Dump:             opts.FlowDump,
 		Skip:             opts.SkipFlows,
 		Discard:          opts.PrivateTables,
 	}

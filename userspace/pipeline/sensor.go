@@ -334,16 +334,7 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	if sinks, err = withFleet(&cfg, prep, nil, sinks); err != nil {
 		return sum, err
 	}
-	// The tables are read by a walk in the kernel; without it (a kernel
-	// that refuses the program), in batches as live.
-	var dump func(fn func(*abi.BpfFlowKey, *abi.BpfFlowValue) error) error
-	if d, derr := loader.NewFlowDump(s); derr != nil {
-		prep.log.Warn("replay: flow tables read in batches (the kernel refused the dump program)", "err", fmt.Sprintf("%+v", derr))
-	} else {
-		defer d.Close()
-		dump = d.Each
-	}
-	opts := Options{FlowTimeout: cfg.FlowTimeout, EmergencyTimeout: cfg.EmergencyTimeout, SweepPeriod: sweep, FlowDump: dump,
+	opts := Options{FlowTimeout: cfg.FlowTimeout, EmergencyTimeout: cfg.EmergencyTimeout, SweepPeriod: sweep,
 		StatsInterval: cfg.StatsInterval, Classify: prep.classify, Logger: prep.log, PrivateTables: true}
 	p, err := New(s, sinks, opts)
 	if err != nil {
