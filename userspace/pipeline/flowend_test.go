@@ -55,6 +55,29 @@ func createEthernetPcap(t *testing.T, path string) *pcapgo.Writer {
 	return w
 }
 
+// c2s and s2c place segment s of the IRC session between cli:40000 and
+// srv:6667 at time at, from the client or from the server.
+func c2s(at time.Duration, s segment) segment {
+	s.at, s.src, s.dst, s.sport, s.dport = at, cli, srv, 40000, 6667
+	return s
+}
+
+func s2c(at time.Duration, s segment) segment {
+	s.at, s.src, s.dst, s.sport, s.dport = at, srv, cli, 6667, 40000
+	return s
+}
+
+// ircOpening is the IRC session's first 30 ms: the handshake and NICK.
+func ircOpening() []segment {
+	ms := time.Millisecond
+	return []segment{
+		c2s(0, segment{syn: true}),
+		s2c(10*ms, segment{syn: true, ack: true}),
+		c2s(20*ms, segment{ack: true}),
+		c2s(30*ms, segment{ack: true, psh: true, payload: "NICK bot\r\n"}),
+	}
+}
+
 // writeTCPCapture writes segments as an Ethernet pcap built with gopacket.
 func writeTCPCapture(t *testing.T, path string, segs []segment) {
 	t.Helper()
@@ -132,27 +155,15 @@ const (
 func TestFlowEndsWithFINAndCountsTheLastACK(t *testing.T) {
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "session.pcap")
-	c2s := func(at time.Duration, s segment) segment {
-		s.at, s.src, s.dst, s.sport, s.dport = at, cli, srv, 40000, 6667
-		return s
-	}
-	s2c := func(at time.Duration, s segment) segment {
-		s.at, s.src, s.dst, s.sport, s.dport = at, srv, cli, 6667, 40000
-		return s
-	}
 	ms := time.Millisecond
-	writeTCPCapture(t, pcap, []segment{
-		c2s(0, segment{syn: true}),
-		s2c(10*ms, segment{syn: true, ack: true}),
-		c2s(20*ms, segment{ack: true}),
-		c2s(30*ms, segment{ack: true, psh: true, payload: "NICK bot\r\n"}),
+	writeTCPCapture(t, pcap, append(ircOpening(),
 		s2c(40*ms, segment{ack: true, psh: true, payload: ":irc 001 bot :Welcome\r\n"}),
 		c2s(50*ms, segment{ack: true, fin: true}),
 		s2c(60*ms, segment{ack: true, fin: true}),
 		c2s(70*ms, segment{ack: true}),
 		// A later, unrelated packet moves the capture clock past the linger.
-		{at: 10 * time.Second, src: "192.0.2.11", dst: srv, sport: 1, dport: 2, syn: true},
-	})
+		segment{at: 10 * time.Second, src: "192.0.2.11", dst: srv, sport: 1, dport: 2, syn: true},
+	))
 	lines := replayFiles(t, nil, pcap)
 	_, flows := split(lines)
 	if len(flows) != 2 {

@@ -14,24 +14,11 @@ import (
 // came back.
 func TestIdleTupleSplitsWithinABatch(t *testing.T) {
 	pcap := filepath.Join(t.TempDir(), "idle.pcap")
-	c2s := func(at time.Duration, s segment) segment {
-		s.at, s.src, s.dst, s.sport, s.dport = at, cli, srv, 40000, 6667
-		return s
-	}
-	s2c := func(at time.Duration, s segment) segment {
-		s.at, s.src, s.dst, s.sport, s.dport = at, srv, cli, 6667, 40000
-		return s
-	}
-	ms := time.Millisecond
-	writeTCPCapture(t, pcap, []segment{
-		c2s(0, segment{syn: true}),
-		s2c(10*ms, segment{syn: true, ack: true}),
-		c2s(20*ms, segment{ack: true}),
-		c2s(30*ms, segment{ack: true, psh: true, payload: "NICK bot\r\n"}),
+	writeTCPCapture(t, pcap, append(ircOpening(),
 		// 150 s later: past the 120 s timeout.
 		c2s(150*time.Second, segment{ack: true, psh: true, payload: "PING\r\n"}),
-		s2c(150*time.Second+10*ms, segment{ack: true}),
-	})
+		s2c(150*time.Second+10*time.Millisecond, segment{ack: true}),
+	))
 	_, flows := split(replayFiles(t, nil, pcap))
 	if len(flows) != 2 {
 		t.Fatalf("%d flows, want 2", len(flows))
