@@ -618,31 +618,22 @@ static __always_inline int DP(process)(DP_CTX *ctx)
 		DP(handle_fragment)(ctx, cfg, s);
 		return DP_VERDICT;
 	}
-	if (f && idle_past(f, cfg, s->now)) {
-		/* Idle past the flow timeout: the old flow ends at its last
-		 * packet, as Zeek and Suricata end it, however late the sweep
-		 * would have come; this packet starts the tuple anew. Without
-		 * ring room the two stay one flow, counted. */
-		__u32 why = f->state & STATE_CLOSED ? end_reason(f) : FLOW_END_TIMEOUT;
+	/* The tuple's flow ends here and this packet starts it anew: idle
+	 * past the flow timeout (where Zeek and Suricata end it, however late
+	 * the sweep would have come), or a new connection on a closed tuple
+	 * (their TCP reuse). The old flow goes out as a record; without ring
+	 * room the two stay one flow, counted. */
+	int idle = f && idle_past(f, cfg, s->now);
+	int reused = f && !idle && (f->state & STATE_CLOSED) && pure_syn(&s->pkt);
+	if (idle || reused) {
+		__u32 why = idle && !(f->state & STATE_CLOSED) ? FLOW_END_TIMEOUT : end_reason(f);
 		if (emit_flow_event(&s->key, f, EVENT_FLOW_RECORD, why)) {
 			flow_start(f, s->side, s->now);
 			st->flows_new++;
 			if (s->key.family == FAMILY_IPV6)
 				st->flows_new_v6++;
-			s->fresh = 1;
-		} else {
-			st->flows_merged++;
-		}
-	} else if (f && (f->state & STATE_CLOSED) && pure_syn(&s->pkt)) {
-		/* A new connection on a closed tuple, as Zeek and Suricata
-		 * see it: the old flow goes out as a record, the entry starts
-		 * over. Without ring room the two stay one flow, counted. */
-		if (emit_flow_event(&s->key, f, EVENT_FLOW_RECORD, end_reason(f))) {
-			flow_start(f, s->side, s->now);
-			st->flows_new++;
-			if (s->key.family == FAMILY_IPV6)
-				st->flows_new_v6++;
-			st->flows_reused++;
+			if (reused)
+				st->flows_reused++;
 			s->fresh = 1;
 		} else {
 			st->flows_merged++;
