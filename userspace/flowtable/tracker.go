@@ -97,7 +97,7 @@ type Tracker struct {
 	// Sweep pacing on the packet clock.
 	lastTick uint64
 	budget   float64
-	passDue  uint64 // Quiescent: the packet time of the next pass
+	lastPass uint64 // Quiescent: the packet time of the last whole pass
 	// Occupancy, per family (0 IPv4, 1 IPv6): entries seen in the current
 	// pass and at the last one's end, the kernel's new-flow counters when
 	// the pass started, entries removed since.
@@ -202,8 +202,7 @@ func (t *Tracker) Record(ev *abi.BpfFlowEvent) error {
 		// Written from the table already: what reached it after that
 		// record is late, as for a flow removed after its record.
 		delete(t.resent, ref)
-		late := func(a, b uint32) uint64 { return uint64(a - b) } // narrow counters wrap
-		t.Counters.LatePackets += late(ev.Value.Dir[0].Packets, counted[0]) + late(ev.Value.Dir[1].Packets, counted[1])
+		t.Counters.LatePackets += latePackets(&ev.Value, counted)
 		return nil
 	}
 	x, hasExtra := t.extra(&ev.Key, &ev.Value)
@@ -312,14 +311,10 @@ func (t *Tracker) due(k *abi.BpfFlowKey, v *abi.BpfFlowValue, now uint64) (event
 // sweepSlice continues the current pass by as many entries as the packet
 // time since the last tick earns (a whole pass per SweepPeriod).
 func (t *Tracker) sweepSlice(now uint64) error {
-	period := float64(orDefault(t.SweepPeriod, DefaultSweepPeriod))
-	if t.Counters.InEmergency {
-		// Nearly full: sweep twice as fast.
-		period /= 2
-	}
 	if t.Quiescent {
-		return t.sweepWhole(now, uint64(period))
+		return t.sweepWhole(now)
 	}
+	period := float64(t.sweepPeriod())
 	capacity := float64(max(t.Capacity, 1))
 	switch {
 	case t.lastTick == 0:
@@ -357,26 +352,37 @@ func (t *Tracker) sweepSlice(now uint64) error {
 	return nil
 }
 
+// sweepPeriod is the packet time of a pass: SweepPeriod, half that while
+// the tables are nearly full.
+func (t *Tracker) sweepPeriod() time.Duration {
+	period := orDefault(t.SweepPeriod, DefaultSweepPeriod)
+	if t.Counters.InEmergency {
+		period /= 2
+	}
+	return period
+}
+
 // sweepWhole is a replay's sweep: its tables hold still between ticks, so
 // a whole pass is made at once, one per period of packet time (the first
 // tick's at once). Paced in slices of the capacity, as live, a replay's
 // tables, mostly empty, were passed over many times a period.
-func (t *Tracker) sweepWhole(now, period uint64) error {
-	if t.lastTick != 0 && now < t.passDue {
-		return nil
-	}
-	if t.lastTick == 0 {
-		t.startPass()
-	}
+func (t *Tracker) sweepWhole(now uint64) error {
+	first := t.lastTick == 0
 	t.lastTick = max(t.lastTick, now)
 	t.updateEmergency()
+	if !first && now < t.lastPass+uint64(t.sweepPeriod()) {
+		return nil
+	}
+	if first {
+		t.startPass()
+	}
 	for t.which <= 1 {
 		if _, err := t.sweepBatch(now, 4096); err != nil {
 			return err
 		}
 	}
 	t.endPass(now)
-	t.passDue = now + period
+	t.lastPass = now
 	return nil
 }
 
@@ -733,8 +739,7 @@ func (t *Tracker) remove(w *written) error {
 		t.deleted[fam]--
 		return nil
 	}
-	late := func(a, b uint32) uint64 { return uint64(a - b) } // narrow counters wrap
-	t.Counters.LatePackets += late(now.Dir[0].Packets, w.packets[0]) + late(now.Dir[1].Packets, w.packets[1])
+	t.Counters.LatePackets += latePackets(&now, w.packets)
 	return nil
 }
 
@@ -752,4 +757,10 @@ func Snapshot(maps *abi.BpfMaps, dec *Decoder) ([]*event.Flow, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// latePackets are the packets v counts beyond what a written record
+// counted each way (the narrow counters wrap).
+func latePackets(v *abi.BpfFlowValue, written [2]uint32) uint64 {
+	return uint64(v.Dir[0].Packets-written[0]) + uint64(v.Dir[1].Packets-written[1])
 }
