@@ -11,11 +11,16 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 )
 
-// The link type of Packet.Data, which starts at the Ethernet header.
-const (
-	linktypeEthernet     = 1
-	linktypeEthernetName = "EN10MB"
-)
+// The encoders append each record to a byte slice held in a local
+// variable, member after member, writing the constant text between the
+// values (keys, quotes, commas) as one string each: a record is some
+// forty members, and this keeps the slice in registers and copies each
+// run of constant text once. Every record opens with the header's
+// timestamp, so every later member starts with its comma.
+
+// packetInfo is what follows a packet's bytes in an alert: Packet.Data
+// starts at the Ethernet header (pcap link type 1, EN10MB).
+const packetInfo = `","packet_info":{"linktype":1,"linktype_name":"EN10MB"}`
 
 // AppendAlert appends the EVE `alert` record of a to b, without a
 // trailing newline.
@@ -53,95 +58,115 @@ type header struct {
 	packet bool
 }
 
-// header writes the fields Suricata's CreateEveHeader (packet events) or
+// appendHeader writes the fields Suricata's CreateEveHeader (packet events) or
 // CreateEveHeaderFromFlow (flow records) writes, in their order, up to but
 // not including community_id: timestamp, flow_id, in_iface, pcap_cnt,
 // event_type, vlan, src_ip, src_port, dest_ip, dest_port, proto and ip_v
 // (ip_v first for flows), icmp_type, icmp_code, and pkt_src for packets.
-func (o *object) header(h *header) {
-	o.time("timestamp", h.time)
+func appendHeader(b []byte, h *header) []byte {
+	b = append(b, `"timestamp":"`...)
+	b = appendTime(b, h.time)
 	if h.flowID != 0 {
-		o.uint("flow_id", h.flowID)
+		b = append(b, `","flow_id":`...)
+		b = appendUint(b, h.flowID)
+		b = append(b, ',')
+	} else {
+		b = append(b, '"', ',')
 	}
 	if h.iface != "" {
-		o.str("in_iface", h.iface)
+		b = append(b, `"in_iface":`...)
+		b = appendString(b, h.iface)
+		b = append(b, ',')
 	}
 	if h.pcapCnt != 0 {
-		o.uint("pcap_cnt", h.pcapCnt)
+		b = append(b, `"pcap_cnt":`...)
+		b = appendUint(b, h.pcapCnt)
+		b = append(b, ',')
 	}
-	o.str("event_type", h.eventType)
+	b = append(b, `"event_type":`...)
+	b = appendString(b, h.eventType)
 	if len(h.vlan) > 0 {
-		o.openArray("vlan")
-		for _, id := range h.vlan {
-			o.elem()
-			o.b = strconv.AppendUint(o.b, uint64(id), 10)
+		b = append(b, `,"vlan":[`...)
+		for i, id := range h.vlan {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendUint(b, uint64(id))
 		}
-		o.closeArray()
+		b = append(b, ']')
 	}
 	ports := h.l4 && event.HasPorts(h.proto)
 	if h.src.IP.IsValid() {
-		o.ip("src_ip", h.src.IP, h.compressIPv6)
+		b = append(b, `,"src_ip":"`...)
+		b = appendAddr(b, h.src.IP, h.compressIPv6)
+		b = append(b, '"')
 	}
 	if ports {
-		o.uint("src_port", uint64(h.src.Port))
+		b = append(b, `,"src_port":`...)
+		b = appendUint(b, uint64(h.src.Port))
 	}
 	if h.dst.IP.IsValid() {
-		o.ip("dest_ip", h.dst.IP, h.compressIPv6)
+		b = append(b, `,"dest_ip":"`...)
+		b = appendAddr(b, h.dst.IP, h.compressIPv6)
+		b = append(b, '"')
 	}
 	if ports {
-		o.uint("dest_port", uint64(h.dst.Port))
+		b = append(b, `,"dest_port":`...)
+		b = appendUint(b, uint64(h.dst.Port))
 	}
 	if !h.packet {
-		o.ipVersion(h.src.IP)
+		b = appendIPVersion(b, h.src.IP)
 	}
-	o.key("proto")
-	o.b = append(o.b, '"')
-	o.b = appendProto(o.b, h.proto)
-	o.b = append(o.b, '"')
+	b = append(b, `,"proto":"`...)
+	b = appendProto(b, h.proto)
+	b = append(b, '"')
 	if h.packet {
-		o.ipVersion(h.src.IP)
+		b = appendIPVersion(b, h.src.IP)
 	}
 	if h.l4 && isICMP(h.proto) {
-		o.uint("icmp_type", uint64(h.icmpType))
-		o.uint("icmp_code", uint64(h.icmpCode))
+		b = append(b, `,"icmp_type":`...)
+		b = appendUint(b, uint64(h.icmpType))
+		b = append(b, `,"icmp_code":`...)
+		b = appendUint(b, uint64(h.icmpCode))
 	}
 	if h.packet {
 		// Every packet reaches the kernel program from an interface or
 		// a capture file: Suricata's PKT_SRC_WIRE.
-		o.str("pkt_src", "wire/pcap")
+		b = append(b, `,"pkt_src":"wire/pcap"`...)
 	}
+	return b
 }
 
-// ipVersion writes ip_v: 4 or 6.
-func (o *object) ipVersion(a netip.Addr) {
+// appendIPVersion writes ip_v: 4 or 6.
+func appendIPVersion(b []byte, a netip.Addr) []byte {
 	switch {
 	case a.Is4() || a.Is4In6():
-		o.uint("ip_v", 4)
+		return append(b, `,"ip_v":4`...)
 	case a.Is6():
-		o.uint("ip_v", 6)
+		return append(b, `,"ip_v":6`...)
 	}
+	return b
 }
 
-// communityID writes community_id (seed 0) when it can be computed: both
-// addresses known and of one family, and the ports or ICMP type/code
-// known for the protocols whose ID includes them.
-func (o *object) communityID(h *header) {
+// appendCommunityID writes community_id (seed 0) when it can be
+// computed: both addresses known and of one family, and the ports or
+// ICMP type/code known for the protocols whose ID includes them.
+func appendCommunityID(b []byte, h *header, ids *idCache) []byte {
 	if !h.l4 && (event.HasPorts(h.proto) || isICMP(h.proto)) {
-		return
+		return b
 	}
 	sport, dport := h.src.Port, h.dst.Port
 	if isICMP(h.proto) {
 		sport, dport = uint16(h.icmpType), uint16(h.icmpCode)
 	}
-	var buf [communityid.Len]byte
-	id := o.ids.get(buf[:0], h.src.IP, h.dst.IP, sport, dport, h.proto)
-	if len(id) == 0 {
-		return
+	n := len(b)
+	b = append(b, `,"community_id":"`...)
+	m := len(b)
+	b = ids.get(b, h.src.IP, h.dst.IP, sport, dport, h.proto)
+	if len(b) == m {
+		return b[:n]
 	}
-	o.key("community_id")
-	o.b = append(o.b, '"')
-	o.b = append(o.b, id...)
-	o.b = append(o.b, '"')
+	return append(b, '"')
 }
 
 func appendAlert(b []byte, a *event.Alert, opts *Options, ids *idCache) []byte {
@@ -162,106 +187,123 @@ func appendAlert(b []byte, a *event.Alert, opts *Options, ids *idCache) []byte {
 		compressIPv6: opts.CompressIPv6,
 		packet:       true,
 	}
-	o := object{b: append(b, '{'), ids: ids}
-	o.header(&h)
-	o.communityID(&h)
+	b = append(b, '{')
+	b = appendHeader(b, &h)
+	b = appendCommunityID(b, &h, ids)
+	b = appendRule(b, &a.Rule, opts)
+	b = appendTunnel(b, a.Tunnel, p.PcapCnt, opts.CompressIPv6)
+	if a.FlowID != 0 {
+		b = appendAlertFlow(b, a, opts)
+	}
+	if len(p.Data) > 0 {
+		b = append(b, `,"packet":"`...)
+		b = base64.StdEncoding.AppendEncode(b, p.Data)
+		b = append(b, packetInfo...)
+	}
+	if a.CaptureFile != "" {
+		b = append(b, `,"capture_file":`...)
+		b = appendString(b, a.CaptureFile)
+	}
+	if a.Listed != "" {
+		b = append(b, `,"xdpsensor_listed":`...)
+		b = appendString(b, string(a.Listed))
+	}
+	if a.Layer != "" {
+		b = append(b, `,"xdpsensor_layer":`...)
+		b = appendString(b, string(a.Layer))
+	}
+	if a.ID != 0 {
+		b = append(b, `,"xdpsensor_alert_id":`...)
+		b = appendUint(b, a.ID)
+	}
+	return appendEnd(b, opts)
+}
 
-	r := &a.Rule
-	o.open("alert")
-	o.str("action", "allowed")
-	o.uint("gid", uint64(r.GID))
-	o.uint("signature_id", uint64(r.SID))
-	o.uint("rev", uint64(r.Rev))
-	o.str("signature", r.Msg)
-	o.str("category", r.Category)
+// appendRule writes an alert's alert object: the rule that fired.
+func appendRule(b []byte, r *event.Rule, opts *Options) []byte {
+	b = append(b, `,"alert":{"action":"allowed","gid":`...)
+	b = appendUint(b, uint64(r.GID))
+	b = append(b, `,"signature_id":`...)
+	b = appendUint(b, uint64(r.SID))
+	b = append(b, `,"rev":`...)
+	b = appendUint(b, uint64(r.Rev))
+	b = append(b, `,"signature":`...)
+	b = appendString(b, r.Msg)
+	b = append(b, `,"category":`...)
+	b = appendString(b, r.Category)
 	sev := uint64(r.Priority)
 	if sev == 0 {
 		sev = 3 // Suricata's severity for rules without a classification
 	}
-	o.uint("severity", sev)
+	b = append(b, `,"severity":`...)
+	b = appendUint(b, sev)
 	if len(r.References) > 0 {
 		systems := opts.ReferenceSystems
 		if systems == nil {
 			systems = DefaultReferenceSystems
 		}
-		o.openArray("references")
-		for _, ref := range r.References {
-			o.elem()
+		b = append(b, `,"references":[`...)
+		for i, ref := range r.References {
+			if i > 0 {
+				b = append(b, ',')
+			}
 			prefix, val := referenceParts(ref, systems)
-			o.b = append(o.b, '"')
-			o.b = appendEscaped(o.b, prefix)
-			o.b = appendEscaped(o.b, val)
-			o.b = append(o.b, '"')
+			b = append(b, '"')
+			b = appendEscaped(b, prefix)
+			b = appendEscaped(b, val)
+			b = append(b, '"')
 		}
-		o.closeArray()
+		b = append(b, ']')
 	}
-	o.close()
-	o.tunnel(a.Tunnel, p.PcapCnt, opts.CompressIPv6)
-
-	if a.FlowID != 0 {
-		o.alertFlow(a, opts)
-	}
-	if len(p.Data) > 0 {
-		o.key("packet")
-		o.b = append(o.b, '"')
-		o.b = base64.StdEncoding.AppendEncode(o.b, p.Data)
-		o.b = append(o.b, '"')
-		o.open("packet_info")
-		o.uint("linktype", linktypeEthernet)
-		o.str("linktype_name", linktypeEthernetName)
-		o.close()
-	}
-	if a.CaptureFile != "" {
-		o.str("capture_file", a.CaptureFile)
-	}
-	if a.Listed != "" {
-		o.str("xdpsensor_listed", string(a.Listed))
-	}
-	if a.Layer != "" {
-		o.str("xdpsensor_layer", string(a.Layer))
-	}
-	if a.ID != 0 {
-		o.uint("xdpsensor_alert_id", a.ID)
-	}
-	return o.end(opts)
+	return append(b, '}')
 }
 
-// alertFlow writes what Suricata writes of a packet's flow in an alert:
-// the packet's direction in it, and (alert metadata "flow", on by
+// appendAlertFlow writes what Suricata writes of a packet's flow in an
+// alert: the packet's direction in it, and (alert metadata "flow", on by
 // default) the flow's counters when the alert fired, its start and its
 // client and server.
-func (o *object) alertFlow(a *event.Alert, opts *Options) {
+func appendAlertFlow(b []byte, a *event.Alert, opts *Options) []byte {
 	p := &a.Packet
 	client, server := p.Src, p.Dst
 	if a.ToServer {
-		o.str("direction", "to_server")
+		b = append(b, `,"direction":"to_server"`...)
 	} else {
-		o.str("direction", "to_client")
+		b = append(b, `,"direction":"to_client"`...)
 		client, server = p.Dst, p.Src
 	}
 	fl := &a.Flow
-	o.open("flow")
-	o.uint("pkts_toserver", fl.PktsToServer)
-	o.uint("pkts_toclient", fl.PktsToClient)
-	o.uint("bytes_toserver", fl.BytesToServer)
-	o.uint("bytes_toclient", fl.BytesToClient)
-	o.time("start", fl.Start)
-	o.ip("src_ip", client.IP, opts.CompressIPv6)
-	o.ip("dest_ip", server.IP, opts.CompressIPv6)
+	b = append(b, `,"flow":{"pkts_toserver":`...)
+	b = appendUint(b, fl.PktsToServer)
+	b = append(b, `,"pkts_toclient":`...)
+	b = appendUint(b, fl.PktsToClient)
+	b = append(b, `,"bytes_toserver":`...)
+	b = appendUint(b, fl.BytesToServer)
+	b = append(b, `,"bytes_toclient":`...)
+	b = appendUint(b, fl.BytesToClient)
+	b = append(b, `,"start":"`...)
+	b = appendTime(b, fl.Start)
+	b = append(b, `","src_ip":"`...)
+	b = appendAddr(b, client.IP, opts.CompressIPv6)
+	b = append(b, `","dest_ip":"`...)
+	b = appendAddr(b, server.IP, opts.CompressIPv6)
+	b = append(b, '"')
 	// Suricata writes the ports when the packet's source port is not 0.
 	if event.HasPorts(p.Proto) && !p.Fragment && p.Src.Port != 0 {
-		o.uint("src_port", uint64(client.Port))
-		o.uint("dest_port", uint64(server.Port))
+		b = append(b, `,"src_port":`...)
+		b = appendUint(b, uint64(client.Port))
+		b = append(b, `,"dest_port":`...)
+		b = appendUint(b, uint64(server.Port))
 	}
-	o.close()
+	return append(b, '}')
 }
 
-// end writes the fields Suricata writes last and closes the record.
-func (o *object) end(opts *Options) []byte {
+// appendEnd writes the fields Suricata writes last and closes the record.
+func appendEnd(b []byte, opts *Options) []byte {
 	if opts.SensorName != "" {
-		o.str("host", opts.SensorName)
+		b = append(b, `,"host":`...)
+		b = appendString(b, opts.SensorName)
 	}
-	return append(o.b, '}')
+	return append(b, '}')
 }
 
 // flowState is Suricata's flow.state. A TCP flow's follows its session
@@ -320,142 +362,176 @@ func appendFlow(b []byte, f *event.Flow, opts *Options, ids *idCache) []byte {
 		icmpCode:     f.ICMPCode,
 		compressIPv6: opts.CompressIPv6,
 	}
-	o := object{b: append(b, '{'), ids: ids}
-	o.header(&h)
+	b = append(b, '{')
+	b = appendHeader(b, &h)
 
-	o.open("flow")
-	o.uint("pkts_toserver", f.ToServer.Packets)
-	o.uint("pkts_toclient", f.ToClient.Packets)
+	b = append(b, `,"flow":{"pkts_toserver":`...)
+	b = appendUint(b, f.ToServer.Packets)
+	b = append(b, `,"pkts_toclient":`...)
+	b = appendUint(b, f.ToClient.Packets)
 	// Suricata counts whole frames (GET_PKT_LEN); IP bytes, which Zeek
 	// counts, are xdpsensor_ip_bytes_* below.
-	o.uint("bytes_toserver", f.ToServer.FrameBytes)
-	o.uint("bytes_toclient", f.ToClient.FrameBytes)
-	o.time("start", f.Start)
-	o.time("end", f.End)
+	b = append(b, `,"bytes_toserver":`...)
+	b = appendUint(b, f.ToServer.FrameBytes)
+	b = append(b, `,"bytes_toclient":`...)
+	b = appendUint(b, f.ToClient.FrameBytes)
+	b = append(b, `,"start":"`...)
+	b = appendTime(b, f.Start)
+	b = append(b, `","end":"`...)
+	b = appendTime(b, f.End)
 	// Like Suricata: the difference of the whole seconds of end and start.
 	age := f.End.Unix() - f.Start.Unix()
 	if age < 0 {
 		age = 0
 	}
-	o.uint("age", uint64(age))
+	b = append(b, `","age":`...)
+	b = appendUint(b, uint64(age))
 	if f.Reason == event.EndEmergency {
-		o.bool("emergency", true)
+		b = append(b, `,"emergency":true`...)
 	}
-	o.str("state", flowState(f))
-	o.str("reason", flowReason(f.Reason))
-	o.bool("alerted", f.Alerts > 0)
+	b = append(b, `,"state":`...)
+	b = appendString(b, flowState(f))
+	b = append(b, `,"reason":`...)
+	b = appendString(b, flowReason(f.Reason))
+	b = append(b, `,"alerted":`...)
+	b = strconv.AppendBool(b, f.Alerts > 0)
 	if f.Reason != "" {
-		o.str("xdpsensor_end", string(f.Reason))
+		b = append(b, `,"xdpsensor_end":`...)
+		b = appendString(b, string(f.Reason))
 	}
-	o.uint("xdpsensor_payload_toserver", f.ToServer.PayloadBytes)
-	o.uint("xdpsensor_payload_toclient", f.ToClient.PayloadBytes)
-	o.uint("xdpsensor_ip_bytes_toserver", f.ToServer.Bytes)
-	o.uint("xdpsensor_ip_bytes_toclient", f.ToClient.Bytes)
-	if f.ClientListed || f.ServerListed {
-		o.openArray("xdpsensor_listed")
-		if f.ClientListed {
-			o.elem()
-			o.b = appendString(o.b, "client")
-		}
-		if f.ServerListed {
-			o.elem()
-			o.b = appendString(o.b, "server")
-		}
-		o.closeArray()
+	b = append(b, `,"xdpsensor_payload_toserver":`...)
+	b = appendUint(b, f.ToServer.PayloadBytes)
+	b = append(b, `,"xdpsensor_payload_toclient":`...)
+	b = appendUint(b, f.ToClient.PayloadBytes)
+	b = append(b, `,"xdpsensor_ip_bytes_toserver":`...)
+	b = appendUint(b, f.ToServer.Bytes)
+	b = append(b, `,"xdpsensor_ip_bytes_toclient":`...)
+	b = appendUint(b, f.ToClient.Bytes)
+	switch {
+	case f.ClientListed && f.ServerListed:
+		b = append(b, `,"xdpsensor_listed":["client","server"]`...)
+	case f.ClientListed:
+		b = append(b, `,"xdpsensor_listed":["client"]`...)
+	case f.ServerListed:
+		b = append(b, `,"xdpsensor_listed":["server"]`...)
 	}
 	if f.Label != "" {
-		o.str("xdpsensor_label", f.Label)
+		b = append(b, `,"xdpsensor_label":`...)
+		b = appendString(b, f.Label)
 	}
 	if f.LabelNote != "" {
-		o.str("xdpsensor_label_note", f.LabelNote)
+		b = append(b, `,"xdpsensor_label_note":`...)
+		b = appendString(b, f.LabelNote)
 	}
 	if f.HistoryLost > 0 {
 		// Zeek history letters the kernel had no room for: the flow's
 		// conn.log history is cut short by this many.
-		o.uint("xdpsensor_history_lost", f.HistoryLost)
+		b = append(b, `,"xdpsensor_history_lost":`...)
+		b = appendUint(b, f.HistoryLost)
 	}
-	o.close()
+	b = append(b, '}')
 
 	// Suricata writes community_id after the flow object in flow records.
-	o.communityID(&h)
-	o.tunnel(f.Tunnel, 0, opts.CompressIPv6)
+	b = appendCommunityID(b, &h, ids)
+	b = appendTunnel(b, f.Tunnel, 0, opts.CompressIPv6)
 
 	if f.Proto == event.ProtoTCP {
-		o.tcp(f)
-		o.open("xdpsensor_flag_counts")
-		o.flagCounts("toserver", &f.ToServer.FlagCounts)
-		o.flagCounts("toclient", &f.ToClient.FlagCounts)
-		o.close()
+		b = appendTCP(b, f)
+		b = append(b, `,"xdpsensor_flag_counts":{"toserver":`...)
+		b = appendFlagCounts(b, &f.ToServer.FlagCounts)
+		b = append(b, `,"toclient":`...)
+		b = appendFlagCounts(b, &f.ToClient.FlagCounts)
+		b = append(b, '}')
 	}
 	if len(f.Rules) > 0 {
-		o.openArray("xdpsensor_rules")
+		b = append(b, `,"xdpsensor_rules":[`...)
 		for i := range f.Rules {
 			r := &f.Rules[i]
-			o.elem()
-			o.b = append(o.b, '{')
-			o.comma = false
-			o.uint("gid", uint64(r.GID))
-			o.uint("signature_id", uint64(r.SID))
-			o.uint("rev", uint64(r.Rev))
-			o.str("signature", r.Msg)
-			o.close()
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"gid":`...)
+			b = appendUint(b, uint64(r.GID))
+			b = append(b, `,"signature_id":`...)
+			b = appendUint(b, uint64(r.SID))
+			b = append(b, `,"rev":`...)
+			b = appendUint(b, uint64(r.Rev))
+			b = append(b, `,"signature":`...)
+			b = appendString(b, r.Msg)
+			b = append(b, '}')
 		}
-		o.closeArray()
+		b = append(b, ']')
 	}
-	return o.end(opts)
+	return appendEnd(b, opts)
 }
 
-// tcp writes the tcp object of a flow record as Suricata's EveFlowLogJSON
-// and EveTcpFlags do: hex flag summaries, then only the flags seen, as
-// true, then the TCP session's state and its gaps.
-func (o *object) tcp(f *event.Flow) {
+// tcpFlagMembers are the members Suricata's EveTcpFlags writes for the
+// flags seen, in its order.
+var tcpFlagMembers = [...]struct {
+	bit    uint8
+	member string
+}{
+	{event.TCPSyn, `,"syn":true`},
+	{event.TCPFin, `,"fin":true`},
+	{event.TCPRst, `,"rst":true`},
+	{event.TCPPsh, `,"psh":true`},
+	{event.TCPAck, `,"ack":true`},
+	{event.TCPUrg, `,"urg":true`},
+	{event.TCPEce, `,"ecn":true`},
+	{event.TCPCwr, `,"cwr":true`},
+}
+
+// appendTCP writes the tcp object of a flow record as Suricata's
+// EveFlowLogJSON and EveTcpFlags do: hex flag summaries, then only the
+// flags seen, as true, then the TCP session's state and its gaps.
+func appendTCP(b []byte, f *event.Flow) []byte {
 	ts, tc := f.ToServer.TCPFlags, f.ToClient.TCPFlags
 	all := ts | tc
-	o.open("tcp")
-	o.hex2("tcp_flags", all)
-	o.hex2("tcp_flags_ts", ts)
-	o.hex2("tcp_flags_tc", tc)
-	for _, fl := range [...]struct {
-		bit  uint8
-		name string
-	}{
-		{event.TCPSyn, "syn"},
-		{event.TCPFin, "fin"},
-		{event.TCPRst, "rst"},
-		{event.TCPPsh, "psh"},
-		{event.TCPAck, "ack"},
-		{event.TCPUrg, "urg"},
-		{event.TCPEce, "ecn"},
-		{event.TCPCwr, "cwr"},
-	} {
+	b = append(b, `,"tcp":{"tcp_flags":`...)
+	b = appendHex2(b, all)
+	b = append(b, `,"tcp_flags_ts":`...)
+	b = appendHex2(b, ts)
+	b = append(b, `,"tcp_flags_tc":`...)
+	b = appendHex2(b, tc)
+	for _, fl := range tcpFlagMembers {
 		if all&fl.bit != 0 {
-			o.bool(fl.name, true)
+			b = append(b, fl.member...)
 		}
 	}
 	if state := TCPState(f); state != "" {
-		o.str("state", state)
+		b = append(b, `,"state":`...)
+		b = appendString(b, state)
 		if f.ToClient.MissedBytes > 0 {
-			o.bool("tc_gap", true)
+			b = append(b, `,"tc_gap":true`...)
 		}
 		if f.ToServer.MissedBytes > 0 {
-			o.bool("ts_gap", true)
+			b = append(b, `,"ts_gap":true`...)
 		}
 	}
-	o.close()
+	return append(b, '}')
 }
 
-func (o *object) flagCounts(k string, c *event.TCPFlagCounts) {
-	o.open(k)
-	o.uint("syn", uint64(c.SYN))
-	o.uint("synack", uint64(c.SYNACK))
-	o.uint("ack", uint64(c.ACK))
-	o.uint("fin", uint64(c.FIN))
-	o.uint("rst", uint64(c.RST))
-	o.uint("psh", uint64(c.PSH))
-	o.uint("urg", uint64(c.URG))
-	o.uint("ece", uint64(c.ECE))
-	o.uint("cwr", uint64(c.CWR))
-	o.close()
+// appendFlagCounts writes one direction's per-flag packet counts.
+func appendFlagCounts(b []byte, c *event.TCPFlagCounts) []byte {
+	b = append(b, `{"syn":`...)
+	b = appendUint(b, uint64(c.SYN))
+	b = append(b, `,"synack":`...)
+	b = appendUint(b, uint64(c.SYNACK))
+	b = append(b, `,"ack":`...)
+	b = appendUint(b, uint64(c.ACK))
+	b = append(b, `,"fin":`...)
+	b = appendUint(b, uint64(c.FIN))
+	b = append(b, `,"rst":`...)
+	b = appendUint(b, uint64(c.RST))
+	b = append(b, `,"psh":`...)
+	b = appendUint(b, uint64(c.PSH))
+	b = append(b, `,"urg":`...)
+	b = appendUint(b, uint64(c.URG))
+	b = append(b, `,"ece":`...)
+	b = appendUint(b, uint64(c.ECE))
+	b = append(b, `,"cwr":`...)
+	b = appendUint(b, uint64(c.CWR))
+	return append(b, '}')
 }
 
 // idCache remembers the Community IDs of recent flows: a flow's alerts and

@@ -1,99 +1,56 @@
 package eve
 
 import (
+	"math/bits"
 	"net/netip"
-	"strconv"
 	"time"
 	"unicode/utf8"
 )
 
-// object appends the members of JSON objects to a byte slice, keeping
-// track of where a comma is due. Keys are constants of this package and
-// are written unescaped; values go through the typed methods.
-type object struct {
-	b     []byte
-	comma bool     // a member precedes: the next one needs a comma
-	ids   *idCache // nil: Community IDs computed each time
-}
-
-func (o *object) key(k string) {
-	if o.comma {
-		o.b = append(o.b, ',')
-	}
-	o.b = append(o.b, '"')
-	o.b = append(o.b, k...)
-	o.b = append(o.b, '"', ':')
-	o.comma = true
-}
-
-// open starts the nested object k; close ends it.
-func (o *object) open(k string) {
-	o.key(k)
-	o.b = append(o.b, '{')
-	o.comma = false
-}
-
-func (o *object) close() {
-	o.b = append(o.b, '}')
-	o.comma = true
-}
-
-// openArray starts the array k; elements are added with elem, the array
-// ended with closeArray.
-func (o *object) openArray(k string) {
-	o.key(k)
-	o.b = append(o.b, '[')
-	o.comma = false
-}
-
-func (o *object) elem() {
-	if o.comma {
-		o.b = append(o.b, ',')
-	}
-	o.comma = true
-}
-
-func (o *object) closeArray() {
-	o.b = append(o.b, ']')
-	o.comma = true
-}
-
-func (o *object) str(k, v string) {
-	o.key(k)
-	o.b = appendString(o.b, v)
-}
-
-func (o *object) uint(k string, v uint64) {
-	o.key(k)
-	o.b = strconv.AppendUint(o.b, v, 10)
-}
-
-func (o *object) bool(k string, v bool) {
-	o.key(k)
-	o.b = strconv.AppendBool(o.b, v)
-}
-
-func (o *object) time(k string, t time.Time) {
-	o.key(k)
-	o.b = append(o.b, '"')
-	o.b = appendTime(o.b, t)
-	o.b = append(o.b, '"')
-}
-
-// hex2 writes v as a two-digit lower-case hex string, as Suricata writes
-// TCP flags ("%02x").
-func (o *object) hex2(k string, v uint8) {
+// appendHex2 writes v as a quoted two-digit lower-case hex string, as
+// Suricata writes TCP flags ("%02x").
+func appendHex2(b []byte, v uint8) []byte {
 	const digits = "0123456789abcdef"
-	o.key(k)
-	o.b = append(o.b, '"', digits[v>>4], digits[v&0xf], '"')
+	return append(b, '"', digits[v>>4], digits[v&0xf], '"')
 }
 
-func (o *object) ip(k string, a netip.Addr, compress bool) {
-	o.key(k)
-	o.b = append(o.b, '"')
-	o.b = appendAddr(o.b, a, compress)
-	o.b = append(o.b, '"')
+// appendUint is strconv.AppendUint(b, v, 10) written in place: most of a
+// record's numbers are counts, ports and flags of one or two digits, and
+// strconv copies even those out of a buffer of its own.
+func appendUint(b []byte, v uint64) []byte {
+	if v < 10 {
+		return append(b, byte('0'+v))
+	}
+	// Digits: log10 from the bit length (1233/4096 ~ log10 2), less
+	// one when v is below that power of ten.
+	n := bits.Len64(v) * 1233 >> 12
+	if v >= pow10[n] {
+		n++
+	}
+	b = append(b, make([]byte, n)...)
+	i := len(b)
+	for v >= 100 {
+		r := v % 100
+		v /= 100
+		i -= 2
+		b[i], b[i+1] = pairs[2*r], pairs[2*r+1]
+	}
+	if v >= 10 {
+		b[i-2], b[i-1] = pairs[2*v], pairs[2*v+1]
+	} else {
+		b[i-1] = byte('0' + v)
+	}
+	return b
 }
+
+// pow10[i] is 10^i; the last is the largest a uint64 holds.
+var pow10 = func() (t [20]uint64) {
+	t[0] = 1
+	for i := 1; i < len(t); i++ {
+		t[i] = t[i-1] * 10
+	}
+	return t
+}()
 
 // appendTime writes t in UTC as Suricata's EVE timestamps are written
 // ("%Y-%m-%dT%H:%M:%S.%06u%z"): 2007-02-21T10:17:54.366236+0000. It is
@@ -150,9 +107,11 @@ const unixYear10000 = 253402300800
 
 // put2 writes v (0-99) as two digits.
 func put2(b []byte, v int) {
-	const digits = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
-	b[0], b[1] = digits[2*v], digits[2*v+1]
+	b[0], b[1] = pairs[2*v], pairs[2*v+1]
 }
+
+// pairs holds the two digits of 00 to 99.
+const pairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
 
 // appendAddr writes IPv4 addresses dotted and IPv6 addresses either as
 // Suricata does by default (eight four-digit groups, nothing compressed:

@@ -16,20 +16,20 @@ func AppendStats(b []byte, s *event.Stats, opts Options) []byte {
 }
 
 func appendStats(b []byte, s *event.Stats, opts *Options) []byte {
-	o := object{b: append(b, '{')}
-	o.time("timestamp", s.Time)
-	o.str("event_type", "stats")
-	o.open("stats")
-	o.uint("uptime", uint64(s.Uptime.Seconds()))
-	o.counters(s.Counters)
-	o.close()
-	return o.end(opts)
+	b = append(b, `{"timestamp":"`...)
+	b = appendTime(b, s.Time)
+	b = append(b, `","event_type":"stats","stats":{"uptime":`...)
+	b = appendUint(b, uint64(s.Uptime.Seconds()))
+	b = appendCounters(b, s.Counters, true)
+	b = append(b, '}')
+	return appendEnd(b, opts)
 }
 
-// counters writes counters as members of the object being written.
-func (o *object) counters(cs []event.Counter) {
+// appendCounters writes counters as members of the object being written;
+// comma: a member precedes them.
+func appendCounters(b []byte, cs []event.Counter, comma bool) []byte {
 	type group struct {
-		name    string
+		key     string // "name":
 		leaf    *uint64
 		members []event.Counter
 	}
@@ -39,7 +39,7 @@ func (o *object) counters(cs []event.Counter) {
 		head, rest, nested := strings.Cut(c.Name, ".")
 		g := index[head]
 		if g == nil {
-			g = &group{name: head}
+			g = &group{key: `"` + head + `":`}
 			index[head] = g
 			groups = append(groups, g)
 		}
@@ -51,17 +51,24 @@ func (o *object) counters(cs []event.Counter) {
 		}
 	}
 	for _, g := range groups {
+		if comma {
+			b = append(b, ',')
+		}
+		comma = true
+		b = append(b, g.key...)
 		if len(g.members) == 0 {
-			o.uint(g.name, *g.leaf)
+			b = appendUint(b, *g.leaf)
 			continue
 		}
-		o.open(g.name)
+		b = append(b, '{')
 		if g.leaf != nil {
-			o.uint("total", *g.leaf)
+			b = append(b, `"total":`...)
+			b = appendUint(b, *g.leaf)
 		}
-		o.counters(g.members)
-		o.close()
+		b = appendCounters(b, g.members, g.leaf != nil)
+		b = append(b, '}')
 	}
+	return b
 }
 
 // WriteStats writes s's stats record.

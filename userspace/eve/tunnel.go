@@ -4,32 +4,36 @@ import (
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 )
 
-// tunnel writes Suricata's tunnel object (output-json-alert.c's
+// appendTunnel writes Suricata's tunnel object (output-json-alert.c's
 // AlertJsonTunnel: the outer packet's addresses, ports and protocol, the
 // decoding depth, its pcap_cnt and pkt_src) and our own fields: the
 // tunnel's kind and its VNI, GRE key or ERSPAN session id. A flow's
 // tunnel has its outer addresses lower first and no ports.
-func (o *object) tunnel(t *event.Tunnel, pcapCnt uint64, compressIPv6 bool) {
+func appendTunnel(b []byte, t *event.Tunnel, pcapCnt uint64, compressIPv6 bool) []byte {
 	if t == nil {
-		return
+		return b
 	}
-	o.open("tunnel")
-	o.ip("src_ip", t.Src.IP, compressIPv6)
-	o.uint("src_port", uint64(t.Src.Port))
-	o.ip("dest_ip", t.Dst.IP, compressIPv6)
-	o.uint("dest_port", uint64(t.Dst.Port))
-	o.key("proto")
-	o.b = append(o.b, '"')
-	o.b = appendProto(o.b, t.Proto)
-	o.b = append(o.b, '"')
-	o.uint("depth", uint64(t.Depth))
+	b = append(b, `,"tunnel":{"src_ip":"`...)
+	b = appendAddr(b, t.Src.IP, compressIPv6)
+	b = append(b, `","src_port":`...)
+	b = appendUint(b, uint64(t.Src.Port))
+	b = append(b, `,"dest_ip":"`...)
+	b = appendAddr(b, t.Dst.IP, compressIPv6)
+	b = append(b, `","dest_port":`...)
+	b = appendUint(b, uint64(t.Dst.Port))
+	b = append(b, `,"proto":"`...)
+	b = appendProto(b, t.Proto)
+	b = append(b, `","depth":`...)
+	b = appendUint(b, uint64(t.Depth))
 	if pcapCnt != 0 {
-		o.uint("pcap_cnt", pcapCnt)
+		b = append(b, `,"pcap_cnt":`...)
+		b = appendUint(b, pcapCnt)
 	}
-	o.str("pkt_src", "wire/pcap")
-	o.str("xdpsensor_type", string(t.Kind))
+	b = append(b, `,"pkt_src":"wire/pcap","xdpsensor_type":`...)
+	b = appendString(b, string(t.Kind))
 	if t.ID != 0 {
-		o.uint("xdpsensor_id", uint64(t.ID))
+		b = append(b, `,"xdpsensor_id":`...)
+		b = appendUint(b, uint64(t.ID))
 	}
-	o.close()
+	return append(b, '}')
 }
