@@ -2,12 +2,10 @@ package eve
 
 import (
 	"encoding/base64"
-	"encoding/binary"
 	"net/netip"
 	"strconv"
 	"time"
 
-	"github.com/xdpsensor/xdpsensor/userspace/communityid"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 )
 
@@ -151,7 +149,7 @@ func appendIPVersion(b []byte, a netip.Addr) []byte {
 // appendCommunityID writes community_id (seed 0) when it can be
 // computed: both addresses known and of one family, and the ports or
 // ICMP type/code known for the protocols whose ID includes them.
-func appendCommunityID(b []byte, h *header, ids *idCache) []byte {
+func appendCommunityID(b []byte, h *header, m *memo) []byte {
 	if !h.l4 && (event.HasPorts(h.proto) || isICMP(h.proto)) {
 		return b
 	}
@@ -159,17 +157,17 @@ func appendCommunityID(b []byte, h *header, ids *idCache) []byte {
 	if isICMP(h.proto) {
 		sport, dport = uint16(h.icmpType), uint16(h.icmpCode)
 	}
-	n := len(b)
+	before := len(b)
 	b = append(b, `,"community_id":"`...)
-	m := len(b)
-	b = ids.get(b, h.src.IP, h.dst.IP, sport, dport, h.proto)
-	if len(b) == m {
-		return b[:n]
+	id := len(b)
+	b = m.communityID(b, h.src.IP, h.dst.IP, sport, dport, h.proto)
+	if len(b) == id {
+		return b[:before] // none can be made
 	}
 	return append(b, '"')
 }
 
-func appendAlert(b []byte, a *event.Alert, opts *Options, ids *idCache) []byte {
+func appendAlert(b []byte, a *event.Alert, opts *Options, m *memo) []byte {
 	p := &a.Packet
 	h := header{
 		time:         p.Time,
@@ -189,8 +187,8 @@ func appendAlert(b []byte, a *event.Alert, opts *Options, ids *idCache) []byte {
 	}
 	b = append(b, '{')
 	b = appendHeader(b, &h)
-	b = appendCommunityID(b, &h, ids)
-	b = appendRule(b, &a.Rule, opts)
+	b = appendCommunityID(b, &h, m)
+	b = m.rule(b, &a.Rule, opts)
 	b = appendTunnel(b, a.Tunnel, p.PcapCnt, opts.CompressIPv6)
 	if a.FlowID != 0 {
 		b = appendAlertFlow(b, a, opts)
@@ -346,7 +344,7 @@ func flowReason(r event.EndReason) string {
 	}
 }
 
-func appendFlow(b []byte, f *event.Flow, opts *Options, ids *idCache) []byte {
+func appendFlow(b []byte, f *event.Flow, opts *Options, m *memo) []byte {
 	// Suricata timestamps a flow record when it writes it; the flow's
 	// last packet is our nearest equivalent.
 	h := header{
@@ -432,7 +430,7 @@ func appendFlow(b []byte, f *event.Flow, opts *Options, ids *idCache) []byte {
 	b = append(b, '}')
 
 	// Suricata writes community_id after the flow object in flow records.
-	b = appendCommunityID(b, &h, ids)
+	b = appendCommunityID(b, &h, m)
 	b = appendTunnel(b, f.Tunnel, 0, opts.CompressIPv6)
 
 	if f.Proto == event.ProtoTCP {
@@ -532,40 +530,4 @@ func appendFlagCounts(b []byte, c *event.TCPFlagCounts) []byte {
 	b = append(b, `,"cwr":`...)
 	b = appendUint(b, uint64(c.CWR))
 	return append(b, '}')
-}
-
-// idCache remembers the Community IDs of recent flows: a flow's alerts and
-// its record share one, and its SHA-1 cost more than the rest of an alert
-// record. Direct-mapped by a hash of the tuple; a nil cache computes each.
-type idCache struct {
-	slots [idCacheSlots]idSlot
-}
-
-const idCacheSlots = 1024
-
-type idSlot struct {
-	src, dst     netip.Addr
-	sport, dport uint16
-	proto        uint8
-	n            uint8 // bytes of id; 0: empty, or an ID that cannot be made
-	id           [communityid.Len]byte
-}
-
-// get appends the Community ID of the tuple to b.
-func (c *idCache) get(b []byte, src, dst netip.Addr, sport, dport uint16, proto uint8) []byte {
-	if c == nil {
-		return communityid.Append(b, 0, src, dst, sport, dport, proto)
-	}
-	h := uint64(sport)<<24 ^ uint64(dport)<<8 ^ uint64(proto)
-	for _, a := range [2]netip.Addr{src, dst} {
-		x := a.As16()
-		h = (h ^ binary.LittleEndian.Uint64(x[0:]) ^ binary.LittleEndian.Uint64(x[8:])*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
-	}
-	s := &c.slots[(h>>40)%idCacheSlots]
-	if s.n != 0 && s.src == src && s.dst == dst && s.sport == sport && s.dport == dport && s.proto == proto {
-		return append(b, s.id[:s.n]...)
-	}
-	id := communityid.Append(s.id[:0], 0, src, dst, sport, dport, proto)
-	*s = idSlot{src: src, dst: dst, sport: sport, dport: dport, proto: proto, n: uint8(len(id)), id: s.id}
-	return append(b, id...)
 }

@@ -53,17 +53,17 @@ func (p *parallel) batch() *batch {
 	}
 }
 
-// encode is a worker: each its own Community ID cache.
+// encode is a worker: each its own memo.
 func (p *parallel) encode(opts Options) {
-	var ids idCache
+	var m memo
 	for b := range p.work {
 		b.out, b.ends = b.out[:0], b.ends[:0]
 		for _, q := range b.events {
 			switch {
 			case q.alert != nil:
-				b.out = appendAlert(b.out, q.alert, &opts, &ids)
+				b.out = appendAlert(b.out, q.alert, &opts, &m)
 			case q.flow != nil:
-				b.out = appendFlow(b.out, q.flow, &opts, &ids)
+				b.out = appendFlow(b.out, q.flow, &opts, &m)
 			default:
 				b.out = appendStats(b.out, q.stats, &opts)
 			}

@@ -38,7 +38,7 @@ type Writer struct {
 	out  *outfile.Writer
 	opts Options
 	line []byte // reused encoding buffer
-	ids  idCache
+	memo memo
 	enc  *parallel // Options.Workers > 1
 }
 
@@ -73,7 +73,7 @@ func (w *Writer) WriteAlert(a *event.Alert) error {
 	if w.enc != nil {
 		return w.enc.queue(queued{alert: a})
 	}
-	w.line = append(appendAlert(w.line[:0], a, &w.opts, &w.ids), '\n')
+	w.line = append(appendAlert(w.line[:0], a, &w.opts, &w.memo), '\n')
 	return w.out.Write(w.line)
 }
 
@@ -82,7 +82,7 @@ func (w *Writer) WriteFlow(f *event.Flow) error {
 	if w.enc != nil {
 		return w.enc.queue(queued{flow: f})
 	}
-	w.line = append(appendFlow(w.line[:0], f, &w.opts, &w.ids), '\n')
+	w.line = append(appendFlow(w.line[:0], f, &w.opts, &w.memo), '\n')
 	return w.out.Write(w.line)
 }
 
