@@ -38,3 +38,40 @@ func TestAlertWithRuleGoneIsCounted(t *testing.T) {
 		}
 	}
 }
+
+// Alerts handed out from one chunk are apart: each keeps its own packet
+// bytes across chunks, and appending to one's bytes leaves the next's.
+func TestAlertsFromChunksAreApart(t *testing.T) {
+	d := &Decoder{Rules: rulesGone{}, Clock: func(ns uint64) time.Time { return time.Unix(0, int64(ns)) }}
+	const n = 3*alertChunk + 5
+	var alerts []*event.Alert
+	for i := range n {
+		var ev abi.BpfAlertEvent
+		ev.Type = uint8(abi.BpfEventTypeEVENT_ALERT)
+		ev.Pkt.Family = uint8(abi.BpfAddrFamilyFAMILY_IPV4)
+		ev.TsNs = uint64(i)
+		ev.CapLen = uint32(i % len(ev.Data)) // none for the first
+		for j := range ev.CapLen {
+			ev.Data[j] = byte(i)
+		}
+		a, err := d.Alert(unsafe.Slice((*byte)(unsafe.Pointer(&ev)), unsafe.Sizeof(ev)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		alerts = append(alerts, a)
+	}
+	for i, a := range alerts {
+		_ = append(a.Packet.Data, 0xff) // must not write into the next alert's bytes
+		if a.Packet.Time.UnixNano() != int64(i) || len(a.Packet.Data) != i%256 {
+			t.Fatalf("alert %d: time %d, %d bytes", i, a.Packet.Time.UnixNano(), len(a.Packet.Data))
+		}
+		for _, c := range a.Packet.Data {
+			if c != byte(i) {
+				t.Fatalf("alert %d: byte %#x", i, c)
+			}
+		}
+	}
+	if alerts[0].Packet.Data != nil {
+		t.Errorf("no bytes: Data %v, want nil", alerts[0].Packet.Data)
+	}
+}
