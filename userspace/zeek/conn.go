@@ -237,6 +237,9 @@ type tcpSim struct {
 	ep   [2]tcpEndpoint // by flow side: 0 client, 1 server
 	orig int            // the side that is Zeek's originator
 	hist []byte
+	// buf is hist's first backing: Zeek's histories are short (the
+	// kernel keeps up to 16 letters), so most never allocate apart.
+	buf [24]byte
 }
 
 func (s *tcpSim) flipped() bool { return s.orig == 1 }
@@ -250,6 +253,7 @@ func (s *tcpSim) flip() {
 // simulateTCP orients f as Zeek would and replays its history.
 func simulateTCP(f *event.Flow, likely func(uint8, uint16) bool) *tcpSim {
 	s := &tcpSim{}
+	s.hist = s.buf[:0]
 	letters := f.History
 	if letters == "" {
 		letters = synthesizeHistory(f)

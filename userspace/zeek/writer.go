@@ -257,10 +257,16 @@ func appendInterval(b []byte, d time.Duration) []byte {
 	return appendFrac(strconv.AppendInt(b, us/1e6, 10), us%1e6)
 }
 
+// appendFrac writes frac (0 to 999999 microseconds) as a dot and six
+// digits.
 func appendFrac(b []byte, frac int64) []byte {
-	b = append(b, '.')
-	s := strconv.AppendInt(nil, frac+1e6, 10) // 1xxxxxx: zero-padded digits
-	return append(b, s[1:]...)
+	var d [7]byte
+	d[0] = '.'
+	for i := 6; i > 0; i-- {
+		d[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	return append(b, d[:]...)
 }
 
 // appendString writes a string or enum value as Zeek's ASCII formatter
@@ -275,7 +281,12 @@ func appendString(b []byte, s string) []byte {
 	case "-", "(empty)":
 		return append(appendHexByte(b, s[0]), s[1:]...)
 	}
-	for i := 0; i < len(s); {
+	plain := 0 // most values are printable ASCII: copied whole
+	for plain < len(s) && s[plain] >= 0x20 && s[plain] < 0x7f {
+		plain++
+	}
+	b = append(b, s[:plain]...)
+	for i := plain; i < len(s); {
 		c := s[i]
 		if c >= 0x20 && c < 0x7f {
 			b = append(b, c)
