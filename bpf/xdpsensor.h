@@ -628,6 +628,7 @@ struct daemon_stats {
 	__u64 flows_lost_upgrade;    /* open flows of a pinned flow table that no longer fit and was replaced at start-up: never written */
 	__u64 events_lost_upgrade;   /* unread records of a replaced event ring (alerts, flow records, close hints) */
 	__u64 capture_lost_upgrade;  /* unread frames of a replaced capture ring */
+	__u64 flow_rules_unnamed;    /* rules listed flows' records could not name (the blocklist changed before the record was written) */
 };
 
 #endif

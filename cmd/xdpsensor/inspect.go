@@ -44,10 +44,10 @@ func newFlowsCommand(g *globalFlags) *cobra.Command {
 			defer names.Close()
 			names.Refresh(cfg.Generation)
 			var nameErr error
-			listedRules := func(addr, other netip.Addr) []event.Rule {
-				r, err := names.Rules(addr, other, rules)
+			listedRules := func(addr, other netip.Addr) ([]event.Rule, int) {
+				r, unknown, err := names.Rules(addr, other, rules)
 				nameErr = cmp.Or(nameErr, err)
-				return r
+				return r, unknown
 			}
 			dec := &flowtable.Decoder{Clock: live.Clock, Rules: rules, Zones: zones.VLANs, Tunnel: zones.Tunnel, Listed: listedRules}
 			flows, err := flowtable.Snapshot(maps, dec)

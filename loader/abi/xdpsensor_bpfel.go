@@ -122,6 +122,7 @@ type BpfDaemonStats struct {
 	FlowsLostUpgrade   uint64
 	EventsLostUpgrade  uint64
 	CaptureLostUpgrade uint64
+	FlowRulesUnnamed   uint64
 }
 
 type BpfDpState struct {

@@ -323,20 +323,25 @@ type RuleNames interface {
 
 // Rules names the rules listing addr in a flow with other, as the kernel
 // decided them: the rule for addr as a packet source, then (when another)
-// as a destination. A flow record names its rules this way.
-func (r *Resolver) Rules(addr, other netip.Addr, names RuleNames) ([]event.Rule, error) {
+// as a destination. A flow record names its rules this way. unknown
+// counts the rule ids names no longer holds (replaced by a reload since
+// the look-up): left out.
+func (r *Resolver) Rules(addr, other netip.Addr, names RuleNames) (rules []event.Rule, unknown int, err error) {
 	e, gen, err := r.Lookup(addr, other)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	var out []event.Rule
+	var last uint32
 	for _, id := range []uint32{e.RuleAsSrc, e.RuleAsDst} {
-		if id == 0 || (len(out) == 1 && out[0].ID == id) {
+		if id == 0 || id == last {
 			continue
 		}
+		last = id
 		if rule, ok := names.Rule(id, gen); ok {
-			out = append(out, rule)
+			rules = append(rules, rule)
+		} else {
+			unknown++
 		}
 	}
-	return out, nil
+	return rules, unknown, nil
 }

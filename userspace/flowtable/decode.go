@@ -23,8 +23,15 @@ type Decoder struct {
 	Zones func(zone uint32) []uint16
 	// Listed names the rules listing addr now in a flow whose other
 	// address is other, as the kernel decides them (the kernel keeps no
-	// rule ids per flow); nil names none.
-	Listed func(addr, other netip.Addr) []event.Rule
+	// rule ids per flow), and counts those it could not name; nil names
+	// none.
+	Listed func(addr, other netip.Addr) (rules []event.Rule, unknown int)
+	// RulesUnnamed counts the rules of listed flows their records could
+	// not name: a listed side whose address no rule lists now (a reload
+	// removed it, or its rule now refuses the other address), and each
+	// rule id Listed could not name. Such a record says the side is
+	// listed (xdpsensor_listed) without its rule.
+	RulesUnnamed uint64
 	// Tunnel names the tunnel of a zone (Zones.Tunnel); nil names none.
 	Tunnel func(zone uint32) *event.Tunnel
 }
@@ -100,7 +107,12 @@ func (d *Decoder) Flow(key *abi.BpfFlowKey, v *abi.BpfFlowValue, x *abi.BpfFlowE
 			if !e.listed {
 				continue
 			}
-			for _, r := range d.Listed(e.addr, e.other) {
+			rules, unknown := d.Listed(e.addr, e.other)
+			d.RulesUnnamed += uint64(unknown)
+			if len(rules) == 0 && unknown == 0 {
+				d.RulesUnnamed++
+			}
+			for _, r := range rules {
 				if !seen[r.ID] {
 					seen[r.ID] = true
 					f.Rules = append(f.Rules, r)

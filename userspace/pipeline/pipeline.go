@@ -376,6 +376,7 @@ func (p *Pipeline) daemonStats() abi.BpfDaemonStats {
 		FlowsLostUpgrade:   p.opts.Upgrade.Flows,
 		EventsLostUpgrade:  p.opts.Upgrade.Events,
 		CaptureLostUpgrade: p.opts.Upgrade.Frames,
+		FlowRulesUnnamed:   p.flows.RulesUnnamed,
 	}
 	if c.InEmergency {
 		d.Emergency = 1
@@ -426,8 +427,8 @@ func (p *Pipeline) publish() {
 // as the kernel decides them: a rule whose $HOME_NET/$EXTERNAL_NET
 // constraint refuses other is not named, and the covering prefix's rule
 // is, when it accepts other.
-func (p *Pipeline) listedRules(addr, other netip.Addr) []event.Rule {
-	rules, err := p.listed.Rules(addr, other, p.rules)
+func (p *Pipeline) listedRules(addr, other netip.Addr) ([]event.Rule, int) {
+	rules, unknown, err := p.listed.Rules(addr, other, p.rules)
 	// Once, not once a record: a map that cannot be read fails them all.
 	if err != nil && !p.health.failing["flow_rules"] {
 		if p.health.failing != nil {
@@ -435,7 +436,7 @@ func (p *Pipeline) listedRules(addr, other netip.Addr) []event.Rule {
 		}
 		p.log.Warn("naming flows' rules (records go out without them)", "addr", addr, "err", err)
 	}
-	return rules
+	return rules, unknown
 }
 
 func (p *Pipeline) refreshRules() {

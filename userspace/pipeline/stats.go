@@ -56,6 +56,7 @@ var lossReasons = []struct{ counter, what string }{
 	{"flow_extra_full", "flows whose rare counters saturated (extension map full)"},
 	{"history_letters_lost", "history letters past the kernel's room (conn.log history cut short)"},
 	{"alerts_rule_unknown", "alerts whose rule was replaced before they were read (written with a placeholder rule)"},
+	{"flow_rules_unnamed", "rules of listed flows their records could not name (the blocklist changed before the record was written)"},
 	{"zones_full", "packets whose VLAN stack could not be told apart (zones map full)"},
 	{"prefix_walk_cut", "flow-end decisions made without their outermost listed prefixes (more nested than the kernel tries): an alert may be missed"},
 	{"ring_records_unknown", "event ring records of an unknown type"},
