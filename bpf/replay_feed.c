@@ -1,21 +1,21 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* Replay feeder: lets one BPF_PROG_TEST_RUN (live-frames mode, repeat = N)
- * replay N captured frames through the sensor's own, unmodified program.
- * Userspace writes the frames of a batch into an mmapable array; each run
- * of this program takes the next one, writes it and its replay metadata
- * into the test run's packet and tail-calls the sensor through a prog
- * array. Same program, same maps, one frame after the other on one CPU,
- * one syscall per batch instead of one per frame. */
+/* Replay feeder: lets one BPF_PROG_TEST_RUN (repeat = N) replay N captured
+ * frames through the sensor's own, unmodified program. Userspace writes
+ * the frames of a batch into an mmapable array; each run of this program
+ * takes the next one, writes it and its replay metadata into the test
+ * run's packet (one buffer all runs share: each sizes it to its frame)
+ * and tail-calls the sensor through a prog array. Same program, same
+ * maps, one frame after the other on one CPU, one syscall per batch
+ * instead of one per frame. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* The largest frame a slot holds. A live-frames test run must fit its
- * page (4096 bytes less the headroom, the kernel's own header, the replay
- * metadata and the skb_shared_info tail room: about 3,400 bytes on 6.18);
- * 3072 leaves room for those to grow. Larger frames take the per-frame
- * path. */
+/* The largest frame a slot holds. A test run's linear packet must fit its
+ * page (4096 bytes less the headroom, the replay metadata and the
+ * skb_shared_info tail room: about 3,400 bytes on 6.18); 3072 leaves room
+ * for those to grow. Larger frames take the per-frame path. */
 #define FEED_FRAME_MAX 3072
 #define FEED_SLOTS 1024
 
@@ -92,8 +92,8 @@ int replay_feed(struct xdp_md *ctx)
 		st->bad_len++;
 		return XDP_DROP;
 	}
-	/* The test run hands every run its template's full size: cut it to
-	 * this frame's. */
+	/* The packet is as the last run left it (the template's full size
+	 * for the first): size it to this frame. */
 	int have = (int)bpf_xdp_get_buff_len(ctx);
 	if (bpf_xdp_adjust_tail(ctx, (int)len - have) ||
 	    bpf_xdp_store_bytes(ctx, 0, s->data, len)) {

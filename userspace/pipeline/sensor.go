@@ -299,9 +299,8 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 		CaptureRingSize:    cfg.Capture.RingSize,
 		ReplayClock:        true,
 		Frags:              true, // captures hold jumbo and GRO-merged frames
-		// Batched replay runs frames in live-frames mode, where a passed
-		// frame would enter this namespace's stack: drop them, as on a
-		// monitor port (the verdict is all this changes).
+		// A test run's verdict goes nowhere; replayed frames get the
+		// verdict they would on a monitor port (it is all this changes).
 		MonitorPort: true,
 		// Threshold windows and zones are sized for the worst capture
 		// and few are made; flow tables as replayTables says.
