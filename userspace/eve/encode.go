@@ -65,8 +65,7 @@ func appendHeader(b []byte, h *header) []byte {
 	b = append(b, `"timestamp":"`...)
 	b = appendTime(b, h.time)
 	if h.flowID != 0 {
-		b = append(b, `","flow_id":`...)
-		b = appendUint(b, h.flowID)
+		b = appendUintMember(b, `","flow_id":`, h.flowID)
 		b = append(b, ',')
 	} else {
 		b = append(b, '"', ',')
@@ -77,8 +76,7 @@ func appendHeader(b []byte, h *header) []byte {
 		b = append(b, ',')
 	}
 	if h.pcapCnt != 0 {
-		b = append(b, `"pcap_cnt":`...)
-		b = appendUint(b, h.pcapCnt)
+		b = appendUintMember(b, `"pcap_cnt":`, h.pcapCnt)
 		b = append(b, ',')
 	}
 	b = append(b, `"event_type":`...)
@@ -100,8 +98,7 @@ func appendHeader(b []byte, h *header) []byte {
 		b = append(b, '"')
 	}
 	if ports {
-		b = append(b, `,"src_port":`...)
-		b = appendUint(b, uint64(h.src.Port))
+		b = appendUintMember(b, `,"src_port":`, uint64(h.src.Port))
 	}
 	if h.dst.IP.IsValid() {
 		b = append(b, `,"dest_ip":"`...)
@@ -109,8 +106,7 @@ func appendHeader(b []byte, h *header) []byte {
 		b = append(b, '"')
 	}
 	if ports {
-		b = append(b, `,"dest_port":`...)
-		b = appendUint(b, uint64(h.dst.Port))
+		b = appendUintMember(b, `,"dest_port":`, uint64(h.dst.Port))
 	}
 	if !h.packet {
 		b = appendIPVersion(b, h.src.IP)
@@ -122,10 +118,8 @@ func appendHeader(b []byte, h *header) []byte {
 		b = appendIPVersion(b, h.src.IP)
 	}
 	if h.l4 && isICMP(h.proto) {
-		b = append(b, `,"icmp_type":`...)
-		b = appendUint(b, uint64(h.icmpType))
-		b = append(b, `,"icmp_code":`...)
-		b = appendUint(b, uint64(h.icmpCode))
+		b = appendUintMember(b, `,"icmp_type":`, uint64(h.icmpType))
+		b = appendUintMember(b, `,"icmp_code":`, uint64(h.icmpCode))
 	}
 	if h.packet {
 		// Every packet reaches the kernel program from an interface or
@@ -211,20 +205,16 @@ func appendAlert(b []byte, a *event.Alert, opts *Options, m *memo) []byte {
 		b = appendString(b, string(a.Layer))
 	}
 	if a.ID != 0 {
-		b = append(b, `,"xdpsensor_alert_id":`...)
-		b = appendUint(b, a.ID)
+		b = appendUintMember(b, `,"xdpsensor_alert_id":`, a.ID)
 	}
 	return appendEnd(b, opts)
 }
 
 // appendRule writes an alert's alert object: the rule that fired.
 func appendRule(b []byte, r *event.Rule, opts *Options) []byte {
-	b = append(b, `,"alert":{"action":"allowed","gid":`...)
-	b = appendUint(b, uint64(r.GID))
-	b = append(b, `,"signature_id":`...)
-	b = appendUint(b, uint64(r.SID))
-	b = append(b, `,"rev":`...)
-	b = appendUint(b, uint64(r.Rev))
+	b = appendUintMember(b, `,"alert":{"action":"allowed","gid":`, uint64(r.GID))
+	b = appendUintMember(b, `,"signature_id":`, uint64(r.SID))
+	b = appendUintMember(b, `,"rev":`, uint64(r.Rev))
 	b = append(b, `,"signature":`...)
 	b = appendString(b, r.Msg)
 	b = append(b, `,"category":`...)
@@ -233,8 +223,7 @@ func appendRule(b []byte, r *event.Rule, opts *Options) []byte {
 	if sev == 0 {
 		sev = 3 // Suricata's severity for rules without a classification
 	}
-	b = append(b, `,"severity":`...)
-	b = appendUint(b, sev)
+	b = appendUintMember(b, `,"severity":`, sev)
 	if len(r.References) > 0 {
 		systems := opts.ReferenceSystems
 		if systems == nil {
@@ -270,14 +259,10 @@ func appendAlertFlow(b []byte, a *event.Alert, opts *Options) []byte {
 		client, server = p.Dst, p.Src
 	}
 	fl := &a.Flow
-	b = append(b, `,"flow":{"pkts_toserver":`...)
-	b = appendUint(b, fl.PktsToServer)
-	b = append(b, `,"pkts_toclient":`...)
-	b = appendUint(b, fl.PktsToClient)
-	b = append(b, `,"bytes_toserver":`...)
-	b = appendUint(b, fl.BytesToServer)
-	b = append(b, `,"bytes_toclient":`...)
-	b = appendUint(b, fl.BytesToClient)
+	b = appendUintMember(b, `,"flow":{"pkts_toserver":`, fl.PktsToServer)
+	b = appendUintMember(b, `,"pkts_toclient":`, fl.PktsToClient)
+	b = appendUintMember(b, `,"bytes_toserver":`, fl.BytesToServer)
+	b = appendUintMember(b, `,"bytes_toclient":`, fl.BytesToClient)
 	b = append(b, `,"start":"`...)
 	b = appendTime(b, fl.Start)
 	b = append(b, `","src_ip":"`...)
@@ -287,10 +272,8 @@ func appendAlertFlow(b []byte, a *event.Alert, opts *Options) []byte {
 	b = append(b, '"')
 	// Suricata writes the ports when the packet's source port is not 0.
 	if event.HasPorts(p.Proto) && !p.Fragment && p.Src.Port != 0 {
-		b = append(b, `,"src_port":`...)
-		b = appendUint(b, uint64(client.Port))
-		b = append(b, `,"dest_port":`...)
-		b = appendUint(b, uint64(server.Port))
+		b = appendUintMember(b, `,"src_port":`, uint64(client.Port))
+		b = appendUintMember(b, `,"dest_port":`, uint64(server.Port))
 	}
 	return append(b, '}')
 }
@@ -363,16 +346,12 @@ func appendFlow(b []byte, f *event.Flow, opts *Options, m *memo) []byte {
 	b = append(b, '{')
 	b = appendHeader(b, &h)
 
-	b = append(b, `,"flow":{"pkts_toserver":`...)
-	b = appendUint(b, f.ToServer.Packets)
-	b = append(b, `,"pkts_toclient":`...)
-	b = appendUint(b, f.ToClient.Packets)
+	b = appendUintMember(b, `,"flow":{"pkts_toserver":`, f.ToServer.Packets)
+	b = appendUintMember(b, `,"pkts_toclient":`, f.ToClient.Packets)
 	// Suricata counts whole frames (GET_PKT_LEN); IP bytes, which Zeek
 	// counts, are xdpsensor_ip_bytes_* below.
-	b = append(b, `,"bytes_toserver":`...)
-	b = appendUint(b, f.ToServer.FrameBytes)
-	b = append(b, `,"bytes_toclient":`...)
-	b = appendUint(b, f.ToClient.FrameBytes)
+	b = appendUintMember(b, `,"bytes_toserver":`, f.ToServer.FrameBytes)
+	b = appendUintMember(b, `,"bytes_toclient":`, f.ToClient.FrameBytes)
 	b = append(b, `,"start":"`...)
 	b = appendTime(b, f.Start)
 	b = append(b, `","end":"`...)
@@ -382,8 +361,7 @@ func appendFlow(b []byte, f *event.Flow, opts *Options, m *memo) []byte {
 	if age < 0 {
 		age = 0
 	}
-	b = append(b, `","age":`...)
-	b = appendUint(b, uint64(age))
+	b = appendUintMember(b, `","age":`, uint64(age))
 	if f.Reason == event.EndEmergency {
 		b = append(b, `,"emergency":true`...)
 	}
@@ -397,14 +375,10 @@ func appendFlow(b []byte, f *event.Flow, opts *Options, m *memo) []byte {
 		b = append(b, `,"xdpsensor_end":`...)
 		b = appendString(b, string(f.Reason))
 	}
-	b = append(b, `,"xdpsensor_payload_toserver":`...)
-	b = appendUint(b, f.ToServer.PayloadBytes)
-	b = append(b, `,"xdpsensor_payload_toclient":`...)
-	b = appendUint(b, f.ToClient.PayloadBytes)
-	b = append(b, `,"xdpsensor_ip_bytes_toserver":`...)
-	b = appendUint(b, f.ToServer.Bytes)
-	b = append(b, `,"xdpsensor_ip_bytes_toclient":`...)
-	b = appendUint(b, f.ToClient.Bytes)
+	b = appendUintMember(b, `,"xdpsensor_payload_toserver":`, f.ToServer.PayloadBytes)
+	b = appendUintMember(b, `,"xdpsensor_payload_toclient":`, f.ToClient.PayloadBytes)
+	b = appendUintMember(b, `,"xdpsensor_ip_bytes_toserver":`, f.ToServer.Bytes)
+	b = appendUintMember(b, `,"xdpsensor_ip_bytes_toclient":`, f.ToClient.Bytes)
 	switch {
 	case f.ClientListed && f.ServerListed:
 		b = append(b, `,"xdpsensor_listed":["client","server"]`...)
@@ -424,8 +398,7 @@ func appendFlow(b []byte, f *event.Flow, opts *Options, m *memo) []byte {
 	if f.HistoryLost > 0 {
 		// Zeek history letters the kernel had no room for: the flow's
 		// conn.log history is cut short by this many.
-		b = append(b, `,"xdpsensor_history_lost":`...)
-		b = appendUint(b, f.HistoryLost)
+		b = appendUintMember(b, `,"xdpsensor_history_lost":`, f.HistoryLost)
 	}
 	b = append(b, '}')
 
@@ -448,12 +421,9 @@ func appendFlow(b []byte, f *event.Flow, opts *Options, m *memo) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, `{"gid":`...)
-			b = appendUint(b, uint64(r.GID))
-			b = append(b, `,"signature_id":`...)
-			b = appendUint(b, uint64(r.SID))
-			b = append(b, `,"rev":`...)
-			b = appendUint(b, uint64(r.Rev))
+			b = appendUintMember(b, `{"gid":`, uint64(r.GID))
+			b = appendUintMember(b, `,"signature_id":`, uint64(r.SID))
+			b = appendUintMember(b, `,"rev":`, uint64(r.Rev))
 			b = append(b, `,"signature":`...)
 			b = appendString(b, r.Msg)
 			b = append(b, '}')
@@ -511,23 +481,14 @@ func appendTCP(b []byte, f *event.Flow) []byte {
 
 // appendFlagCounts writes one direction's per-flag packet counts.
 func appendFlagCounts(b []byte, c *event.TCPFlagCounts) []byte {
-	b = append(b, `{"syn":`...)
-	b = appendUint(b, uint64(c.SYN))
-	b = append(b, `,"synack":`...)
-	b = appendUint(b, uint64(c.SYNACK))
-	b = append(b, `,"ack":`...)
-	b = appendUint(b, uint64(c.ACK))
-	b = append(b, `,"fin":`...)
-	b = appendUint(b, uint64(c.FIN))
-	b = append(b, `,"rst":`...)
-	b = appendUint(b, uint64(c.RST))
-	b = append(b, `,"psh":`...)
-	b = appendUint(b, uint64(c.PSH))
-	b = append(b, `,"urg":`...)
-	b = appendUint(b, uint64(c.URG))
-	b = append(b, `,"ece":`...)
-	b = appendUint(b, uint64(c.ECE))
-	b = append(b, `,"cwr":`...)
-	b = appendUint(b, uint64(c.CWR))
+	b = appendUintMember(b, `{"syn":`, uint64(c.SYN))
+	b = appendUintMember(b, `,"synack":`, uint64(c.SYNACK))
+	b = appendUintMember(b, `,"ack":`, uint64(c.ACK))
+	b = appendUintMember(b, `,"fin":`, uint64(c.FIN))
+	b = appendUintMember(b, `,"rst":`, uint64(c.RST))
+	b = appendUintMember(b, `,"psh":`, uint64(c.PSH))
+	b = appendUintMember(b, `,"urg":`, uint64(c.URG))
+	b = appendUintMember(b, `,"ece":`, uint64(c.ECE))
+	b = appendUintMember(b, `,"cwr":`, uint64(c.CWR))
 	return append(b, '}')
 }

@@ -14,6 +14,12 @@ func appendHex2(b []byte, v uint8) []byte {
 	return append(b, '"', digits[v>>4], digits[v&0xf], '"')
 }
 
+// appendUintMember writes a member whose value is a number: key is the
+// constant text before it (`,"age":`).
+func appendUintMember(b []byte, key string, v uint64) []byte {
+	return appendUint(append(b, key...), v)
+}
+
 // appendUint is strconv.AppendUint(b, v, 10) written in place: most of a
 // record's numbers are counts, ports and flags of one or two digits, and
 // strconv copies even those out of a buffer of its own.

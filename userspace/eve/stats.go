@@ -18,8 +18,7 @@ func AppendStats(b []byte, s *event.Stats, opts Options) []byte {
 func appendStats(b []byte, s *event.Stats, opts *Options) []byte {
 	b = append(b, `{"timestamp":"`...)
 	b = appendTime(b, s.Time)
-	b = append(b, `","event_type":"stats","stats":{"uptime":`...)
-	b = appendUint(b, uint64(s.Uptime.Seconds()))
+	b = appendUintMember(b, `","event_type":"stats","stats":{"uptime":`, uint64(s.Uptime.Seconds()))
 	b = appendCounters(b, s.Counters, true)
 	b = append(b, '}')
 	return appendEnd(b, opts)
@@ -62,8 +61,7 @@ func appendCounters(b []byte, cs []event.Counter, comma bool) []byte {
 		}
 		b = append(b, '{')
 		if g.leaf != nil {
-			b = append(b, `"total":`...)
-			b = appendUint(b, *g.leaf)
+			b = appendUintMember(b, `"total":`, *g.leaf)
 		}
 		b = appendCounters(b, g.members, g.leaf != nil)
 		b = append(b, '}')

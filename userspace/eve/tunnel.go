@@ -15,25 +15,20 @@ func appendTunnel(b []byte, t *event.Tunnel, pcapCnt uint64, compressIPv6 bool) 
 	}
 	b = append(b, `,"tunnel":{"src_ip":"`...)
 	b = appendAddr(b, t.Src.IP, compressIPv6)
-	b = append(b, `","src_port":`...)
-	b = appendUint(b, uint64(t.Src.Port))
+	b = appendUintMember(b, `","src_port":`, uint64(t.Src.Port))
 	b = append(b, `,"dest_ip":"`...)
 	b = appendAddr(b, t.Dst.IP, compressIPv6)
-	b = append(b, `","dest_port":`...)
-	b = appendUint(b, uint64(t.Dst.Port))
+	b = appendUintMember(b, `","dest_port":`, uint64(t.Dst.Port))
 	b = append(b, `,"proto":"`...)
 	b = appendProto(b, t.Proto)
-	b = append(b, `","depth":`...)
-	b = appendUint(b, uint64(t.Depth))
+	b = appendUintMember(b, `","depth":`, uint64(t.Depth))
 	if pcapCnt != 0 {
-		b = append(b, `,"pcap_cnt":`...)
-		b = appendUint(b, pcapCnt)
+		b = appendUintMember(b, `,"pcap_cnt":`, pcapCnt)
 	}
 	b = append(b, `,"pkt_src":"wire/pcap","xdpsensor_type":`...)
 	b = appendString(b, string(t.Kind))
 	if t.ID != 0 {
-		b = append(b, `,"xdpsensor_id":`...)
-		b = appendUint(b, uint64(t.ID))
+		b = appendUintMember(b, `,"xdpsensor_id":`, uint64(t.ID))
 	}
 	return append(b, '}')
 }
