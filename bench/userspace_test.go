@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -43,6 +44,9 @@ func BenchmarkRingDrain(b *testing.B) {
 	} {
 		decode := c.decode
 		b.Run(c.name, func(b *testing.B) {
+			if decode { // the collector's pace while the daemon drains
+				defer debug.SetGCPercent(debug.SetGCPercent(pipeline.CollectorPercent))
+			}
 			rules := &ringbuf.KernelRules{Map: sb.s.Objects.Rules}
 			dec := &ringbuf.Decoder{Rules: rules, Clock: func(ns uint64) time.Time { return time.Unix(0, int64(ns)) }}
 			w := eve.NewWriter(io.Discard, eve.Options{Workers: c.workers})

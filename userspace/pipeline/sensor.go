@@ -353,7 +353,9 @@ func Replay(ctx context.Context, cfg Config, files []string) (Summary, error) {
 	} else {
 		defer src.Batcher.Close()
 	}
+	restore := paceCollector()
 	sum.Counts, err = p.Run(ctx, src)
+	restore()
 	sum.Packets = src.Packets
 	sum.Skipped = src.Skipped
 	sum.Cut = src.Cut
@@ -562,7 +564,9 @@ func Live(ctx context.Context, cfg LiveConfig) (Summary, error) {
 	defer stopSweep()
 	go expireLoop(sweepCtx, s, prep.log, time.Minute)
 	running = true
+	restore := paceCollector()
 	sum.Counts, err = p.Run(ctx, src)
+	restore()
 	if st, serr := s.Maps().ReadStats(); serr == nil {
 		sum.Kernel = st
 	}
