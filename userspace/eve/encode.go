@@ -61,9 +61,9 @@ type header struct {
 // not including community_id: timestamp, flow_id, in_iface, pcap_cnt,
 // event_type, vlan, src_ip, src_port, dest_ip, dest_port, proto and ip_v
 // (ip_v first for flows), icmp_type, icmp_code, and pkt_src for packets.
-func appendHeader(b []byte, h *header) []byte {
+func appendHeader(b []byte, h *header, m *memo) []byte {
 	b = append(b, `"timestamp":"`...)
-	b = appendTime(b, h.time)
+	b = m.time(b, h.time)
 	if h.flowID != 0 {
 		b = appendUintMember(b, `","flow_id":`, h.flowID)
 		b = append(b, ',')
@@ -180,12 +180,12 @@ func appendAlert(b []byte, a *event.Alert, opts *Options, m *memo) []byte {
 		packet:       true,
 	}
 	b = append(b, '{')
-	b = appendHeader(b, &h)
+	b = appendHeader(b, &h, m)
 	b = appendCommunityID(b, &h, m)
 	b = m.rule(b, &a.Rule, opts)
 	b = appendTunnel(b, a.Tunnel, p.PcapCnt, opts.CompressIPv6)
 	if a.FlowID != 0 {
-		b = appendAlertFlow(b, a, opts)
+		b = appendAlertFlow(b, a, opts, m)
 	}
 	if len(p.Data) > 0 {
 		b = append(b, `,"packet":"`...)
@@ -249,7 +249,7 @@ func appendRule(b []byte, r *event.Rule, opts *Options) []byte {
 // alert: the packet's direction in it, and (alert metadata "flow", on by
 // default) the flow's counters when the alert fired, its start and its
 // client and server.
-func appendAlertFlow(b []byte, a *event.Alert, opts *Options) []byte {
+func appendAlertFlow(b []byte, a *event.Alert, opts *Options, m *memo) []byte {
 	p := &a.Packet
 	client, server := p.Src, p.Dst
 	if a.ToServer {
@@ -264,7 +264,7 @@ func appendAlertFlow(b []byte, a *event.Alert, opts *Options) []byte {
 	b = appendUintMember(b, `,"bytes_toserver":`, fl.BytesToServer)
 	b = appendUintMember(b, `,"bytes_toclient":`, fl.BytesToClient)
 	b = append(b, `,"start":"`...)
-	b = appendTime(b, fl.Start)
+	b = m.time(b, fl.Start)
 	b = append(b, `","src_ip":"`...)
 	b = appendAddr(b, client.IP, opts.CompressIPv6)
 	b = append(b, `","dest_ip":"`...)
@@ -344,7 +344,7 @@ func appendFlow(b []byte, f *event.Flow, opts *Options, m *memo) []byte {
 		compressIPv6: opts.CompressIPv6,
 	}
 	b = append(b, '{')
-	b = appendHeader(b, &h)
+	b = appendHeader(b, &h, m)
 
 	b = appendUintMember(b, `,"flow":{"pkts_toserver":`, f.ToServer.Packets)
 	b = appendUintMember(b, `,"pkts_toclient":`, f.ToClient.Packets)
@@ -353,9 +353,9 @@ func appendFlow(b []byte, f *event.Flow, opts *Options, m *memo) []byte {
 	b = appendUintMember(b, `,"bytes_toserver":`, f.ToServer.FrameBytes)
 	b = appendUintMember(b, `,"bytes_toclient":`, f.ToClient.FrameBytes)
 	b = append(b, `,"start":"`...)
-	b = appendTime(b, f.Start)
+	b = m.time(b, f.Start)
 	b = append(b, `","end":"`...)
-	b = appendTime(b, f.End)
+	b = m.time(b, f.End)
 	// Like Suricata: the difference of the whole seconds of end and start.
 	age := f.End.Unix() - f.Start.Unix()
 	if age < 0 {

@@ -65,12 +65,53 @@ var pow10 = func() (t [20]uint64) {
 // comes from the Unix day by arithmetic (Howard Hinnant's civil_from_days)
 // rather than time.Time.Date and Clock, which each work it out again.
 func appendTime(b []byte, t time.Time) []byte {
+	return appendTimeDated(b, t, nil)
+}
+
+// appendTimeDated is appendTime, taking the date from d when it holds
+// t's day, and leaving it there.
+func appendTimeDated(b []byte, t time.Time, d *dateText) []byte {
 	sec := t.Unix()
 	if sec < 0 || sec >= unixYear10000 {
 		return t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000-0700")
 	}
-	days, sod := int(sec/86400), int(sec%86400)
-	// civil_from_days, for days since 1970-01-01 >= 0.
+	var out [31]byte // 2006-01-02T15:04:05.000000+0000
+	days, sod := sec/86400, int(sec%86400)
+	switch {
+	case d == nil:
+		putDate(out[:11], int(days))
+	case d.day == days+1:
+		copy(out[:11], d.text[:])
+	default:
+		putDate(d.text[:], int(days))
+		d.day = days + 1
+		copy(out[:11], d.text[:])
+	}
+	put2(out[11:], sod/3600)
+	out[13] = ':'
+	put2(out[14:], sod/60%60)
+	out[16] = ':'
+	put2(out[17:], sod%60)
+	out[19] = '.'
+	us := t.Nanosecond() / 1000
+	put2(out[20:], us/10000)
+	put2(out[22:], us/100%100)
+	put2(out[24:], us%100)
+	copy(out[26:], "+0000")
+	return append(b, out[:]...)
+}
+
+// dateText is the date part of the last timestamp an encoder wrote:
+// records come in time order, nearly all of a run on one day, and
+// working the date out was half of writing a timestamp.
+type dateText struct {
+	day  int64 // the Unix day + 1; 0: none yet
+	text [11]byte
+}
+
+// putDate writes the date of a Unix day (>= 0) and the T after it,
+// 2006-01-02T, into b[:11]: Howard Hinnant's civil_from_days.
+func putDate(b []byte, days int) {
 	z := days + 719468
 	era := z / 146097
 	doe := z - era*146097
@@ -86,26 +127,13 @@ func appendTime(b []byte, t time.Time) []byte {
 	if month <= 2 {
 		year++
 	}
-	var out [31]byte // 2006-01-02T15:04:05.000000+0000
-	put2(out[0:], year/100)
-	put2(out[2:], year%100)
-	out[4] = '-'
-	put2(out[5:], month)
-	out[7] = '-'
-	put2(out[8:], day)
-	out[10] = 'T'
-	put2(out[11:], sod/3600)
-	out[13] = ':'
-	put2(out[14:], sod/60%60)
-	out[16] = ':'
-	put2(out[17:], sod%60)
-	out[19] = '.'
-	us := t.Nanosecond() / 1000
-	put2(out[20:], us/10000)
-	put2(out[22:], us/100%100)
-	put2(out[24:], us%100)
-	copy(out[26:], "+0000")
-	return append(b, out[:]...)
+	put2(b[0:], year/100)
+	put2(b[2:], year%100)
+	b[4] = '-'
+	put2(b[5:], month)
+	b[7] = '-'
+	put2(b[8:], day)
+	b[10] = 'T'
 }
 
 // unixYear10000 is 10000-01-01T00:00:00Z: four-digit years end there.

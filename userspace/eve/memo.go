@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/xdpsensor/xdpsensor/userspace/communityid"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
@@ -11,13 +12,15 @@ import (
 
 // memo is what one encoder remembers of recent records, for the parts
 // that repeat: a flow's Community ID (its alerts and its record share
-// it; its SHA-1 costs more than the rest of an alert) and a rule's alert
+// it; its SHA-1 costs more than the rest of an alert), a rule's alert
 // object (every alert of the rule writes the same one; escaping its
-// message and resolving its references were a quarter of an alert). A
-// memo serves one Options; a nil memo computes everything each time.
+// message and resolving its references were a quarter of an alert) and
+// the day of the last timestamp. A memo serves one Options; a nil memo
+// computes everything each time.
 type memo struct {
 	ids   [idSlots]idSlot
 	rules [ruleSlots]ruleSlot
+	date  dateText
 }
 
 // Both tables are direct-mapped: a miss costs one computation.
@@ -78,4 +81,12 @@ func (m *memo) rule(b []byte, r *event.Rule, opts *Options) []byte {
 func sameAlertObject(a, b *event.Rule) bool {
 	return a.GID == b.GID && a.SID == b.SID && a.Rev == b.Rev && a.Priority == b.Priority &&
 		a.Msg == b.Msg && a.Category == b.Category && slices.Equal(a.References, b.References)
+}
+
+// time appends t as appendTime does, the date from the memo's day.
+func (m *memo) time(b []byte, t time.Time) []byte {
+	if m == nil {
+		return appendTime(b, t)
+	}
+	return appendTimeDated(b, t, &m.date)
 }
