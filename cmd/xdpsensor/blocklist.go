@@ -536,20 +536,17 @@ func decidedView(snap *blocklistmaps.Snapshot, addr netip.Addr, id uint32, rule 
 
 // constraintName names a rule's constraint on the packet's other address
 // as the sensor's net variables make it, "" when it accepts every
-// address: $HOME_NET before --home-net is given, $EXTERNAL_NET when it is
-// any.
+// address ($HOME_NET before --home-net is given, $EXTERNAL_NET when it is
+// any): the kernel's own test (blocklistmaps.OtherNetOK), for an address
+// of each kind.
 func constraintName(cfg *abi.BpfSensorConfig, n uint8) string {
-	switch abi.BpfRuleOtherNet(n) {
-	case abi.BpfRuleOtherNetNET_HOME:
-		if cfg.HomeNetSet == 0 {
-			return ""
-		}
-	case abi.BpfRuleOtherNetNET_EXTERNAL:
-		if abi.BpfExternalMode(cfg.ExternalMode) == abi.BpfExternalModeEXTERNAL_ANY {
-			return ""
+	home, external := uint32(abi.BpfNetvarBitsNETVAR_HOME), uint32(abi.BpfNetvarBitsNETVAR_EXTERNAL)
+	for _, bits := range []uint32{0, home, external, home | external} {
+		if !blocklistmaps.OtherNetOK(n, bits, cfg) {
+			return otherNetName(n)
 		}
 	}
-	return otherNetName(n)
+	return ""
 }
 
 // otherNetName names a rule's constraint on the packet's other address,
