@@ -237,8 +237,8 @@ type tcpSim struct {
 	ep   [2]tcpEndpoint // by flow side: 0 client, 1 server
 	orig int            // the side that is Zeek's originator
 	hist []byte
-	// buf is hist's first backing: Zeek's histories are short (the
-	// kernel keeps up to 16 letters), so most never allocate apart.
+	// buf is hist's first backing: most histories are a few letters
+	// (the kernel keeps at most 40), so most never allocate apart.
 	buf [24]byte
 }
 
