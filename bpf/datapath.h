@@ -385,6 +385,35 @@ static __always_inline void DP(handle_fragment)(DP_CTX *ctx, struct sensor_confi
 	DP(capture_alone)(ctx, cfg, s);
 }
 
+/* Bounds an L4 offset for the verifier, which marks a packet pointer
+ * checked against the frame's end only below 64 KiB, its offset
+ * included: headers start within 512 bytes, and eight extension headers
+ * of at most 2 KiB each follow. */
+#define L4_OFFSET_MASK 0x7fff
+
+/* IPv6's extension headers from off, where the IPv6 header at
+ * pkt->l3_offset ends; nexthdr is its next header. Returns the L4
+ * protocol | its offset << 8, or a negative parse_result. A global
+ * function: walked inline, the chain's paths multiplied the L4 parser's
+ * verifier states. */
+__noinline int DP(parse_ip6_ext)(DP_CTX *ctx, struct packet *pkt, __u32 off, __u32 nexthdr)
+{
+	if (!ctx || !pkt)
+		return -PARSE_BAD_IPV6_EXT;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	/* Masks the verifier can bound; neither changes a real offset (a
+	 * datagram is at most 64 KiB past a header at most 512 bytes in). */
+	__u32 l3_end = ((__u32)pkt->l3_offset + pkt->l3_len) & 0x3ffff;
+	struct hdr_cursor cur = {.pos = data + (off & L4_OFFSET_MASK)};
+	int proto = parse_ip6_ext(&cur, data_end, data + l3_end, (__u8)nexthdr, pkt);
+	if (proto < 0)
+		return proto;
+	long l4 = cur.pos - data;
+	asm volatile("" : "+r"(l4)); /* a 64-bit difference: the verifier refuses 32-bit pointer arithmetic */
+	return proto | (int)(l4 << 8);
+}
+
 /* The IP header at off (h_proto its ethertype, network order) and what
  * follows, with the headers readable already: the frame's parser and
  * decap's share it. A global function, verified once for every offset
@@ -400,7 +429,19 @@ __noinline int DP(parse_ip_at)(DP_CTX *ctx, struct packet *pkt, __u32 off, __u32
 		return PARSE_BAD_ENCAP;
 	pkt->wire_len = DP(wire_len)(ctx);
 	pkt->segs = 1;
-	return parse_ip_l4(data, data_end, data + off, h_proto, pkt);
+	void *l3 = data + off;
+	struct hdr_cursor cur;
+	int proto = parse_l3(&cur, data, data_end, l3, h_proto, pkt, 0);
+	if (proto >= 0 && pkt->family == FAMILY_IPV6 && ip6_ext_header(proto)) {
+		long ext = cur.pos - data;
+		asm volatile("" : "+r"(ext)); /* as above */
+		proto = DP(parse_ip6_ext)(ctx, pkt, ext, proto);
+		if (proto >= 0) {
+			cur.pos = data + (((__u32)proto >> 8) & L4_OFFSET_MASK);
+			proto &= 0xff;
+		}
+	}
+	return parse_after_l3(&cur, data, data_end, l3, proto, pkt);
 }
 
 /* Parse the frame into pkt; a global function, verified once. */
@@ -454,6 +495,41 @@ __noinline int DP(parse_inner)(DP_CTX *ctx, struct packet *pkt, __u32 off, __u32
 	return DP(parse_ip_at)(ctx, pkt, off, h_proto);
 }
 
+/* One header of decap's walk: read into the walk's buffer, then stepped
+ * over. A global function, verified once: inlined in the walk's loop it
+ * was verified for every step and path, over half the program's verifier
+ * work (start-up time of every `run` and `replay`). */
+__noinline int DP(decap_next)(DP_CTX *ctx, struct decap_walk *w, __u32 vxlan, __u32 geneve)
+{
+	if (!ctx || !w)
+		return DECAP_BAD;
+	/* Headers in the linear part are copied in place (a helper call
+	 * costs more than the copy); past it, and the frame's last bytes,
+	 * through the helper, with a masked length the verifier can bound. */
+	__u32 off = w->off;
+	if (off > DECAP_MAX_OFFSET)
+		return DECAP_BAD;
+	__u32 len = DP_LEN(ctx);
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	void *at = data + off;
+	__u32 n = len > off ? len - off : 0;
+	if (at + DECAP_COPY <= data_end) {
+		__builtin_memcpy(w->buf, at, DECAP_COPY);
+		n = DECAP_COPY;
+	} else if (n >= DECAP_READ) {
+		n = DP_LOAD_BYTES(ctx, off, w->buf, DECAP_READ) ? 0 : DECAP_READ;
+	} else {
+		/* Hidden from the compiler, which would drop the mask. */
+		asm volatile("" : "+r"(n));
+		n &= DECAP_READ - 1;
+		if (n > 0 && DP_LOAD_BYTES(ctx, off, w->buf, n))
+			n = 0;
+	}
+	w->avail = n;
+	return decap_step(w, (__u16)vxlan, (__u16)geneve);
+}
+
 /* Encapsulations (bpf/decap.h): walk the headers from the frame's start
  * to the innermost IP header, parse from there, and leave the zone's
  * tunnel part and the outer addresses' key in s. Returns a parse_result;
@@ -471,7 +547,6 @@ __noinline int DP(decap)(DP_CTX *ctx, struct dp_state *s, int rc)
 	__u16 geneve = cfg->geneve_port ? cfg->geneve_port : DEFAULT_GENEVE_PORT;
 	struct decap_walk *w = &s->walk;
 	__builtin_memset(w, 0, sizeof(*w));
-	__u32 len = DP_LEN(ctx);
 	__u16 eth_type;
 	if (DP_LOAD_BYTES(ctx, 12, &eth_type, 2))
 		return rc;
@@ -480,31 +555,9 @@ __noinline int DP(decap)(DP_CTX *ctx, struct dp_state *s, int rc)
 
 	int end = DECAP_BAD;
 	for (int i = 0; i < DECAP_MAX_STEPS; i++) {
-		/* Headers in the linear part are copied in place (a helper
-		 * call costs more than the copy); past it, and the frame's last
-		 * bytes, through the helper, with a masked length the verifier
-		 * can bound. */
-		__u32 off = w->off;
-		if (off > DECAP_MAX_OFFSET)
+		if (w->off > DECAP_MAX_OFFSET)
 			break;
-		void *data = (void *)(long)ctx->data;
-		void *data_end = (void *)(long)ctx->data_end;
-		void *at = data + off;
-		__u32 n = len > off ? len - off : 0;
-		if (at + DECAP_COPY <= data_end) {
-			__builtin_memcpy(w->buf, at, DECAP_COPY);
-			n = DECAP_COPY;
-		} else if (n >= DECAP_READ) {
-			n = DP_LOAD_BYTES(ctx, off, w->buf, DECAP_READ) ? 0 : DECAP_READ;
-		} else {
-			/* Hidden from the compiler, which would drop the mask. */
-			asm volatile("" : "+r"(n));
-			n &= DECAP_READ - 1;
-			if (n > 0 && DP_LOAD_BYTES(ctx, off, w->buf, n))
-				n = 0;
-		}
-		w->avail = n;
-		end = decap_step(w, vxlan, geneve);
+		end = DP(decap_next)(ctx, w, vxlan, geneve);
 		if (end != DECAP_MORE)
 			break;
 	}

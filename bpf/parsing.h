@@ -197,29 +197,25 @@ static __always_inline int parse_iphdr(struct hdr_cursor *cur, void *data_end, s
 	return ip->protocol;
 }
 
-/* IPv6 and its extension headers; returns the L4 protocol or a negative
- * parse_result. l3_end is set to the end of the datagram. */
-static __always_inline int parse_ip6hdr(struct hdr_cursor *cur, void *data_end, struct packet *pkt)
+/* Is nexthdr an IPv6 extension header the parser walks? */
+static __always_inline int ip6_ext_header(__u8 nexthdr)
 {
-	struct ipv6hdr *ip6 = cur->pos;
-	if ((void *)(ip6 + 1) > data_end)
-		return -PARSE_BAD_L3;
-	if (ip6->version != 6)
-		return -PARSE_BAD_L3;
-	__u32 avail = wire_after(pkt, pkt->l3_offset);
-	/* Payload length 0: a jumbogram or an offloaded segment, the frame says. */
-	__u32 tot_len = or_wire(bpf_ntohs(ip6->payload_len), avail - sizeof(*ip6)) + sizeof(*ip6);
-	if (tot_len > avail || tot_len < sizeof(*ip6))
-		return -PARSE_BAD_IP_LEN;
+	switch (nexthdr) {
+	case IPV6_NEXTHDR_HOP:
+	case IPV6_NEXTHDR_ROUTING:
+	case IPV6_NEXTHDR_DEST:
+	case IPV6_NEXTHDR_AH:
+	case IPV6_NEXTHDR_FRAGMENT:
+		return 1;
+	}
+	return 0;
+}
 
-	pkt->family = FAMILY_IPV6;
-	pkt->l3_len = tot_len;
-	__builtin_memcpy(pkt->src, &ip6->saddr, 16);
-	__builtin_memcpy(pkt->dst, &ip6->daddr, 16);
-	void *l3_end = cur->pos + tot_len;
-	__u8 nexthdr = ip6->nexthdr;
-	cur->pos = ip6 + 1;
-
+/* IPv6's extension headers from the cursor to the datagram's end
+ * (l3_end); returns the L4 protocol or a negative parse_result. */
+static __always_inline int parse_ip6_ext(struct hdr_cursor *cur, void *data_end, void *l3_end,
+					 __u8 nexthdr, struct packet *pkt)
+{
 	/* Walk a bounded number of extension headers. */
 	for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
 		struct ipv6_ext_header *ext = cur->pos;
@@ -256,15 +252,37 @@ static __always_inline int parse_ip6hdr(struct hdr_cursor *cur, void *data_end, 
 		if (pkt->fragment)
 			return nexthdr;
 	}
-	switch (nexthdr) {
-	case IPV6_NEXTHDR_HOP:
-	case IPV6_NEXTHDR_ROUTING:
-	case IPV6_NEXTHDR_DEST:
-	case IPV6_NEXTHDR_AH:
-	case IPV6_NEXTHDR_FRAGMENT:
+	if (ip6_ext_header(nexthdr))
 		return -PARSE_BAD_IPV6_EXT; /* chain longer than we walk */
-	}
 	return nexthdr;
+}
+
+/* IPv6, and its extension headers when walk_ext; returns the L4 protocol
+ * (without walk_ext, maybe an extension header's) or a negative
+ * parse_result. */
+static __always_inline int parse_ip6hdr(struct hdr_cursor *cur, void *data_end, struct packet *pkt, int walk_ext)
+{
+	struct ipv6hdr *ip6 = cur->pos;
+	if ((void *)(ip6 + 1) > data_end)
+		return -PARSE_BAD_L3;
+	if (ip6->version != 6)
+		return -PARSE_BAD_L3;
+	__u32 avail = wire_after(pkt, pkt->l3_offset);
+	/* Payload length 0: a jumbogram or an offloaded segment, the frame says. */
+	__u32 tot_len = or_wire(bpf_ntohs(ip6->payload_len), avail - sizeof(*ip6)) + sizeof(*ip6);
+	if (tot_len > avail || tot_len < sizeof(*ip6))
+		return -PARSE_BAD_IP_LEN;
+
+	pkt->family = FAMILY_IPV6;
+	pkt->l3_len = tot_len;
+	__builtin_memcpy(pkt->src, &ip6->saddr, 16);
+	__builtin_memcpy(pkt->dst, &ip6->daddr, 16);
+	void *l3_end = cur->pos + tot_len;
+	__u8 nexthdr = ip6->nexthdr;
+	cur->pos = ip6 + 1;
+	if (!walk_ext)
+		return nexthdr;
+	return parse_ip6_ext(cur, data_end, l3_end, nexthdr, pkt);
 }
 
 /* The type an ICMP message pairs with (echo with echo reply...), or -1 for
@@ -410,36 +428,57 @@ static __always_inline int parse_l4(struct hdr_cursor *cur, void *data, void *da
 	}
 	default:
 		/* Other protocols (GRE, ESP, SCTP...) are tracked by address. */
-		pkt->payload_len = l3_end - l4;
-		return 0;
+		hdr_len = 0;
+		break;
 	}
-	pkt->has_l4 = 1;
-	pkt->payload_len = l3_end - (l4 + hdr_len);
+	/* A 64-bit difference of pointers, then the header: the compiler
+	 * otherwise folds it into 32-bit pointer arithmetic, which the
+	 * verifier refuses. */
+	long after_l4 = l3_end - l4;
+	asm volatile("" : "+r"(after_l4));
+	pkt->payload_len = after_l4 - hdr_len;
+	pkt->has_l4 = hdr_len != 0;
 	return 0;
+}
+
+/* The IP header at l3 (h_proto: its ethertype, network order), and
+ * IPv6's extension headers when walk_ext. Returns the L4 protocol or a
+ * negative parse_result; the cursor is left at the L4 header. */
+static __always_inline int parse_l3(struct hdr_cursor *cur, void *data, void *data_end, void *l3,
+				    int h_proto, struct packet *pkt, int walk_ext)
+{
+	cur->pos = l3;
+	pkt->l3_offset = l3 - data;
+	if (h_proto == bpf_htons(ETH_P_IP))
+		return parse_iphdr(cur, data_end, pkt);
+	if (h_proto == bpf_htons(ETH_P_IPV6))
+		return parse_ip6hdr(cur, data_end, pkt, walk_ext);
+	return -PARSE_NON_IP;
+}
+
+/* What follows the IP headers (proto, from parse_l3) of the datagram at
+ * l3, the cursor at its L4 header. Returns a parse_result. */
+static __always_inline int parse_after_l3(struct hdr_cursor *cur, void *data, void *data_end, void *l3,
+					  int proto, struct packet *pkt)
+{
+	if (proto < 0)
+		return -proto;
+	pkt->proto = proto;
+	if (pkt->fragment) {
+		pkt->payload_len = l3 + pkt->l3_len - cur->pos;
+		return PARSE_IP;
+	}
+	int rc = parse_l4(cur, data, data_end, l3 + pkt->l3_len, pkt);
+	return rc < 0 ? -rc : PARSE_IP;
 }
 
 /* The IP datagram at l3 (h_proto: its ethertype, network order) and its
  * L4 header. Returns a parse_result. */
 static __always_inline int parse_ip_l4(void *data, void *data_end, void *l3, int h_proto, struct packet *pkt)
 {
-	struct hdr_cursor cur = {.pos = l3};
-	pkt->l3_offset = l3 - data;
-	int proto;
-	if (h_proto == bpf_htons(ETH_P_IP))
-		proto = parse_iphdr(&cur, data_end, pkt);
-	else if (h_proto == bpf_htons(ETH_P_IPV6))
-		proto = parse_ip6hdr(&cur, data_end, pkt);
-	else
-		return PARSE_NON_IP;
-	if (proto < 0)
-		return -proto;
-	pkt->proto = proto;
-	if (pkt->fragment) {
-		pkt->payload_len = l3 + pkt->l3_len - cur.pos;
-		return PARSE_IP;
-	}
-	int rc = parse_l4(&cur, data, data_end, l3 + pkt->l3_len, pkt);
-	return rc < 0 ? -rc : PARSE_IP;
+	struct hdr_cursor cur;
+	int proto = parse_l3(&cur, data, data_end, l3, h_proto, pkt, 1);
+	return parse_after_l3(&cur, data, data_end, l3, proto, pkt);
 }
 
 static __always_inline int parse_packet(void *data, void *data_end, __u32 wire_len, struct packet *pkt)
