@@ -62,18 +62,19 @@ type FloorsFlowValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	FloorsMapFloorFlows       = "floor_flows"
-	FloorsMapFloorNewFlows    = "floor_new_flows"
-	FloorsMapFloorScratch     = "floor_scratch"
-	FloorsMapFloorSeq         = "floor_seq"
-	FloorsProgBareDrop        = "bare_drop"
-	FloorsProgBareKtime       = "bare_ktime"
-	FloorsProgBareKtimeCoarse = "bare_ktime_coarse"
-	FloorsProgBarePass        = "bare_pass"
-	FloorsProgParseHashInsert = "parse_hash_insert"
-	FloorsProgParseHashUpdate = "parse_hash_update"
-	FloorsProgParseOnly       = "parse_only"
-	FloorsVarFloorVerdict     = "floor_verdict"
+	FloorsMapFloorFlows            = "floor_flows"
+	FloorsMapFloorNewFlows         = "floor_new_flows"
+	FloorsMapFloorScratch          = "floor_scratch"
+	FloorsMapFloorSeq              = "floor_seq"
+	FloorsProgBareDrop             = "bare_drop"
+	FloorsProgBareKtime            = "bare_ktime"
+	FloorsProgBareKtimeCoarse      = "bare_ktime_coarse"
+	FloorsProgBarePass             = "bare_pass"
+	FloorsProgParseHashInsert      = "parse_hash_insert"
+	FloorsProgParseHashUpdate      = "parse_hash_update"
+	FloorsProgParseHashUpdateClock = "parse_hash_update_clock"
+	FloorsProgParseOnly            = "parse_only"
+	FloorsVarFloorVerdict          = "floor_verdict"
 )
 
 // LoadFloors returns the embedded CollectionSpec for Floors.
@@ -118,13 +119,14 @@ type FloorsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type FloorsProgramSpecs struct {
-	BareDrop        *ebpf.ProgramSpec `ebpf:"bare_drop"`
-	BareKtime       *ebpf.ProgramSpec `ebpf:"bare_ktime"`
-	BareKtimeCoarse *ebpf.ProgramSpec `ebpf:"bare_ktime_coarse"`
-	BarePass        *ebpf.ProgramSpec `ebpf:"bare_pass"`
-	ParseHashInsert *ebpf.ProgramSpec `ebpf:"parse_hash_insert"`
-	ParseHashUpdate *ebpf.ProgramSpec `ebpf:"parse_hash_update"`
-	ParseOnly       *ebpf.ProgramSpec `ebpf:"parse_only"`
+	BareDrop             *ebpf.ProgramSpec `ebpf:"bare_drop"`
+	BareKtime            *ebpf.ProgramSpec `ebpf:"bare_ktime"`
+	BareKtimeCoarse      *ebpf.ProgramSpec `ebpf:"bare_ktime_coarse"`
+	BarePass             *ebpf.ProgramSpec `ebpf:"bare_pass"`
+	ParseHashInsert      *ebpf.ProgramSpec `ebpf:"parse_hash_insert"`
+	ParseHashUpdate      *ebpf.ProgramSpec `ebpf:"parse_hash_update"`
+	ParseHashUpdateClock *ebpf.ProgramSpec `ebpf:"parse_hash_update_clock"`
+	ParseOnly            *ebpf.ProgramSpec `ebpf:"parse_only"`
 }
 
 // FloorsMapSpecs contains maps before they are loaded into the kernel.
@@ -190,13 +192,14 @@ type FloorsVariables struct {
 //
 // It can be passed to LoadFloorsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type FloorsPrograms struct {
-	BareDrop        *ebpf.Program `ebpf:"bare_drop"`
-	BareKtime       *ebpf.Program `ebpf:"bare_ktime"`
-	BareKtimeCoarse *ebpf.Program `ebpf:"bare_ktime_coarse"`
-	BarePass        *ebpf.Program `ebpf:"bare_pass"`
-	ParseHashInsert *ebpf.Program `ebpf:"parse_hash_insert"`
-	ParseHashUpdate *ebpf.Program `ebpf:"parse_hash_update"`
-	ParseOnly       *ebpf.Program `ebpf:"parse_only"`
+	BareDrop             *ebpf.Program `ebpf:"bare_drop"`
+	BareKtime            *ebpf.Program `ebpf:"bare_ktime"`
+	BareKtimeCoarse      *ebpf.Program `ebpf:"bare_ktime_coarse"`
+	BarePass             *ebpf.Program `ebpf:"bare_pass"`
+	ParseHashInsert      *ebpf.Program `ebpf:"parse_hash_insert"`
+	ParseHashUpdate      *ebpf.Program `ebpf:"parse_hash_update"`
+	ParseHashUpdateClock *ebpf.Program `ebpf:"parse_hash_update_clock"`
+	ParseOnly            *ebpf.Program `ebpf:"parse_only"`
 }
 
 func (p *FloorsPrograms) Close() error {
@@ -207,6 +210,7 @@ func (p *FloorsPrograms) Close() error {
 		p.BarePass,
 		p.ParseHashInsert,
 		p.ParseHashUpdate,
+		p.ParseHashUpdateClock,
 		p.ParseOnly,
 	)
 }

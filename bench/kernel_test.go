@@ -203,6 +203,7 @@ func BenchmarkFloor(b *testing.B) {
 		{"bare+ktime-coarse", floorsObj.BareKtimeCoarse},
 		{"parse", floorsObj.ParseOnly},
 		{"parse+hash-update", floorsObj.ParseHashUpdate},
+		{"parse+hash-update+clock", floorsObj.ParseHashUpdateClock},
 		{"parse+hash-insert", floorsObj.ParseHashInsert},
 	} {
 		b.Run(c.name, func(b *testing.B) { measure(b, c.prog, frame, nil) })

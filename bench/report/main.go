@@ -103,6 +103,7 @@ func main() {
 	parseNs, okParse := r.get("BenchmarkFloor/parse", "ns/pkt")
 	upd, okUpd := r.get("BenchmarkFloor/parse+hash-update", "ns/pkt")
 	ins, okIns := r.get("BenchmarkFloor/parse+hash-insert", "ns/pkt")
+	updClock, okUpdClock := r.get("BenchmarkFloor/parse+hash-update+clock", "ns/pkt")
 	row := func(label, name string, floor float64, okFloor bool, target string) {
 		v, ok := r.get(name, "ns/pkt")
 		if !ok {
@@ -115,8 +116,10 @@ func main() {
 	row("floor: bare + bpf_ktime_get_ns", "BenchmarkFloor/bare+ktime", 0, false, "")
 	row("floor: parse", "BenchmarkFloor/parse", 0, false, "")
 	row("floor: parse + flow lookup/update (preallocated HASH, as the sensor)", "BenchmarkFloor/parse+hash-update", 0, false, "")
+	row("floor: parse + flow lookup/update + the clock (last-seen time, as a sensor keeps it)", "BenchmarkFloor/parse+hash-update+clock", 0, false, "")
 	row("floor: parse + flow insert (preallocated HASH, as the sensor)", "BenchmarkFloor/parse+hash-insert", 0, false, "")
 	row("xdpsensor: known flow, not listed", "BenchmarkSensor/known-flow", upd, okUpd, "≤ 1.2× parse+hash update")
+	row("xdpsensor: known flow, against the floor with the clock", "BenchmarkSensor/known-flow", updClock, okUpdClock, "")
 	row("xdpsensor: new flow, not listed", "BenchmarkSensor/new-flow", ins, okIns, "≤ 1.2× parse+hash insert")
 	row("xdpsensor: listed destination (alert event)", "BenchmarkSensor/listed-dst", ins, okIns, "≤ 2× parse+hash insert")
 	row("xdpsensor: listed source (alert event)", "BenchmarkSensor/listed-src", ins, okIns, "≤ 2× parse+hash insert")
