@@ -82,10 +82,9 @@ int parse_only(struct xdp_md *ctx)
 	return floor_verdict;
 }
 
-/* Parse, then look the flow up and count the packet in it: the floor of a
- * known flow's packet. */
-SEC("xdp")
-int parse_hash_update(struct xdp_md *ctx)
+/* Parse, then look the flow up and count the packet in it, reading the
+ * clock for its last-seen time when clock (a constant once inlined). */
+static __always_inline int hash_update(struct xdp_md *ctx, int clock)
 {
 	struct packet pkt = {};
 	struct flow_key key = {};
@@ -104,34 +103,25 @@ int parse_hash_update(struct xdp_md *ctx)
 	}
 	f->dir[side & 1].packets++;
 	f->dir[side & 1].ip_bytes += pkt.l3_len;
+	if (clock)
+		f->last_seen_us = (bpf_ktime_get_ns() - f->first_seen_ns) / 1000;
 	return floor_verdict;
 }
 
-/* The same, with the flow's last-seen time read from the clock, as any
+/* The floor of a known flow's packet. */
+SEC("xdp")
+int parse_hash_update(struct xdp_md *ctx)
+{
+	return hash_update(ctx, 0);
+}
+
+/* The same with the flow's last-seen time read from the clock, as any
  * flow table that times flows out or gives durations must: the floor of
  * a known flow's packet for a sensor that keeps time. */
 SEC("xdp")
 int parse_hash_update_clock(struct xdp_md *ctx)
 {
-	struct packet pkt = {};
-	struct flow_key key = {};
-	struct flow_key_v4 k4 = {};
-	if (parse(ctx, &pkt) != PARSE_IP)
-		return XDP_ABORTED;
-	__u8 side = make_flow_key(&key, &pkt, 0);
-	key_v4(&k4, &key);
-	struct flow_value *f = bpf_map_lookup_elem(&floor_flows, &k4);
-	if (!f) {
-		__u32 zero = 0;
-		struct flow_value *nf = bpf_map_lookup_elem(&floor_scratch, &zero);
-		if (nf)
-			bpf_map_update_elem(&floor_flows, &k4, nf, BPF_NOEXIST);
-		return floor_verdict;
-	}
-	f->dir[side & 1].packets++;
-	f->dir[side & 1].ip_bytes += pkt.l3_len;
-	f->last_seen_us = (bpf_ktime_get_ns() - f->first_seen_ns) / 1000;
-	return floor_verdict;
+	return hash_update(ctx, 1);
 }
 
 /* Parse, then insert a new flow each time: the floor of a new flow. */
