@@ -10,8 +10,9 @@ import (
 // so at the default 100 the collector ran every few megabytes of decoded
 // alerts and flow records: about 40% of the time spent decoding an alert
 // (BenchmarkDecodeAlert: 160-200 ns a record at 100, 87-115 ns at 400;
-// the ring drain to EVE 1.55 -> 1.72 M events/s). The price is memory: a
-// replay of 131,072 alerts peaked at 242 MB resident instead of 170 MB.
+// the ring drain to EVE 1.55 -> 1.72 M events/s). The price is memory:
+// the bench capture's replay peaks at 118-134 MB resident instead of
+// 100-105 MB.
 const CollectorPercent = 400
 
 // paceCollector sets CollectorPercent for the drain, unless the operator

@@ -214,11 +214,10 @@ func flowTimeout(cfg *Config) time.Duration {
 
 // configure writes the run's settings into the sensor (tunnel ports,
 // network variables, alert mode, the idle split time, capture settings)
-// and installs the
-// blocklist, all under the pin directory's lock: each setting is a
-// read-modify-write of the one config entry, which a CLI `blocklist load`
-// may rewrite meanwhile; without the lock one of the two changes is lost.
-// cfg.Capture has its defaults.
+// and installs the blocklist, all under the pin directory's lock: each
+// setting is a read-modify-write of the one config entry, which a CLI
+// `blocklist load` may rewrite meanwhile; without the lock one of the two
+// changes is lost. cfg.Capture has its defaults.
 func (p *prepared) configure(s *loader.Sensor, cfg *Config) (blocklistmaps.InstallStats, error) {
 	var st blocklistmaps.InstallStats
 	unlock, err := pinlock.Lock(s.Config.PinDir)
