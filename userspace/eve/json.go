@@ -3,6 +3,7 @@ package eve
 import (
 	"math/bits"
 	"net/netip"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -152,7 +153,10 @@ const pairs = "00010203040506070809101112131415161718192021222324252627282930313
 // 2001:0db8:0000:…) or, with compress, in RFC 5952 form as Suricata's
 // ipv6-compress option does.
 func appendAddr(b []byte, a netip.Addr, compress bool) []byte {
-	if a.Is4() || compress {
+	if a.Is4() {
+		return appendIPv4(b, a.As4())
+	}
+	if compress {
 		return a.WithZone("").AppendTo(b)
 	}
 	const digits = "0123456789abcdef"
@@ -248,3 +252,31 @@ func appendEscapedSlow(b []byte, s string) []byte {
 	}
 	return append(b, s[start:]...)
 }
+
+// appendIPv4 writes a dotted quad, as netip.Addr.AppendTo does, from a
+// table of the 256 octets' digits: every record holds two to four
+// addresses, and netip works each octet's digits out again.
+func appendIPv4(b []byte, a [4]byte) []byte {
+	var out [15]byte
+	n := 0
+	for i, x := range a {
+		if i > 0 {
+			out[n] = '.'
+			n++
+		}
+		d := &octets[x]
+		out[n], out[n+1], out[n+2] = d[0], d[1], d[2]
+		n += int(d[3])
+	}
+	return append(b, out[:n]...)
+}
+
+// octets[x] holds the decimal digits of x, left-aligned, then their count.
+var octets = func() (t [256][4]byte) {
+	for x := range t {
+		s := strconv.Itoa(x)
+		copy(t[x][:3], s)
+		t[x][3] = byte(len(s))
+	}
+	return t
+}()

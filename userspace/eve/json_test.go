@@ -1,6 +1,7 @@
 package eve
 
 import (
+	"net/netip"
 	"strconv"
 	"testing"
 )
@@ -20,5 +21,23 @@ func TestAppendUintIsStrconv(t *testing.T) {
 		if want := "x" + strconv.FormatUint(v, 10); got != want {
 			t.Errorf("appendUint(%d) = %q, want %q", v, got, want)
 		}
+	}
+}
+
+// TestAppendIPv4IsNetip checks the table-driven dotted quad against
+// netip for every octet value in every position.
+func TestAppendIPv4IsNetip(t *testing.T) {
+	for x := range 256 {
+		for pos := range 4 {
+			a := [4]byte{1, 22, 133, 4}
+			a[pos] = byte(x)
+			got := string(appendIPv4([]byte("x"), a))
+			if want := "x" + netip.AddrFrom4(a).String(); got != want {
+				t.Fatalf("appendIPv4(%v) = %q, want %q", a, got, want)
+			}
+		}
+	}
+	if got := string(appendIPv4(nil, [4]byte{255, 255, 255, 255})); got != "255.255.255.255" {
+		t.Fatalf("appendIPv4(broadcast) = %q", got)
 	}
 }
