@@ -15,18 +15,18 @@ import (
 // kernelRuleNames names rules from the sensor's rules map, by sid only.
 type kernelRuleNames struct{ h *harness }
 
-func (n kernelRuleNames) Rule(id, gen uint32) (event.Rule, bool) {
+func (n kernelRuleNames) Rule(id, gen uint32) (*event.Rule, bool) {
 	var r abi.BpfRule
 	if err := n.h.s.Objects.Rules.Lookup(id, &r); err != nil {
-		return event.Rule{}, false
+		return nil, false
 	}
-	return event.Rule{ID: id, GID: 1, SID: r.Sid}, true
+	return &event.Rule{ID: id, GID: 1, SID: r.Sid}, true
 }
 
 // noRuleNames holds no rule: every one was replaced since.
 type noRuleNames struct{}
 
-func (noRuleNames) Rule(id, gen uint32) (event.Rule, bool) { return event.Rule{}, false }
+func (noRuleNames) Rule(id, gen uint32) (*event.Rule, bool) { return nil, false }
 
 // A listed flow's record that cannot name its rule (the blocklist changed
 // before the record was written) still says the side is listed, as the

@@ -86,7 +86,9 @@ func (d *Decoder) flowID(key *abi.BpfFlowKey, start uint64) uint64 {
 
 // RuleResolver resolves kernel rule ids of a blocklist generation.
 type RuleResolver interface {
-	Rule(id, generation uint32) (event.Rule, bool)
+	// Rule returns the rule; it is shared (every alert of the rule
+	// points at it) and must not be changed.
+	Rule(id, generation uint32) (*event.Rule, bool)
 }
 
 // Alert decodes an alert record; the result shares nothing with raw.
@@ -98,7 +100,7 @@ func (d *Decoder) Alert(raw []byte) (*event.Alert, error) {
 	rule, ok := d.Rules.Rule(ev.RuleId, ev.Generation)
 	if !ok {
 		d.RulesUnknown++
-		rule = event.Rule{ID: ev.RuleId, GID: 1, Priority: 3,
+		rule = &event.Rule{ID: ev.RuleId, GID: 1, Priority: 3,
 			Msg: fmt.Sprintf("rule %#x of blocklist generation %d (replaced before it was read)", ev.RuleId, ev.Generation)}
 	}
 	p := &ev.Pkt

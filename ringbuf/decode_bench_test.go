@@ -10,9 +10,9 @@ import (
 )
 
 // oneRule names every rule id the same.
-type oneRule struct{ r event.Rule }
+type oneRule struct{ r *event.Rule }
 
-func (o oneRule) Rule(id, gen uint32) (event.Rule, bool) { return o.r, true }
+func (o oneRule) Rule(id, gen uint32) (*event.Rule, bool) { return o.r, true }
 
 // BenchmarkDecodeAlert decodes one alert record of a TCP packet in a flow
 // (a 62-byte frame), as the drain does for each.
@@ -28,7 +28,7 @@ func BenchmarkDecodeAlert(b *testing.B) {
 	ev.HasFlow, ev.FlowStartNs, ev.TsNs = 1, 1e9, 2e9
 	ev.CapLen, ev.FrameLen = 62, 62
 	raw := unsafe.Slice((*byte)(unsafe.Pointer(&ev)), unsafe.Sizeof(ev))
-	d := &Decoder{Rules: oneRule{event.Rule{ID: 3, GID: 1, SID: 2404000, Rev: 5, Msg: "ET CNC Shadowserver Reported CnC Server IP group 1", Priority: 1}},
+	d := &Decoder{Rules: oneRule{&event.Rule{ID: 3, GID: 1, SID: 2404000, Rev: 5, Msg: "ET CNC Shadowserver Reported CnC Server IP group 1", Priority: 1}},
 		Clock: func(ns uint64) time.Time { return time.Unix(0, int64(ns)) }}
 	b.ReportAllocs()
 	for b.Loop() {

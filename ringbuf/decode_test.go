@@ -12,7 +12,7 @@ import (
 // rulesGone resolves no rule: every rule was replaced before it was read.
 type rulesGone struct{}
 
-func (rulesGone) Rule(id, gen uint32) (event.Rule, bool) { return event.Rule{}, false }
+func (rulesGone) Rule(id, gen uint32) (*event.Rule, bool) { return nil, false }
 
 // An alert whose rule is gone is still written, with a placeholder rule
 // naming its id and generation, and counted.

@@ -19,7 +19,7 @@ type KernelRules struct {
 	// Classify gives the classification long name and priority of a
 	// classtype; nil leaves Category empty and Priority as the rule says.
 	Classify func(classtype string) (category string, priority uint32, ok bool)
-	cache    map[ruleKey]event.Rule
+	cache    map[ruleKey]*event.Rule
 	gen      uint32
 }
 
@@ -32,7 +32,7 @@ func (k *KernelRules) Refresh(generation uint32) error {
 		return nil
 	}
 	if k.cache == nil || len(k.cache) > 1<<17 {
-		k.cache = map[ruleKey]event.Rule{}
+		k.cache = map[ruleKey]*event.Rule{}
 	}
 	var id uint32
 	var kr abi.BpfRule
@@ -48,17 +48,17 @@ func (k *KernelRules) Refresh(generation uint32) error {
 }
 
 // Rule implements RuleResolver.
-func (k *KernelRules) Rule(id, gen uint32) (event.Rule, bool) {
+func (k *KernelRules) Rule(id, gen uint32) (*event.Rule, bool) {
 	if r, ok := k.cache[ruleKey{id, gen}]; ok {
 		return r, true
 	}
 	var kr abi.BpfRule
 	if err := k.Map.Lookup(id, &kr); err != nil || kr.Generation != gen {
-		return event.Rule{}, false
+		return nil, false
 	}
 	r := eventRule(id, &kr, k.Classify)
 	if k.cache == nil {
-		k.cache = map[ruleKey]event.Rule{}
+		k.cache = map[ruleKey]*event.Rule{}
 	}
 	k.cache[ruleKey{id, gen}] = r
 	return r, true
@@ -66,9 +66,9 @@ func (k *KernelRules) Rule(id, gen uint32) (event.Rule, bool) {
 
 // eventRule converts a kernel rule entry for the event model, with its
 // classification resolved.
-func eventRule(id uint32, kr *abi.BpfRule, classify func(string) (string, uint32, bool)) event.Rule {
+func eventRule(id uint32, kr *abi.BpfRule, classify func(string) (string, uint32, bool)) *event.Rule {
 	br := abi.RuleFromKernel(kr)
-	r := event.Rule{
+	r := &event.Rule{
 		ID:         id,
 		GID:        br.GID,
 		SID:        br.SID,

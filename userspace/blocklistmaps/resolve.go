@@ -318,7 +318,7 @@ func (r *Resolver) Close() {
 // RuleNames resolves kernel rule ids of a blocklist generation
 // (ringbuf.KernelRules).
 type RuleNames interface {
-	Rule(id, gen uint32) (event.Rule, bool)
+	Rule(id, gen uint32) (*event.Rule, bool)
 }
 
 // Rules names the rules listing addr in a flow with other, as the kernel
@@ -338,7 +338,7 @@ func (r *Resolver) Rules(addr, other netip.Addr, names RuleNames) (rules []event
 		}
 		last = id
 		if rule, ok := names.Rule(id, gen); ok {
-			rules = append(rules, rule)
+			rules = append(rules, *rule)
 		} else {
 			unknown++
 		}

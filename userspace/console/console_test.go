@@ -46,7 +46,7 @@ func writeFixture(t *testing.T) string {
 	label.Apply(bot)
 	rule := event.Rule{GID: 1, SID: 2404000, Rev: 602, Msg: hostileMsg, Category: "A Network Trojan was detected", Priority: 1}
 	alert := func(id, flow uint64, at time.Time, src, dst event.Endpoint) *event.Alert {
-		return &event.Alert{ID: id, FlowID: flow, Rule: rule, Listed: event.ListedDst,
+		return &event.Alert{ID: id, FlowID: flow, Rule: &rule, Listed: event.ListedDst,
 			Packet: event.Packet{Time: at, Src: src, Dst: dst, Proto: event.ProtoTCP, TCPFlags: event.TCPRst}}
 	}
 	us, them := eventtest.Endpoint("69.143.202.28", 1024), eventtest.Endpoint("193.109.122.67", 6667)
@@ -389,7 +389,7 @@ func TestLiveStream(t *testing.T) {
 	}
 	// Another alert of the bot's row arrives.
 	line := eve.AppendAlert(nil, &event.Alert{ID: 14, FlowID: 99, Listed: event.ListedDst,
-		Rule:   event.Rule{GID: 1, SID: 2404000, Rev: 602, Msg: hostileMsg, Priority: 1},
+		Rule:   &event.Rule{GID: 1, SID: 2404000, Rev: 602, Msg: hostileMsg, Priority: 1},
 		Packet: event.Packet{Time: time.Date(2007, 2, 21, 11, 0, 0, 0, time.UTC), Src: eventtest.Endpoint("192.168.0.31", 2254), Dst: eventtest.Endpoint("161.53.178.240", 6667), Proto: event.ProtoTCP}}, eve.Options{})
 	appendLines(t, dir, string(line))
 	name, data = next()

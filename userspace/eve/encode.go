@@ -182,7 +182,7 @@ func appendAlert(b []byte, a *event.Alert, opts *Options, m *memo) []byte {
 	b = append(b, '{')
 	b = appendHeader(b, &h, m)
 	b = appendCommunityID(b, &h, m)
-	b = m.rule(b, &a.Rule, opts)
+	b = m.rule(b, a.Rule, opts)
 	b = appendTunnel(b, a.Tunnel, p.PcapCnt, opts.CompressIPv6)
 	if a.FlowID != 0 {
 		b = appendAlertFlow(b, a, opts, m)

@@ -67,7 +67,7 @@ func at(base time.Time, d string) time.Time {
 func seedAlert() *event.Alert {
 	return &event.Alert{
 		FlowID: seedFlowID,
-		Rule:   seedRule,
+		Rule:   new(seedRule),
 		Listed: event.ListedDst,
 		Packet: event.Packet{
 			Time:         seedTime,
@@ -127,7 +127,7 @@ var backscatterTime = time.Date(2007, 2, 21, 10, 21, 7, 5081000, time.UTC)
 func backscatterAlert() *event.Alert {
 	return &event.Alert{
 		FlowID: 1159843557331002,
-		Rule:   group2Rule,
+		Rule:   new(group2Rule),
 		Listed: event.ListedSrc,
 		Packet: event.Packet{
 			Time:         backscatterTime,
@@ -156,7 +156,7 @@ func backscatterAlert() *event.Alert {
 func backscatterRSTAlert() *event.Alert {
 	return &event.Alert{
 		FlowID: 1159843557331002,
-		Rule:   group2Rule,
+		Rule:   new(group2Rule),
 		Listed: event.ListedDst,
 		Packet: event.Packet{
 			Time:         at(backscatterTime, "87.554ms"),
@@ -218,7 +218,7 @@ var laterTime = time.Date(2024, 5, 17, 8, 30, 1, 250000000, time.UTC)
 func icmpAlert() *event.Alert {
 	return &event.Alert{
 		FlowID: 42,
-		Rule:   policyRule,
+		Rule:   new(policyRule),
 		Listed: event.ListedDst,
 		Packet: event.Packet{
 			Time:        laterTime,
@@ -274,7 +274,7 @@ func icmpUnreachableFlow() *event.Flow {
 func ipv6Alert() *event.Alert {
 	return &event.Alert{
 		FlowID: 7001,
-		Rule:   policyRule,
+		Rule:   new(policyRule),
 		Listed: event.ListedDst,
 		Packet: event.Packet{
 			Time:         laterTime,
@@ -347,7 +347,7 @@ func icmp6Flow() *event.Flow {
 func vlanAlert() *event.Alert {
 	return &event.Alert{
 		FlowID: 9100,
-		Rule:   policyRule,
+		Rule:   new(policyRule),
 		Listed: event.ListedDst,
 		Packet: event.Packet{
 			Time:        laterTime,
@@ -388,7 +388,7 @@ func vlanFlow() *event.Flow {
 // flow_id, no community_id.
 func fragmentAlert() *event.Alert {
 	return &event.Alert{
-		Rule:   policyRule,
+		Rule:   new(policyRule),
 		Listed: event.ListedSrc,
 		Packet: event.Packet{
 			Time:        laterTime,

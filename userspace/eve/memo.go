@@ -57,8 +57,9 @@ func (m *memo) communityID(b []byte, src, dst netip.Addr, sport, dport uint16, p
 }
 
 type ruleSlot struct {
-	rule event.Rule // what appendRule reads of it; References a copy
-	json []byte     // its alert object as appendRule writes it; nil: empty
+	from *event.Rule // the rule last written from this slot: rules are shared and read only
+	rule event.Rule  // what appendRule reads of it; References a copy
+	json []byte      // its alert object as appendRule writes it; nil: empty
 }
 
 // rule appends r's alert object (appendRule) to b.
@@ -67,10 +68,12 @@ func (m *memo) rule(b []byte, r *event.Rule, opts *Options) []byte {
 		return appendRule(b, r, opts)
 	}
 	s := &m.rules[(uint64(r.SID)^uint64(r.GID)<<32^uint64(r.Rev)<<48)*0x9e3779b97f4a7c15>>56%ruleSlots]
-	if s.json != nil && sameAlertObject(&s.rule, r) {
+	if s.json != nil && (s.from == r || sameAlertObject(&s.rule, r)) {
+		s.from = r
 		return append(b, s.json...)
 	}
 	s.json = appendRule(s.json[:0], r, opts)
+	s.from = r
 	s.rule = *r
 	s.rule.References = append([]string(nil), r.References...)
 	return append(b, s.json...)

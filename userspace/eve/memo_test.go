@@ -33,11 +33,12 @@ func TestMemoWritesWhatItRemembers(t *testing.T) {
 	for i, a := range alerts[:2500] { // the rest keep their random rules
 		// base, a variant, base, the next variant, …: each variant
 		// follows the rule it differs from by one field.
-		a.Rule = base
-		a.Rule.References = append([]string(nil), base.References...)
+		r := base
+		r.References = append([]string(nil), base.References...)
 		if i%2 == 1 {
-			variants[i/2%len(variants)](&a.Rule)
+			variants[i/2%len(variants)](&r)
 		}
+		a.Rule = &r
 	}
 	for _, workers := range []int{0, 2} {
 		for k, o := range []Options{{}, {SensorName: "s", CompressIPv6: true}} {

@@ -62,7 +62,7 @@ func randomEvents(n int) (alerts []*event.Alert, flows []*event.Flow, opts []Opt
 		opts = append(opts, o)
 		a := &event.Alert{
 			FlowID: r.Uint64N(3),
-			Rule:   rule(),
+			Rule:   new(rule()),
 			Listed: []event.Listed{event.ListedSrc, event.ListedDst, ""}[r.IntN(3)],
 			Packet: event.Packet{
 				Time:     start,

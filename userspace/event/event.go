@@ -139,7 +139,7 @@ type AlertFlow struct {
 type Alert struct {
 	ID     uint64 // names this alert (carve --alert-id); 53 bits
 	FlowID uint64 // shared with the flow record; 0 for fragments outside any flow
-	Rule   Rule
+	Rule   *Rule  // shared by every alert of the rule: read only
 	Listed Listed
 	Packet Packet
 	// ToServer: the packet went from the flow's client (the side of its

@@ -164,7 +164,7 @@ func TestPublishExactlyOnce(t *testing.T) {
 		}
 	}
 	alert := &event.Alert{ID: 77, FlowID: 1_000_000, Listed: event.ListedDst,
-		Rule:   event.Rule{GID: 1, SID: 9000001, Rev: 1, Msg: "XDPSENSOR test", Classtype: "trojan-activity", Priority: 1},
+		Rule:   &event.Rule{GID: 1, SID: 9000001, Rev: 1, Msg: "XDPSENSOR test", Classtype: "trojan-activity", Priority: 1},
 		Packet: event.Packet{Time: flowBase, Src: event.Endpoint{IP: netip.MustParseAddr("198.51.100.10"), Port: 1024}, Dst: event.Endpoint{IP: netip.MustParseAddr("203.0.113.80"), Port: 443}, Proto: event.ProtoTCP}}
 	if err := p.WriteAlert(alert); err != nil {
 		t.Fatal(err)

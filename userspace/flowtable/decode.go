@@ -16,7 +16,7 @@ type Decoder struct {
 	Clock func(ns uint64) time.Time
 	// Rules resolves the rule ids a flow matched.
 	Rules interface {
-		Rule(id, generation uint32) (event.Rule, bool)
+		Rule(id, generation uint32) (*event.Rule, bool)
 	}
 	// Zones names a flow key's zone: its VLAN ids; nil reads a zone id
 	// up to abi.ZoneMaxVLAN as one VLAN id and others as none.

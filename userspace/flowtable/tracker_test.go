@@ -40,7 +40,7 @@ func newTracker(t *testing.T, size uint32) (*Tracker, *[]*event.Flow) {
 
 type noRules struct{}
 
-func (noRules) Rule(uint32, uint32) (event.Rule, bool) { return event.Rule{}, false }
+func (noRules) Rule(uint32, uint32) (*event.Rule, bool) { return nil, false }
 
 // putFlows puts n one-way TCP flows in the IPv4 table, last seen at
 // lastSeen (first seen one second before).

@@ -60,7 +60,7 @@ func eveLines() [][]byte {
 	b1.Label, b1.LabelNote = "backscatter", "answered by RST"
 	lines = append(lines, eve.AppendAlert(nil, &event.Alert{
 		ID: 1, FlowID: b1.FlowID, Listed: event.ListedDst,
-		Rule:   event.Rule{GID: 1, SID: 2404000, Rev: 602, Msg: "BLEEDING-EDGE DROP Known Bot C&C Server Traffic (group 1)", Category: "A Network Trojan was detected", Priority: 1},
+		Rule:   &event.Rule{GID: 1, SID: 2404000, Rev: 602, Msg: "BLEEDING-EDGE DROP Known Bot C&C Server Traffic (group 1)", Category: "A Network Trojan was detected", Priority: 1},
 		Packet: event.Packet{Time: b1.End, Src: b1.Server, Dst: b1.Client, Proto: event.ProtoTCP, TCPFlags: event.TCPRst, TTL: 64, IPLen: 40},
 	}, cel))
 	lines = append(lines, eve.AppendFlow(nil, b1, cel))

@@ -23,7 +23,7 @@ func AppendFast(b []byte, a *event.Alert, opts Options) []byte {
 	} else {
 		b = append(b, "[**] "...)
 	}
-	b = appendPriority(b, &a.Rule, &opts)
+	b = appendPriority(b, a.Rule, &opts)
 	b = append(b, '{')
 	b = appendProto(b, v.proto)
 	b = append(b, "} "...)
@@ -44,7 +44,7 @@ func AppendFull(b []byte, a *event.Alert, opts Options) []byte {
 	} else {
 		b = append(b, "[**]\n"...)
 	}
-	b = appendPriority(b, &a.Rule, &opts)
+	b = appendPriority(b, a.Rule, &opts)
 	b = append(b, '\n')
 	b = appendTimestamp(b, p.Time, &opts)
 	if opts.DataLink && v.eth != nil {

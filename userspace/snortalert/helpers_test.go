@@ -139,9 +139,9 @@ func tcpFlags(l *layers.TCP) uint8 {
 // seedRule is the bleeding-edge rule of the seed alert, its category and
 // priority from Snort's classification table as the rule resolver gives
 // them.
-func seedRule() event.Rule {
+func seedRule() *event.Rule {
 	c, _ := classification.Standard().Lookup("trojan-activity")
-	return event.Rule{
+	return &event.Rule{
 		ID: 1, GID: 1, SID: 2404000, Rev: 602,
 		Msg:       "BLEEDING-EDGE DROP Known Bot C&C Server Traffic (group 1)",
 		Classtype: "trojan-activity",
