@@ -22,6 +22,12 @@ type parallel struct {
 // handing a batch over costs little beside encoding it.
 const batchEvents = 128
 
+// queueDepth is how many batches may be queued or encoded but not yet
+// written (2 MB of output at most): with the 4 it was, the drain waited on
+// a worker, and woke again, every batch or two (ring drain to EVE 1.86 ->
+// 1.99 M events/s, interleaved).
+const queueDepth = 16
+
 type queued struct {
 	alert *event.Alert
 	flow  *event.Flow
@@ -36,7 +42,7 @@ type batch struct {
 }
 
 func newParallel(out *outfile.Writer, opts *Options, workers int) *parallel {
-	p := &parallel{out: out, workers: workers, work: make(chan *batch, 2*workers), free: make(chan *batch, 4*workers)}
+	p := &parallel{out: out, workers: workers, work: make(chan *batch, queueDepth), free: make(chan *batch, queueDepth+workers)}
 	for range workers {
 		go p.encode(*opts)
 	}
@@ -83,7 +89,7 @@ func (p *parallel) queue(q queued) error {
 }
 
 // dispatch hands the current batch to the workers, and writes the
-// batches already encoded; at most a few batches wait.
+// batches already encoded; at most queueDepth batches wait.
 func (p *parallel) dispatch() {
 	if len(p.cur.events) == 0 {
 		return
@@ -96,7 +102,7 @@ func (p *parallel) dispatch() {
 		select {
 		case <-p.pending[0].done:
 		default:
-			if len(p.pending) <= 2*p.workers {
+			if len(p.pending) <= queueDepth {
 				return
 			}
 			<-p.pending[0].done
