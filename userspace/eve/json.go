@@ -1,6 +1,7 @@
 package eve
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"net/netip"
 	"strconv"
@@ -255,28 +256,30 @@ func appendEscapedSlow(b []byte, s string) []byte {
 
 // appendIPv4 writes a dotted quad, as netip.Addr.AppendTo does, from a
 // table of the 256 octets' digits: every record holds two to four
-// addresses, and netip works each octet's digits out again.
+// addresses, and netip works each octet's digits out again. Each octet
+// is stored as four bytes at once (its digits and a dot), the next one
+// overwriting what follows its digits.
 func appendIPv4(b []byte, a [4]byte) []byte {
-	var out [15]byte
+	var out [16]byte
 	n := 0
-	for i, x := range a {
-		if i > 0 {
-			out[n] = '.'
-			n++
-		}
-		d := &octets[x]
-		out[n], out[n+1], out[n+2] = d[0], d[1], d[2]
-		n += int(d[3])
+	for _, x := range a[:3] {
+		binary.LittleEndian.PutUint32(out[n&15:], octets[x])
+		n += int(octetLen[x]) + 1
 	}
+	binary.LittleEndian.PutUint32(out[n&15:], octets[a[3]])
+	n += int(octetLen[a[3]])
 	return append(b, out[:n]...)
 }
 
-// octets[x] holds the decimal digits of x, left-aligned, then their count.
-var octets = func() (t [256][4]byte) {
+// octets[x] holds the decimal digits of x followed by a dot, little
+// endian; octetLen[x] is how many digits.
+var octets, octetLen = func() (t [256]uint32, l [256]uint8) {
 	for x := range t {
-		s := strconv.Itoa(x)
-		copy(t[x][:3], s)
-		t[x][3] = byte(len(s))
+		s := strconv.Itoa(x) + "."
+		var d [4]byte
+		copy(d[:], s)
+		t[x] = binary.LittleEndian.Uint32(d[:])
+		l[x] = uint8(len(s) - 1)
 	}
-	return t
+	return t, l
 }()
