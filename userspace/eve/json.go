@@ -77,7 +77,9 @@ func appendTimeDated(b []byte, t time.Time, d *dateText) []byte {
 	if sec < 0 || sec >= unixYear10000 {
 		return t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000-0700")
 	}
-	var out [31]byte // 2006-01-02T15:04:05.000000+0000
+	start := len(b)
+	b = append(b, make([]byte, 31)...) // 2006-01-02T15:04:05.000000+0000
+	out := b[start : start+31]
 	days, sod := sec/86400, int(sec%86400)
 	switch {
 	case d == nil:
@@ -100,7 +102,7 @@ func appendTimeDated(b []byte, t time.Time, d *dateText) []byte {
 	put2(out[22:], us/100%100)
 	put2(out[24:], us%100)
 	copy(out[26:], "+0000")
-	return append(b, out[:]...)
+	return b
 }
 
 // dateText is the date part of the last timestamp an encoder wrote:
@@ -260,7 +262,9 @@ func appendEscapedSlow(b []byte, s string) []byte {
 // is stored as four bytes at once (its digits and a dot), the next one
 // overwriting what follows its digits.
 func appendIPv4(b []byte, a [4]byte) []byte {
-	var out [16]byte
+	start := len(b)
+	b = append(b, make([]byte, 16)...) // room for four stores
+	out := b[start : start+16]
 	n := 0
 	for _, x := range a[:3] {
 		binary.LittleEndian.PutUint32(out[n&15:], octets[x])
@@ -268,7 +272,7 @@ func appendIPv4(b []byte, a [4]byte) []byte {
 	}
 	binary.LittleEndian.PutUint32(out[n&15:], octets[a[3]])
 	n += int(octetLen[a[3]])
-	return append(b, out[:n]...)
+	return b[:start+n]
 }
 
 // octets[x] holds the decimal digits of x followed by a dot, little
