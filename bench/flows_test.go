@@ -187,7 +187,8 @@ func BenchmarkStorm(b *testing.B) {
 	var runErr error
 	go func() {
 		sum, err := pipeline.Live(ctx, pipeline.LiveConfig{
-			Config:     pipeline.Config{OutDir: filepath.Join(dir, "out"), Capture: pipeline.CaptureConfig{Mode: loader.CaptureNone}},
+			Config: pipeline.Config{OutDir: filepath.Join(dir, "out"), Capture: pipeline.CaptureConfig{Mode: loader.CaptureNone},
+				Logger: warnLogger()},
 			Interfaces: []string{e.rcv}, Netns: e.ns, MonitorPort: true, PinDir: pin,
 			XDPMode: loader.XDPNative, Ready: func() { close(ready) },
 		})

@@ -178,6 +178,10 @@ func BenchmarkLive(b *testing.B) {
 		b.Run("floor-parse+hash-update/"+sz, func(b *testing.B) {
 			benchFloorReceiver(b, frame, func(f *FloorsObjects) *ebpf.Program { return f.ParseHashUpdate })
 		})
+		// The same, keeping each flow's last-seen time as a sensor must.
+		b.Run("floor-parse+hash-update+clock/"+sz, func(b *testing.B) {
+			benchFloorReceiver(b, frame, func(f *FloorsObjects) *ebpf.Program { return f.ParseHashUpdateClock })
+		})
 		b.Run("xdpsensor/"+sz, func(b *testing.B) { benchSensor(b, frame) })
 		b.Run("nftables-set/"+sz, func(b *testing.B) { benchNft(b, frame) })
 		b.Run("tcpdump/"+sz, func(b *testing.B) { benchTcpdump(b, frame) })
@@ -234,7 +238,7 @@ func benchSensor(b *testing.B, frame []byte) {
 	go func() {
 		_, err := pipeline.Live(ctx, pipeline.LiveConfig{
 			Config: pipeline.Config{Blocklists: []string{rules}, OutDir: filepath.Join(dir, "out"),
-				FlowTableSize: 2 * liveFlows, RingSize: 16 << 20},
+				FlowTableSize: 2 * liveFlows, RingSize: 16 << 20, Logger: warnLogger()},
 			Interfaces: []string{e.rcv}, Netns: e.ns, MonitorPort: true, PinDir: pin,
 			XDPMode: loader.XDPNative, Ready: func() { close(ready) },
 		})

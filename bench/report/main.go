@@ -154,7 +154,7 @@ func main() {
 	for _, size := range []string{"64B", "1500B"} {
 		gen, okGen := r.get("BenchmarkLive/generator-alone/"+size, "ns/pkt")
 		xsRec, okXs := recorded("BenchmarkLive/xdpsensor/" + size)
-		for _, recv := range []string{"generator-alone", "bare-xdp-drop", "floor-parse+hash-update", "xdpsensor", "nftables-set", "tcpdump", "af_packet-go", "argus", "softflowd", "pmacctd"} {
+		for _, recv := range []string{"generator-alone", "bare-xdp-drop", "floor-parse+hash-update", "floor-parse+hash-update+clock", "xdpsensor", "nftables-set", "tcpdump", "af_packet-go", "argus", "softflowd", "pmacctd"} {
 			name := "BenchmarkLive/" + recv + "/" + size
 			v, ok := r.get(name, "ns/pkt")
 			if !ok {
@@ -175,7 +175,7 @@ func main() {
 				}
 			}
 			rec, vs := "–", "–"
-			if recv != "generator-alone" && recv != "bare-xdp-drop" && recv != "floor-parse+hash-update" && recv != "nftables-set" {
+			if recv != "generator-alone" && recv != "bare-xdp-drop" && !strings.HasPrefix(recv, "floor-") && recv != "nftables-set" {
 				if rv, ok := recorded(name); ok {
 					rec = fmt.Sprintf("%.3f", rv)
 					if recv != "xdpsensor" {
