@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -23,13 +22,6 @@ import (
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// warnLogger is for sensors a benchmark runs in-process: their info lines
-// (a blocklist installed) went to stderr in the middle of the benchmark's
-// result line, and the report, which reads whole lines, lost that run.
-func warnLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
 
 func newBenchPublisher(b *testing.B, url, dir, sensor string) *fleet.Publisher {
 	p, err := fleet.NewPublisher(fleet.Config{

@@ -188,7 +188,7 @@ func BenchmarkStorm(b *testing.B) {
 	go func() {
 		sum, err := pipeline.Live(ctx, pipeline.LiveConfig{
 			Config: pipeline.Config{OutDir: filepath.Join(dir, "out"), Capture: pipeline.CaptureConfig{Mode: loader.CaptureNone},
-				Logger: warnLogger()},
+				Logger: benchLogger(b)},
 			Interfaces: []string{e.rcv}, Netns: e.ns, MonitorPort: true, PinDir: pin,
 			XDPMode: loader.XDPNative, Ready: func() { close(ready) },
 		})

@@ -238,7 +238,7 @@ func benchSensor(b *testing.B, frame []byte) {
 	go func() {
 		_, err := pipeline.Live(ctx, pipeline.LiveConfig{
 			Config: pipeline.Config{Blocklists: []string{rules}, OutDir: filepath.Join(dir, "out"),
-				FlowTableSize: 2 * liveFlows, RingSize: 16 << 20, Logger: warnLogger()},
+				FlowTableSize: 2 * liveFlows, RingSize: 16 << 20, Logger: benchLogger(b)},
 			Interfaces: []string{e.rcv}, Netns: e.ns, MonitorPort: true, PinDir: pin,
 			XDPMode: loader.XDPNative, Ready: func() { close(ready) },
 		})

@@ -126,7 +126,7 @@ func BenchmarkReplay(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
 		sum, err := pipeline.Replay(context.Background(), pipeline.Config{Blocklists: []string{rules}, OutDir: filepath.Join(dir, "out"),
-			RingSize: 16 << 20, Logger: warnLogger()}, []string{pcap})
+			RingSize: 16 << 20, Logger: benchLogger(b)}, []string{pcap})
 		if err != nil {
 			b.Fatal(err)
 		}

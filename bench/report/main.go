@@ -22,12 +22,17 @@ type results map[string]map[string][]float64
 
 var line = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+(.*)$`)
 
-func parse(r io.Reader) results {
-	res := results{}
+// parse reads the result lines; broken names the benchmarks whose result
+// line something else printed into (a run the medians do not count).
+func parse(r io.Reader) (res results, broken []string) {
+	res = results{}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		m := line.FindStringSubmatch(sc.Text())
 		if m == nil {
+			if f := strings.Fields(sc.Text()); len(f) > 1 && strings.HasPrefix(f[0], "Benchmark") {
+				broken = append(broken, f[0])
+			}
 			continue
 		}
 		fields := strings.Fields(m[3])
@@ -42,7 +47,7 @@ func parse(r io.Reader) results {
 			res[m[1]][fields[i+1]] = append(res[m[1]][fields[i+1]], v)
 		}
 	}
-	return res
+	return res, broken
 }
 
 func (r results) get(name, unit string) (float64, bool) {
@@ -91,9 +96,13 @@ func main() {
 		defer f.Close()
 		in = f
 	}
-	r := parse(in)
+	r, broken := parse(in)
 	w := os.Stdout
 	fmt.Fprintf(w, "# xdpsensor benchmarks\n\n%s — %s. Medians over the runs of one `make bench`; ratios are within that run.\n\n", time.Now().UTC().Format("2006-01-02"), machine())
+	if len(broken) > 0 {
+		fmt.Fprintf(w, "**%d result lines could not be read** (other output printed into them), so their runs are not in the medians: %s.\n\n", len(broken), strings.Join(broken, ", "))
+		fmt.Fprintf(os.Stderr, "report: %d result lines could not be read: %s\n", len(broken), strings.Join(broken, ", "))
+	}
 
 	fmt.Fprintln(w, "## In-kernel cost per packet (BPF_PROG_TEST_RUN, the kernel's own clock, 64K flows pre-filled)")
 	fmt.Fprintln(w)
