@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 // whole lines, lost that run. Warnings are kept and logged through b when
 // the benchmark ends, after its result.
 func benchLogger(b *testing.B) *slog.Logger {
-	w := &lockedBuffer{}
+	w := &syncBuffer{}
 	b.Cleanup(func() {
 		if s := w.String(); s != "" {
 			b.Log(s)
@@ -36,18 +36,18 @@ func benchLogger(b *testing.B) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-type lockedBuffer struct {
+type syncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *syncBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *syncBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
