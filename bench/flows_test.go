@@ -11,7 +11,6 @@ import (
 
 	"github.com/xdpsensor/xdpsensor/loader"
 	"github.com/xdpsensor/xdpsensor/loader/abi"
-	"github.com/xdpsensor/xdpsensor/ringbuf"
 	"github.com/xdpsensor/xdpsensor/userspace/eve"
 	"github.com/xdpsensor/xdpsensor/userspace/event"
 	"github.com/xdpsensor/xdpsensor/userspace/flowtable"
@@ -64,12 +63,11 @@ func loadSweepSensor(b *testing.B) *loader.Sensor {
 }
 
 func newTracker(s *loader.Sensor, write func(*event.Flow) error) *flowtable.Tracker {
-	rules := &ringbuf.KernelRules{Map: s.Objects.Rules}
 	return &flowtable.Tracker{
 		Maps:       s.Maps(),
 		Capacity:   s.Config.FlowCapacity(),
 		CapacityV6: uint64(s.Config.FlowTableSizeV6),
-		Decoder:    &flowtable.Decoder{Rules: rules, Clock: func(ns uint64) time.Time { return time.Unix(0, int64(ns)) }},
+		Decoder:    &flowtable.Decoder{Clock: func(ns uint64) time.Time { return time.Unix(0, int64(ns)) }},
 		Write:      write,
 		Timeout:    120 * time.Second,
 	}

@@ -41,7 +41,7 @@ type Decoder struct {
 
 const (
 	flowIDSlots = 256
-	alertChunk  = 64 // alerts a chunk: ~30 KB
+	alertChunk  = 64 // alerts a chunk: ~22 KB
 )
 
 // newAlert hands out a zero alert from the current chunk.

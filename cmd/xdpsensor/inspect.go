@@ -49,7 +49,7 @@ func newFlowsCommand(g *globalFlags) *cobra.Command {
 				nameErr = cmp.Or(nameErr, err)
 				return r, unknown
 			}
-			dec := &flowtable.Decoder{Clock: live.Clock, Rules: rules, Zones: zones.VLANs, Tunnel: zones.Tunnel, Listed: listedRules}
+			dec := &flowtable.Decoder{Clock: live.Clock, Zones: zones.VLANs, Tunnel: zones.Tunnel, Listed: listedRules}
 			flows, err := flowtable.Snapshot(maps, dec)
 			if err != nil {
 				return err

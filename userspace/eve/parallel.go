@@ -23,7 +23,7 @@ type parallel struct {
 const batchEvents = 128
 
 // queueDepth is how many batches may be queued or encoded but not yet
-// written (2 MB of output at most): with the 4 it was, the drain waited on
+// written (about 2 MB of output): with the 4 it was, the drain waited on
 // a worker, and woke again, every batch or two (ring drain to EVE 1.86 ->
 // 1.99 M events/s, interleaved).
 const queueDepth = 16

@@ -14,10 +14,6 @@ import (
 type Decoder struct {
 	// Clock converts the kernel's packet time to wall time.
 	Clock func(ns uint64) time.Time
-	// Rules resolves the rule ids a flow matched.
-	Rules interface {
-		Rule(id, generation uint32) (*event.Rule, bool)
-	}
 	// Zones names a flow key's zone: its VLAN ids; nil reads a zone id
 	// up to abi.ZoneMaxVLAN as one VLAN id and others as none.
 	Zones func(zone uint32) []uint16

@@ -31,16 +31,11 @@ func newTracker(t *testing.T, size uint32) (*Tracker, *[]*event.Flow) {
 		Maps:       s.Maps(),
 		Capacity:   s.Config.FlowCapacity(),
 		CapacityV6: uint64(s.Config.FlowTableSizeV6),
-		Decoder: &Decoder{Clock: func(ns uint64) time.Time { return time.Unix(0, int64(ns)) },
-			Rules: noRules{}},
-		Write: func(f *event.Flow) error { written = append(written, f); return nil },
+		Decoder:    &Decoder{Clock: func(ns uint64) time.Time { return time.Unix(0, int64(ns)) }},
+		Write:      func(f *event.Flow) error { written = append(written, f); return nil },
 	}
 	return tr, &written
 }
-
-type noRules struct{}
-
-func (noRules) Rule(uint32, uint32) (*event.Rule, bool) { return nil, false }
 
 // putFlows puts n one-way TCP flows in the IPv4 table, last seen at
 // lastSeen (first seen one second before).

@@ -138,7 +138,7 @@ func New(sensor *loader.Sensor, sinks []event.Sink, opts Options) (*Pipeline, er
 	p.decoder = &ringbuf.Decoder{Rules: p.rules, Interface: interfaceNames(opts.Interfaces)}
 	zones := &flowtable.Zones{Map: sensor.Objects.Zones}
 	p.listed = &blocklistmaps.Resolver{Maps: sensor.Maps()}
-	p.flows = &flowtable.Decoder{Rules: p.rules, Zones: zones.VLANs, Listed: p.listedRules, Tunnel: zones.Tunnel}
+	p.flows = &flowtable.Decoder{Zones: zones.VLANs, Listed: p.listedRules, Tunnel: zones.Tunnel}
 	p.tracker = &flowtable.Tracker{
 		Maps:             sensor.Maps(),
 		Capacity:         sensor.Config.FlowCapacity(),
